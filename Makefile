@@ -1,0 +1,45 @@
+# manualnet: the two set-up commands are `make demo` and `make test`.
+# Each creates .venv on first use and installs what it needs into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch for the parity tests and benchmarks: exactly this spelling, so pip takes
+# the CPU wheel on the project's machines instead of a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: help install install-compare test test-thorough demo bench check clean
+
+help:
+	@echo "make demo           train the digits MLP and print its test accuracy"
+	@echo "make test           run the test suite (torch parity tests run if torch is installed)"
+	@echo "make test-thorough  the suite with many more hypothesis examples"
+	@echo "make install-compare  add $(TORCH_SPEC) for the parity tests and benchmarks"
+	@echo "make bench          benchmarks against PyTorch CPU"
+	@echo "make check          gradient-check every operation from the command line"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,data]'
+	touch $@
+
+$(VENV)/.installed-compare: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e '.[dev,data,compare,bench]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-compare: $(VENV)/.installed-compare
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-thorough: install
+	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,38 @@
+"""manualnet: neural-network gradients written by hand in NumPy.
+
+Every layer has an explicit ``forward``, ``backward`` and ``optimize``; every
+gradient is derived in ``derivations/`` and checked against finite differences
+and PyTorch.  ``import manualnet as mn`` and use it as you would ``torch.nn``.
+"""
+
+import importlib
+
+from . import functional, init
+from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .layers import Flatten, Linear, Sequential
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .models import MLP, LogisticRegression
+from .module import Module
+from .parameter import Parameter
+
+__version__ = "0.1.0"
+
+# Submodules loaded on first use, so `import manualnet` stays light
+# (some of them pull in SciPy, scikit-learn, matplotlib or torch).
+_LAZY_SUBMODULES = ("gradcheck",)
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'manualnet' has no attribute {name!r}")
+
+
+__all__ = [
+    "Parameter", "Module",
+    "Linear", "Flatten", "Sequential",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+    "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
+    "LogisticRegression", "MLP",
+    "functional", "init", *_LAZY_SUBMODULES,
+]

@@ -1,0 +1,102 @@
+"""Input checks shared by every layer and loss.
+
+Each check names its owner (the layer, e.g. ``Linear(in_features=784, out_features=256)``),
+what it expected and what it got, so that a mistake is reported where it is
+made and not as a broadcast error deep inside NumPy.
+"""
+
+import numbers
+
+import numpy as np
+
+from .parameter import SUPPORTED_DTYPES
+
+
+def format_shape(shape):
+    """Render a shape with ``None`` entries as letters: (None, 784) -> '(N, 784)'."""
+    letters = iter("NMKL")
+    parts = [next(letters) if size is None else str(size) for size in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def check_float_array(owner, x, name="input"):
+    """Require a float32/float64 ndarray with only finite values."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(
+            f"{owner}: expected {name} to be a numpy.ndarray, got {type(x).__name__}; "
+            f"convert it with np.asarray({name}, dtype=np.float32)"
+        )
+    if x.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"{owner}: expected {name} of dtype float32 or float64, got {x.dtype}; "
+            f"convert it with {name}.astype(np.float32)"
+        )
+    check_finite(owner, x, name)
+
+
+def check_finite(owner, x, name="input"):
+    """Require every entry to be finite; name the first NaN or inf.
+
+    The sum is a cheap first test (NaN and inf propagate into it); only when it
+    is not finite do we pay for the element-wise search.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(x)
+    if np.isfinite(total):
+        return
+    bad = np.argwhere(~np.isfinite(x))
+    if len(bad):
+        where = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"{owner}: {name} contains {len(bad)} non-finite value(s) (NaN or inf), "
+            f"the first {x[where]} at index {where}; a NaN loss usually means the "
+            "learning rate is too high or an input was not normalised"
+        )
+
+
+def check_ndim(owner, x, ndims, expected, name="input", hint=""):
+    """Require ``x.ndim`` to be one of ``ndims``; ``expected`` describes the shape wanted."""
+    if x.ndim not in ndims:
+        raise ValueError(
+            f"{owner}: expected {name} of shape {expected}, got shape {x.shape} "
+            f"({x.ndim}-D){hint}"
+        )
+
+
+def check_shape(owner, x, expected, name="input", hint=""):
+    """Require ``x.shape`` to match ``expected``, where ``None`` matches any size."""
+    fits = len(x.shape) == len(expected) and all(
+        want is None or want == got for want, got in zip(expected, x.shape)
+    )
+    if not fits:
+        raise ValueError(
+            f"{owner}: expected {name} of shape {format_shape(expected)}, "
+            f"got shape {x.shape}{hint}"
+        )
+
+
+def check_dtype_matches(owner, x, dtype, name="input"):
+    """Require ``x`` to have the dtype of the layer's parameters (no silent upcast)."""
+    if x.dtype != dtype:
+        raise TypeError(
+            f"{owner}: {name} has dtype {x.dtype} but the layer's parameters are {dtype}; "
+            f"convert one of them (x.astype(np.{dtype}) or module.astype(np.{x.dtype}))"
+        )
+
+
+def check_grad_output(owner, grad_output, expected_shape, dtype):
+    """Require the upstream gradient dL/dy to be a float array shaped like the forward output."""
+    check_float_array(owner, grad_output, "grad_output")
+    if grad_output.shape != tuple(expected_shape):
+        raise ValueError(
+            f"{owner}: expected grad_output of shape {tuple(expected_shape)} "
+            f"(the shape of forward's output), got {grad_output.shape}"
+        )
+    check_dtype_matches(owner, grad_output, dtype, "grad_output")
+
+
+def check_learning_rate(owner, lr):
+    """Require a finite, non-negative real learning rate."""
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr < 0:
+        raise ValueError(f"{owner}: expected a finite learning rate >= 0, got {lr!r}")
+    return float(lr)

@@ -1,0 +1,268 @@
+"""Gradient checking: compare a hand-written backward with finite differences.
+
+Any output y of a module becomes a scalar through a random upstream gradient R:
+L(x) = Σ R ⊙ f(x).  Then ``backward(R)`` must equal dL/dx, which central
+differences estimate one entry at a time:
+
+    dL/dx_i ≈ (L(x + h e_i) − L(x − h e_i)) / 2h,   h = eps · max(1, |x_i|).
+
+Everything runs in float64 on a copy of the module, so your module is never
+touched.  The tolerance, stated once here, is |analytic − numeric| <=
+ATOL + RTOL · |numeric|.  A check that cannot tell right from wrong is not
+passed silently: entries whose step crosses a kink (ReLU at 0) are reported as
+excluded; an array whose gradients are ~0 on both sides, or a uniform upstream
+gradient (all ones cancels the softmax and batch-norm input gradients), draws
+a GradcheckWarning; a check where every array is ~0 fails.
+Derivation of the method: derivations/gradcheck.md
+"""
+
+import copy
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .init import as_generator
+from .module import Module
+
+ATOL = 1e-7      # absolute tolerance, float64
+RTOL = 1e-5      # relative tolerance, float64
+EPS = 1e-6       # relative finite-difference step
+VACUOUS = 1e-12  # gradients below this everywhere prove nothing
+
+
+class GradcheckError(AssertionError):
+    """A backward disagrees with finite differences (or the check proves nothing)."""
+
+    def __init__(self, report, reason=None):
+        self.report = report
+        super().__init__(f"{reason}\n{report}" if reason else str(report))
+
+
+class GradcheckWarning(UserWarning):
+    """The check ran but could not tell a right gradient from a wrong one somewhere."""
+
+
+@dataclass
+class ArrayReport:
+    """How one gradient array (the input's or a parameter's) compares with finite differences."""
+
+    name: str
+    shape: tuple
+    max_abs_error: float
+    max_rel_error: float
+    worst_index: tuple
+    analytic: float       # the analytic gradient at worst_index
+    numeric: float        # the finite-difference estimate at worst_index
+    excluded: int         # entries whose step crossed a kink (not compared)
+    vacuous: bool         # both gradients ~0 everywhere: proves nothing
+    passed: bool
+
+
+@dataclass
+class GradcheckReport:
+    """The result of a check: one ArrayReport per gradient, and whether all passed."""
+
+    label: str
+    arrays: list
+    atol: float = ATOL
+    rtol: float = RTOL
+    eps: float = EPS
+
+    @property
+    def passed(self):
+        return all(array.passed for array in self.arrays)
+
+    @property
+    def excluded(self):
+        return sum(array.excluded for array in self.arrays)
+
+    @property
+    def max_rel_error(self):
+        return max((array.max_rel_error for array in self.arrays), default=0.0)
+
+    def __getitem__(self, name):
+        for array in self.arrays:
+            if array.name == name:
+                return array
+        raise KeyError(f"no gradient named {name!r}; have {[a.name for a in self.arrays]}")
+
+    def __str__(self):
+        verdict = "passed" if self.passed else "FAILED"
+        lines = [
+            f"gradcheck {self.label}: {verdict} "
+            f"(float64, eps={self.eps:g}, |analytic - numeric| <= {self.atol:g} + {self.rtol:g}*|numeric|)",
+            _row(("gradient", "shape", "max abs err", "max rel err", "worst index", "analytic", "numeric",
+                  "excluded", "status")),
+        ]
+        for a in self.arrays:
+            status = "ok" if a.passed else "FAIL"
+            if a.vacuous:
+                status += " (all ~0)"
+            lines.append(_row((a.name, str(a.shape), f"{a.max_abs_error:.2e}", f"{a.max_rel_error:.2e}",
+                               str(a.worst_index), f"{a.analytic:.6g}", f"{a.numeric:.6g}",
+                               str(a.excluded), status)))
+        return "\n".join(lines)
+
+
+_WIDTHS = (12, 12, 12, 12, 12, 12, 12, 9, 6)
+
+
+def _row(cells):
+    return "  ".join(str(cell).ljust(width) for cell, width in zip(cells, _WIDTHS)).rstrip()
+
+
+# -- finite differences -----------------------------------------------------
+
+def _central_differences(f, x, eps):
+    """Central differences of scalar f at x (perturbed in place, then restored).
+
+    Returns (gradient, kink_signal): the second difference
+    (L(x+h) − 2 L(x) + L(x−h)) / h, which is ~f''·h (tiny) where f is smooth
+    and about twice the central-difference error where the step crosses a kink.
+    """
+    gradient = np.zeros(x.shape, dtype=np.float64)
+    kink_signal = np.zeros(x.shape, dtype=np.float64)
+    center = f(x)
+    for index in np.ndindex(x.shape):
+        original = x[index]
+        step = eps * max(1.0, abs(original))
+        x[index] = original + step
+        upper_x, upper = x[index], f(x)
+        x[index] = original - step
+        lower_x, lower = x[index], f(x)
+        x[index] = original
+        width = upper_x - lower_x                  # the step actually taken, after rounding
+        gradient[index] = (upper - lower) / width
+        kink_signal[index] = 2 * (upper - 2 * center + lower) / width
+    return gradient, kink_signal
+
+
+def numerical_gradient(f, x, eps=EPS):
+    """dF/dx of a scalar function F by central differences, step eps · max(1, |x_i|).
+
+    ``x`` must be a float64 array; it is perturbed in place and restored.
+    Shape: x (*) -> gradient (*), float64.
+    """
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        raise TypeError("numerical_gradient: expected a float64 numpy.ndarray x (differences in float32 are noise)")
+    return _central_differences(lambda values: float(f(values)), x, eps)[0]
+
+
+def _compare(name, analytic, numeric, kink_signal, atol, rtol):
+    analytic = np.asarray(analytic, dtype=np.float64)
+    if analytic.shape != numeric.shape:
+        raise GradcheckError(
+            GradcheckReport(name, []),
+            f"gradient {name!r}: backward gave shape {analytic.shape}, expected {numeric.shape}",
+        )
+    if analytic.size == 0:
+        return ArrayReport(name, analytic.shape, 0.0, 0.0, (), 0.0, 0.0, 0, False, True)
+    error = np.abs(analytic - numeric)
+    scale = np.maximum(np.abs(analytic), np.abs(numeric))
+    relative = np.divide(error, scale, out=np.zeros_like(error), where=scale > 0)
+    failing = error > atol + rtol * np.abs(numeric)
+    at_kink = failing & (np.abs(kink_signal) >= error)
+    counted = ~at_kink
+    worst = np.unravel_index(np.argmax(np.where(counted, error, -1.0)), error.shape)
+    vacuous = bool(np.max(np.abs(analytic)) <= VACUOUS and np.max(np.abs(numeric)) <= VACUOUS)
+    return ArrayReport(
+        name=name,
+        shape=analytic.shape,
+        max_abs_error=float(np.max(error, where=counted, initial=0.0)),
+        max_rel_error=float(np.max(relative, where=counted, initial=0.0)),
+        worst_index=tuple(int(i) for i in worst),
+        analytic=float(analytic[worst]),
+        numeric=float(numeric[worst]),
+        excluded=int(at_kink.sum()),
+        vacuous=vacuous,
+        passed=not bool((failing & counted).any()),
+    )
+
+
+# -- checking modules and losses ---------------------------------------------
+
+def _as_float64(value):
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.astype(np.float64)
+    return value
+
+
+def _upstream(grad_output, output, rng):
+    """A random upstream gradient R shaped like the output (or the caller's, cast to float64)."""
+    if grad_output is None:
+        return as_generator(rng).standard_normal(np.shape(output)) + 0.0
+    grad_output = np.asarray(grad_output, dtype=np.float64)
+    if grad_output.size > 1 and np.all(grad_output == grad_output.flat[0]):
+        warnings.warn(
+            "gradcheck: the upstream gradient is uniform (e.g. all ones); it cancels the input "
+            "gradient of softmax and batch norm and can hide bugs. Leave grad_output=None for a "
+            "random one.", GradcheckWarning, stacklevel=3,
+        )
+    return grad_output
+
+
+def _finish(report, raise_on_failure):
+    for array in report.arrays:
+        if array.vacuous:
+            warnings.warn(
+                f"gradcheck {report.label}: gradient {array.name!r} is ~0 on both sides everywhere, "
+                "so comparing it proves nothing (e.g. ReLU given only negative inputs)",
+                GradcheckWarning, stacklevel=3,
+            )
+    if raise_on_failure and report.arrays and all(array.vacuous for array in report.arrays):
+        raise GradcheckError(report, "every gradient is ~0: the check proves nothing; choose other inputs")
+    if raise_on_failure and not report.passed:
+        raise GradcheckError(report)
+    return report
+
+
+def check_module(module, *inputs, grad_output=None, rng=None, eps=EPS, atol=ATOL, rtol=RTOL,
+                 raise_on_failure=True):
+    """Check ``module.backward`` (input gradient and every parameter's) against finite differences.
+
+    Works on a float64 copy of ``module``; ``inputs`` are cast to float64 (the
+    first one is differentiated, any others are held fixed).  ``grad_output``
+    defaults to a random R ~ N(0, 1) from ``rng``.  Returns a GradcheckReport;
+    raises GradcheckError with the report as a table on failure.
+    """
+    if not isinstance(module, Module):
+        raise TypeError(f"check_module: expected a manualnet Module, got {type(module).__name__}")
+    if not inputs:
+        raise TypeError("check_module: give at least one input array")
+    probe = copy.deepcopy(module).astype(np.float64)
+    inputs = [_as_float64(x) for x in inputs]
+    R = _upstream(grad_output, probe(*inputs), rng)
+
+    def loss_at(*args):
+        return float(np.sum(R * probe(*args)))
+
+    probe.zero_grad()
+    probe(*inputs)
+    analytic = {"input": probe.backward(R)}
+    analytic.update({name: p.grad.copy() for name, p in probe.named_parameters()})
+    arrays = [_compare("input", analytic["input"],
+                       *_central_differences(lambda x: loss_at(x, *inputs[1:]), inputs[0], eps), atol, rtol)]
+    for name, parameter in probe.named_parameters():
+        numeric = _central_differences(lambda _: loss_at(*inputs), parameter.data, eps)
+        arrays.append(_compare(name, analytic[name], *numeric, atol, rtol))
+    return _finish(GradcheckReport(module.describe(), arrays, atol, rtol, eps), raise_on_failure)
+
+
+def check_loss(loss, input, target, grad_output=None, rng=None, eps=EPS, atol=ATOL, rtol=RTOL,
+               raise_on_failure=True):
+    """Check a loss's ``backward`` (dL/d input) against finite differences, in float64.
+
+    ``grad_output`` defaults to a random scalar (a random array for
+    reduction='none').  Returns a GradcheckReport; raises GradcheckError on failure.
+    """
+    if not isinstance(loss, Module):
+        raise TypeError(f"check_loss: expected a manualnet loss Module, got {type(loss).__name__}")
+    probe = copy.deepcopy(loss).astype(np.float64)
+    input, target = _as_float64(input), _as_float64(target)
+    R = _upstream(grad_output, probe(input, target), rng)
+    probe(input, target)
+    analytic = probe.backward(R if R.ndim else float(R))
+    numeric = _central_differences(lambda x: float(np.sum(R * probe(x, target))), input, eps)
+    report = GradcheckReport(loss.describe(), [_compare("input", analytic, *numeric, atol, rtol)], atol, rtol, eps)
+    return _finish(report, raise_on_failure)

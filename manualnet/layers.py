@@ -1,0 +1,189 @@
+"""Layers that hold or route data: Linear, Flatten and the Sequential container.
+
+Each backward line carries the number of the equation it implements in the
+layer's derivation page (derivations/<name>.md).
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from . import init
+from ._checks import check_dtype_matches, check_float_array, check_grad_output, check_ndim, check_shape
+from .module import Module
+from .parameter import Parameter, as_float_dtype
+
+
+def _check_positive_int(owner, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{owner}: expected {name} to be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Linear(Module):
+    """Affine map y = x Wᵀ + b.  Derivation: derivations/linear.md
+
+    Shape: x (N, in_features) -> y (N, out_features);
+    weight (out_features, in_features), bias (out_features,) — PyTorch's layout.
+
+    Initialised as PyTorch does: W ~ U(−1/√in, 1/√in) (``kaiming_uniform_`` with
+    a = √5) and b ~ U(−1/√in, 1/√in).  ``rng`` (Generator or int seed) makes it
+    reproducible; ``dtype`` is float32 (default) or float64.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+        super().__init__()
+        self.in_features = _check_positive_int("Linear", "in_features", in_features)
+        self.out_features = _check_positive_int("Linear", "out_features", out_features)
+        dtype = as_float_dtype(dtype, "Linear")
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
+        self.bias = Parameter(np.empty(self.out_features, dtype=dtype)) if bias else None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """PyTorch's default init: W and b uniform in ±1/√in_features."""
+        rng = init.as_generator(rng)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound, rng=rng)
+
+    def forward(self, x):
+        check_float_array(self.describe(), x)
+        check_ndim(
+            self.describe(), x, (2,), f"(N, {self.in_features})",
+            hint="; flatten images first with Flatten() or x.reshape(len(x), -1)" if x.ndim > 2 else "",
+        )
+        check_shape(self.describe(), x, (None, self.in_features))
+        check_dtype_matches(self.describe(), x, self.weight.dtype)
+        self.x = x                                   # kept for backward
+        y = x @ self.weight.data.T                   # eq. (1)
+        if self.bias is not None:
+            y += self.bias.data                      # eq. (1)
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
+        x = self._saved("x")
+        check_grad_output(self.describe(), grad_output, (len(x), self.out_features), x.dtype)
+        self.weight.grad += grad_output.T @ x        # eq. (3)
+        if self.bias is not None:
+            self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
+        if not need_input_grad:
+            return None
+        return grad_output @ self.weight.data        # eq. (2)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Flatten(Module):
+    """Reshape dims start_dim..end_dim into one: (N, 28, 28) -> (N, 784).  Derivation: derivations/flatten.md
+
+    Shape: x (N, *dims) -> y (N, prod(dims)) with the defaults start_dim=1, end_dim=-1.
+    Backward only reshapes G back to x's shape: flattening moves no values.
+    """
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, x):
+        check_float_array(self.describe(), x)
+        start, end = self._axes(x.ndim)
+        self.input_shape = x.shape
+        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])  # eq. (1)
+
+    def _axes(self, ndim):
+        start = self.start_dim + ndim if self.start_dim < 0 else self.start_dim
+        end = self.end_dim + ndim if self.end_dim < 0 else self.end_dim
+        if not (0 <= start <= end < max(ndim, 1)):
+            raise ValueError(
+                f"{self.describe()}: cannot flatten dims {self.start_dim}..{self.end_dim} "
+                f"of an input with {ndim} dimension(s)"
+            )
+        return start, end
+
+    def backward(self, grad_output, need_input_grad=True):
+        """Reshape G back to the input's shape (eq. 2); None if no input gradient is needed."""
+        input_shape = self._saved("input_shape")
+        if not need_input_grad:
+            return None
+        flat_shape = self._flat_shape(input_shape)
+        check_float_array(self.describe(), grad_output, "grad_output")
+        check_shape(self.describe(), grad_output, flat_shape, "grad_output")
+        return grad_output.reshape(input_shape)      # eq. (2)
+
+    def _flat_shape(self, input_shape):
+        start, end = self._axes(len(input_shape))
+        return input_shape[:start] + (math.prod(input_shape[start:end + 1]),) + input_shape[end + 1:]
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Sequential(Module):
+    """Run modules in order: y = f_K(... f_2(f_1(x))).  Derivation: derivations/backprop.md
+
+    Children are named "0", "1", ... as in PyTorch, so ``state_dict()`` keys
+    read ``0.weight``, ``2.bias``.  Backward is the chain rule walked in
+    reverse: each module turns dL/d(its output) into dL/d(its input).
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module):
+        """Add a module at the end; return self."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential: expected a Module, got {type(module).__name__}")
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*modules[index])
+        return modules[index]
+
+    def forward(self, x):
+        for module in self:
+            x = module(x)
+        return x
+
+    def backward(self, grad_output, need_input_grad=True):
+        """Walk the chain backwards; return dL/dx (None when need_input_grad=False).
+
+        A module's input gradient is computed only when something before it
+        learns (has parameters) or the caller asked for dL/dx: with
+        ``need_input_grad=False`` the first Linear skips G W, a third of the
+        matrix work of a two-layer MLP's backward.
+        """
+        modules = list(self)
+        learns_before = _learns_before(modules)
+        grad = grad_output
+        for index in reversed(range(len(modules))):
+            needed = need_input_grad or learns_before[index]
+            if not needed and not modules[index].parameters():
+                return None                          # nothing left that learns
+            grad = modules[index].backward(grad, need_input_grad=needed)
+        return grad
+
+
+def _learns_before(modules):
+    """For each position, whether any module before it has parameters."""
+    flags, seen = [], False
+    for module in modules:
+        flags.append(seen)
+        seen = seen or bool(module.parameters())
+    return flags

@@ -1,0 +1,144 @@
+"""The study notes' two models, made correct and batch-first.
+
+``LogisticRegression`` is the notes' hand-written model (forward, sigmoid,
+backward(x, yhat, y), optimize) with its bugs fixed; ``MLP`` is the notes'
+``MultiLayerPerceptronClass`` with ``init_param()``, so their code ports line
+for line.
+"""
+
+import numbers
+
+import numpy as np
+
+from . import functional as F
+from . import init
+from ._checks import check_dtype_matches, check_float_array, check_learning_rate, check_ndim, check_shape
+from .activations import ReLU
+from .layers import Linear
+from .losses import BCE_LOG_FLOOR
+from .module import Module
+from .parameter import Parameter, as_float_dtype
+
+
+class LogisticRegression(Module):
+    """ŷ = σ(x w + b), trained on the mean binary cross-entropy.  Derivation: derivations/logistic_regression.md
+
+    Shape: x (N, dim) -> ŷ (N,) probabilities; w (dim,), b () — one row per
+    sample, where the notes put samples in columns (``w.T @ x``).
+
+    A whole model, loss included: ``backward(x, yhat, y)`` OVERWRITES each
+    parameter's ``.grad`` with the full gradient of the mean BCE, as the notes'
+    model does, and ``optimize()`` steps with the model's own ``lr``.  The
+    notes' bugs, fixed: ``super(LR, self)`` named a class that does not exist;
+    ``(1/x.shape[1])(torch.sum(...))`` called a float; ``self.w = self.w - ...``
+    rebound the name instead of updating in place.
+    """
+
+    def __init__(self, dim, lr=0.01, dtype=np.float32):
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
+            raise ValueError(f"LogisticRegression: expected dim to be a positive integer, got {dim!r}")
+        self.dim = int(dim)
+        self.lr = check_learning_rate("LogisticRegression", lr)
+        dtype = as_float_dtype(dtype, "LogisticRegression")
+        self.w = Parameter(np.zeros(self.dim, dtype=dtype))
+        self.b = Parameter(np.zeros((), dtype=dtype))
+
+    def forward(self, x):
+        self._check_x(x)
+        z = x @ self.w.data + self.b.data            # eq. (1)
+        return self.sigmoid(z)                       # eq. (2)
+
+    def sigmoid(self, z):
+        """σ(z) = 1 / (1 + e^{−z}), without overflow for large |z|."""
+        return F.sigmoid(z)
+
+    def loss(self, yhat, y):
+        """Mean binary cross-entropy −(1/N) Σ [y log ŷ + (1 − y) log(1 − ŷ)], logs clamped at −100."""
+        y = self._check_targets(yhat, y)
+        with np.errstate(divide="ignore"):
+            log_p = np.maximum(np.log(yhat), BCE_LOG_FLOOR)
+            log_1mp = np.maximum(np.log1p(-yhat), BCE_LOG_FLOOR)
+        return -np.mean(y * log_p + (1 - y) * log_1mp)   # eq. (3)
+
+    def backward(self, x, yhat, y):
+        """Store dL/dw = xᵀ(ŷ − y)/N and dL/db = mean(ŷ − y) in ``w.grad`` and ``b.grad``."""
+        self._check_x(x)
+        y = self._check_targets(yhat, y)
+        if len(yhat) != len(x):
+            raise ValueError(f"{self.describe()}: x has {len(x)} rows but yhat has {len(yhat)}")
+        residual = yhat - y                          # eq. (4): dL/dz = (ŷ − y) / N
+        self.w.grad[...] = x.T @ residual / len(x)   # eq. (5)
+        self.b.grad[...] = residual.mean()           # eq. (6)
+
+    def optimize(self, lr=None):
+        """w -= lr · dL/dw and b -= lr · dL/db, in place, with the model's own lr by default."""
+        super().optimize(self.lr if lr is None else lr)
+
+    def predict(self, x, threshold=0.5):
+        """Class labels (int64): 1 where ŷ >= threshold, else 0."""
+        return (self.forward(x) >= threshold).astype(np.int64)
+
+    def _check_x(self, x):
+        owner = self.describe()
+        check_float_array(owner, x, "x")
+        check_ndim(owner, x, (2,), f"(N, {self.dim})", "x")
+        check_shape(owner, x, (None, self.dim), "x")
+        check_dtype_matches(owner, x, self.w.dtype, "x")
+
+    def _check_targets(self, yhat, y):
+        owner = self.describe()
+        check_float_array(owner, yhat, "yhat")
+        check_ndim(owner, yhat, (1,), "(N,)", "yhat")
+        if not isinstance(y, np.ndarray) or y.dtype.kind not in "fiub":
+            raise TypeError(f"{owner}: expected y to be a numeric numpy.ndarray of 0/1 labels, got {type(y).__name__}")
+        check_shape(owner, y, yhat.shape, "y", hint=" (the shape of yhat)")
+        if y.size and (y.min() < 0 or y.max() > 1):
+            raise ValueError(f"{owner}: expected labels y in [0, 1], got values from {y.min()} to {y.max()}")
+        return y.astype(yhat.dtype, copy=False)
+
+    def extra_repr(self):
+        return f"dim={self.dim}, lr={self.lr}"
+
+
+class MLP(Module):
+    """The notes' multilayer perceptron: logits = lin_2(relu(lin_1(x))).  Derivation: derivations/backprop.md
+
+    Shape: x (N, xdim) -> logits (N, ydim); lin_1.weight (hdim, xdim),
+    lin_2.weight (ydim, hdim).  State-dict keys ``lin_1.weight``, ``lin_1.bias``,
+    ``lin_2.weight``, ``lin_2.bias`` match the notes' PyTorch class, so
+    weights move between the two.
+    """
+
+    def __init__(self, xdim=784, hdim=256, ydim=10, name="mlp", rng=None, dtype=np.float32):
+        super().__init__()
+        self.name = name
+        self.xdim, self.hdim, self.ydim = xdim, hdim, ydim
+        self.lin_1 = Linear(xdim, hdim, dtype=dtype)
+        self.relu = ReLU()
+        self.lin_2 = Linear(hdim, ydim, dtype=dtype)
+        self.init_param(rng)
+
+    def init_param(self, rng=None):
+        """Kaiming-normal weights, zero biases, as the notes' ``init_param``."""
+        rng = init.as_generator(rng)
+        init.kaiming_normal_(self.lin_1.weight, rng=rng)
+        init.zeros_(self.lin_1.bias)
+        init.kaiming_normal_(self.lin_2.weight, rng=rng)
+        init.zeros_(self.lin_2.bias)
+
+    def forward(self, x):
+        net = x
+        net = self.lin_1(net)
+        net = self.relu(net)
+        net = self.lin_2(net)
+        return net
+
+    def backward(self, grad_output, need_input_grad=True):
+        """The chain rule through lin_2, relu, lin_1 in reverse; returns dL/dx (or None)."""
+        grad = self.lin_2.backward(grad_output)
+        grad = self.relu.backward(grad)
+        return self.lin_1.backward(grad, need_input_grad=need_input_grad)
+
+    def extra_repr(self):
+        return f"xdim={self.xdim}, hdim={self.hdim}, ydim={self.ydim}"

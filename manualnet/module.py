@@ -1,0 +1,251 @@
+"""Module: the base class every layer, loss and model derives from.
+
+A Module does three things by hand that PyTorch's ``nn.Module`` and autograd do
+for you:
+
+* ``forward(x)`` computes the output and keeps what backward will need;
+* ``backward(grad_output)`` takes G = dL/dy, ADDS (``+=``) dL/dparameter into
+  each own parameter's ``.grad`` and returns dL/dx — the chain rule, one layer
+  at a time (derivations/backprop.md explains why the gradients add up, and so
+  why ``zero_grad()`` exists);
+* ``optimize(lr)`` takes one plain gradient-descent step on every parameter.
+
+Parameters and child modules assigned as attributes are registered in
+definition order, so ``named_parameters()`` and ``state_dict()`` use
+PyTorch's dotted names (``0.weight``, ``lin_1.bias``).
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from ._checks import check_learning_rate
+from .parameter import Parameter, as_float_dtype
+
+LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class: registers parameters, buffers and children; runs forward on call."""
+
+    def __init__(self):
+        # object.__setattr__ because our own __setattr__ needs these to exist.
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    # -- registration -------------------------------------------------------
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}: cannot assign {name!r} before Module.__init__() "
+                "has run; call super().__init__() first in your __init__"
+            )
+        if isinstance(value, Parameter):
+            self._forget(name)
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            self._modules[name] = value
+        elif name in self._parameters:
+            raise TypeError(
+                f"{type(self).__name__}: cannot assign a {type(value).__name__} to parameter "
+                f"{name!r}; update it in place instead, e.g. self.{name}.data -= lr * "
+                f"self.{name}.grad (rebinding the name would detach it from the optimizer)"
+            )
+        elif name in self._buffers:
+            self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self._forget(name)
+        object.__delattr__(self, name)
+
+    def _forget(self, name):
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+
+    def register_buffer(self, name, array):
+        """Keep a non-learned array (e.g. BatchNorm's running mean) in the state dict."""
+        self._forget(name)
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
+
+    # -- the three steps ----------------------------------------------------
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def backward(self, grad_output, need_input_grad=True):
+        """Take G = dL/dy; add dL/dparameters into ``.grad``; return dL/dx.
+
+        ``need_input_grad=False`` says nothing upstream needs dL/dx (the input is
+        data, as when a PyTorch tensor has ``requires_grad=False``): the module
+        then skips computing it and returns None.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not define backward()")
+
+    def optimize(self, lr):
+        """One step of plain gradient descent on every parameter: p.data -= lr * p.grad."""
+        lr = check_learning_rate(f"{type(self).__name__}.optimize", lr)
+        for parameter in self.parameters():
+            # In place: `p.data = p.data - ...` would make a new array that an
+            # optimizer or another reference holding the old one never sees.
+            parameter.data -= lr * parameter.grad
+
+    def _saved(self, name):
+        """Return what forward kept for backward, or explain that forward never ran."""
+        value = self.__dict__.get(name)
+        if value is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward called before forward: "
+                f"run forward first (it keeps {name!r} for backward)"
+            )
+        return value
+
+    # -- walking the tree ---------------------------------------------------
+
+    def children(self):
+        return iter(self._modules.values())
+
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def named_modules(self, prefix=""):
+        """Yield (dotted name, module) for this module and every descendant, depth first."""
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (module for _, module in self.named_modules())
+
+    def named_parameters(self, prefix=""):
+        """Yield (dotted name, Parameter) in definition order; a shared Parameter once."""
+        seen = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, parameter in module._parameters.items():
+                if id(parameter) not in seen:
+                    seen.add(id(parameter))
+                    yield (f"{module_name}.{name}" if module_name else name), parameter
+
+    def parameters(self):
+        return [parameter for _, parameter in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        for module_name, module in self.named_modules(prefix):
+            for name, buffer in module._buffers.items():
+                yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def zero_grad(self):
+        """Set every parameter's ``.grad`` to zeros (backward accumulates with +=)."""
+        for parameter in self.parameters():
+            parameter.zero_grad()
+
+    # -- modes and dtypes ---------------------------------------------------
+
+    def train(self, mode=True):
+        """Set training mode (Dropout drops, BatchNorm uses batch statistics); return self."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Set evaluation mode: same as ``train(False)``; return self."""
+        return self.train(False)
+
+    def astype(self, dtype=np.float32):
+        """Convert parameters and floating-point buffers to float32 or float64 in place."""
+        dtype = as_float_dtype(dtype, f"{type(self).__name__}.astype")
+        for parameter in self.parameters():
+            parameter.astype(dtype)
+        for module in self.modules():
+            for name, buffer in list(module._buffers.items()):
+                if buffer.dtype.kind == "f":
+                    setattr(module, name, buffer.astype(dtype))
+        return self
+
+    # -- state dicts --------------------------------------------------------
+
+    def state_dict(self):
+        """Return {dotted name: copy of the array}: parameters and buffers, PyTorch's keys.
+
+        The arrays are copies, so a state dict kept as a checkpoint does not
+        change when training goes on (in PyTorch it would).
+        """
+        return {key: np.array(array, copy=True) for key, array in self._state_arrays().items()}
+
+    def _state_arrays(self):
+        """Map each state-dict key to the live array behind it (no copies)."""
+        arrays = {}
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, parameter in module._parameters.items():
+                arrays[prefix + name] = parameter.data
+            for name, buffer in module._buffers.items():
+                arrays[prefix + name] = buffer
+        return arrays
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays from ``state_dict`` into this module's parameters and buffers.
+
+        Every key is checked before anything is copied, so a failed load leaves
+        the module unchanged.  With ``strict=True`` missing or unexpected keys
+        are an error; shape mismatches always are.  Values are cast to the
+        module's dtype.  Returns (missing_keys, unexpected_keys).
+        """
+        owner = type(self).__name__
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"{owner}.load_state_dict: expected a dict of arrays, got {type(state_dict).__name__}")
+        targets = self._state_arrays()
+        missing = [key for key in targets if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in targets]
+        problems = []
+        if strict and missing:
+            problems.append("missing key(s): " + ", ".join(repr(k) for k in missing))
+        if strict and unexpected:
+            problems.append("unexpected key(s): " + ", ".join(repr(k) for k in unexpected))
+        values = {}
+        for key, current in targets.items():
+            if key not in state_dict:
+                continue
+            value = np.asarray(state_dict[key])
+            if value.shape != current.shape:
+                problems.append(f"{key!r}: expected shape {current.shape}, got {value.shape}")
+            elif value.dtype.kind not in "fiub" or (current.dtype.kind == "f" and value.dtype.kind == "b"):
+                problems.append(f"{key!r}: expected a numeric array, got dtype {value.dtype}")
+            elif current.dtype.kind in "iu" and value.dtype.kind == "f":
+                problems.append(f"{key!r}: expected an integer array, got dtype {value.dtype}")
+            else:
+                values[key] = value
+        if problems:
+            raise ValueError(f"{owner}.load_state_dict: " + "; ".join(problems))
+        for key, value in values.items():
+            np.copyto(targets[key], value, casting="unsafe")
+        return LoadResult(missing, unexpected)
+
+    # -- printing -----------------------------------------------------------
+
+    def extra_repr(self):
+        """The text between the parentheses of this module's repr (override in layers)."""
+        return ""
+
+    def describe(self):
+        """A one-line name for messages: 'Linear(in_features=3, out_features=2, bias=True)', 'Sequential(Linear, ReLU)'."""
+        inside = self.extra_repr() or ", ".join(type(child).__name__ for child in self.children())
+        return f"{type(self).__name__}({inside})"
+
+    def __repr__(self):
+        if not self._modules:
+            return self.describe()
+        lines = [f"{type(self).__name__}("]
+        for name, child in self._modules.items():
+            child_text = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_text}")
+        lines.append(")")
+        return "\n".join(lines)
