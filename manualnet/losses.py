@@ -22,7 +22,8 @@ from .module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
 BCE_LOG_FLOOR = -100.0     # PyTorch clamps log(p) at −100 so p = 0 gives a finite loss
-BCE_GRAD_EPSILON = 1e-12   # ... and divides by max(p (1 − p), 1e-12) in the gradient
+# ... and divides by max(p (1 − p), ε) in the gradient, ε being 1e-12 stored as a float32.
+BCE_GRAD_EPSILON = float(np.float32(1e-12))
 
 
 class _Loss(Module):

@@ -41,7 +41,7 @@ def shapes(min_dims=1, max_dims=3, max_side=5):
 @st.composite
 def logits_and_labels(draw, max_batch=6, max_classes=6, scale=3.0):
     """(logits (N, C) float64, labels (N,) int64 in [0, C))."""
-    batch, classes = draw(batch_sizes), draw(st.integers(1, max_classes))
+    batch, classes = draw(batch_sizes), draw(st.integers(2, max_classes))   # one class: loss 0, gradient 0
     rng = np.random.default_rng(draw(seeds))
     logits = rng.standard_normal((batch, classes)) * scale
     return logits, rng.integers(0, classes, size=batch)

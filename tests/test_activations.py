@@ -1,0 +1,180 @@
+"""ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax: gradients, invariants, stability, bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import manualnet as mn
+from manualnet.gradcheck import check_module
+
+from .strategies import KINK_MARGIN, float_dtypes, random_array, seeds, shapes
+
+def with_room_along(shape, dim):
+    """Give ``dim`` at least 2 entries: softmax over one entry is constant, its gradient 0."""
+    shape = list(shape)
+    shape[dim] = max(shape[dim], 2)
+    return tuple(shape)
+
+
+ELEMENTWISE = [mn.ReLU, lambda: mn.LeakyReLU(0.2), mn.Sigmoid, mn.Tanh]
+ALL_LAYERS = ELEMENTWISE + [mn.Softmax, mn.LogSoftmax]
+
+
+# -- finite differences --------------------------------------------------------
+
+@given(shape=shapes(), seed=seeds)
+def test_relu_backward_matches_finite_differences(shape, seed):
+    """Property: dL/dx = G ⊙ 1[x > 0] matches central differences away from the kink."""
+    x = random_array(seed, shape, margin=KINK_MARGIN)   # |x| >= 0.01 >> step 1e-6: no step crosses 0
+    x.flat[0] = abs(x.flat[0])                          # one positive entry, or the check proves nothing
+    report = check_module(mn.ReLU(), x, rng=seed)
+    assert report.passed and report.excluded == 0
+
+
+@given(shape=shapes(), seed=seeds, slope=st.floats(-2, 2).filter(lambda a: abs(a) > 1e-3))
+def test_leaky_relu_backward_matches_finite_differences(shape, seed, slope):
+    """Property: dL/dx = G where x > 0, a·G elsewhere, for any slope a, away from the kink."""
+    x = random_array(seed, shape, margin=KINK_MARGIN)
+    report = check_module(mn.LeakyReLU(slope), x, rng=seed)
+    assert report.passed and report.excluded == 0
+
+
+@given(shape=shapes(), seed=seeds, scale=st.sampled_from([0.1, 1.0, 5.0]))
+def test_sigmoid_backward_matches_finite_differences(shape, seed, scale):
+    """Property: dL/dx = G ⊙ σ(x)(1 − σ(x)) matches central differences."""
+    assert check_module(mn.Sigmoid(), random_array(seed, shape, scale), rng=seed).passed
+
+
+@given(shape=shapes(), seed=seeds, scale=st.sampled_from([0.1, 1.0, 3.0]))
+def test_tanh_backward_matches_finite_differences(shape, seed, scale):
+    """Property: dL/dx = G ⊙ (1 − tanh²x) matches central differences."""
+    assert check_module(mn.Tanh(), random_array(seed, shape, scale), rng=seed).passed
+
+
+@given(shape=shapes(), seed=seeds, data=st.data())
+def test_softmax_backward_matches_finite_differences(shape, seed, data):
+    """Property: the Jacobian-vector product y ⊙ (G − ΣG y) matches central differences along any dim."""
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = random_array(seed, with_room_along(shape, dim), 2.0)
+    assert check_module(mn.Softmax(dim), x, rng=seed).passed
+
+
+@given(shape=shapes(), seed=seeds, data=st.data())
+def test_log_softmax_backward_matches_finite_differences(shape, seed, data):
+    """Property: G − softmax(x) ΣG matches central differences along any dim."""
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = random_array(seed, with_room_along(shape, dim), 2.0)
+    assert check_module(mn.LogSoftmax(dim), x, rng=seed).passed
+
+
+# -- values and invariants -------------------------------------------------------
+
+def test_relu_and_leaky_relu_values_and_kink_convention():
+    """At x = 0 the gradient is PyTorch's: 0 for ReLU, the slope a for LeakyReLU."""
+    x = np.array([-2.0, 0.0, 3.0])
+    relu, leaky = mn.ReLU(), mn.LeakyReLU(0.1)
+    np.testing.assert_array_equal(relu(x), [0.0, 0.0, 3.0])
+    np.testing.assert_allclose(leaky(x), [-0.2, 0.0, 3.0])
+    np.testing.assert_array_equal(relu.backward(np.ones(3)), [0.0, 0.0, 1.0])
+    np.testing.assert_allclose(leaky.backward(np.ones(3)), [0.1, 0.1, 1.0])
+
+
+@given(shape=shapes(), seed=seeds)
+def test_sigmoid_is_symmetric(shape, seed):
+    """Property: σ(−z) = 1 − σ(z)."""
+    z = random_array(seed, shape, 4.0)
+    np.testing.assert_allclose(mn.Sigmoid()(-z), 1 - mn.Sigmoid()(z), rtol=1e-12, atol=1e-15)
+
+
+@given(shape=shapes(), seed=seeds, data=st.data())
+def test_softmax_rows_are_probabilities(shape, seed, data):
+    """Property: softmax entries lie in [0, 1] and sum to 1 along dim."""
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    y = mn.Softmax(dim)(random_array(seed, shape, 10.0))
+    assert y.shape == shape
+    assert np.all((y >= 0) & (y <= 1))
+    np.testing.assert_allclose(y.sum(axis=dim), 1.0, rtol=1e-12)
+
+
+@given(shape=shapes(), seed=seeds)
+def test_log_softmax_is_log_of_softmax(shape, seed):
+    """Property: LogSoftmax(x) = log(Softmax(x)) (where softmax does not underflow)."""
+    x = random_array(seed, shape, 3.0)
+    np.testing.assert_allclose(mn.LogSoftmax()(x), np.log(mn.Softmax()(x)), rtol=1e-10, atol=1e-12)
+
+
+@given(shape=shapes(), seed=seeds)
+def test_softmax_input_gradient_rows_sum_to_zero(shape, seed):
+    """Property: softmax is shift-invariant along dim, so dL/dx sums to 0 along dim."""
+    x, g = random_array(seed, shape), random_array(seed + 1, shape)
+    layer = mn.Softmax()
+    layer(x)
+    np.testing.assert_allclose(layer.backward(g).sum(axis=-1), 0.0, atol=1e-12)
+
+
+def test_uniform_upstream_gradient_hides_softmax_backward():
+    """Why gradcheck uses a random upstream gradient: all-ones gives dL/dx = 0 for ANY softmax."""
+    layer = mn.Softmax()
+    layer(np.array([[1.0, 2.0, 3.0]]))
+    np.testing.assert_allclose(layer.backward(np.ones((1, 3))), 0.0, atol=1e-15)
+
+
+# -- dtypes and stability ----------------------------------------------------------
+
+@pytest.mark.parametrize("make_layer", ALL_LAYERS)
+@given(dtype=float_dtypes, seed=seeds)
+def test_activations_keep_dtype(make_layer, dtype, seed):
+    layer = make_layer()
+    x = random_array(seed, (3, 4), dtype=dtype)
+    y = layer(x)
+    assert y.dtype == layer.backward(np.ones_like(y)).dtype == np.dtype(dtype)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("make_layer", ALL_LAYERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activations_are_finite_for_huge_inputs(make_layer, dtype):
+    """Inputs of magnitude 1e4: finite outputs and gradients, no overflow warning."""
+    x = np.array([[-1e4, -50.0, 0.5, 50.0, 1e4]], dtype=dtype)
+    layer = make_layer()
+    y = layer(x)
+    dx = layer.backward(np.array([[0.3, -1.0, 2.0, 0.7, -0.4]], dtype=dtype))
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(dx))
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_saturates_exactly(dtype):
+    y = mn.Sigmoid()(np.array([-1e4, 1e4], dtype=dtype))
+    assert y[0] == 0.0 and y[1] == 1.0
+
+
+# -- bad input ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("make_layer", ALL_LAYERS)
+def test_activations_reject_bad_input_naming_the_layer(make_layer):
+    layer = make_layer()
+    name = type(layer).__name__
+    with pytest.raises(TypeError, match=f"{name}.*expected input of dtype float32 or float64, got int64"):
+        layer(np.arange(3))
+    with pytest.raises(ValueError, match=f"{name}.*non-finite"):
+        layer(np.array([1.0, np.inf]))
+    with pytest.raises(RuntimeError, match=f"{name}.backward called before forward"):
+        make_layer().backward(np.ones(3))
+    layer(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=rf"{name}.*expected grad_output of shape \(2, 3\).*got \(3, 2\)"):
+        layer.backward(np.zeros((3, 2)))
+    with pytest.raises(TypeError, match=f"{name}.*grad_output has dtype float32 but the layer's parameters are float64"):
+        layer.backward(np.zeros((2, 3), np.float32))
+
+
+def test_softmax_rejects_dim_out_of_range():
+    with pytest.raises(ValueError, match=r"Softmax\(dim=2\): dim 2 is out of range for an input of shape \(2, 3\)"):
+        mn.Softmax(dim=2)(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("slope", [float("nan"), "0.1", None])
+def test_leaky_relu_rejects_bad_slope(slope):
+    with pytest.raises(ValueError, match="LeakyReLU: expected a finite negative_slope"):
+        mn.LeakyReLU(slope)

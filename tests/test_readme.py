@@ -1,0 +1,44 @@
+"""Every ```python block of README.md runs, each on its own, in a temporary folder.
+
+When a ```text block follows a python block directly, it is what that block
+prints, and the test compares the two exactly: the README cannot drift from
+what the code prints.
+"""
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```[ \t]*\n?", re.S | re.M)
+
+
+def python_blocks():
+    """(source, printed output shown right after it or None) for each python block."""
+    text = README.read_text(encoding="utf-8")
+    fences = list(FENCE.finditer(text))
+    for here, after in zip(fences, fences[1:] + [None]):
+        if here.group(1) != "python":
+            continue
+        shown = None
+        if after is not None and after.group(1) == "text" and not text[here.end():after.start()].strip():
+            shown = after.group(2)
+        line = text.count("\n", 0, here.start()) + 1
+        yield pytest.param(here.group(2), shown, id=f"README.md:L{line}")
+
+
+@pytest.mark.parametrize("source, shown", list(python_blocks()))
+def test_readme_python_block_runs_and_prints_what_is_shown(source, shown, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(source, str(README), "exec"), {"__name__": "__readme__"})
+    if shown is not None:
+        assert printed.getvalue().rstrip() == shown.rstrip()
+
+
+def test_readme_has_runnable_examples():
+    assert len(list(python_blocks())) >= 3
