@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import manualnet as mn
@@ -41,6 +41,7 @@ def test_bce_with_logits_backward_matches_finite_differences(data, scale, reduct
     """Property: dL/dz = (σ(z) − y)·g/M matches central differences, also for large logits."""
     _, y = data
     z = random_array(seed, y.shape, scale)
+    assume(np.max(np.abs(mn.functional.sigmoid(z) - y)) > 1e-6)   # all saturated and right: gradient ~0
     assert check_loss(mn.BCEWithLogitsLoss(reduction), z, y, rng=seed).passed
 
 
