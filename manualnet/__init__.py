@@ -7,7 +7,7 @@ and PyTorch.  ``import manualnet as mn`` and use it as you would ``torch.nn``.
 
 import importlib
 
-from . import functional, init
+from . import functional, init, optim
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .layers import Flatten, Linear, Sequential
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
@@ -34,5 +34,5 @@ __all__ = [
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
     "LogisticRegression", "MLP",
-    "functional", "init", *_LAZY_SUBMODULES,
+    "functional", "init", "optim", *_LAZY_SUBMODULES,
 ]

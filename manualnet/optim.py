@@ -1,0 +1,474 @@
+"""Optimizers: SGD, Adam and AdamW, the update rules of ``torch.optim`` written out.
+
+An optimizer keeps references to Parameters.  ``step()`` moves every
+``p.data`` IN PLACE, using ``p.grad`` (which backward filled) and the
+optimizer's own per-parameter state (a momentum buffer, Adam's moments);
+``zero_grad()`` clears the gradients, because backward adds into them.  The
+training loop reads as in PyTorch::
+
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+    model.backward(criterion.backward())     # PyTorch: loss.backward()
+    optimizer.step()
+
+``params`` is what PyTorch takes: ``model.parameters()``, or a list of dicts
+("parameter groups"), each with its own options::
+
+    SGD([{"params": model.lin_1.parameters(), "lr": 0.1},
+         {"params": model.lin_2.parameters()}], lr=0.01, momentum=0.9)
+
+One deliberate difference: ``.grad`` is never None here (``zero_grad()``
+fills it with zeros), so every parameter takes part in every step, where
+PyTorch skips a parameter whose ``.grad`` is None.  With weight decay or
+momentum, a parameter that backward never reached still moves.
+
+Each update line carries the number of its equation in
+derivations/optimizers.md, which also explains momentum as an exponential
+average and why Adam corrects its bias.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from ._checks import check_learning_rate
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, ``zero_grad``, ``step``, state dicts.
+
+    A subclass passes the default value of each option to ``__init__``,
+    validates a group's options in ``_check_group``, names the state a
+    parameter carries in ``_state_names`` and moves one parameter in
+    ``_update``.  ``param_groups`` is a list of dicts holding ``"params"``
+    and every option, as in PyTorch (so ``group["lr"] = 0.01`` changes the
+    learning rate); ``state`` maps each Parameter to its state dict.
+    """
+
+    def __init__(self, params, defaults):
+        self.defaults = self._check_group(dict(defaults))
+        self.state = {}
+        self.param_groups = []
+        self._scratch = {}       # Parameter -> a work array of its shape, reused by every step
+        for group in _param_groups(params, self._name):
+            self.add_param_group(group)
+
+    @property
+    def _name(self):
+        return type(self).__name__
+
+    def add_param_group(self, param_group):
+        """Add a dict with ``"params"`` and any options to override; the rest take the defaults."""
+        owner = self._name
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{owner}: expected a parameter group to be a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"{owner}: a parameter group needs a 'params' entry, got keys {sorted(param_group)}")
+        _check_option_names(owner, [name for name in param_group if name != "params"], self.defaults)
+        params = _parameter_list(owner, param_group["params"])
+        for group in self.param_groups:
+            if any(p is q for p in params for q in group["params"]):
+                raise ValueError(f"{owner}: a Parameter appears in more than one parameter group")
+        group = self._check_group({**self.defaults, **param_group})
+        group["params"] = params
+        self.param_groups.append(group)
+
+    def parameters(self):
+        """Every Parameter this optimizer updates, in group order."""
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def zero_grad(self):
+        """Set every parameter's ``.grad`` to zeros in place (backward accumulates with +=)."""
+        for p in self.parameters():
+            p.zero_grad()
+
+    def step(self):
+        """Take one step: update every parameter in place from its ``.grad`` and its state."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._update(p, group, self.state.setdefault(p, {}))
+
+    # -- what a subclass defines ----------------------------------------------
+
+    def _check_group(self, group):
+        """Return the group with its options validated (and normalised to floats/bools)."""
+        raise NotImplementedError
+
+    def _state_names(self, group):
+        """The names of the state a parameter of this group carries once it has taken a step."""
+        raise NotImplementedError
+
+    def _update(self, p, group, state):
+        """Move ``p.data`` in place; ``state`` is this parameter's (empty before its first step)."""
+        raise NotImplementedError
+
+    def _work_array(self, p):
+        """A scratch array shaped like ``p``, allocated once and reused, so a step allocates nothing."""
+        work = self._scratch.get(p)
+        if work is None or work.dtype != p.dtype:
+            work = self._scratch[p] = np.empty_like(p.data)
+        return work
+
+    # -- state dicts ------------------------------------------------------------
+
+    def state_dict(self):
+        """The optimizer's state in torch.optim's layout, with copies of the arrays.
+
+        ``{"state": {index: {name: value}}, "param_groups": [{option: value, ...,
+        "params": [index, ...]}]}``, where parameters are numbered 0, 1, ... in
+        group order (the Parameters themselves are not saved).  Parameters
+        that have not taken a step yet have no entry in ``"state"``.
+        """
+        index = {p: i for i, p in enumerate(self.parameters())}
+        groups = []
+        for group in self.param_groups:
+            packed = {name: value for name, value in group.items() if name != "params"}
+            packed["params"] = [index[p] for p in group["params"]]
+            groups.append(packed)
+        state = {
+            index[p]: {name: _copy(value) for name, value in entries.items()}
+            for p, entries in sorted(self.state.items(), key=lambda item: index[item[0]]) if entries
+        }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore options and state saved by ``state_dict()``, so training resumes exactly.
+
+        Saved parameters are matched to this optimizer's by position, as in
+        PyTorch.  Everything is validated before anything changes: the group
+        count and sizes, the option names and values, and each state entry's
+        names, shapes and values.  Arrays are copied and cast to the
+        parameter's dtype.
+        """
+        owner = f"{self._name}.load_state_dict"
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            found = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
+            raise ValueError(f"{owner}: expected a dict with keys 'state' and 'param_groups', got {found}")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or len(saved_groups) != len(self.param_groups):
+            count = len(saved_groups) if isinstance(saved_groups, (list, tuple)) else type(saved_groups).__name__
+            raise ValueError(
+                f"{owner}: the saved state has {count} parameter group(s), this optimizer has {len(self.param_groups)}"
+            )
+        groups, param_at = [], {}     # param_at: saved index -> (this optimizer's Parameter, its group)
+        for number, (saved, current) in enumerate(zip(saved_groups, self.param_groups)):
+            group = self._checked_saved_group(owner, number, saved, current)
+            for index, p in zip(saved["params"], current["params"]):
+                if index in param_at:
+                    raise ValueError(f"{owner}: parameter index {index} is listed twice in the saved groups")
+                param_at[index] = (p, group)
+            groups.append(group)
+        if not isinstance(saved_state, dict):
+            raise ValueError(f"{owner}: expected 'state' to be a dict, got {type(saved_state).__name__}")
+        state = {}
+        for index, entries in saved_state.items():
+            if index not in param_at:
+                raise ValueError(f"{owner}: state for parameter {index!r}, which no saved group lists")
+            p, group = param_at[index]
+            state[p] = self._checked_saved_state(f"{owner}: state of parameter {index}", entries, p, group)
+        self.param_groups[:] = groups
+        self.state = state
+
+    def _checked_saved_group(self, owner, number, saved, current):
+        """Validate one saved parameter group against the current one; return the group to use."""
+        if not isinstance(saved, dict) or "params" not in saved:
+            raise ValueError(f"{owner}: saved parameter group {number} is not a dict with a 'params' entry")
+        indices = saved["params"]
+        if not isinstance(indices, (list, tuple)) \
+                or not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in indices):
+            raise ValueError(f"{owner}: saved parameter group {number}'s 'params' must be a list of indices, got {indices!r}")
+        if len(indices) != len(current["params"]):
+            raise ValueError(
+                f"{owner}: saved parameter group {number} has {len(indices)} parameter(s), "
+                f"this optimizer's has {len(current['params'])}"
+            )
+        names = [name for name in saved if name != "params"]
+        _check_option_names(owner, names, self.defaults)
+        missing = sorted(set(self.defaults) - set(names))
+        if missing:
+            raise ValueError(f"{owner}: saved parameter group {number} lacks option(s) {missing}")
+        group = self._check_group({name: saved[name] for name in names})
+        group["params"] = current["params"]
+        return group
+
+    def _checked_saved_state(self, owner, entries, p, group):
+        """Validate one parameter's saved state; return a fresh copy in the parameter's dtype."""
+        expected = self._state_names(group)
+        if not isinstance(entries, dict) or (entries and set(entries) != set(expected)):
+            found = sorted(entries) if isinstance(entries, dict) else type(entries).__name__
+            raise ValueError(f"{owner}: expected entries {list(expected)} (or none), got {found}")
+        state = {}
+        for name, value in entries.items():
+            if name == "step":
+                state[name] = _step_count(owner, value)
+                continue
+            array = np.asarray(value)
+            if array.shape != p.shape or array.dtype.kind not in "fiu":
+                raise ValueError(
+                    f"{owner}: {name!r} must be a real array of the parameter's shape {p.shape}, "
+                    f"got shape {array.shape} and dtype {array.dtype}"
+                )
+            state[name] = array.astype(p.dtype, copy=True)
+        return state
+
+    def __repr__(self):
+        lines = [f"{self._name} ("]
+        for number, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {number}")
+            lines.extend(f"    {name}: {value}" for name, value in group.items() if name != "params")
+        return "\n".join(lines + [")"])
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum: θ ← θ − γ·b, b = μ·b + (1 − τ)·g.  Derivation: derivations/optimizers.md
+
+    The algorithm, as torch.optim.SGD documents it (γ lr, λ weight_decay,
+    μ momentum, τ dampening), for each parameter θ at step t = 1, 2, ...::
+
+        g ← θ.grad                                 what backward left there
+        if λ ≠ 0:  g ← g + λ θ                     L2 penalty            eq. (2)
+        if μ ≠ 0:
+            b ← g                   if t = 1       first step: no history   eq. (3)
+            b ← μ b + (1 − τ) g     otherwise      exponential average      eq. (4)
+            g ← g + μ b  if nesterov, else b       look ahead                eq. (5)
+        θ ← θ − γ g                                                         eq. (6)
+
+    Shape: every state array (the momentum buffer b) has its parameter's
+    shape and dtype.  Nesterov momentum needs μ > 0 and τ = 0, as in PyTorch.
+    """
+
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
+                    "weight_decay": weight_decay, "nesterov": nesterov}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group):
+        owner = self._name
+        group["lr"] = check_learning_rate(owner, group["lr"])
+        group["momentum"] = _check_number(owner, "momentum", group["momentum"], lower=0.0)
+        group["dampening"] = _check_number(owner, "dampening", group["dampening"])
+        group["weight_decay"] = _check_number(owner, "weight_decay", group["weight_decay"], lower=0.0)
+        group["nesterov"] = _check_flag(owner, "nesterov", group["nesterov"])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                f"{owner}: Nesterov momentum requires momentum > 0 and dampening = 0, "
+                f"got momentum={group['momentum']!r} and dampening={group['dampening']!r}"
+            )
+        return group
+
+    def _state_names(self, group):
+        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+
+    def _update(self, p, group, state):
+        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+        grad = p.grad
+        if group["weight_decay"] != 0:
+            # A new array: p.grad itself must stay dL/dθ for whoever reads it next.
+            grad = grad + group["weight_decay"] * p.data        # eq. (2)
+        if momentum != 0:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = state["momentum_buffer"] = grad.copy()  # eq. (3)
+            else:
+                buffer *= momentum                                # eq. (4)
+                buffer += (1 - dampening) * grad                  # eq. (4)
+            grad = grad + momentum * buffer if group["nesterov"] else buffer   # eq. (5)
+        # In place: `p.data = p.data - ...` would bind a new array that the
+        # model's layers never see.
+        p.data -= lr * grad                                       # eq. (6)
+
+
+class Adam(Optimizer):
+    """Adam: θ ← θ − γ·m̂ / (√v̂ + ε), with bias-corrected averages m̂, v̂ of g and g².  Derivation: derivations/optimizers.md
+
+    The algorithm, as torch.optim.Adam documents it (γ lr, β₁, β₂ betas,
+    ε eps, λ weight_decay), for each parameter θ; t counts this parameter's
+    steps and goes up by one per ``step()`` call::
+
+        t ← t + 1                                                          eq. (7)
+        g ← θ.grad
+        if λ ≠ 0:  g ← g + λ θ                     L2 penalty, as in SGD   eq. (2)
+        m ← β₁ m + (1 − β₁) g                      average of g            eq. (8)
+        v ← β₂ v + (1 − β₂) g²                     average of g²           eq. (9)
+        if amsgrad:  v_max ← max(v_max, v); use v_max in place of v         eq. (10)
+        θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)                     eq. (13)
+
+    which is θ ← θ − γ m̂ / (√v̂ + ε) with m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)
+    (eq. (11), (12)), arranged as PyTorch computes it.  m, v and v_max start
+    at zeros.
+
+    Shape: each state array (``exp_avg`` m, ``exp_avg_sq`` v, and
+    ``max_exp_avg_sq`` with amsgrad) has its parameter's shape and dtype;
+    ``step`` is an int.
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group):
+        owner = self._name
+        group["lr"] = check_learning_rate(owner, group["lr"])
+        group["betas"] = _check_betas(owner, group["betas"])
+        group["eps"] = _check_number(owner, "eps", group["eps"], lower=0.0)
+        group["weight_decay"] = _check_number(owner, "weight_decay", group["weight_decay"], lower=0.0)
+        group["amsgrad"] = _check_flag(owner, "amsgrad", group["amsgrad"])
+        return group
+
+    def _state_names(self, group):
+        return ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+
+    def _update(self, p, group, state):
+        lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if not state:
+            state.update({name: 0 if name == "step" else np.zeros_like(p.data) for name in self._state_names(group)})
+        state["step"] += 1                                       # eq. (7)
+        t = state["step"]
+        grad = p.grad
+        if weight_decay != 0:
+            if self.decoupled_weight_decay:
+                p.data *= 1 - lr * weight_decay                  # eq. (14)
+            else:
+                grad = grad + weight_decay * p.data              # eq. (2)
+
+        # m, v and θ change in place; `work` holds each intermediate product,
+        # so the step allocates no new arrays.
+        m, v, work = state["exp_avg"], state["exp_avg_sq"], self._work_array(p)
+        m *= beta1                                               # eq. (8)
+        m += np.multiply(grad, 1 - beta1, out=work)              # eq. (8)
+        v *= beta2                                               # eq. (9)
+        np.multiply(grad, grad, out=work)
+        v += np.multiply(work, 1 - beta2, out=work)              # eq. (9)
+        if group["amsgrad"]:
+            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])   # eq. (10)
+
+        step_size = lr / (1 - beta1**t)                          # eq. (11)
+        denominator = np.sqrt(v, out=work)
+        denominator /= math.sqrt(1 - beta2**t)                   # eq. (12)
+        denominator += eps                                       # eq. (13)
+        update = np.divide(m, denominator, out=work)
+        update *= step_size
+        p.data -= update                                         # eq. (13)
+
+
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay θ ← θ(1 − γλ) instead of an L2 term in g.  Derivation: derivations/optimizers.md
+
+    The algorithm, as torch.optim.AdamW documents it: Adam's eq. (7)–(13)
+    without eq. (2), preceded by shrinking the weights directly::
+
+        θ ← θ (1 − γ λ)                                                    eq. (14)
+
+    With an L2 term (Adam's weight_decay) the decay passes through m and is
+    divided by √v̂, so weights with large gradients are barely decayed;
+    decoupled, every weight shrinks by the same factor (Loshchilov & Hutter,
+    2019).  Default weight_decay=1e-2, as PyTorch's.
+
+    Shape: as Adam.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+# -- checking what the user passed ---------------------------------------------
+
+def _param_groups(params, owner):
+    """Turn ``model.parameters()`` or a list of group dicts into a list of group dicts."""
+    hint = "; pass model.parameters() or a list of dicts with a 'params' entry"
+    if isinstance(params, Module):
+        raise TypeError(f"{owner}: got a {type(params).__name__} module{hint}")
+    if isinstance(params, (Parameter, np.ndarray, dict, str)):
+        raise TypeError(f"{owner}: expected an iterable of Parameters or of dicts, got a single {type(params).__name__}{hint}")
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(f"{owner}: parameters must be in an ordered collection (a list), not a set: "
+                        "the order of a set changes between runs")
+    try:
+        items = list(params)
+    except TypeError:
+        raise TypeError(f"{owner}: expected an iterable of Parameters or of dicts, got {type(params).__name__}{hint}") from None
+    if not items:
+        raise ValueError(f"{owner}: got an empty parameter list; the model has nothing to learn")
+    if all(isinstance(item, dict) for item in items):
+        return items
+    if any(isinstance(item, dict) for item in items):
+        raise TypeError(f"{owner}: got a mix of dicts and Parameters{hint}, not both")
+    return [{"params": items}]
+
+
+def _parameter_list(owner, params):
+    """The list of Parameters of one group: each a Parameter, none twice."""
+    if isinstance(params, Parameter):
+        params = [params]
+    elif isinstance(params, (set, frozenset)):
+        raise TypeError(f"{owner}: a group's 'params' must be ordered (a list), not a set")
+    elif isinstance(params, (Module, np.ndarray, dict, str)) or not hasattr(params, "__iter__"):
+        raise TypeError(f"{owner}: expected a group's 'params' to be Parameters, got {type(params).__name__}")
+    params = list(params)
+    if not params:
+        raise ValueError(f"{owner}: got an empty parameter list; the model has nothing to learn")
+    for position, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            hint = " (a (name, Parameter) pair: pass model.parameters(), not named_parameters())" \
+                if isinstance(p, tuple) else ""
+            raise TypeError(f"{owner}: expected Parameters, got {type(p).__name__} at position {position}{hint}")
+        first = next(i for i, q in enumerate(params) if q is p)
+        if first != position:
+            raise ValueError(
+                f"{owner}: the same Parameter {p.shape} appears twice, at positions {first} and {position}; "
+                "it would be updated twice per step"
+            )
+    return params
+
+
+def _check_option_names(owner, names, defaults):
+    unknown = sorted(set(names) - set(defaults))
+    if unknown:
+        raise ValueError(f"{owner}: unknown option(s) {unknown}; {owner} takes {list(defaults)}")
+
+
+def _check_number(owner, name, value, lower=None):
+    """Require a finite real number, >= lower when given (PyTorch's rule for each option)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or (lower is not None and value < lower):
+        wanted = f"a finite number >= {lower:g}" if lower is not None else "a finite number"
+        raise ValueError(f"{owner}: invalid {name} {value!r}: expected {wanted}")
+    return float(value)
+
+
+def _check_betas(owner, betas):
+    """Require (β₁, β₂) with each β in [0, 1): β = 1 would never forget, and 1 − βᵗ would be 0."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{owner}: expected betas to be a pair (beta1, beta2), got {betas!r}")
+    for index, beta in enumerate(betas):
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta < 1:
+            raise ValueError(f"{owner}: invalid beta parameter at index {index}: {beta!r}: expected a number in [0, 1)")
+    return (float(betas[0]), float(betas[1]))
+
+
+def _check_flag(owner, name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: expected {name} to be True or False, got {value!r}")
+    return bool(value)
+
+
+def _step_count(owner, value):
+    """A saved step count: a non-negative whole number (an int, or a 0-d array from torch's float tensor)."""
+    number = np.asarray(value)
+    if number.shape != () or number.dtype.kind not in "fiu" or not np.isfinite(number) \
+            or number < 0 or number != np.floor(number):
+        raise ValueError(f"{owner}: 'step' must be a whole number >= 0, got {value!r}")
+    return int(number)
+
+
+def _copy(value):
+    return value.copy() if isinstance(value, np.ndarray) else value

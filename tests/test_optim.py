@@ -1,0 +1,445 @@
+"""SGD, Adam, AdamW: torch.optim's numbers, in-place updates, state dicts and bad arguments."""
+
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import manualnet as mn
+from manualnet import optim
+
+from .strategies import random_array, seeds
+from .torch_required import import_torch
+
+torch = import_torch()
+
+SHAPES = [(3, 4), (4,), (2, 3, 2)]
+
+PARITY_CASES = [
+    ("SGD", {"lr": 0.1}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.3}),
+    ("SGD", {"lr": 0.1, "weight_decay": 0.05}),
+    ("SGD", {"lr": 0.05, "momentum": 0.8, "weight_decay": 0.1, "nesterov": True}),
+    ("Adam", {"lr": 0.01}),
+    ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.01, "amsgrad": True}),
+    ("Adam", {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.05, "amsgrad": True}),
+    ("AdamW", {"lr": 0.01}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
+]
+
+
+def make_parameters(rng, dtype=np.float64):
+    return [mn.Parameter(rng.standard_normal(shape), dtype=dtype) for shape in SHAPES]
+
+
+def gradients(rng, step):
+    """Random gradients whose scale jumps between steps, so AMSGrad's running max matters."""
+    scale = 3.0 if step % 3 == 0 else 0.2
+    return [scale * rng.standard_normal(shape) for shape in SHAPES]
+
+
+def set_gradients(params, grads):
+    for p, g in zip(params, grads):
+        p.zero_grad()
+        p.grad += g
+
+
+def run_steps(optimizer, params, rng, steps):
+    for step in range(steps):
+        optimizer.zero_grad()
+        set_gradients(params, gradients(rng, step))
+        optimizer.step()
+
+
+# -- PyTorch parity ------------------------------------------------------------
+
+@pytest.mark.parametrize("name, options", PARITY_CASES, ids=[f"{n}-{o}" for n, o in PARITY_CASES])
+def test_optimizer_matches_torch_optim_over_twelve_steps(name, options):
+    rng = np.random.default_rng(7)
+    ours = make_parameters(rng)
+    theirs = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ours]
+    optimizer = getattr(optim, name)(ours, **options)
+    reference = getattr(torch.optim, name)(theirs, **options)
+    for step in range(12):
+        grads = gradients(rng, step)
+        optimizer.zero_grad()
+        reference.zero_grad()
+        set_gradients(ours, grads)
+        for t, g in zip(theirs, grads):
+            t.grad = torch.from_numpy(g.copy())
+        optimizer.step()
+        reference.step()
+        for p, t in zip(ours, theirs):
+            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    # The state has torch's names and values.
+    for index, t in enumerate(theirs):
+        expected = reference.state[t]
+        saved = optimizer.state_dict()["state"].get(index, {})
+        assert set(saved) == set(expected)
+        for key, value in expected.items():
+            np.testing.assert_allclose(saved[key], value.numpy(), rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def test_parameter_groups_match_torch_with_per_group_options():
+    rng = np.random.default_rng(3)
+    ours = make_parameters(rng)
+    theirs = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ours]
+
+    def groups(params):
+        return [{"params": params[:1], "lr": 0.3, "momentum": 0.5}, {"params": params[1:]}]
+
+    optimizer = optim.SGD(groups(ours), lr=0.1, momentum=0.9, weight_decay=0.01)
+    reference = torch.optim.SGD(groups(theirs), lr=0.1, momentum=0.9, weight_decay=0.01)
+    for step in range(10):
+        grads = gradients(rng, step)
+        set_gradients(ours, grads)
+        for t, g in zip(theirs, grads):
+            t.grad = torch.from_numpy(g.copy())
+        optimizer.step()
+        reference.step()
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert optimizer.param_groups[0]["lr"] == 0.3 and optimizer.param_groups[1]["lr"] == 0.1
+
+
+def test_changing_a_groups_learning_rate_takes_effect_as_in_torch():
+    """Schedulers write group["lr"]; the next step must use it."""
+    rng = np.random.default_rng(4)
+    ours = make_parameters(rng)
+    theirs = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ours]
+    optimizer, reference = optim.Adam(ours, lr=0.1), torch.optim.Adam(theirs, lr=0.1)
+    for step in range(6):
+        for group in optimizer.param_groups + reference.param_groups:
+            group["lr"] = 0.1 / (step + 1)
+        grads = gradients(rng, step)
+        set_gradients(ours, grads)
+        for t, g in zip(theirs, grads):
+            t.grad = torch.from_numpy(g.copy())
+        optimizer.step()
+        reference.step()
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+# -- the algorithms' properties --------------------------------------------------
+
+def test_adam_increments_step_once_per_step():
+    """tinygrad's first Adam bumped t once per parameter; t must count calls to step()."""
+    rng = np.random.default_rng(0)
+    params = make_parameters(rng)
+    optimizer = optim.Adam(params)
+    run_steps(optimizer, params, rng, steps=5)
+    assert [optimizer.state[p]["step"] for p in params] == [5, 5, 5]
+
+
+def test_sgd_first_momentum_buffer_is_the_gradient():
+    """PyTorch starts the buffer at g₁ (eq. 3), not at (1 − τ) g₁ or 0."""
+    p = mn.Parameter(np.array([1.0, -2.0]))
+    optimizer = optim.SGD([p], lr=0.1, momentum=0.9, dampening=0.5)
+    p.grad[...] = [0.4, 0.2]
+    optimizer.step()
+    np.testing.assert_array_equal(optimizer.state[p]["momentum_buffer"], [0.4, 0.2])
+    np.testing.assert_allclose(p.data, [1.0 - 0.04, -2.0 - 0.02])
+
+
+@given(momentum=st.floats(0.1, 0.99), dampening=st.floats(0.0, 0.9), steps=st.integers(1, 8), seed=seeds)
+def test_sgd_momentum_buffer_is_a_weighted_sum_of_past_gradients(momentum, dampening, steps, seed):
+    """Property: b_t = μ^(t−1) g₁ + (1 − τ) Σ_{k=2..t} μ^(t−k) g_k (the closed form in optimizers.md)."""
+    rng = np.random.default_rng(seed)
+    p = mn.Parameter(rng.standard_normal(3))
+    optimizer = optim.SGD([p], lr=0.01, momentum=momentum, dampening=dampening)
+    grads = rng.standard_normal((steps, 3))
+    for g in grads:
+        p.zero_grad()
+        p.grad += g
+        optimizer.step()
+    weights = [momentum ** (steps - 1)] + [(1 - dampening) * momentum ** (steps - k) for k in range(2, steps + 1)]
+    np.testing.assert_allclose(optimizer.state[p]["momentum_buffer"], np.dot(weights, grads), rtol=1e-12)
+
+
+@given(scale=st.floats(1e-3, 1e3), seed=seeds)
+def test_adam_first_step_moves_each_weight_by_lr_whatever_the_gradient_scale(scale, seed):
+    """Property: bias correction makes m̂₁ = g and v̂₁ = g², so the first step is lr·g/(|g| + ε) ≈ lr·sign(g)."""
+    rng = np.random.default_rng(seed)
+    start = rng.standard_normal(5)
+    grad = scale * random_array(seed, 5, margin=0.1)
+    p = mn.Parameter(start)
+    optimizer = optim.Adam([p], lr=0.01)
+    p.grad += grad
+    optimizer.step()
+    np.testing.assert_allclose(start - p.data, 0.01 * grad / (np.abs(grad) + 1e-8), rtol=1e-9)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adamw_with_zero_gradients_only_decays_the_weights(amsgrad):
+    """With g = 0 the Adam part is 0/(0 + ε) = 0: θ_t = θ₀ (1 − γλ)^t exactly (eq. 14)."""
+    start = np.array([[1.5, -2.0], [0.25, 3.0]])
+    p = mn.Parameter(start)
+    optimizer = optim.AdamW([p], lr=0.1, weight_decay=0.2, amsgrad=amsgrad)
+    for _ in range(4):
+        optimizer.step()
+    np.testing.assert_allclose(p.data, start * (1 - 0.1 * 0.2) ** 4, rtol=1e-14)
+
+
+def test_adam_weight_decay_is_an_l2_gradient_unlike_adamw():
+    """Adam's decay enters g (eq. 2): for g = 0 its first step is lr·sign(θ), not θ·γλ."""
+    p, q = mn.Parameter(np.array([2.0, -0.5])), mn.Parameter(np.array([2.0, -0.5]))
+    optim.Adam([p], lr=0.1, weight_decay=0.2).step()
+    optim.AdamW([q], lr=0.1, weight_decay=0.2).step()
+    np.testing.assert_allclose(p.data, [2.0 - 0.1, -0.5 + 0.1], rtol=1e-7)
+    np.testing.assert_allclose(q.data, [2.0 * 0.98, -0.5 * 0.98], rtol=1e-14)
+
+
+def test_amsgrad_uses_the_largest_second_moment_seen():
+    p = mn.Parameter(np.array([0.0]))
+    optimizer = optim.Adam([p], lr=0.1, betas=(0.5, 0.5), amsgrad=True)
+    for g in (4.0, 0.0):
+        p.zero_grad()
+        p.grad += g
+        optimizer.step()
+    state = optimizer.state[p]
+    np.testing.assert_allclose(state["exp_avg_sq"], [4.0])        # 0.5 · 8
+    np.testing.assert_allclose(state["max_exp_avg_sq"], [8.0])    # 0.5 · 16, kept
+
+
+def test_worked_examples_of_optimizers_page():
+    """The numbers of derivations/optimizers.md's worked example."""
+    p = mn.Parameter(np.array([1.0]))
+    sgd = optim.SGD([p], lr=0.1, momentum=0.9)
+    path = []
+    for _ in range(3):
+        p.zero_grad()
+        p.grad += 1.0
+        sgd.step()
+        path.append(p.data[0])
+    np.testing.assert_allclose(sgd.state[p]["momentum_buffer"], [2.71])
+    np.testing.assert_allclose(path, [0.9, 0.71, 0.439])
+
+    q = mn.Parameter(np.array([1.0]))
+    adam = optim.Adam([q], lr=0.1)
+    q.grad += 0.5
+    adam.step()
+    np.testing.assert_allclose(adam.state[q]["exp_avg"], [0.05])
+    np.testing.assert_allclose(adam.state[q]["exp_avg_sq"], [0.00025])
+    np.testing.assert_allclose(q.data, [0.9], rtol=1e-7)
+
+
+# -- in place, dtypes, zero_grad ---------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
+    lambda ps: optim.Adam(ps, amsgrad=True, weight_decay=0.1),
+    lambda ps: optim.AdamW(ps),
+], ids=["SGD", "Adam", "AdamW"])
+def test_step_updates_parameters_and_state_in_place_and_keeps_dtype(make):
+    rng = np.random.default_rng(1)
+    params = make_parameters(rng, dtype=np.float32)
+    optimizer = make(params)
+    arrays = [p.data for p in params]
+    run_steps(optimizer, params, rng, steps=1)
+    state_arrays = [id(v) for p in params for v in optimizer.state[p].values() if isinstance(v, np.ndarray)]
+    before = [p.data.copy() for p in params]
+    run_steps(optimizer, params, rng, steps=2)
+    assert all(p.data is array for p, array in zip(params, arrays))
+    assert state_arrays == [id(v) for p in params for v in optimizer.state[p].values() if isinstance(v, np.ndarray)]
+    assert all(not np.array_equal(p.data, old) for p, old in zip(params, before))
+    assert all(v.dtype == np.float32 for p in params for v in optimizer.state[p].values() if isinstance(v, np.ndarray))
+    assert all(p.data.dtype == np.float32 for p in params)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_step_allocates_no_parameter_sized_array(amsgrad):
+    """The moments and θ change in place and intermediates reuse one work array."""
+    p = mn.Parameter(np.random.default_rng(0).standard_normal(250_000))    # 2 MB
+    optimizer = optim.Adam([p], amsgrad=amsgrad)
+    p.grad += 1.0
+    optimizer.step()                       # the first step allocates the state
+    tracemalloc.start()
+    try:
+        optimizer.step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < p.data.nbytes / 4
+
+
+def test_zero_grad_clears_gradients_in_place():
+    rng = np.random.default_rng(2)
+    params = make_parameters(rng)
+    grads = [p.grad for p in params]
+    set_gradients(params, gradients(rng, 0))
+    optim.SGD(params, lr=0.1).zero_grad()
+    assert all(p.grad is g and not g.any() for p, g in zip(params, grads))
+
+
+def test_optimizer_accepts_a_generator_and_a_single_parameter_group():
+    model = mn.MLP(4, 3, 2, rng=0)
+    optimizer = optim.SGD((p for p in model.parameters()), lr=0.1)
+    assert optimizer.parameters() == model.parameters()
+    grouped = optim.SGD([{"params": model.lin_1.weight}], lr=0.1)
+    assert grouped.parameters() == [model.lin_1.weight]
+    grouped.add_param_group({"params": model.lin_2.parameters(), "lr": 0.5})
+    assert grouped.param_groups[1]["lr"] == 0.5 and grouped.param_groups[1]["momentum"] == 0.0
+
+
+# -- bad arguments -------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, message", [
+    (lambda ps: optim.SGD(ps, lr=-0.1), r"SGD: expected a finite learning rate >= 0, got -0.1"),
+    (lambda ps: optim.SGD(ps, lr=float("nan")), r"finite learning rate >= 0, got nan"),
+    (lambda ps: optim.Adam(ps, lr=float("inf")), r"Adam: expected a finite learning rate >= 0, got inf"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.5), r"SGD: invalid momentum -0.5"),
+    (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=-1e-4), r"SGD: invalid weight_decay -0.0001"),
+    (lambda ps: optim.SGD(ps, lr=0.1, dampening=float("inf")), r"SGD: invalid dampening inf"),
+    (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), r"Nesterov momentum requires momentum > 0 and dampening = 0, got momentum=0.0"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), r"dampening=0.1"),
+    (lambda ps: optim.Adam(ps, betas=(1.0, 0.999)), r"Adam: invalid beta parameter at index 0: 1.0"),
+    (lambda ps: optim.Adam(ps, betas=(0.9, -0.1)), r"invalid beta parameter at index 1: -0.1"),
+    (lambda ps: optim.Adam(ps, betas=0.9), r"expected betas to be a pair"),
+    (lambda ps: optim.Adam(ps, eps=-1e-8), r"Adam: invalid eps -1e-08"),
+    (lambda ps: optim.AdamW(ps, weight_decay=-0.01), r"AdamW: invalid weight_decay -0.01"),
+    (lambda ps: optim.SGD([{"params": ps, "lr": -1.0}], lr=0.1), r"got -1.0"),
+    (lambda ps: optim.SGD([{"params": ps, "lr": 0.1}], lr=-2.0), r"got -2.0"),
+])
+def test_bad_hyper_parameters_are_rejected_naming_the_value(make, message):
+    with pytest.raises(ValueError, match=message):
+        make(make_parameters(np.random.default_rng(0)))
+
+
+def test_flags_must_be_booleans():
+    with pytest.raises(TypeError, match="expected amsgrad to be True or False, got 'yes'"):
+        optim.Adam(make_parameters(np.random.default_rng(0)), amsgrad="yes")
+
+
+def test_bad_parameter_lists_are_rejected_with_the_fix():
+    model = mn.MLP(4, 3, 2, rng=0)
+    p = model.lin_1.weight
+    with pytest.raises(ValueError, match="SGD: got an empty parameter list"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(TypeError, match=r"got a MLP module; pass model.parameters\(\)"):
+        optim.SGD(model, lr=0.1)
+    with pytest.raises(TypeError, match="got a single Parameter"):
+        optim.SGD(p, lr=0.1)
+    with pytest.raises(TypeError, match="expected Parameters, got ndarray at position 1"):
+        optim.SGD([p, np.zeros(3)], lr=0.1)
+    with pytest.raises(TypeError, match=r"named_parameters\(\)"):
+        optim.Adam(model.named_parameters())
+    with pytest.raises(ValueError, match=r"the same Parameter \(3, 4\) appears twice, at positions 0 and 2"):
+        optim.Adam([p, model.lin_1.bias, p])
+    with pytest.raises(ValueError, match="appears in more than one parameter group"):
+        optim.Adam([{"params": [p]}, {"params": model.parameters()}])
+    with pytest.raises(TypeError, match="not a set"):
+        optim.Adam(set(model.parameters()))
+    with pytest.raises(TypeError, match="a mix of dicts and Parameters"):
+        optim.Adam([{"params": [p]}, model.lin_2.weight])
+    with pytest.raises(ValueError, match="needs a 'params' entry"):
+        optim.Adam([{"lr": 0.1}])
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['learning_rate'\]"):
+        optim.Adam([{"params": [p], "learning_rate": 0.1}])
+
+
+# -- state dicts ----------------------------------------------------------------------
+
+def train_mlp(model, optimizer, batches):
+    criterion = mn.CrossEntropyLoss()
+    for x, y in batches:
+        optimizer.zero_grad()
+        criterion(model(x), y)
+        model.backward(criterion.backward())
+        optimizer.step()
+
+
+def mlp_batches(seed, count):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((8, 6)), rng.integers(0, 3, size=8)) for _ in range(count)]
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
+    lambda ps: optim.AdamW(ps, lr=0.01),
+], ids=["SGD", "Adam", "AdamW"])
+def test_state_dict_round_trip_resumes_training_identically(make):
+    batches = mlp_batches(5, 8)
+    straight = mn.MLP(6, 5, 3, rng=1, dtype=np.float64)
+    train_mlp(straight, make(straight.parameters()), batches)
+
+    first = mn.MLP(6, 5, 3, rng=1, dtype=np.float64)
+    first_optimizer = make(first.parameters())
+    train_mlp(first, first_optimizer, batches[:3])
+    resumed = mn.MLP(6, 5, 3, rng=99, dtype=np.float64)
+    resumed.load_state_dict(first.state_dict())
+    resumed_optimizer = make(resumed.parameters())
+    resumed_optimizer.load_state_dict(first_optimizer.state_dict())
+    train_mlp(resumed, resumed_optimizer, batches[3:])
+    for key, value in straight.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
+
+
+def test_state_dict_is_a_copy_in_torch_layout():
+    rng = np.random.default_rng(0)
+    params = make_parameters(rng)
+    optimizer = optim.Adam([{"params": params[:2]}, {"params": params[2:], "lr": 0.1}])
+    assert optimizer.state_dict()["state"] == {}
+    run_steps(optimizer, params, rng, steps=2)
+    saved = optimizer.state_dict()
+    assert [group["params"] for group in saved["param_groups"]] == [[0, 1], [2]]
+    assert saved["param_groups"][1]["lr"] == 0.1 and saved["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert set(saved["state"]) == {0, 1, 2} and saved["state"][0]["step"] == 2
+    saved["state"][0]["exp_avg"] += 1.0
+    assert not np.array_equal(optimizer.state[params[0]]["exp_avg"], saved["state"][0]["exp_avg"])
+
+
+def test_load_state_dict_casts_arrays_and_accepts_a_torch_style_step():
+    p = mn.Parameter(np.zeros(2, np.float32))
+    optimizer = optim.Adam([p])
+    optimizer.load_state_dict({
+        "state": {0: {"step": np.array(3.0, np.float32), "exp_avg": np.ones(2), "exp_avg_sq": np.ones(2)}},
+        "param_groups": [{"lr": 0.01, "betas": [0.9, 0.99], "eps": 1e-8, "weight_decay": 0, "amsgrad": False,
+                          "params": [0]}],
+    })
+    state = optimizer.state[p]
+    assert state["step"] == 3 and isinstance(state["step"], int)
+    assert state["exp_avg"].dtype == np.float32
+    assert optimizer.param_groups[0]["betas"] == (0.9, 0.99) and optimizer.param_groups[0]["lr"] == 0.01
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda sd: sd["param_groups"].append(dict(sd["param_groups"][0])), r"has 2 parameter group\(s\), this optimizer has 1"),
+    (lambda sd: sd["param_groups"][0]["params"].pop(), r"group 0 has 2 parameter\(s\), this optimizer's has 3"),
+    (lambda sd: sd["param_groups"][0].update(lr=-1.0), r"finite learning rate >= 0, got -1.0"),
+    (lambda sd: sd["param_groups"][0].pop("eps"), r"lacks option\(s\) \['eps'\]"),
+    (lambda sd: sd["param_groups"][0].update(momentum=0.9), r"unknown option\(s\) \['momentum'\]"),
+    (lambda sd: sd["state"][1].update(exp_avg=np.zeros(5)), r"state of parameter 1: 'exp_avg' must be a real array of the parameter's shape \(4,\), got shape \(5,\)"),
+    (lambda sd: sd["state"][0].pop("exp_avg_sq"), r"state of parameter 0: expected entries \['step', 'exp_avg', 'exp_avg_sq'\]"),
+    (lambda sd: sd["state"][0].update(step=2.5), r"'step' must be a whole number >= 0, got 2.5"),
+    (lambda sd: sd["state"].update({7: {}}), r"state for parameter 7, which no saved group lists"),
+    (lambda sd: sd.pop("state"), r"expected a dict with keys 'state' and 'param_groups'"),
+])
+def test_load_state_dict_rejects_mismatched_state_and_changes_nothing(tamper, message):
+    rng = np.random.default_rng(0)
+    params = make_parameters(rng)
+    optimizer = optim.Adam(params, lr=0.01)
+    run_steps(optimizer, params, rng, steps=2)
+    saved = optimizer.state_dict()
+    tamper(saved)
+    before = optimizer.state_dict()
+    with pytest.raises(ValueError, match=message):
+        optimizer.load_state_dict(saved)
+    after = optimizer.state_dict()
+    assert after["param_groups"] == before["param_groups"]
+    for index, entries in before["state"].items():
+        for key, value in entries.items():
+            np.testing.assert_array_equal(after["state"][index][key], value)
+
+
+def test_repr_lists_each_group():
+    text = repr(optim.SGD(make_parameters(np.random.default_rng(0)), lr=0.1, momentum=0.9))
+    assert text.splitlines()[:3] == ["SGD (", "Parameter Group 0", "    lr: 0.1"]
+    assert "    momentum: 0.9" in text
