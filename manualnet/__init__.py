@@ -14,6 +14,7 @@ from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLo
 from .models import MLP, LogisticRegression
 from .module import Module
 from .parameter import Parameter
+from .serialization import load, save
 
 __version__ = "0.1.0"
 
@@ -34,5 +35,6 @@ __all__ = [
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
     "LogisticRegression", "MLP",
+    "save", "load",
     "functional", "init", "optim", *_LAZY_SUBMODULES,
 ]
