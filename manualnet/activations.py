@@ -41,7 +41,7 @@ class ReLU(_Activation):
         self._check_grad(grad_output, x)
         if not need_input_grad:
             return None
-        return grad_output * (x > 0)                 # eq. (3)
+        return grad_output * (x > 0)                 # eq. (4)
 
 
 class LeakyReLU(_Activation):
@@ -60,7 +60,7 @@ class LeakyReLU(_Activation):
     def forward(self, x):
         self._check_input(x)
         self.x = x                                   # kept for backward
-        return np.where(x > 0, x, self.negative_slope * x)     # eq. (4)
+        return np.where(x > 0, x, self.negative_slope * x)     # eq. (2)
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G where x > 0, a·G elsewhere."""
@@ -167,7 +167,7 @@ class LogSoftmax(_AlongDim):
 
     def forward(self, x):
         self._check_input(x)
-        self.y = F.log_softmax(x, axis=self.dim)     # eq. (5), kept for backward
+        self.y = F.log_softmax(x, axis=self.dim)     # eq. (2), kept for backward
         return self.y
 
     def backward(self, grad_output, need_input_grad=True):
@@ -176,4 +176,4 @@ class LogSoftmax(_AlongDim):
         self._check_grad(grad_output, y)
         if not need_input_grad:
             return None
-        return grad_output - np.exp(y) * np.sum(grad_output, axis=self.dim, keepdims=True)   # eq. (7)
+        return grad_output - np.exp(y) * np.sum(grad_output, axis=self.dim, keepdims=True)   # eq. (6)

@@ -126,15 +126,15 @@ def _central_differences(f, x, eps):
     center = f(x)
     for index in np.ndindex(x.shape):
         original = x[index]
-        step = eps * max(1.0, abs(original))
+        step = eps * max(1.0, abs(original))       # eq. (3)
         x[index] = original + step
         upper_x, upper = x[index], f(x)
         x[index] = original - step
         lower_x, lower = x[index], f(x)
         x[index] = original
         width = upper_x - lower_x                  # the step actually taken, after rounding
-        gradient[index] = (upper - lower) / width
-        kink_signal[index] = 2 * (upper - 2 * center + lower) / width
+        gradient[index] = (upper - lower) / width                      # eq. (1)
+        kink_signal[index] = 2 * (upper - 2 * center + lower) / width  # eq. (7)
     return gradient, kink_signal
 
 
@@ -161,8 +161,8 @@ def _compare(name, analytic, numeric, kink_signal, atol, rtol):
     error = np.abs(analytic - numeric)
     scale = np.maximum(np.abs(analytic), np.abs(numeric))
     relative = np.divide(error, scale, out=np.zeros_like(error), where=scale > 0)
-    failing = error > atol + rtol * np.abs(numeric)
-    at_kink = failing & (np.abs(kink_signal) >= error)
+    failing = error > atol + rtol * np.abs(numeric)        # eq. (6)
+    at_kink = failing & (np.abs(kink_signal) >= error)     # eq. (9): a kink explains the error
     counted = ~at_kink
     worst = np.unravel_index(np.argmax(np.where(counted, error, -1.0)), error.shape)
     vacuous = bool(np.max(np.abs(analytic)) <= VACUOUS and np.max(np.abs(numeric)) <= VACUOUS)
@@ -191,7 +191,7 @@ def _as_float64(value):
 def _upstream(grad_output, output, rng):
     """A random upstream gradient R shaped like the output (or the caller's, cast to float64)."""
     if grad_output is None:
-        return as_generator(rng).standard_normal(np.shape(output)) + 0.0
+        return as_generator(rng).standard_normal(np.shape(output)) + 0.0     # eq. (5)
     grad_output = np.asarray(grad_output, dtype=np.float64)
     if grad_output.size > 1 and np.all(grad_output == grad_output.flat[0]):
         warnings.warn(

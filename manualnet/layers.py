@@ -166,8 +166,8 @@ class Sequential(Module):
 
         A module's input gradient is computed only when something before it
         learns (has parameters) or the caller asked for dL/dx: with
-        ``need_input_grad=False`` the first Linear skips G W, a third of the
-        matrix work of a two-layer MLP's backward.
+        ``need_input_grad=False`` the first Linear skips G W, about half the
+        matrix work of a two-layer MLP's backward (derivations/backprop.md, section 3).
         """
         modules = list(self)
         learns_before = _learns_before(modules)
@@ -176,7 +176,7 @@ class Sequential(Module):
             needed = need_input_grad or learns_before[index]
             if not needed and not modules[index].parameters():
                 return None                          # nothing left that learns
-            grad = modules[index].backward(grad, need_input_grad=needed)
+            grad = modules[index].backward(grad, need_input_grad=needed)   # eq. (7)
         return grad
 
 

@@ -136,9 +136,9 @@ class MLP(Module):
 
     def backward(self, grad_output, need_input_grad=True):
         """The chain rule through lin_2, relu, lin_1 in reverse; returns dL/dx (or None)."""
-        grad = self.lin_2.backward(grad_output)
-        grad = self.relu.backward(grad)
-        return self.lin_1.backward(grad, need_input_grad=need_input_grad)
+        grad = self.lin_2.backward(grad_output)                             # eq. (7), k = 3
+        grad = self.relu.backward(grad)                                     # eq. (7), k = 2
+        return self.lin_1.backward(grad, need_input_grad=need_input_grad)  # eq. (7), k = 1
 
     def extra_repr(self):
         return f"xdim={self.xdim}, hdim={self.hdim}, ydim={self.ydim}"

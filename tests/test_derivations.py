@@ -1,0 +1,199 @@
+"""The derivation pages: every check runs, every operation has a page, every cited equation exists.
+
+``derivations/<page>.md`` derives one operation's backward and ends with a
+```python block that recomputes the page's final equations with NumPy and
+compares them with the layer's backward and with finite differences.  This
+file runs those blocks, so a page whose formulas or numbers drift from the
+code fails.  The structural tests find pages, classes and equation numbers by
+scanning, so pages and operations added later are covered without editing
+this file.
+"""
+
+import importlib
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+import manualnet as mn
+
+ROOT = Path(__file__).resolve().parent.parent
+DERIVATIONS = ROOT / "derivations"
+INDEX = DERIVATIONS / "README.md"
+PAGES = sorted(path for path in DERIVATIONS.glob("*.md") if path != INDEX)
+
+PAGE_LINK = re.compile(r"derivations/([a-z0-9_]+\.md)")
+INDEX_LINK = re.compile(r"\]\(([^)#\s]+)\)")
+INDEX_CODE = re.compile(r"`(manualnet/[\w/]+\.py):(\w+)`")
+EQUATION_TAG = re.compile(r"\\tag\{(\d+)\}")
+# "eq. (3)", "eq. (1), (2)", "eq. (5): ...", "(eq. 2)": every number cited after "eq."
+CITATION = re.compile(r"\beq\.\s*((?:\(\d+\)|\d+)(?:\s*(?:,|and)\s*(?:\(\d+\)|\d+))*)")
+# The sections every operation page has, in this order (Numerical stability is optional).
+OPERATION_SECTIONS = ("Forward", "Shapes", "Backward", "Dimension check", "Edge cases", "Worked example", "Check")
+
+
+def python_blocks(path):
+    """[(line of the opening fence, source)] for every ```python block of a Markdown file."""
+    blocks, source, start = [], None, None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if source is None and line.strip() == "```python":
+            source, start = [], number
+        elif source is not None and line.strip() == "```":
+            blocks.append((start, "\n".join(source) + "\n"))
+            source = None
+        elif source is not None:
+            source.append(line)
+    assert source is None, f"{path.name}: the ```python block opened at line {start} is never closed"
+    return blocks
+
+
+def headings(path):
+    return re.findall(r"^## (.+?)\s*$", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
+
+
+def equation_numbers(path):
+    return [int(n) for n in EQUATION_TAG.findall(path.read_text(encoding="utf-8"))]
+
+
+def cited_equations(text):
+    return {int(n) for group in CITATION.findall(text) for n in re.findall(r"\d+", group)}
+
+
+def linked_pages(docstring):
+    return PAGE_LINK.findall(docstring or "")
+
+
+def public_operations():
+    """Every public Module subclass in ``manualnet.__all__``, and ``manualnet.optim``'s optimizers if it exists."""
+    exported = (getattr(mn, name) for name in mn.__all__)
+    operations = [obj for obj in exported
+                  if inspect.isclass(obj) and issubclass(obj, mn.Module) and obj is not mn.Module]
+    try:
+        optim = importlib.import_module("manualnet.optim")
+    except ModuleNotFoundError as error:
+        if error.name != "manualnet.optim":
+            raise
+        return operations
+    base = getattr(optim, "Optimizer", None)
+    names = getattr(optim, "__all__", [name for name in vars(optim) if not name.startswith("_")])
+    for obj in (getattr(optim, name) for name in names):
+        if inspect.isclass(obj) and obj.__module__.startswith(optim.__name__) and obj is not base \
+                and (base is None or issubclass(obj, base)):
+            operations.append(obj)
+    return operations
+
+
+def manualnet_modules():
+    """Every Python file of the package, imported: (module, path)."""
+    package = Path(mn.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        dotted = ".".join(path.relative_to(package.parent).with_suffix("").parts)
+        yield importlib.import_module(dotted.removesuffix(".__init__")), path
+
+
+BLOCKS = [(page, line, source) for page in PAGES for line, source in python_blocks(page)]
+# Operation pages derive one operation's forward and backward; backprop.md and
+# gradcheck.md explain methods and are organised by topic instead.
+OPERATION_PAGES = [page for page in PAGES if "Forward" in headings(page)]
+OPERATIONS = public_operations()
+
+
+# -- (a) every page's code runs -----------------------------------------------
+
+@pytest.mark.parametrize("page, line, source", BLOCKS, ids=[f"{page.name}:L{line}" for page, line, _ in BLOCKS])
+def test_derivation_code_block_runs(page, line, source, tmp_path, monkeypatch):
+    """The block runs on its own, in a fresh namespace, and all its assertions hold."""
+    monkeypatch.chdir(tmp_path)
+    # Pad with newlines so a traceback names the page and the line inside it.
+    code = compile("\n" * line + source, str(page), "exec")
+    exec(code, {"__name__": "__main__"})
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_page_has_a_check_that_runs(page):
+    assert python_blocks(page), f"{page.name} has no ```python block: nothing checks it"
+
+
+@pytest.mark.parametrize("page", OPERATION_PAGES, ids=lambda page: page.name)
+def test_operation_pages_have_the_standard_sections_in_order(page):
+    present = [heading for heading in headings(page) if heading in OPERATION_SECTIONS]
+    assert present == list(OPERATION_SECTIONS), f"{page.name}: sections {headings(page)}"
+
+
+# -- (b) every operation has a page, every page is in the index -----------------
+
+def test_the_scans_find_the_known_operations_and_pages():
+    """Guards the generic tests below against passing because a scan found nothing."""
+    assert mn.Linear in OPERATIONS and mn.CrossEntropyLoss in OPERATIONS
+    assert DERIVATIONS / "linear.md" in OPERATION_PAGES and DERIVATIONS / "backprop.md" in PAGES
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda cls: cls.__name__)
+def test_every_public_operation_links_one_existing_page(operation):
+    pages = linked_pages(operation.__doc__)
+    assert len(pages) == 1, (
+        f"{operation.__name__}'s docstring should name exactly one 'derivations/<page>.md', found {pages}"
+    )
+    assert (DERIVATIONS / pages[0]).is_file(), f"{operation.__name__} links derivations/{pages[0]}, which does not exist"
+
+
+def test_every_page_is_in_the_index_and_every_index_link_exists():
+    links = set(INDEX_LINK.findall(INDEX.read_text(encoding="utf-8")))
+    missing = [page.name for page in PAGES if page.name not in links]
+    assert not missing, f"pages not listed in derivations/README.md: {missing}"
+    broken = [link for link in links if "://" not in link and not (DERIVATIONS / link).exists()]
+    assert not broken, f"derivations/README.md links files that do not exist: {broken}"
+
+
+def test_index_code_column_names_real_classes():
+    cited = INDEX_CODE.findall(INDEX.read_text(encoding="utf-8"))
+    assert cited, "derivations/README.md's index cites no code (`manualnet/<file>.py:Class`)"
+    for path, name in cited:
+        source = (ROOT / path).read_text(encoding="utf-8")
+        assert re.search(rf"^class {name}\b", source, flags=re.MULTILINE), f"{path} defines no class {name}"
+
+
+def test_every_module_docstring_link_exists():
+    """Module and function docstrings also point at pages: those pages exist."""
+    for module, path in manualnet_modules():
+        for page in set(PAGE_LINK.findall(path.read_text(encoding="utf-8"))):
+            assert (DERIVATIONS / page).is_file(), f"{path.name} links derivations/{page}, which does not exist"
+
+
+# -- (c) every equation the code cites exists in its page -----------------------
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda cls: cls.__name__)
+def test_equations_cited_in_a_class_exist_in_its_page(operation):
+    (page,) = linked_pages(operation.__doc__)
+    cited = cited_equations(inspect.getsource(operation))
+    missing = sorted(cited - set(equation_numbers(DERIVATIONS / page)))
+    assert not missing, f"{operation.__name__} cites eq. {missing}, which derivations/{page} does not number"
+
+
+def test_equations_cited_in_a_single_page_module_exist_in_that_page():
+    """A module whose docstring links exactly one page (gradcheck.py) cites that page's numbers."""
+    checked = 0
+    for module, path in manualnet_modules():
+        pages = set(linked_pages(module.__doc__))
+        if len(pages) != 1:
+            continue
+        (page,) = pages
+        missing = sorted(cited_equations(path.read_text(encoding="utf-8")) - set(equation_numbers(DERIVATIONS / page)))
+        assert not missing, f"{path.name} cites eq. {missing}, which derivations/{page} does not number"
+        checked += 1
+    assert checked
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_page_equation_numbers_are_unique_and_display_math_is_well_formed(page):
+    """One equation per $$ block, each number used once, $$ on lines of its own, no images."""
+    text = page.read_text(encoding="utf-8")
+    numbers = equation_numbers(page)
+    assert len(numbers) == len(set(numbers)), f"{page.name}: equation numbers used twice: {numbers}"
+    outside_code = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+    assert outside_code.count("$$") % 2 == 0, f"{page.name}: an unclosed $$ block"
+    for block in re.findall(r"\$\$(.*?)\$\$", outside_code, flags=re.DOTALL):
+        assert len(EQUATION_TAG.findall(block)) <= 1, f"{page.name}: two numbered equations in one $$ block:{block}"
+        assert block.startswith("\n") and block.endswith("\n"), f"{page.name}: put $$ on its own line:{block}"
+    assert "![" not in outside_code, f"{page.name}: math and text only, no images"
