@@ -146,12 +146,12 @@ def test_every_page_is_in_the_index_and_every_index_link_exists():
     assert not broken, f"derivations/README.md links files that do not exist: {broken}"
 
 
-def test_index_code_column_names_real_classes():
+def test_index_code_column_names_real_classes_and_functions():
     cited = INDEX_CODE.findall(INDEX.read_text(encoding="utf-8"))
     assert cited, "derivations/README.md's index cites no code (`manualnet/<file>.py:Class`)"
     for path, name in cited:
         source = (ROOT / path).read_text(encoding="utf-8")
-        assert re.search(rf"^class {name}\b", source, flags=re.MULTILINE), f"{path} defines no class {name}"
+        assert re.search(rf"^(class|def) {name}\b", source, flags=re.MULTILINE), f"{path} defines no {name}"
 
 
 def test_every_module_docstring_link_exists():
