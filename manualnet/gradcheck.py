@@ -45,37 +45,46 @@ class GradcheckWarning(UserWarning):
 
 @dataclass
 class ArrayReport:
-    """How one gradient array (the input's or a parameter's) compares with finite differences."""
+    """How one array (a gradient, or a forward output) compares with its trusted value.
+
+    In a gradient check ``analytic`` is your backward's value and ``numeric``
+    the finite-difference estimate; in a module comparison they are mine and
+    the reference's (see ``manualnet.testing``).
+    """
 
     name: str
     shape: tuple
     max_abs_error: float
     max_rel_error: float
     worst_index: tuple
-    analytic: float       # the analytic gradient at worst_index
-    numeric: float        # the finite-difference estimate at worst_index
+    analytic: float       # the value under test at worst_index
+    numeric: float        # the trusted value at worst_index
     excluded: int         # entries whose step crossed a kink (not compared)
-    vacuous: bool         # both gradients ~0 everywhere: proves nothing
+    vacuous: bool         # both sides ~0 everywhere: proves nothing
     passed: bool
+
+    @property
+    def status(self):
+        return ("ok" if self.passed else "FAIL") + (" (all ~0)" if self.vacuous else "")
+
+    def cells(self):
+        """The table cells shared by every report: name, shape, errors, worst index, the two values."""
+        return (self.name, str(self.shape), f"{self.max_abs_error:.2e}", f"{self.max_rel_error:.2e}",
+                str(self.worst_index), f"{self.analytic:.6g}", f"{self.numeric:.6g}")
 
 
 @dataclass
-class GradcheckReport:
-    """The result of a check: one ArrayReport per gradient, and whether all passed."""
+class ArraysReport:
+    """One ArrayReport per compared array, the tolerances, and whether all passed."""
 
     label: str
     arrays: list
     atol: float = ATOL
     rtol: float = RTOL
-    eps: float = EPS
 
     @property
     def passed(self):
         return all(array.passed for array in self.arrays)
-
-    @property
-    def excluded(self):
-        return sum(array.excluded for array in self.arrays)
 
     @property
     def max_rel_error(self):
@@ -85,31 +94,34 @@ class GradcheckReport:
         for array in self.arrays:
             if array.name == name:
                 return array
-        raise KeyError(f"no gradient named {name!r}; have {[a.name for a in self.arrays]}")
+        raise KeyError(f"no array named {name!r}; have {[a.name for a in self.arrays]}")
+
+
+@dataclass
+class GradcheckReport(ArraysReport):
+    """The result of a gradient check: one ArrayReport per gradient, and whether all passed."""
+
+    eps: float = EPS
+
+    @property
+    def excluded(self):
+        return sum(array.excluded for array in self.arrays)
 
     def __str__(self):
         verdict = "passed" if self.passed else "FAILED"
-        lines = [
-            f"gradcheck {self.label}: {verdict} "
-            f"(float64, eps={self.eps:g}, |analytic - numeric| <= {self.atol:g} + {self.rtol:g}*|numeric|)",
-            _row(("gradient", "shape", "max abs err", "max rel err", "worst index", "analytic", "numeric",
-                  "excluded", "status")),
-        ]
-        for a in self.arrays:
-            status = "ok" if a.passed else "FAIL"
-            if a.vacuous:
-                status += " (all ~0)"
-            lines.append(_row((a.name, str(a.shape), f"{a.max_abs_error:.2e}", f"{a.max_rel_error:.2e}",
-                               str(a.worst_index), f"{a.analytic:.6g}", f"{a.numeric:.6g}",
-                               str(a.excluded), status)))
-        return "\n".join(lines)
+        heading = (f"gradcheck {self.label}: {verdict} "
+                   f"(float64, eps={self.eps:g}, |analytic - numeric| <= {self.atol:g} + {self.rtol:g}*|numeric|)")
+        header = ("gradient", "shape", "max abs err", "max rel err", "worst index", "analytic", "numeric",
+                  "excluded", "status")
+        rows = [(*a.cells(), str(a.excluded), a.status) for a in self.arrays]
+        return "\n".join([heading, *format_table(header, rows)])
 
 
-_WIDTHS = (12, 12, 12, 12, 12, 12, 12, 9, 6)
-
-
-def _row(cells):
-    return "  ".join(str(cell).ljust(width) for cell, width in zip(cells, _WIDTHS)).rstrip()
+def format_table(header, rows):
+    """Lines of a plain-text table, each column as wide as its widest cell."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    return ["  ".join(str(cell).ljust(width) for cell, width in zip(cells, widths)).rstrip()
+            for cells in (header, *rows)]
 
 
 # -- finite differences -----------------------------------------------------
@@ -156,13 +168,25 @@ def _compare(name, analytic, numeric, kink_signal, atol, rtol):
             GradcheckReport(name, []),
             f"gradient {name!r}: backward gave shape {analytic.shape}, expected {numeric.shape}",
         )
+    return compare_arrays(name, analytic, numeric, atol, rtol, kink_signal)
+
+
+def compare_arrays(name, analytic, numeric, atol=ATOL, rtol=RTOL, kink_signal=None):
+    """Compare two arrays of one shape entry by entry: |analytic − numeric| <= atol + rtol·|numeric|.
+
+    ``kink_signal`` (from the finite differences) marks entries whose step
+    crossed a kink: those are counted as excluded instead of failing.
+    """
+    analytic = np.asarray(analytic, dtype=np.float64)
+    numeric = np.asarray(numeric, dtype=np.float64)
     if analytic.size == 0:
         return ArrayReport(name, analytic.shape, 0.0, 0.0, (), 0.0, 0.0, 0, False, True)
     error = np.abs(analytic - numeric)
     scale = np.maximum(np.abs(analytic), np.abs(numeric))
     relative = np.divide(error, scale, out=np.zeros_like(error), where=scale > 0)
     failing = error > atol + rtol * np.abs(numeric)        # eq. (6)
-    at_kink = failing & (np.abs(kink_signal) >= error)     # eq. (9): a kink explains the error
+    at_kink = (failing & (np.abs(kink_signal) >= error)    # eq. (9): a kink explains the error
+               if kink_signal is not None else np.zeros_like(failing))
     counted = ~at_kink
     worst = np.unravel_index(np.argmax(np.where(counted, error, -1.0)), error.shape)
     vacuous = bool(np.max(np.abs(analytic)) <= VACUOUS and np.max(np.abs(numeric)) <= VACUOUS)
