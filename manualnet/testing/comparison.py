@@ -1,0 +1,318 @@
+"""Compare your module with a trusted one: same weights, same inputs, same upstream gradients.
+
+``compare_modules(mine, reference, *inputs)`` works on float64 copies of both
+(your module is never touched):
+
+1. it gives ``mine`` the reference's parameters, matched by name (``weights``
+   finds ``weight``), else by order, and transposed when yours are stored
+   the other way round (the (in, out) layout of ``x @ W``);
+2. it runs forward and backward TWICE with random upstream gradients R₁, R₂
+   (never all ones: a uniform R hides the softmax and batch-norm input
+   gradients) and no ``zero_grad`` between, so each parameter's ``.grad``
+   must hold the sum of both passes, as backward's ``+=`` promises;
+3. it compares the output, the input gradient (first pass) and every
+   parameter gradient, with gradcheck's tolerances, and names the mistake
+   when the numbers show one (see ``manualnet.testing.diagnoses``).
+
+Only the first input is differentiated; any others (a loss's target) are
+held fixed.  ``mine`` may be a ``manualnet.Module`` or anything with
+``forward``, ``backward`` and ``named_parameters()`` or ``parameters()``
+whose items have ``.data`` and ``.grad`` arrays; wrap plain function pairs
+in ``FunctionModule``.
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..gradcheck import ATOL, RTOL, ArrayReport, ArraysReport, compare_arrays, format_table
+from ..init import as_generator
+from ..module import Module
+from .diagnoses import Evidence, diagnose, diagnose_shape
+
+
+class MismatchError(AssertionError):
+    """Two modules disagree; ``.report`` holds the ComparisonReport, printed as a table."""
+
+    def __init__(self, report):
+        self.report = report
+        super().__init__(str(report))
+
+
+@dataclass
+class ComparisonReport(ArraysReport):
+    """One row per compared array (output, input.grad, <parameter>.grad), notes and diagnoses.
+
+    In each row ``analytic`` is mine and ``numeric`` the reference's value at
+    the worst index.  ``report["bias.grad"]`` picks a row;
+    ``report.diagnosed("bias.grad")`` lists the mistakes named for it.
+    """
+
+    reference: str = ""
+    notes: list = field(default_factory=list)
+    diagnoses: list = field(default_factory=list)
+
+    def diagnosed(self, array=None):
+        """Names of the diagnosed mistakes, for one row or for all."""
+        return [d.name for d in self.diagnoses if array is None or d.array == array]
+
+    def __str__(self):
+        verdict = "passed" if self.passed else "FAILED"
+        lines = [
+            f"compare {self.label} with {self.reference}: {verdict}",
+            f"(float64, |mine - reference| <= {self.atol:g} + {self.rtol:g}*|reference|; two forward/backward "
+            "passes without zero_grad, so each .grad is the sum of both)",
+            *format_table(("compared", "shape", "max abs err", "max rel err", "worst index", "mine", "reference",
+                           "status"), [(*a.cells(), a.status) for a in self.arrays]),
+        ]
+        lines += [f"note: {note}" for note in self.notes]
+        lines += [f"diagnosis: {diagnosis}" for diagnosis in self.diagnoses]
+        return "\n".join(lines)
+
+
+def compare_modules(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None):
+    """Run ``mine`` and ``reference`` on the same inputs and upstream gradients; report every difference.
+
+    Returns a ComparisonReport (``.passed``, one row per array, ``.diagnoses``).
+    ``rng`` (Generator, int seed or None) draws the upstream gradients.
+    """
+    if not inputs:
+        raise TypeError("compare_modules: give at least one input array")
+    inputs = [_as_float64(x) for x in inputs]
+    mine, reference = _float64_copy(mine, "mine"), _float64_copy(reference, "reference")
+    pairs = _give_reference_parameters(mine, reference, inputs)
+    return _run_and_compare(mine, reference, inputs, pairs, atol, rtol, as_generator(rng))
+
+
+def assert_modules_match(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None):
+    """``compare_modules``, raising MismatchError (an AssertionError) with the report when any row fails."""
+    report = compare_modules(mine, reference, *inputs, atol=atol, rtol=rtol, rng=rng)
+    if not report.passed:
+        raise MismatchError(report)
+    return report
+
+
+# -- float64 copies --------------------------------------------------------------
+
+def _as_float64(value):
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.astype(np.float64)
+    return value
+
+
+def _float64_copy(module, role):
+    for method in ("forward", "backward"):
+        if not callable(getattr(module, method, None)):
+            raise TypeError(f"compare_modules: {role} ({type(module).__name__}) has no {method}() method; "
+                            "expected a manualnet Module, or an object with forward, backward and parameters; "
+                            "wrap plain functions in FunctionModule(forward, backward, params)")
+    probe = copy.deepcopy(module)
+    if isinstance(probe, Module):
+        return probe.astype(np.float64)
+    for name, parameter in _named_parameters(probe, role):
+        parameter.data = np.asarray(parameter.data, dtype=np.float64)
+        parameter.grad = np.zeros_like(parameter.data)
+    return probe
+
+
+def _named_parameters(module, role):
+    """(name, parameter) pairs of a Module or a duck-typed module; each needs .data and .grad."""
+    if hasattr(module, "named_parameters"):
+        named = list(module.named_parameters())
+    elif hasattr(module, "parameters"):
+        named = [(f"parameters()[{i}]", p) for i, p in enumerate(module.parameters())]
+    else:
+        named = []
+    for name, parameter in named:
+        if not isinstance(getattr(parameter, "data", None), np.ndarray) or not hasattr(parameter, "grad"):
+            raise TypeError(f"compare_modules: {role}'s parameter {name!r} needs .data and .grad arrays "
+                            f"(a manualnet Parameter), got {type(parameter).__name__}")
+    return named
+
+
+# -- matching parameters ------------------------------------------------------
+
+@dataclass
+class _Pair:
+    mine_name: str
+    mine: object
+    reference_name: str
+    reference: object
+    transposed: bool = False
+
+
+_ALIASES = {"weights": "weight", "w": "weight", "biases": "bias", "b": "bias"}
+
+
+def _plain_name(name):
+    """'lin_1.weights' -> 'lin_1.weight': names that differ only by a common alias match."""
+    *path, last = name.split(".")
+    return ".".join([*path, _ALIASES.get(last.lower(), last.lower())])
+
+
+def _pair_parameters(mine, reference):
+    """Pair every reference parameter with one of mine: by name, then alias, then order."""
+    mine_named = dict(_named_parameters(mine, "mine"))
+    reference_named = dict(_named_parameters(reference, "reference"))
+    pairs, unpaired = {}, dict(mine_named)
+    for rule in (lambda name: name, _plain_name):
+        for name in reference_named:
+            if name in pairs:
+                continue
+            found = [m for m in unpaired if rule(m) == rule(name)]
+            if len(found) == 1:
+                pairs[name] = found[0]
+                del unpaired[found[0]]
+    rest = [name for name in reference_named if name not in pairs]
+    if len(rest) == len(unpaired):
+        pairs.update(zip(rest, unpaired))
+        unpaired = {}
+    problems = [f"nothing of mine matches the reference's {name!r}" for name in reference_named if name not in pairs]
+    problems += [f"mine has {name!r}, which the reference lacks" for name in unpaired]
+    result = []
+    for name, mine_name in pairs.items():
+        mine_shape, reference_shape = mine_named[mine_name].data.shape, reference_named[name].data.shape
+        if mine_shape != reference_shape and not (len(mine_shape) == 2 and mine_shape == reference_shape[::-1]):
+            problems.append(f"mine's {mine_name!r} has shape {mine_shape}, the reference's {name!r} {reference_shape}")
+        result.append(_Pair(mine_name, mine_named[mine_name], name, reference_named[name],
+                            transposed=mine_shape != reference_shape))
+    if problems:
+        raise ValueError(
+            "compare_modules: cannot give mine the reference's parameters: " + "; ".join(problems)
+            + ".\n  mine:      " + _list_shapes(mine_named) + "\n  reference: " + _list_shapes(reference_named)
+        )
+    return sorted(result, key=lambda pair: list(reference_named).index(pair.reference_name))
+
+
+def _list_shapes(named):
+    return ", ".join(f"{name} {p.data.shape}" for name, p in named.items()) or "(no parameters)"
+
+
+def _copy_values(pairs):
+    for pair in pairs:
+        values = pair.reference.data.T if pair.transposed else pair.reference.data
+        np.copyto(pair.mine.data, values)
+
+
+def _give_reference_parameters(mine, reference, inputs):
+    """Copy the reference's parameters (and same-named buffers) into mine; return the pairs.
+
+    A square weight's layout cannot be read from its shape: if mine's output
+    disagrees with the weights copied as they are, and agrees with every
+    square one transposed, mine stores them transposed.
+    """
+    pairs = _pair_parameters(mine, reference)
+    _copy_values(pairs)
+    _copy_buffers(mine, reference)
+    square = [p for p in pairs if p.mine.data.ndim == 2 and p.mine.data.shape[0] == p.mine.data.shape[1]]
+    if square and not _outputs_agree(mine, reference, inputs):
+        for pair in square:
+            pair.transposed = True
+        _copy_values(pairs)
+        if not _outputs_agree(mine, reference, inputs):
+            for pair in square:
+                pair.transposed = False
+            _copy_values(pairs)
+    return pairs
+
+
+def _copy_buffers(mine, reference):
+    """Same-named, same-shaped buffers (BatchNorm's running statistics) are state too: copy them."""
+    if not (isinstance(mine, Module) and isinstance(reference, Module)):
+        return
+    theirs = dict(reference.named_buffers())
+    for name, buffer in mine.named_buffers():
+        if name in theirs and np.shape(theirs[name]) == np.shape(buffer):
+            np.copyto(buffer, theirs[name], casting="unsafe")
+
+
+def _outputs_agree(mine, reference, inputs):
+    """Whether throwaway copies of the two give the same output (so the real ones keep their state)."""
+    mine_output = copy.deepcopy(mine)(*inputs)
+    reference_output = copy.deepcopy(reference)(*inputs)
+    return np.shape(mine_output) == np.shape(reference_output) and np.allclose(mine_output, reference_output)
+
+
+def _notes(pairs):
+    """Say where mine's parameters differ from the reference's in name or layout."""
+    notes = []
+    for pair in pairs:
+        mine_shape, reference_shape = pair.mine.data.shape, pair.reference.data.shape
+        if pair.transposed:
+            notes.append(f"mine's {pair.mine_name!r} {mine_shape} holds the reference's {pair.reference_name!r} "
+                         f"{reference_shape} transposed (the (in, out) layout of x @ W): copied transposed, "
+                         "and its gradient is transposed back to compare")
+        elif pair.mine_name != pair.reference_name:
+            notes.append(f"mine's {pair.mine_name!r} plays the reference's {pair.reference_name!r}")
+    return notes
+
+
+# -- running both and comparing -------------------------------------------------
+
+def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
+    report = ComparisonReport(_describe(mine), [], atol, rtol, reference=_describe(reference), notes=_notes(pairs))
+    first_input = np.asarray(inputs[0])
+    evidence = dict(atol=atol, rtol=rtol, batch_size=len(first_input) if first_input.ndim else 1,
+                    elements=first_input.size)
+    _zero_grads(mine)
+    _zero_grads(reference)
+
+    outputs = mine(*inputs), reference(*inputs)
+    if not _add_row(report, "output", *outputs, evidence):
+        return report                            # no common upstream gradient fits both outputs
+    first = _upstream(outputs[1], rng)
+    input_grads = [_copy(mine.backward(first)), _copy(reference.backward(first))]  # before pass 2 reuses buffers
+    first_grads = [np.array(pair.reference.grad, dtype=np.float64) for pair in pairs]
+
+    mine(*inputs)
+    second = _upstream(reference(*inputs), rng)
+    mine.backward(second)
+    reference.backward(second)
+
+    _add_row(report, "input.grad", *input_grads, dict(evidence, upstream=first, output=outputs[1]))
+    for pair, first_grad in zip(pairs, first_grads):
+        mine_grad = np.asarray(pair.mine.grad, dtype=np.float64)
+        reference_grad = np.asarray(pair.reference.grad, dtype=np.float64)
+        _add_row(report, f"{pair.reference_name}.grad", mine_grad.T if pair.transposed else mine_grad,
+                 reference_grad, dict(evidence, last_pass=reference_grad - first_grad))
+    return report
+
+
+def _add_row(report, name, mine, reference, evidence):
+    """Compare one array and diagnose it if it fails; False when the shapes differ."""
+    reference = np.asarray(reference, dtype=np.float64)
+    mine = None if mine is None else np.asarray(mine, dtype=np.float64)
+    if mine is None or mine.shape != reference.shape:
+        report.arrays.append(ArrayReport(name, reference.shape, np.inf, np.inf, (), np.nan, np.nan, 0, False, False))
+        report.diagnoses.append(diagnose_shape(name, mine, reference, report.atol, report.rtol))
+        return False
+    row = compare_arrays(name, mine, reference, report.atol, report.rtol)
+    report.arrays.append(row)
+    if not row.passed:
+        diagnosis = diagnose(name, Evidence(mine, reference, **evidence))
+        if diagnosis:
+            report.diagnoses.append(diagnosis)
+    return True
+
+
+def _copy(array):
+    return None if array is None else np.array(array, dtype=np.float64)
+
+
+def _upstream(output, rng):
+    """A random upstream gradient R ~ N(0, 1) shaped like the output (a float for a scalar loss)."""
+    R = rng.standard_normal(np.shape(output))
+    return float(R) if R.ndim == 0 else R
+
+
+def _zero_grads(module):
+    if callable(getattr(module, "zero_grad", None)):
+        module.zero_grad()
+    else:
+        for _, parameter in _named_parameters(module, type(module).__name__):
+            parameter.grad[...] = 0
+
+
+def _describe(module):
+    return module.describe() if callable(getattr(module, "describe", None)) else type(module).__name__

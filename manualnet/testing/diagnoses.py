@@ -1,0 +1,187 @@
+"""The classic backward mistakes, recognised from the numbers they leave behind.
+
+When a row of a comparison fails, mine (M) and the reference (R) usually
+stand in a simple relation that names the mistake: M = N·R is a missing 1/N,
+M = Rᵀ a transposed weight gradient, M = −R a flipped sign.  Each test below
+checks one such relation entry by entry, to the comparison's own tolerance,
+and returns (name, one-line explanation) when it holds, else None.  A
+diagnosis is therefore a fact about the numbers, never a guess from a single
+entry; a failing row that fits no relation gets none.
+
+The names, and what each means, are listed in ``MISTAKES``.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MISTAKES = {
+    "not accumulated": "backward assigns (=) into .grad where it must add (+=)",
+    "transposed": "a weight gradient in the other layout: (in, out) for (out, in) or back",
+    "sum vs mean": "off by the batch size (or the element count) a mean divides by",
+    "sign flipped": "the right size with the wrong sign",
+    "factor of 2": "twice or half the right value",
+    "dropout scale": "dropout scaled by 1/p where 1/(1 − p) belongs",
+    "constant factor": "the right direction scaled by some other constant",
+    "mask missing": "right where the reference is nonzero, but nonzero where it is exactly 0",
+    "softmax diagonal": "the softmax Jacobian applied element-wise: only its diagonal p(1 − p)",
+    "derivative as value": "the function's value used as its derivative: σ(z) for σ(z)(1 − σ(z))",
+    "mean term missing": "off by one constant per feature: a term averaged over the batch is missing",
+    "shape": "an array of the wrong shape, or none at all",
+}
+
+
+@dataclass
+class Diagnosis:
+    """A named mistake found in one row of a comparison."""
+
+    array: str          # the row it explains, e.g. "bias.grad"
+    name: str           # a key of MISTAKES, e.g. "sum vs mean"
+    explanation: str    # one line, with the numbers that show it
+
+    def __str__(self):
+        return f"{self.array}: {self.name} — {self.explanation}"
+
+
+@dataclass
+class Evidence:
+    """What the comparison knows about one failing row."""
+
+    mine: np.ndarray            # float64, the shape of reference
+    reference: np.ndarray
+    atol: float
+    rtol: float
+    batch_size: int = 1         # N, the first input's leading size
+    elements: int = 1           # the first input's number of entries
+    upstream: np.ndarray = None     # G, the upstream gradient (input-gradient rows only)
+    output: np.ndarray = None       # y, the reference's output (input-gradient rows only)
+    last_pass: np.ndarray = None    # the reference's gradient of the second pass alone (parameter rows)
+    dropout_p: float = None         # p when the reference is a Dropout
+
+    def close(self, a, b):
+        """a = b entry by entry, with ten times the comparison's slack."""
+        return bool(np.all(np.abs(a - b) <= 10 * (self.atol + self.rtol * np.abs(b))))
+
+
+def diagnose(name, evidence):
+    """The first mistake whose relation holds for this row, as a Diagnosis, or None."""
+    for test in _TESTS:
+        found = test(evidence)
+        if found:
+            return Diagnosis(name, *found)
+    return None
+
+
+def diagnose_shape(name, mine, reference, atol, rtol):
+    """Explain an array of the wrong shape (or None where an array belongs)."""
+    if mine is None:
+        return Diagnosis(name, "shape", f"mine is None where an array of shape {reference.shape} belongs "
+                                        "(does backward end with `return`?)")
+    if mine.shape == reference.shape[::-1] and Evidence(mine.T, reference, atol, rtol).close(mine.T, reference):
+        return Diagnosis(name, "transposed", f"mine has shape {mine.shape}, the reference {reference.shape}, "
+                                             "and mine's transpose matches it")
+    return Diagnosis(name, "shape", f"mine has shape {mine.shape}, the reference {reference.shape}")
+
+
+# -- the relations, most specific first ----------------------------------------
+
+def _not_accumulated(e):
+    if e.last_pass is not None and e.close(e.mine, e.last_pass):
+        return ("not accumulated",
+                "mine holds only the second backward's gradient: backward assigns (=) where it must add (+=) "
+                "into .grad, so a module used twice (or two batches without zero_grad) loses the first one")
+    return None
+
+
+def _transposed(e):
+    R = e.reference
+    if R.ndim == 2 and R.shape[0] == R.shape[1] and not e.close(R, R.T) and e.close(e.mine, R.T):
+        return ("transposed",
+                "mine is the transpose of the reference: for y = x Wᵀ with W (out, in) dL/dW = Gᵀ x; "
+                "x.T @ G is the gradient of the (in, out) layout y = x @ W")
+    return None
+
+
+def _constant_factor(e):
+    """M = c·R for one constant c ≠ 1: name c when it is a count, −1, 2 or dropout's (1 − p)/p."""
+    M, R = e.mine, e.reference
+    norm = float(np.sum(R * R))
+    if norm == 0:
+        return None
+    c = float(np.sum(M * R)) / norm
+    if not e.close(M, c * R) or _near(c, 1):
+        return None
+    for count, what in ((e.batch_size, "N, the batch size"), (e.elements, "the number of elements averaged")):
+        if count > 1 and _near(c, count):
+            return ("sum vs mean",
+                    f"mine = {count} × reference ({what}): the 1/{count} of a mean is missing "
+                    "(a sum where the mean belongs)")
+        if count > 1 and _near(c, 1 / count):
+            return ("sum vs mean",
+                    f"mine = reference / {count} ({what}): divided by {count} where the sum over the batch "
+                    "belongs (a mean where the sum belongs)")
+    if _near(c, -1):
+        return ("sign flipped",
+                "mine = −reference: the right size with the wrong sign (e.g. y − t for t − y, or -= for +=)")
+    if e.dropout_p and _near(c, (1 - e.dropout_p) / e.dropout_p):
+        p = e.dropout_p
+        return ("dropout scale",
+                f"mine = {c:.4g} × reference = (1 − p)/p with p = {p:g}: kept units scaled by 1/p where "
+                "1/(1 − p) belongs (p is the probability of dropping)")
+    if _near(c, 2) or _near(c, 0.5):
+        return ("factor of 2",
+                f"mine = {c:g} × reference: a factor 2 too many or too few (e.g. the 2 of d(x²)/dx = 2x)")
+    return ("constant factor",
+            f"mine = {c:.4g} × reference in every entry: a wrong constant scale (check each 1/N, 2 and 1/(1 − p))")
+
+
+def _mask_missing(e):
+    M, R = e.mine, e.reference
+    zero = R == 0
+    if zero.any() and (~zero).any() and e.close(M[~zero], R[~zero]) and not e.close(M[zero], R[zero]):
+        return ("mask missing",
+                f"mine matches the reference where it is nonzero, but not at its {int(zero.sum())} exact zeros: "
+                "the backward forgot the mask (dropped units, inactive ReLU inputs pass no gradient)")
+    return None
+
+
+def _softmax_diagonal(e):
+    y, G = e.output, e.upstream
+    if y is None or G is None or y.shape != e.mine.shape or y.min() < 0:
+        return None
+    sums_to_one = any(np.allclose(y.sum(axis=axis), 1) for axis in range(y.ndim))
+    if sums_to_one and e.close(e.mine, G * y * (1 - y)):
+        return ("softmax diagonal",
+                "mine = G ⊙ p(1 − p): only the diagonal of the softmax Jacobian; the off-diagonal −p_i p_j "
+                "terms are missing (dL/dx = p ⊙ (G − Σ_j G_j p_j))")
+    return None
+
+
+def _derivative_as_value(e):
+    y, G = e.output, e.upstream
+    if y is not None and G is not None and y.shape == e.mine.shape and e.close(e.mine, G * y):
+        return ("derivative as value",
+                "mine = G ⊙ y, the upstream gradient times the function's own value: the derivative was "
+                "written as the function (σ(z) where σ'(z) = σ(z)(1 − σ(z)) belongs)")
+    return None
+
+
+def _mean_term_missing(e):
+    M, R = e.mine, e.reference
+    if M.ndim < 2 or len(M) < 2:
+        return None
+    per_feature = (M - R).mean(axis=0)
+    if e.close(M, R + per_feature) and not e.close(per_feature, np.zeros_like(per_feature)):
+        return ("mean term missing",
+                "mine − reference is the same for every sample (one constant per feature): a term averaged "
+                "over the batch is missing, as batch norm's −(1/N) Σ_n dx̂_n")
+    return None
+
+
+def _near(value, target):
+    return math.isclose(value, target, rel_tol=1e-6)
+
+
+_TESTS = (_not_accumulated, _transposed, _constant_factor, _mask_missing, _softmax_diagonal,
+          _derivative_as_value, _mean_term_missing)
