@@ -1,0 +1,167 @@
+"""The bug zoo: the classic wrong backward passes, one mistake per class.
+
+Each class subclasses the correct manualnet layer and changes ONE line of its
+backward (or, once, of its forward), marked ``# BUG:`` with the right line
+beside it.  Its docstring says what is wrong and how it shows.  Use them to
+see what each mistake looks like in a report::
+
+    import numpy as np
+    import manualnet as mn
+    from manualnet.testing import bugzoo, compare_modules
+
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    print(compare_modules(bugzoo.TransposedWeightGradLinear(3, 3), mn.Linear(3, 3), x))
+
+tests/test_bugzoo.py checks that the gradient checker and the comparison
+catch every one of them, and that the comparison names the mistake: a suite
+that cannot fail proves nothing.  ``BUGS`` lists them all.  None is part of
+``manualnet``'s public layers.
+"""
+
+import numpy as np
+
+from .. import functional as F
+from ..activations import ReLU, Sigmoid, Softmax
+from ..layers import Linear
+from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+
+
+class SignFlippedBCEWithLogitsLoss(BCEWithLogitsLoss):
+    """dL/dz written as y − σ(z) instead of σ(z) − y: the right size, the wrong sign.
+
+    Shows as: input.grad = −reference ("sign flipped"); training with it
+    climbs the loss instead of descending it.
+    """
+
+    def backward(self, grad_output=1.0):
+        z = self._saved("z")
+        scale = self._grad_per_element(grad_output, z.shape, z.dtype)
+        return (self.target - F.sigmoid(z)) * scale      # BUG: should be (σ(z) − y) · g / M
+
+
+class CrossEntropyMissingOneOverN(CrossEntropyLoss):
+    """The gradient of the mean cross-entropy without its 1/N: softmax(z) − onehot(y), times g.
+
+    Shows as: input.grad = N × reference with N the batch size ("sum vs
+    mean"); the effective learning rate grows with the batch size.
+    """
+
+    def backward(self, grad_output=1.0):
+        log_probs = self._saved("log_probs")
+        grad = np.exp(log_probs)                                       # eq. (1): p = softmax(z)
+        grad[np.arange(len(self.target)), self.target] -= 1            # eq. (5): p − onehot(y)
+        grad *= grad_output                          # BUG: should be · g / N (the mean's 1/N)
+        return grad
+
+
+class MSELossSummedForward(MSELoss):
+    """Forward sums the squared errors where the mean belongs; backward (correctly) takes the mean's gradient.
+
+    Shows as: output = M × reference with M the number of elements ("sum vs
+    mean"), and a backward that no longer matches its own forward, which is
+    what the gradient checker sees.
+    """
+
+    def forward(self, input, target):
+        super().forward(input, target)
+        return (self.difference ** 2).sum()          # BUG: should be the mean, self._reduce(...)
+
+
+class MSELossMissingTwo(MSELoss):
+    """dL/dx written as (x − y)/M, dropping the 2 of d(x − y)²/dx.
+
+    Shows as: input.grad = reference / 2 ("factor of 2").
+    """
+
+    def backward(self, grad_output=1.0):
+        difference = self._saved("difference")
+        scale = self._grad_per_element(grad_output, difference.shape, difference.dtype)
+        return difference * scale                    # BUG: should be 2 · (x − y) · g / M
+
+
+class TransposedWeightGradLinear(Linear):
+    """dL/dW written as xᵀ G, the gradient of the (in, out) layout y = x @ W, for PyTorch's W (out, in).
+
+    Shows as: weight.grad = reference transposed ("transposed").  With
+    in_features ≠ out_features NumPy refuses to add it into ``.grad``; with a
+    square weight it runs silently, which is why it survives.
+    """
+
+    def backward(self, grad_output, need_input_grad=True):
+        x = self._saved("x")
+        self.weight.grad += x.T @ grad_output        # BUG: should be grad_output.T @ x, eq. (3)
+        self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
+        return grad_output @ self.weight.data if need_input_grad else None   # eq. (2)
+
+
+class BiasGradMeanLinear(Linear):
+    """dL/db taken as the mean of G over the batch where the sum belongs.
+
+    Shows as: bias.grad = reference / N with N the batch size ("sum vs mean").
+    """
+
+    def backward(self, grad_output, need_input_grad=True):
+        x = self._saved("x")
+        self.weight.grad += grad_output.T @ x        # eq. (3)
+        self.bias.grad += grad_output.mean(axis=0)   # BUG: should be grad_output.sum(axis=0), eq. (4)
+        return grad_output @ self.weight.data if need_input_grad else None   # eq. (2)
+
+
+class OverwritingLinear(Linear):
+    """dL/dW assigned (=) into ``.grad`` where it must be added (+=).
+
+    One forward and backward after ``zero_grad`` cannot tell the difference.
+    Shows when the weight is used twice: two backward passes without
+    ``zero_grad`` (weight.grad holds only the second one: "not accumulated"),
+    or one weight shared by two layers of a graph, whose gradient is the sum
+    over both uses (the gradient checker sees half of it missing).
+    """
+
+    def backward(self, grad_output, need_input_grad=True):
+        x = self._saved("x")
+        self.weight.grad = grad_output.T @ x         # BUG: should be +=, eq. (3)
+        self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
+        return grad_output @ self.weight.data if need_input_grad else None   # eq. (2)
+
+
+class ReLUWithoutMask(ReLU):
+    """dL/dx = G, passing the gradient through where the input was negative.
+
+    Shows as: input.grad right where x > 0 and nonzero where the reference is
+    exactly 0 ("mask missing").
+    """
+
+    def backward(self, grad_output, need_input_grad=True):
+        self._saved("x")
+        return grad_output                           # BUG: should be grad_output * (x > 0), eq. (3)
+
+
+class SoftmaxDiagonalOnly(Softmax):
+    """The softmax Jacobian applied element-wise: dL/dx = G ⊙ p(1 − p).
+
+    Only the diagonal ∂p_i/∂x_i = p_i(1 − p_i) of diag(p) − p pᵀ; the
+    off-diagonal −p_i p_j, through which every output depends on every input,
+    is missing.  Shows as: "softmax diagonal".
+    """
+
+    def backward(self, grad_output, need_input_grad=True):
+        y = self._saved("y")
+        return grad_output * y * (1 - y)             # BUG: should be y ⊙ (G − Σ_j G_j y_j), eq. (4)
+
+
+class SigmoidDerivativeAsValue(Sigmoid):
+    """σ'(z) written as σ(z) instead of σ(z)(1 − σ(z)).
+
+    Shows as: input.grad = G ⊙ y ("derivative as value").
+    """
+
+    def backward(self, grad_output, need_input_grad=True):
+        y = self._saved("y")
+        return grad_output * y                       # BUG: should be G ⊙ y ⊙ (1 − y), eq. (3)
+
+
+BUGS = (
+    SignFlippedBCEWithLogitsLoss, CrossEntropyMissingOneOverN, MSELossSummedForward, MSELossMissingTwo,
+    TransposedWeightGradLinear, BiasGradMeanLinear, OverwritingLinear, ReLUWithoutMask,
+    SoftmaxDiagonalOnly, SigmoidDerivativeAsValue,
+)

@@ -1,0 +1,134 @@
+"""The bug zoo tests the tests: every classic wrong backward must be caught, and named.
+
+For each bug: the gradient checker (finite differences) fails it, the
+comparison with its correct manualnet parent fails it and names the mistake,
+and the correct parent passes both.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import manualnet as mn
+from manualnet.gradcheck import check_loss, check_module
+from manualnet.testing import MISTAKES, bugzoo, compare_modules
+
+from .strategies import KINK_MARGIN, random_array
+
+SEED = 20261122           # draws the data
+UPSTREAM_SEED = SEED + 1  # draws the upstream gradients: never the data's own stream (R = x hides bugs)
+
+
+def _logits_and_labels():
+    return random_array(SEED, (4, 5), scale=2.0), np.array([0, 3, 1, 4])
+
+
+def _logits_and_targets():
+    return random_array(SEED, (4, 3), scale=2.0), np.random.default_rng(SEED + 2).uniform(size=(4, 3))
+
+
+def _prediction_and_target():
+    return random_array(SEED, (4, 3)), random_array(SEED + 2, (4, 3))
+
+
+def _batch(shape=(4, 3), margin=0.0):
+    return lambda: (random_array(SEED, shape, margin=margin),)
+
+
+@dataclass
+class Case:
+    bug: type
+    make: object            # builds the bug or its correct parent from the class
+    inputs: object          # () -> the inputs
+    array: str              # the report row the mistake shows in
+    diagnosis: str          # the name the comparison gives it
+
+    def __str__(self):
+        return self.bug.__name__
+
+
+def _square_linear(cls):
+    return cls(3, 3, rng=SEED, dtype=np.float64)
+
+
+CASES = [
+    Case(bugzoo.SignFlippedBCEWithLogitsLoss, lambda cls: cls(), _logits_and_targets, "input.grad", "sign flipped"),
+    Case(bugzoo.CrossEntropyMissingOneOverN, lambda cls: cls(), _logits_and_labels, "input.grad", "sum vs mean"),
+    Case(bugzoo.MSELossSummedForward, lambda cls: cls(), _prediction_and_target, "output", "sum vs mean"),
+    Case(bugzoo.MSELossMissingTwo, lambda cls: cls(), _prediction_and_target, "input.grad", "factor of 2"),
+    Case(bugzoo.TransposedWeightGradLinear, _square_linear, _batch(), "weight.grad", "transposed"),
+    Case(bugzoo.BiasGradMeanLinear, _square_linear, _batch(), "bias.grad", "sum vs mean"),
+    Case(bugzoo.OverwritingLinear, _square_linear, _batch(), "weight.grad", "not accumulated"),
+    Case(bugzoo.ReLUWithoutMask, lambda cls: cls(), _batch(margin=KINK_MARGIN), "input.grad", "mask missing"),
+    Case(bugzoo.SoftmaxDiagonalOnly, lambda cls: cls(), _batch((4, 5)), "input.grad", "softmax diagonal"),
+    Case(bugzoo.SigmoidDerivativeAsValue, lambda cls: cls(), _batch(), "input.grad", "derivative as value"),
+]
+
+
+def _parent(bug):
+    return bug.__bases__[0]
+
+
+def _gradcheck(module, inputs):
+    """check_loss for a loss, check_module otherwise; the report, without raising."""
+    if isinstance(module, mn.losses._Loss):
+        return check_loss(module, *inputs, rng=UPSTREAM_SEED, raise_on_failure=False)
+    return check_module(module, *inputs, rng=UPSTREAM_SEED, raise_on_failure=False)
+
+
+def _used_twice(make, cls):
+    """Two layers of one graph sharing one weight: its gradient is the sum over both uses."""
+    first, second = make(cls), make(cls)
+    second.weight = first.weight
+    return mn.Sequential(first, mn.Tanh(), second)
+
+
+def test_every_bug_in_the_zoo_has_a_case():
+    assert {case.bug for case in CASES} == set(bugzoo.BUGS)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_gradient_checker_catches_the_bug(case):
+    report = _gradcheck(case.make(case.bug), case.inputs())
+    if case.bug is bugzoo.OverwritingLinear:
+        assert report.passed, "a single use cannot show = where += belongs"
+        report = _gradcheck(_used_twice(case.make, case.bug), case.inputs())
+    assert not report.passed
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_comparison_catches_and_names_the_bug(case):
+    report = compare_modules(case.make(case.bug), case.make(_parent(case.bug)), *case.inputs(), rng=UPSTREAM_SEED)
+    assert not report.passed
+    assert not report[case.array].passed
+    assert report.diagnosed() == [case.diagnosis]
+    assert report.diagnosed(case.array) == [case.diagnosis]
+    assert case.diagnosis in MISTAKES
+    assert case.diagnosis in str(report)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_correct_parent_passes_gradcheck_and_comparison(case):
+    correct = _parent(case.bug)
+    assert _gradcheck(case.make(correct), case.inputs()).passed
+    if case.bug is bugzoo.OverwritingLinear:
+        assert _gradcheck(_used_twice(case.make, correct), case.inputs()).passed
+    report = compare_modules(case.make(correct), case.make(correct), *case.inputs(), rng=UPSTREAM_SEED)
+    assert report.passed and report.diagnoses == []
+
+
+@pytest.mark.parametrize("bug", bugzoo.BUGS, ids=lambda bug: bug.__name__)
+def test_each_bug_is_one_documented_subclass_outside_the_public_api(bug):
+    """A bug subclasses a public manualnet class, says how it shows, and is not itself public."""
+    assert _parent(bug).__name__ in mn.__all__
+    assert bug.__name__ not in mn.__all__
+    assert "Shows" in bug.__doc__
+
+
+def test_bug_lines_are_marked_once_per_bug():
+    """Exactly one line of each class is marked # BUG: the zoo teaches one mistake at a time."""
+    import inspect
+
+    for bug in bugzoo.BUGS:
+        assert inspect.getsource(bug).count("# BUG:") == 1, bug.__name__
