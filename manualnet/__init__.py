@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 # Submodules loaded on first use, so `import manualnet` stays light
 # (some of them pull in SciPy, scikit-learn, matplotlib or torch).
-_LAZY_SUBMODULES = ("gradcheck", "data", "datasets")
+_LAZY_SUBMODULES = ("gradcheck", "data", "datasets", "testing", "compare")
 
 
 def __getattr__(name):

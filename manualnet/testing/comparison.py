@@ -110,9 +110,10 @@ def _float64_copy(module, role):
     probe = copy.deepcopy(module)
     if isinstance(probe, Module):
         return probe.astype(np.float64)
-    for name, parameter in _named_parameters(probe, role):
-        parameter.data = np.asarray(parameter.data, dtype=np.float64)
-        parameter.grad = np.zeros_like(parameter.data)
+    for _, parameter in _named_parameters(probe, role):
+        if parameter.data.dtype != np.float64:   # only then: some parameters are read-only views
+            parameter.data = parameter.data.astype(np.float64)
+            parameter.grad = np.zeros_like(parameter.data)
     return probe
 
 
