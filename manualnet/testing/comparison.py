@@ -22,6 +22,7 @@ in ``FunctionModule``.
 """
 
 import copy
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,14 +62,18 @@ class ComparisonReport(ArraysReport):
         verdict = "passed" if self.passed else "FAILED"
         lines = [
             f"compare {self.label} with {self.reference}: {verdict}",
-            f"(float64, |mine - reference| <= {self.atol:g} + {self.rtol:g}*|reference|; two forward/backward "
-            "passes without zero_grad, so each .grad is the sum of both)",
+            f"(float64, |mine - reference| <= {self.atol:g} + {self.rtol:g}*|reference|; "
+            "2 passes, no zero_grad between: each .grad sums both)",
             *format_table(("compared", "shape", "max abs err", "max rel err", "worst index", "mine", "reference",
                            "status"), [(*a.cells(), a.status) for a in self.arrays]),
         ]
-        lines += [f"note: {note}" for note in self.notes]
-        lines += [f"diagnosis: {diagnosis}" for diagnosis in self.diagnoses]
+        lines += [_wrap(f"note: {note}") for note in self.notes]
+        lines += [_wrap(f"diagnosis: {diagnosis}") for diagnosis in self.diagnoses]
         return "\n".join(lines)
+
+
+def _wrap(text):
+    return textwrap.fill(text, width=100, subsequent_indent="    ", break_on_hyphens=False)
 
 
 def compare_modules(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None):
@@ -230,8 +235,8 @@ def _copy_buffers(mine, reference):
 
 def _outputs_agree(mine, reference, inputs):
     """Whether throwaway copies of the two give the same output (so the real ones keep their state)."""
-    mine_output = copy.deepcopy(mine)(*inputs)
-    reference_output = copy.deepcopy(reference)(*inputs)
+    mine_output = copy.deepcopy(mine).forward(*inputs)
+    reference_output = copy.deepcopy(reference).forward(*inputs)
     return np.shape(mine_output) == np.shape(reference_output) and np.allclose(mine_output, reference_output)
 
 
@@ -241,9 +246,9 @@ def _notes(pairs):
     for pair in pairs:
         mine_shape, reference_shape = pair.mine.data.shape, pair.reference.data.shape
         if pair.transposed:
-            notes.append(f"mine's {pair.mine_name!r} {mine_shape} holds the reference's {pair.reference_name!r} "
-                         f"{reference_shape} transposed (the (in, out) layout of x @ W): copied transposed, "
-                         "and its gradient is transposed back to compare")
+            notes.append(f"mine's {pair.mine_name!r} {mine_shape} is the reference's {pair.reference_name!r} "
+                         f"{reference_shape} transposed, the (in, out) layout of x @ W: its values are copied "
+                         "and its gradient compared transposed")
         elif pair.mine_name != pair.reference_name:
             notes.append(f"mine's {pair.mine_name!r} plays the reference's {pair.reference_name!r}")
     return notes
@@ -259,15 +264,15 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
     _zero_grads(mine)
     _zero_grads(reference)
 
-    outputs = mine(*inputs), reference(*inputs)
+    outputs = mine.forward(*inputs), reference.forward(*inputs)
     if not _add_row(report, "output", *outputs, evidence):
         return report                            # no common upstream gradient fits both outputs
     first = _upstream(outputs[1], rng)
     input_grads = [_copy(mine.backward(first)), _copy(reference.backward(first))]  # before pass 2 reuses buffers
     first_grads = [np.array(pair.reference.grad, dtype=np.float64) for pair in pairs]
 
-    mine(*inputs)
-    second = _upstream(reference(*inputs), rng)
+    mine.forward(*inputs)
+    second = _upstream(reference.forward(*inputs), rng)
     mine.backward(second)
     reference.backward(second)
 

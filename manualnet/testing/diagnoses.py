@@ -112,15 +112,13 @@ def _constant_factor(e):
     c = float(np.sum(M * R)) / norm
     if not e.close(M, c * R) or _near(c, 1):
         return None
-    for count, what in ((e.batch_size, "N, the batch size"), (e.elements, "the number of elements averaged")):
+    for count, what in ((e.batch_size, "N = {} the batch size"), (e.elements, "{} the number of elements")):
         if count > 1 and _near(c, count):
-            return ("sum vs mean",
-                    f"mine = {count} × reference ({what}): the 1/{count} of a mean is missing "
-                    "(a sum where the mean belongs)")
+            return ("sum vs mean", f"mine = {count} × reference, with {what.format(count)}: the 1/{count} of "
+                                   "a mean is missing (a sum where the mean belongs)")
         if count > 1 and _near(c, 1 / count):
-            return ("sum vs mean",
-                    f"mine = reference / {count} ({what}): divided by {count} where the sum over the batch "
-                    "belongs (a mean where the sum belongs)")
+            return ("sum vs mean", f"mine = reference / {count}, with {what.format(count)}: a mean where "
+                                   "the sum belongs (or a 1/N applied twice)")
     if _near(c, -1):
         return ("sign flipped",
                 "mine = −reference: the right size with the wrong sign (e.g. y − t for t − y, or -= for +=)")

@@ -1,0 +1,200 @@
+"""manualnet.compare: modules to PyTorch and back, bit for bit, and compare_with_torch."""
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+import manualnet as mn
+from manualnet.compare import compare_with_torch, from_torch, to_torch
+from manualnet.testing import bugzoo
+
+from .strategies import KINK_MARGIN, random_array, seeds
+from .torch_required import import_torch
+
+torch = import_torch()
+
+SEED = 20261122
+UPSTREAM_SEED = SEED + 1
+
+
+def every_layer(seed, dtype=np.float64):
+    """A Sequential holding every supported parameterless layer between two Linears."""
+    return mn.Sequential(
+        mn.Flatten(), mn.Linear(6, 5, rng=seed, dtype=dtype), mn.LeakyReLU(0.1), mn.Linear(5, 5, rng=seed + 1, dtype=dtype),
+        mn.Tanh(), mn.Linear(5, 4, bias=False, rng=seed + 2, dtype=dtype), mn.ReLU(), mn.Sigmoid(),
+        mn.Softmax(dim=1), mn.LogSoftmax(),
+    )
+
+
+def image_batch(seed=SEED):
+    return random_array(seed, (4, 2, 3), margin=KINK_MARGIN)
+
+
+def assert_same_state(a, b):
+    """Same keys, and every array equal bit for bit with the same dtype."""
+    a, b = a.state_dict(), b.state_dict()
+    assert list(a) == list(b)
+    for key in a:
+        assert a[key].dtype == b[key].dtype, key
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+# -- to_torch and from_torch ---------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(seed=seeds)
+def test_round_trip_through_torch_keeps_every_weight_exactly(dtype, seed):
+    """Property: from_torch(to_torch(m)) has m's state-dict keys and arrays, bit for bit."""
+    for model in (every_layer(seed % 1000, dtype), mn.MLP(6, 5, 3, rng=seed, dtype=dtype)):
+        back = from_torch(to_torch(model))
+        assert type(back) is type(model)
+        assert_same_state(back, model)
+
+
+def test_to_torch_keeps_the_state_dict_keys_and_values():
+    model = mn.MLP(6, 5, 3, rng=SEED)
+    twin = to_torch(model)
+    assert type(twin).__name__ == "MultiLayerPerceptronClass"
+    theirs = {key: value.numpy() for key, value in twin.state_dict().items()}
+    assert list(theirs) == ["lin_1.weight", "lin_1.bias", "lin_2.weight", "lin_2.bias"]
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(theirs[key], value)
+        assert theirs[key].dtype == value.dtype
+
+
+def test_to_torch_gives_the_same_outputs():
+    model = every_layer(SEED)
+    x = image_batch()
+    np.testing.assert_allclose(to_torch(model)(torch.from_numpy(x)).detach().numpy(), model(x), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_modes_cross_over(training):
+    model = every_layer(SEED).train(training)
+    twin = to_torch(model)
+    assert all(module.training is training for module in twin.modules())
+    assert all(module.training is training for module in from_torch(twin).modules())
+
+
+def test_from_torch_builds_the_layers_of_a_torch_model():
+    nn = torch.nn
+    twin = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2, bias=False), nn.LogSoftmax(dim=1)).double()
+    model = from_torch(twin)
+    assert [type(m).__name__ for m in model] == ["Linear", "ReLU", "Linear", "LogSoftmax"]
+    assert model[2].bias is None and model[0].weight.dtype == np.float64
+    x = random_array(SEED, (5, 3))
+    np.testing.assert_allclose(model(x), twin(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-14)
+    again = to_torch(model)
+    for key, value in twin.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value)
+
+
+def test_from_torch_reads_the_study_notes_mlp_class():
+    """A learner's own copy of the notes' class (same name, lin_1, lin_2) becomes mn.MLP."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class MultiLayerPerceptronClass(nn.Module):
+        def __init__(self, name="mlp", xdim=784, hdim=256, ydim=10):
+            super().__init__()
+            self.name = name
+            self.lin_1 = nn.Linear(xdim, hdim)
+            self.lin_2 = nn.Linear(hdim, ydim)
+
+        def forward(self, x):
+            return self.lin_2(F.relu(self.lin_1(x)))
+
+    theirs = MultiLayerPerceptronClass(xdim=6, hdim=5, ydim=3)
+    model = from_torch(theirs)
+    assert isinstance(model, mn.MLP) and (model.xdim, model.hdim, model.ydim) == (6, 5, 3)
+    x = random_array(SEED, (4, 6)).astype(np.float32)
+    np.testing.assert_allclose(model(x), theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", [mn.CrossEntropyLoss("sum"), mn.NLLLoss(), mn.BCELoss("none"),
+                                  mn.BCEWithLogitsLoss(), mn.MSELoss("sum")])
+def test_losses_convert_with_their_reduction(loss):
+    twin = to_torch(loss)
+    assert type(twin).__name__ == type(loss).__name__ and twin.reduction == loss.reduction
+    back = from_torch(twin)
+    assert type(back) is type(loss) and back.reduction == loss.reduction
+
+
+# -- what has no equivalent ----------------------------------------------------------
+
+def test_to_torch_names_a_module_without_equivalent_and_where_it_is():
+    with pytest.raises(TypeError, match=r"to_torch: LogisticRegression\(dim=3, lr=0.01\) \(at '1'\) has no PyTorch"):
+        to_torch(mn.Sequential(mn.Linear(2, 3), mn.LogisticRegression(3)))
+
+
+def test_from_torch_names_a_module_without_equivalent():
+    with pytest.raises(TypeError, match=r"from_torch: Conv2d \(at '0'\) has no manualnet equivalent"):
+        from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3)))
+
+
+@pytest.mark.parametrize("loss, option", [
+    (torch.nn.CrossEntropyLoss(label_smoothing=0.1), "label_smoothing"),
+    (torch.nn.NLLLoss(ignore_index=0), "ignore_index"),
+    (torch.nn.BCEWithLogitsLoss(pos_weight=torch.ones(3)), "pos_weight"),
+    (torch.nn.CrossEntropyLoss(weight=torch.ones(3)), "weight"),
+])
+def test_from_torch_refuses_loss_options_manualnet_lacks(loss, option):
+    with pytest.raises(TypeError, match=f"uses {option}, which manualnet's loss does not implement"):
+        from_torch(loss)
+
+
+def test_from_torch_refuses_an_implicit_softmax_dim():
+    with pytest.raises(TypeError, match="dim=None"):
+        from_torch(torch.nn.Softmax())
+
+
+def test_missing_torch_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)         # what an absent torch looks like to import
+    with pytest.raises(ImportError, match=r"pip install torch==2\.13\.0"):
+        to_torch(mn.ReLU())
+
+
+# -- compare_with_torch ---------------------------------------------------------------
+
+@given(seed=seeds)
+def test_every_layer_matches_torch_autograd(seed):
+    """Property: the output, dL/dx and every parameter gradient equal PyTorch's, in float64."""
+    report = compare_with_torch(every_layer(seed % 1000, np.float32), image_batch(seed), rng=seed)
+    assert report.passed and report.max_rel_error < 1e-9
+    assert [a.name for a in report.arrays][:3] == ["output", "input.grad", "1.weight.grad"]
+
+
+def test_mlp_matches_torch_autograd():
+    report = compare_with_torch(mn.MLP(6, 5, 3, rng=SEED), random_array(SEED, (4, 6)), rng=UPSTREAM_SEED)
+    assert report.passed
+    assert report.reference.startswith("torch.nn.MultiLayerPerceptronClass")
+
+
+@pytest.mark.parametrize("loss, target", [
+    (mn.CrossEntropyLoss(), np.array([0, 2, 1, 2])),
+    (mn.NLLLoss(reduction="sum"), np.array([1, 1, 0, 2])),
+    (mn.BCEWithLogitsLoss(), np.random.default_rng(SEED + 2).uniform(size=(4, 3))),
+    (mn.MSELoss(reduction="none"), random_array(SEED + 2, (4, 3))),
+])
+def test_losses_match_torch_autograd(loss, target):
+    assert compare_with_torch(loss, random_array(SEED, (4, 3)), target, rng=UPSTREAM_SEED).passed
+
+
+def test_bce_loss_matches_torch_autograd_on_probabilities():
+    p = np.random.default_rng(SEED).uniform(0.05, 0.95, size=(4, 3))
+    y = np.random.default_rng(SEED + 2).uniform(size=(4, 3))
+    assert compare_with_torch(mn.BCELoss(), p, y, rng=UPSTREAM_SEED).passed
+
+
+@pytest.mark.parametrize("bug, inputs, row, mistake", [
+    (bugzoo.TransposedWeightGradLinear(3, 3, rng=SEED), (random_array(SEED, (4, 3)),), "weight.grad", "transposed"),
+    (bugzoo.CrossEntropyMissingOneOverN(), (random_array(SEED, (4, 3)), np.array([0, 2, 1, 2])), "input.grad",
+     "sum vs mean"),
+    (bugzoo.SoftmaxDiagonalOnly(), (random_array(SEED, (4, 3)),), "input.grad", "softmax diagonal"),
+], ids=lambda value: type(value).__name__ if isinstance(value, mn.Module) else None)
+def test_torch_comparison_catches_and_names_a_wrong_backward(bug, inputs, row, mistake):
+    """A subclass converts as the layer it extends, so torch is the reference for what it should do."""
+    report = compare_with_torch(bug, *inputs, rng=UPSTREAM_SEED)
+    assert not report[row].passed
+    assert report.diagnosed() == [mistake]
