@@ -190,7 +190,7 @@ class BCELoss(_Loss):
         """dL/dp = (p − y) / max(p (1 − p), 1e-12) · g / M."""
         p = self._saved("p")
         scale = self._grad_per_element(grad_output, p.shape, p.dtype)
-        return (p - self.target) / np.maximum(p * (1 - p), BCE_GRAD_EPSILON) * scale   # eq. (3)
+        return (p - self.target) / np.maximum(p * (1 - p), BCE_GRAD_EPSILON) * scale   # eq. (4)
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -207,7 +207,7 @@ class BCEWithLogitsLoss(_Loss):
         check_float_array(owner, input)
         target = _check_target_like(owner, target, input, unit_interval=True)
         self.z, self.target = input, target
-        losses = np.maximum(input, 0) - input * target + F.softplus_of_negative_abs(input)   # eq. (4)
+        losses = np.maximum(input, 0) - input * target + F.softplus_of_negative_abs(input)   # eq. (3)
         return self._reduce(losses)                                    # eq. (2)
 
     def backward(self, grad_output=1.0):
