@@ -9,6 +9,8 @@ import importlib
 
 from . import functional, init, optim
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .batchnorm import BatchNorm1d
+from .dropout import Dropout
 from .layers import Flatten, Linear, Sequential
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .models import MLP, LogisticRegression
@@ -31,7 +33,7 @@ def __getattr__(name):
 
 __all__ = [
     "Parameter", "Module",
-    "Linear", "Flatten", "Sequential",
+    "Linear", "Flatten", "Sequential", "Dropout", "BatchNorm1d",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
     "LogisticRegression", "MLP",

@@ -100,3 +100,10 @@ def check_learning_rate(owner, lr):
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr < 0:
         raise ValueError(f"{owner}: expected a finite learning rate >= 0, got {lr!r}")
     return float(lr)
+
+
+def check_positive_int(owner, name, value):
+    """Require a positive integer (a size such as in_features); return it as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{owner}: expected {name} to be a positive integer, got {value!r}")
+    return int(value)

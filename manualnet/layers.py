@@ -5,20 +5,15 @@ layer's derivation page (derivations/<name>.md).
 """
 
 import math
-import numbers
 
 import numpy as np
 
 from . import init
-from ._checks import check_dtype_matches, check_float_array, check_grad_output, check_ndim, check_shape
+from ._checks import (
+    check_dtype_matches, check_float_array, check_grad_output, check_ndim, check_positive_int, check_shape,
+)
 from .module import Module
 from .parameter import Parameter, as_float_dtype
-
-
-def _check_positive_int(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{owner}: expected {name} to be a positive integer, got {value!r}")
-    return int(value)
 
 
 class Linear(Module):
@@ -34,8 +29,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
         super().__init__()
-        self.in_features = _check_positive_int("Linear", "in_features", in_features)
-        self.out_features = _check_positive_int("Linear", "out_features", out_features)
+        self.in_features = check_positive_int("Linear", "in_features", in_features)
+        self.out_features = check_positive_int("Linear", "out_features", out_features)
         dtype = as_float_dtype(dtype, "Linear")
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
         self.bias = Parameter(np.empty(self.out_features, dtype=dtype)) if bias else None
