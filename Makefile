@@ -35,11 +35,17 @@ install: $(VENV)/.installed
 
 install-compare: $(VENV)/.installed-compare
 
+demo: install
+	$(BIN)/python -m manualnet train
+
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-thorough: install
 	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: install
+	$(BIN)/python -m manualnet gradcheck
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

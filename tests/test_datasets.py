@@ -4,7 +4,6 @@ The MNIST tests write their own small IDX files (raw and gzipped) in tmp_path:
 nothing is downloaded.
 """
 
-import gzip
 import sys
 
 import numpy as np
@@ -12,38 +11,7 @@ import pytest
 
 from manualnet.datasets import MNIST_FILES, load_digits, load_mnist, read_idx
 
-IMAGES, LABELS = 2051, 2049
-
-
-def idx_bytes(magic, array):
-    """An IDX file's bytes: magic, one big-endian size per dimension, then the uint8 values."""
-    header = magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in array.shape)
-    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
-
-
-def write_file(path, data, gz=False):
-    if gz:
-        path = path.with_name(path.name + ".gz")
-        data = gzip.compress(data)
-    path.write_bytes(data)
-    return path
-
-
-def small_mnist(rng, train=6, test=4, side=3):
-    """Random images and labels for both splits, keyed like MNIST_FILES."""
-    return {
-        "train_images": rng.integers(0, 256, size=(train, side, side), dtype=np.uint8),
-        "train_labels": rng.integers(0, 10, size=train, dtype=np.uint8),
-        "test_images": rng.integers(0, 256, size=(test, side, side), dtype=np.uint8),
-        "test_labels": rng.integers(0, 10, size=test, dtype=np.uint8),
-    }
-
-
-def write_mnist(folder, arrays, gz=False):
-    for key, array in arrays.items():
-        magic = IMAGES if key.endswith("images") else LABELS
-        write_file(folder / MNIST_FILES[key], idx_bytes(magic, array), gz=gz)
-
+from .idx_files import IMAGES, LABELS, idx_bytes, small_mnist, write_file, write_mnist
 
 # -- load_digits ------------------------------------------------------------------
 

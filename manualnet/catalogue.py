@@ -1,0 +1,156 @@
+"""Every operation in the package with a small sample input, for ``python -m manualnet gradcheck``.
+
+``CATALOGUE`` maps each public operation class to a function ``check(rng)``
+that builds a float64 instance with random (never all-zero or all-one)
+parameters, draws an input for it and returns a ``CheckResult``.  Inputs of
+ReLU-like operations keep ``KINK_MARGIN`` away from the kink at 0, so no
+finite-difference step crosses it.  tests/test_catalogue.py fails when a
+public Module class in ``manualnet.__all__`` has no entry here: add one
+when you add an operation.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import functional as F
+from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .batchnorm import BatchNorm1d
+from .dropout import Dropout
+from .gradcheck import GradcheckReport, check_loss, check_module, compare_arrays, numerical_gradient
+from .layers import Flatten, Linear, Sequential
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .models import MLP, LogisticRegression
+
+KINK_MARGIN = 0.01        # |x| >= this at ReLU/LeakyReLU inputs: far beyond any step of 1e-6·max(1, |x|)
+BATCH, FEATURES, CLASSES = 5, 4, 3
+
+
+@dataclass
+class CheckResult:
+    """One row of the table: the operation, the worst relative errors, and the verdict."""
+
+    operation: str
+    input_error: float | None       # max relative error of dL/d input (None: not checked)
+    parameter_error: float | None   # max over the parameters' gradients (None: no parameters)
+    passed: bool
+    details: str                    # the full report, shown when the check fails
+
+
+def _summarise(report):
+    inputs = [array.max_rel_error for array in report.arrays if array.name == "input"]
+    parameters = [array.max_rel_error for array in report.arrays if array.name != "input"]
+    return CheckResult(
+        operation=report.label,
+        input_error=inputs[0] if inputs else None,
+        parameter_error=max(parameters) if parameters else None,
+        passed=report.passed and not any(array.vacuous for array in report.arrays),
+        details=str(report),
+    )
+
+
+def _sample(rng, shape, margin=0.0):
+    """Normal values, pushed at least ``margin`` away from 0."""
+    values = rng.standard_normal(shape)
+    return np.sign(values) * (margin + np.abs(values))
+
+
+def _randomize(module, rng):
+    """Give every parameter random normal values (fresh inits can be all zeros, which hides bugs)."""
+    for parameter in module.parameters():
+        parameter.data[...] = rng.standard_normal(parameter.shape)
+    return module
+
+
+def _module_check(build, input_shape, margin=0.0):
+    """Check build(rng) (a float64 module) on one input of ``input_shape`` with check_module."""
+    def check(rng):
+        module = _randomize(build(rng), rng)
+        report = check_module(module, _sample(rng, input_shape, margin), rng=rng, raise_on_failure=False)
+        return _summarise(report)
+    return check
+
+
+def _loss_check(loss, make_input_and_target):
+    """Check a loss on (input, target) = make_input_and_target(rng) with check_loss."""
+    def check(rng):
+        input, target = make_input_and_target(rng)
+        return _summarise(check_loss(loss, input, target, rng=rng, raise_on_failure=False))
+    return check
+
+
+def _logits_and_labels(rng):
+    return 3 * rng.standard_normal((BATCH, CLASSES)), rng.integers(0, CLASSES, size=BATCH)
+
+
+def _log_probabilities_and_labels(rng):
+    logits, labels = _logits_and_labels(rng)
+    return F.log_softmax(logits, axis=1), labels
+
+
+def _probabilities_and_targets(rng):
+    """Probabilities kept in [0.05, 0.95], away from BCE's clamps at 0 and 1."""
+    return rng.uniform(0.05, 0.95, (BATCH, CLASSES)), rng.uniform(0, 1, (BATCH, CLASSES))
+
+
+def _logits_and_targets(rng):
+    return 3 * rng.standard_normal((BATCH, CLASSES)), rng.uniform(0, 1, (BATCH, CLASSES))
+
+
+def _values_and_targets(rng):
+    return rng.standard_normal((BATCH, CLASSES)), rng.standard_normal((BATCH, CLASSES))
+
+
+def _logistic_regression_check(rng):
+    """The notes' model is a whole model, loss included: ``backward(x, yhat, y)`` stores dL/dw and
+    dL/db of its mean BCE, so those are compared with central differences of ``model.loss``."""
+    model = _randomize(LogisticRegression(FEATURES, dtype=np.float64), rng)
+    x = _sample(rng, (BATCH, FEATURES))
+    y = rng.integers(0, 2, size=BATCH).astype(np.float64)
+    model.backward(x, model(x), y)
+    arrays = [compare_arrays(name, parameter.grad,
+                             numerical_gradient(lambda _: model.loss(model(x), y), parameter.data))
+              for name, parameter in model.named_parameters()]
+    return _summarise(GradcheckReport(model.describe(), arrays))
+
+
+def _dropout_check(rng):
+    """Dropout in training mode with a fixed keep-mask (``forward(x, mask)``), so the
+    function finite differences probe is the one backward differentiates."""
+    x = _sample(rng, (BATCH, FEATURES))
+    keep = rng.random(x.shape) >= 0.3
+    return _summarise(check_module(Dropout(0.3), x, keep, rng=rng, raise_on_failure=False))
+
+
+def _float64(cls, *args, **kwargs):
+    return lambda rng: cls(*args, rng=rng, dtype=np.float64, **kwargs)
+
+
+CATALOGUE = {
+    Linear: _module_check(_float64(Linear, FEATURES, CLASSES), (BATCH, FEATURES)),
+    Flatten: _module_check(lambda rng: Flatten(), (BATCH, 2, 3)),
+    Sequential: _module_check(
+        lambda rng: Sequential(Linear(FEATURES, 6, rng=rng, dtype=np.float64), Tanh(),
+                               Linear(6, CLASSES, rng=rng, dtype=np.float64)),
+        (BATCH, FEATURES)),
+    Dropout: _dropout_check,
+    BatchNorm1d: _module_check(lambda rng: BatchNorm1d(FEATURES, dtype=np.float64), (BATCH, FEATURES)),
+    ReLU: _module_check(lambda rng: ReLU(), (BATCH, FEATURES), margin=KINK_MARGIN),
+    LeakyReLU: _module_check(lambda rng: LeakyReLU(0.1), (BATCH, FEATURES), margin=KINK_MARGIN),
+    Sigmoid: _module_check(lambda rng: Sigmoid(), (BATCH, FEATURES)),
+    Tanh: _module_check(lambda rng: Tanh(), (BATCH, FEATURES)),
+    Softmax: _module_check(lambda rng: Softmax(dim=-1), (BATCH, FEATURES)),
+    LogSoftmax: _module_check(lambda rng: LogSoftmax(dim=-1), (BATCH, FEATURES)),
+    CrossEntropyLoss: _loss_check(CrossEntropyLoss(), _logits_and_labels),
+    NLLLoss: _loss_check(NLLLoss(), _log_probabilities_and_labels),
+    BCELoss: _loss_check(BCELoss(), _probabilities_and_targets),
+    BCEWithLogitsLoss: _loss_check(BCEWithLogitsLoss(), _logits_and_targets),
+    MSELoss: _loss_check(MSELoss(), _values_and_targets),
+    LogisticRegression: _logistic_regression_check,
+    MLP: _module_check(_float64(MLP, FEATURES, 6, CLASSES), (BATCH, FEATURES)),
+}
+
+
+def run_all(seed=0):
+    """Run every catalogue check (each from its own seeded Generator); return the CheckResults in order."""
+    return [check(np.random.default_rng([seed, index])) for index, check in enumerate(CATALOGUE.values())]

@@ -1,0 +1,258 @@
+"""The command line: train's epoch lines and seeds, save then evaluate, --plot, gradcheck, bad input.
+
+Most tests call ``main(argv)`` in-process; a few run ``python -m manualnet``
+through subprocess to check what a user sees (exit codes, no traceback).
+"""
+
+import io
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import manualnet as mn
+from manualnet.catalogue import CATALOGUE
+from manualnet.cli import DEFAULT_EPOCHS, main
+from manualnet.datasets import load_digits
+
+from .idx_files import small_mnist, write_mnist
+
+EPOCH_LINE = re.compile(r"^epoch:\[(\d+)\] loss:\[(\d+\.\d{3})\] train_accr:\[([01]\.\d{3})\] test_accr:\[([01]\.\d{3})\]\.$")
+ACCURACY_LINE = re.compile(r"^test accuracy: ([01]\.\d{4}) \((\d+)/(\d+) correct\)$")
+
+
+def run_main(capsys, *argv):
+    """(exit code, stdout, stderr) of main(argv)."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_module(*argv, cwd=None):
+    """python -m manualnet ... in a subprocess, as a user types it."""
+    return subprocess.run([sys.executable, "-m", "manualnet", *argv], capture_output=True, text=True, cwd=cwd)
+
+
+def epoch_lines(out):
+    return [line for line in out.splitlines() if line.startswith("epoch:")]
+
+
+def accuracy_of(out):
+    """(accuracy, correct, total) from the final 'test accuracy' line."""
+    match = ACCURACY_LINE.match(out.strip().splitlines()[-1])
+    assert match, f"the output does not end with the test accuracy:\n{out}"
+    return float(match[1]), int(match[2]), int(match[3])
+
+
+# -- train ---------------------------------------------------------------------
+
+def test_train_prints_one_notes_style_line_per_epoch(capsys):
+    code, out, err = run_main(capsys, "train", "--epochs", "3")
+    lines = epoch_lines(out)
+    assert code == 0 and err == ""
+    assert len(lines) == 3
+    assert [int(EPOCH_LINE.match(line)[1]) for line in lines] == [0, 1, 2]
+
+
+def test_train_loss_falls_and_accuracy_rises(capsys):
+    _, out, _ = run_main(capsys, "train", "--epochs", "4")
+    numbers = [EPOCH_LINE.match(line).groups() for line in epoch_lines(out)]
+    losses = [float(loss) for _, loss, _, _ in numbers]
+    test_accuracies = [float(test) for _, _, _, test in numbers]
+    assert losses == sorted(losses, reverse=True)
+    assert test_accuracies[-1] > test_accuracies[0] > 0.1       # chance is 0.1
+
+
+def test_default_train_reaches_97_percent_on_the_digits():
+    """The README's demo, as `make demo` runs it: the default options, through the real entry point."""
+    result = run_module("train")
+    assert result.returncode == 0, result.stderr
+    assert len(epoch_lines(result.stdout)) == DEFAULT_EPOCHS
+    accuracy, correct, total = accuracy_of(result.stdout)
+    assert total == 359 and accuracy >= 0.97
+    assert re.search(r"^done: \d+ epochs in \d+\.\d\d s$", result.stdout, re.M)
+
+
+def test_same_seed_prints_the_same_numbers(capsys):
+    """Two runs with one seed print identical epoch lines; another seed prints others."""
+    argv = ("train", "--epochs", "3", "--hidden", "32", "--seed", "7")
+    first, second = run_main(capsys, *argv)[1], run_main(capsys, *argv)[1]
+    other = run_main(capsys, *argv[:-1], "8")[1]
+    assert epoch_lines(first) == epoch_lines(second)
+    assert accuracy_of(first) == accuracy_of(second)
+    assert epoch_lines(first) != epoch_lines(other)
+
+
+@pytest.mark.parametrize("optimizer, lr", [("sgd", "0.1"), ("adam", "0.01")])
+def test_train_options_are_used(capsys, optimizer, lr):
+    code, out, _ = run_main(capsys, "train", "--epochs", "2", "--hidden", "16", "--batch-size", "100",
+                            "--optimizer", optimizer, "--lr", lr)
+    assert code == 0
+    assert "MLP(xdim=64, hdim=16, ydim=10)" in out
+    assert f"{optimizer} lr={lr}, batch size 100" in out
+    assert float(EPOCH_LINE.match(epoch_lines(out)[-1])[4]) > 0.3
+
+
+def test_progress_bar_appears_only_when_stderr_is_a_terminal(capsys, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    _, _, err = run_main(capsys, "train", "--epochs", "1")
+    assert err == ""                                 # pytest's stderr is not a terminal
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["train", "--epochs", "1", "--batch-size", "500"]) == 0
+    assert "\repoch 0 [" in terminal.getvalue() and "] 3/3" in terminal.getvalue()
+
+
+def test_plot_writes_a_png(capsys, tmp_path):
+    code, out, _ = run_main(capsys, "train", "--epochs", "2", "--plot", str(tmp_path / "curves.png"))
+    assert code == 0 and "plotted loss and accuracy" in out
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_names_the_plot_extra(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    code, out, err = run_main(capsys, "train", "--epochs", "1", "--plot", str(tmp_path / "curves.png"))
+    assert code == 1 and out == ""                   # refused before training, not after
+    assert "pip install 'manualnet[plot]'" in err and len(err.splitlines()) == 1
+
+
+# -- save, then evaluate ----------------------------------------------------------
+
+def test_evaluate_gives_the_accuracy_train_ended_with(tmp_path):
+    """train --save m.npz then evaluate m.npz: the same final line, through the real entry point."""
+    trained = run_module("train", "--epochs", "3", "--save", "m.npz", cwd=tmp_path)
+    evaluated = run_module("evaluate", "m.npz", cwd=tmp_path)
+    assert trained.returncode == evaluated.returncode == 0, trained.stderr + evaluated.stderr
+    assert accuracy_of(evaluated.stdout) == accuracy_of(trained.stdout)
+    assert evaluated.stdout.strip().splitlines()[-1] == trained.stdout.strip().splitlines()[-1]
+
+
+def test_evaluate_prints_a_confusion_matrix_of_the_test_set(capsys, tmp_path):
+    path = str(tmp_path / "m.npz")
+    run_main(capsys, "train", "--epochs", "2", "--save", path)
+    code, out, _ = run_main(capsys, "evaluate", path)
+    lines = out.splitlines()
+    header = lines.index("confusion matrix (rows: true label, columns: predicted label):")
+    counts = np.array([[int(n) for n in line.split()[1:]] for line in lines[header + 2:header + 12]])
+    (_, _), (_, y_test) = load_digits()
+    _, correct, total = accuracy_of(out)
+    assert code == 0
+    np.testing.assert_array_equal(counts.sum(axis=1), np.bincount(y_test))   # each row: one true digit
+    assert np.trace(counts) == correct and counts.sum() == total
+
+
+def test_evaluate_rejects_a_file_that_is_not_an_mlp(capsys, tmp_path):
+    path = tmp_path / "other.npz"
+    mn.save(mn.Sequential(mn.Linear(64, 10)), path)
+    code, _, err = run_main(capsys, "evaluate", str(path))
+    assert code == 1
+    assert "does not hold an MLP saved by 'train --save': expected the keys lin_1.weight" in err
+    assert "found 0.weight, 0.bias" in err
+
+
+def test_evaluate_rejects_an_mlp_of_an_unknown_input_size(capsys, tmp_path):
+    path = tmp_path / "small.npz"
+    mn.save(mn.MLP(xdim=10, hdim=4, ydim=3, rng=0), path)
+    code, _, err = run_main(capsys, "evaluate", str(path))
+    assert code == 1 and "takes 10 inputs, but only digits (64) and MNIST (784)" in err
+
+
+def test_mnist_from_idx_files_trains_saves_and_evaluates(capsys, tmp_path, rng):
+    """--dataset mnist reads the IDX files; an MNIST model (784 inputs) is evaluated on them again."""
+    write_mnist(tmp_path, small_mnist(rng, train=50, test=20, side=28), gz=True)
+    model_path = str(tmp_path / "mnist.npz")
+    code, out, _ = run_main(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                            "--epochs", "2", "--hidden", "8", "--save", model_path)
+    assert code == 0 and "MLP(xdim=784, hdim=8, ydim=10) on mnist: 50 training and 20 test images" in out
+    code, evaluated, _ = run_main(capsys, "evaluate", model_path, "--data-dir", str(tmp_path))
+    assert code == 0 and accuracy_of(evaluated) == accuracy_of(out)
+    code, _, err = run_main(capsys, "evaluate", model_path)
+    assert code == 2 and "MNIST needs --data-dir DIR" in err
+
+
+# -- gradcheck -----------------------------------------------------------------
+
+def test_gradcheck_lists_every_operation_and_passes(capsys):
+    code, out, _ = run_main(capsys, "gradcheck")
+    rows = [line for line in out.splitlines() if line.endswith((" ok", " FAIL"))]
+    assert code == 0
+    assert len(rows) == len(CATALOGUE)
+    for operation in CATALOGUE:
+        assert any(row.startswith(operation.__name__ + "(") for row in rows), operation.__name__
+    assert out.strip().endswith(f"all {len(CATALOGUE)} operations passed")
+
+
+def test_gradcheck_exits_non_zero_and_shows_the_report_when_a_backward_is_wrong(capsys, monkeypatch):
+    def doubled_backward(self, grad_output, need_input_grad=True):
+        return 2 * grad_output * (1 - self.y * self.y)
+
+    monkeypatch.setattr(mn.Tanh, "backward", doubled_backward)
+    code, out, _ = run_main(capsys, "gradcheck")
+    table = out.split("\n\n")[0].splitlines()[2:]          # the rows, before the failure reports
+    failing = [row.split("(")[0] for row in table if row.endswith(" FAIL")]
+    assert code == 1
+    assert failing == ["Sequential", "Tanh"]                 # Tanh, and the Sequential holding one
+    assert f"2 of {len(CATALOGUE)} operations FAILED" in out
+    assert "gradcheck Tanh(): FAILED" in out                 # the full report of the failing check
+
+
+# -- bad input -----------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, code, message", [
+    ([], 2, "the following arguments are required: COMMAND"),
+    (["fly"], 2, "invalid choice: 'fly'"),
+    (["train", "--dataset", "cifar"], 2, "argument --dataset: invalid choice: 'cifar'"),
+    (["train", "--epochs", "-3"], 2, "argument --epochs: expected a positive integer, got '-3'"),
+    (["train", "--epochs", "0"], 2, "argument --epochs: expected a positive integer, got '0'"),
+    (["train", "--hidden", "2.5"], 2, "argument --hidden: expected a positive integer, got '2.5'"),
+    (["train", "--batch-size", "many"], 2, "argument --batch-size: expected a positive integer, got 'many'"),
+    (["train", "--lr", "-0.1"], 2, "argument --lr: expected a positive number, got '-0.1'"),
+    (["train", "--lr", "nan"], 2, "argument --lr: expected a positive number, got 'nan'"),
+    (["train", "--seed", "-1"], 2, "argument --seed: expected an integer >= 0, got '-1'"),
+    (["train", "--optimizer", "rmsprop"], 2, "argument --optimizer: invalid choice: 'rmsprop'"),
+    (["train", "--dataset", "mnist"], 2, "MNIST needs --data-dir DIR"),
+    (["train", "--save", "/no/such/folder/m.npz"], 2, "the folder /no/such/folder does not exist"),
+    (["train", "--dataset", "mnist", "--data-dir", "/no/such/folder"], 1, "yann.lecun.com/exdb/mnist"),
+    (["evaluate"], 2, "the following arguments are required: PATH"),
+    (["evaluate", "/no/such/model.npz"], 1, "no model file /no/such/model.npz; make one with"),
+    (["gradcheck", "--seed", "x"], 2, "argument --seed: expected an integer >= 0, got 'x'"),
+])
+def test_bad_input_is_one_clear_line_and_a_non_zero_exit(capsys, argv, code, message):
+    exit_code, out, err = run_main(capsys, *argv)
+    assert exit_code == code
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err
+    assert err.startswith("python -m manualnet")
+
+
+def test_mnist_folder_missing_a_file_names_it(capsys, tmp_path, rng):
+    arrays = small_mnist(rng)
+    del arrays["train_images"]
+    write_mnist(tmp_path, arrays)
+    code, _, err = run_main(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path))
+    assert code == 1 and "train-images-idx3-ubyte (or train-images-idx3-ubyte.gz) is missing" in err
+
+
+def test_a_damaged_model_file_is_one_line_not_a_traceback(tmp_path):
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    result = run_module("evaluate", "broken.npz", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "broken.npz" in result.stderr
+
+
+def test_usage_errors_exit_2_through_the_real_entry_point():
+    result = run_module("train", "--epochs", "-1")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == ("python -m manualnet train: error: argument --epochs: expected a positive "
+                                     "integer, got '-1' (see 'python -m manualnet train --help')")
+
+
+def test_help_exits_0(capsys):
+    code, out, _ = run_main(capsys, "train", "--help")
+    assert code == 0 and "--data-dir DIR" in out and "--plot PATH" in out
