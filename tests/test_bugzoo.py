@@ -9,38 +9,39 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from hypothesis import assume, given
 
 import manualnet as mn
 from manualnet.gradcheck import check_loss, check_module
 from manualnet.testing import MISTAKES, bugzoo, compare_modules
 
-from .strategies import KINK_MARGIN, random_array
+from .strategies import KINK_MARGIN, random_array, seeds
 
-SEED = 20261122           # draws the data
-UPSTREAM_SEED = SEED + 1  # draws the upstream gradients: never the data's own stream (R = x hides bugs)
-
-
-def _logits_and_labels():
-    return random_array(SEED, (4, 5), scale=2.0), np.array([0, 3, 1, 4])
+SEED = 20261122           # draws the data; seed + 1 draws the upstream gradients
+                          # (never the data's own stream: R = x would make x.T @ R symmetric and hide bugs)
 
 
-def _logits_and_targets():
-    return random_array(SEED, (4, 3), scale=2.0), np.random.default_rng(SEED + 2).uniform(size=(4, 3))
+def _logits_and_labels(seed):
+    return random_array(seed, (4, 5), scale=2.0), np.random.default_rng(seed + 2).integers(0, 5, size=4)
 
 
-def _prediction_and_target():
-    return random_array(SEED, (4, 3)), random_array(SEED + 2, (4, 3))
+def _logits_and_targets(seed):
+    return random_array(seed, (4, 3), scale=2.0), np.random.default_rng(seed + 2).uniform(size=(4, 3))
+
+
+def _prediction_and_target(seed):
+    return random_array(seed, (4, 3)), random_array(seed + 2, (4, 3))
 
 
 def _batch(shape=(4, 3), margin=0.0):
-    return lambda: (random_array(SEED, shape, margin=margin),)
+    return lambda seed: (random_array(seed, shape, margin=margin),)
 
 
 @dataclass
 class Case:
     bug: type
-    make: object            # builds the bug or its correct parent from the class
-    inputs: object          # () -> the inputs
+    make: object            # (class, seed) -> the bug or its correct parent
+    inputs: object          # seed -> the inputs
     array: str              # the report row the mistake shows in
     diagnosis: str          # the name the comparison gives it
 
@@ -48,21 +49,25 @@ class Case:
         return self.bug.__name__
 
 
-def _square_linear(cls):
-    return cls(3, 3, rng=SEED, dtype=np.float64)
+def _square_linear(cls, seed):
+    return cls(3, 3, rng=seed, dtype=np.float64)
+
+
+def _plain(cls, seed):
+    return cls()
 
 
 CASES = [
-    Case(bugzoo.SignFlippedBCEWithLogitsLoss, lambda cls: cls(), _logits_and_targets, "input.grad", "sign flipped"),
-    Case(bugzoo.CrossEntropyMissingOneOverN, lambda cls: cls(), _logits_and_labels, "input.grad", "sum vs mean"),
-    Case(bugzoo.MSELossSummedForward, lambda cls: cls(), _prediction_and_target, "output", "sum vs mean"),
-    Case(bugzoo.MSELossMissingTwo, lambda cls: cls(), _prediction_and_target, "input.grad", "factor of 2"),
+    Case(bugzoo.SignFlippedBCEWithLogitsLoss, _plain, _logits_and_targets, "input.grad", "sign flipped"),
+    Case(bugzoo.CrossEntropyMissingOneOverN, _plain, _logits_and_labels, "input.grad", "sum vs mean"),
+    Case(bugzoo.MSELossSummedForward, _plain, _prediction_and_target, "output", "sum vs mean"),
+    Case(bugzoo.MSELossMissingTwo, _plain, _prediction_and_target, "input.grad", "factor of 2"),
     Case(bugzoo.TransposedWeightGradLinear, _square_linear, _batch(), "weight.grad", "transposed"),
     Case(bugzoo.BiasGradMeanLinear, _square_linear, _batch(), "bias.grad", "sum vs mean"),
     Case(bugzoo.OverwritingLinear, _square_linear, _batch(), "weight.grad", "not accumulated"),
-    Case(bugzoo.ReLUWithoutMask, lambda cls: cls(), _batch(margin=KINK_MARGIN), "input.grad", "mask missing"),
-    Case(bugzoo.SoftmaxDiagonalOnly, lambda cls: cls(), _batch((4, 5)), "input.grad", "softmax diagonal"),
-    Case(bugzoo.SigmoidDerivativeAsValue, lambda cls: cls(), _batch(), "input.grad", "derivative as value"),
+    Case(bugzoo.ReLUWithoutMask, _plain, _batch(margin=KINK_MARGIN), "input.grad", "mask missing"),
+    Case(bugzoo.SoftmaxDiagonalOnly, _plain, _batch((4, 5)), "input.grad", "softmax diagonal"),
+    Case(bugzoo.SigmoidDerivativeAsValue, _plain, _batch(), "input.grad", "derivative as value"),
 ]
 
 
@@ -70,16 +75,20 @@ def _parent(bug):
     return bug.__bases__[0]
 
 
-def _gradcheck(module, inputs):
+def _gradcheck(module, inputs, seed=SEED):
     """check_loss for a loss, check_module otherwise; the report, without raising."""
     if isinstance(module, mn.losses._Loss):
-        return check_loss(module, *inputs, rng=UPSTREAM_SEED, raise_on_failure=False)
-    return check_module(module, *inputs, rng=UPSTREAM_SEED, raise_on_failure=False)
+        return check_loss(module, *inputs, rng=seed + 1, raise_on_failure=False)
+    return check_module(module, *inputs, rng=seed + 1, raise_on_failure=False)
+
+
+def _compare(mine, reference, inputs, seed=SEED):
+    return compare_modules(mine, reference, *inputs, rng=seed + 1)
 
 
 def _used_twice(make, cls):
     """Two layers of one graph sharing one weight: its gradient is the sum over both uses."""
-    first, second = make(cls), make(cls)
+    first, second = make(cls, SEED), make(cls, SEED + 3)
     second.weight = first.weight
     return mn.Sequential(first, mn.Tanh(), second)
 
@@ -90,16 +99,16 @@ def test_every_bug_in_the_zoo_has_a_case():
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_gradient_checker_catches_the_bug(case):
-    report = _gradcheck(case.make(case.bug), case.inputs())
+    report = _gradcheck(case.make(case.bug, SEED), case.inputs(SEED))
     if case.bug is bugzoo.OverwritingLinear:
         assert report.passed, "a single use cannot show = where += belongs"
-        report = _gradcheck(_used_twice(case.make, case.bug), case.inputs())
+        report = _gradcheck(_used_twice(case.make, case.bug), case.inputs(SEED))
     assert not report.passed
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_comparison_catches_and_names_the_bug(case):
-    report = compare_modules(case.make(case.bug), case.make(_parent(case.bug)), *case.inputs(), rng=UPSTREAM_SEED)
+    report = _compare(case.make(case.bug, SEED), case.make(_parent(case.bug), SEED), case.inputs(SEED))
     assert not report.passed
     assert not report[case.array].passed
     assert report.diagnosed() == [case.diagnosis]
@@ -111,11 +120,22 @@ def test_comparison_catches_and_names_the_bug(case):
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_correct_parent_passes_gradcheck_and_comparison(case):
     correct = _parent(case.bug)
-    assert _gradcheck(case.make(correct), case.inputs()).passed
+    assert _gradcheck(case.make(correct, SEED), case.inputs(SEED)).passed
     if case.bug is bugzoo.OverwritingLinear:
-        assert _gradcheck(_used_twice(case.make, correct), case.inputs()).passed
-    report = compare_modules(case.make(correct), case.make(correct), *case.inputs(), rng=UPSTREAM_SEED)
+        assert _gradcheck(_used_twice(case.make, correct), case.inputs(SEED)).passed
+    report = _compare(case.make(correct, SEED), case.make(correct, SEED), case.inputs(SEED))
     assert report.passed and report.diagnoses == []
+
+
+@given(seed=seeds)
+def test_comparison_names_every_bug_whatever_the_data(seed):
+    """Property: each diagnosis is a fact about the numbers, not one lucky seed's."""
+    for case in CASES:
+        inputs = case.inputs(seed)
+        if case.bug is bugzoo.ReLUWithoutMask:
+            assume((inputs[0] < 0).any() and (inputs[0] > 0).any())     # else no mask to forget
+        report = _compare(case.make(case.bug, seed), case.make(_parent(case.bug), seed), inputs, seed)
+        assert report.diagnosed() == [case.diagnosis], case.bug.__name__
 
 
 @pytest.mark.parametrize("bug", bugzoo.BUGS, ids=lambda bug: bug.__name__)
