@@ -112,6 +112,11 @@ def _constant_factor(e):
     c = float(np.sum(M * R)) / norm
     if not e.close(M, c * R) or _near(c, 1):
         return None
+    if e.dropout_p and _near(c, (1 - e.dropout_p) / e.dropout_p):
+        p = e.dropout_p
+        return ("dropout scale",
+                f"mine = {c:.4g} × reference = (1 − p)/p with p = {p:g}: kept units scaled by 1/p where "
+                "1/(1 − p) belongs (p is the probability of dropping)")
     for count, what in ((e.batch_size, "N = {} the batch size"), (e.elements, "{} the number of elements")):
         if count > 1 and _near(c, count):
             return ("sum vs mean", f"mine = {count} × reference, with {what.format(count)}: the 1/{count} of "
@@ -122,11 +127,6 @@ def _constant_factor(e):
     if _near(c, -1):
         return ("sign flipped",
                 "mine = −reference: the right size with the wrong sign (e.g. y − t for t − y, or -= for +=)")
-    if e.dropout_p and _near(c, (1 - e.dropout_p) / e.dropout_p):
-        p = e.dropout_p
-        return ("dropout scale",
-                f"mine = {c:.4g} × reference = (1 − p)/p with p = {p:g}: kept units scaled by 1/p where "
-                "1/(1 − p) belongs (p is the probability of dropping)")
     if _near(c, 2) or _near(c, 0.5):
         return ("factor of 2",
                 f"mine = {c:g} × reference: a factor 2 too many or too few (e.g. the 2 of d(x²)/dx = 2x)")
