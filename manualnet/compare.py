@@ -12,7 +12,8 @@ is called.
 * ``compare_with_torch(module, *inputs)`` runs your module and its PyTorch
   twin in float64 with the same random upstream gradients and returns the
   report of ``manualnet.testing.compare_modules``: PyTorch's autograd is the
-  reference for your hand-written backward.
+  reference for your hand-written backward.  Dropout must be in eval mode
+  there: the two libraries draw different random masks.
 
 ``MLP`` becomes the study notes' ``MultiLayerPerceptronClass`` (lin_1, ReLU,
 lin_2), whose state dict has the same keys.  A module with no PyTorch
@@ -27,6 +28,8 @@ import functools
 import numpy as np
 
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .batchnorm import BatchNorm1d
+from .dropout import Dropout
 from .gradcheck import ATOL, RTOL
 from .layers import Flatten, Linear, Sequential
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
@@ -35,6 +38,8 @@ from .testing.comparison import compare_modules
 
 TORCH_SPEC = "torch==2.13.0"
 _LOSSES = (CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss)
+_SUPPORTED = ("Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Dropout, BatchNorm1d, "
+              "Sequential, MLP (the study notes' MultiLayerPerceptronClass in PyTorch) and the losses")
 
 
 def import_torch():
@@ -67,6 +72,8 @@ def _to_torch(module, torch, path):
         Softmax: lambda m: nn.Softmax(dim=m.dim),
         LogSoftmax: lambda m: nn.LogSoftmax(dim=m.dim),
         Flatten: lambda m: nn.Flatten(m.start_dim, m.end_dim),
+        Dropout: lambda m: nn.Dropout(m.p),
+        BatchNorm1d: lambda m: _torch_batchnorm(m, torch),
         Sequential: lambda m: nn.Sequential(*(_to_torch(child, torch, _join(path, name))
                                               for name, child in m.named_children())),
         MLP: lambda m: _torch_mlp(m, torch),
@@ -74,8 +81,7 @@ def _to_torch(module, torch, path):
     })
     if build is None:
         raise TypeError(
-            f"to_torch: {module.describe()}{_at(path)} has no PyTorch equivalent here; supported: Linear, ReLU, "
-            "LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Sequential, MLP and the losses"
+            f"to_torch: {module.describe()}{_at(path)} has no PyTorch equivalent here; supported: {_SUPPORTED}"
         )
     torch_module = build(module)
     torch_module.training = module.training
@@ -84,26 +90,31 @@ def _to_torch(module, torch, path):
 
 def _torch_linear(module, torch):
     linear = torch.nn.Linear(module.in_features, module.out_features, bias=module.bias is not None,
-                             dtype=_torch_dtype(module.weight.dtype, torch))
-    _copy_into_torch(linear, module, torch)
-    return linear
+                             dtype=_torch_dtype(module, torch))
+    return _with_state(linear, module, torch)
+
+
+def _torch_batchnorm(module, torch):
+    """With its running statistics and num_batches_tracked, which the state dict carries."""
+    batchnorm = torch.nn.BatchNorm1d(module.num_features, module.eps, module.momentum, module.affine,
+                                     module.track_running_stats, dtype=_torch_dtype(module, torch))
+    return _with_state(batchnorm, module, torch)
 
 
 def _torch_mlp(module, torch):
     mlp = _notes_mlp_class(torch)(module.name, module.xdim, module.hdim, module.ydim)
-    mlp.to(_torch_dtype(module.lin_1.weight.dtype, torch))
-    _copy_into_torch(mlp, module, torch)
-    return mlp
+    return _with_state(mlp.to(_torch_dtype(module, torch)), module, torch)
 
 
 def _torch_loss(loss_class, nn):
     return lambda m: getattr(nn, loss_class.__name__)(reduction=m.reduction)
 
 
-def _copy_into_torch(torch_module, module, torch):
-    """Copy every array of module's state dict into the torch module's (same keys)."""
+def _with_state(torch_module, module, torch):
+    """The torch module, holding copies of every array of module's state dict (same keys)."""
     state = {key: torch.from_numpy(np.array(value)) for key, value in module.state_dict().items()}
     torch_module.load_state_dict(state, strict=True)
+    return torch_module
 
 
 @functools.cache
@@ -148,7 +159,7 @@ def _from_torch(torch_module, torch, path):
     nn = torch.nn
     build = _first_match(type(torch_module), {
         nn.Linear: lambda t: Linear(t.in_features, t.out_features, bias=t.bias is not None,
-                                    dtype=_numpy_dtype(t.weight.dtype, path)),
+                                    dtype=_numpy_dtype(t, path)),
         nn.ReLU: lambda t: ReLU(),
         nn.LeakyReLU: lambda t: LeakyReLU(t.negative_slope),
         nn.Sigmoid: lambda t: Sigmoid(),
@@ -156,6 +167,9 @@ def _from_torch(torch_module, torch, path):
         nn.Softmax: lambda t: Softmax(_dim(t, path)),
         nn.LogSoftmax: lambda t: LogSoftmax(_dim(t, path)),
         nn.Flatten: lambda t: Flatten(t.start_dim, t.end_dim),
+        nn.Dropout: lambda t: Dropout(t.p),
+        nn.BatchNorm1d: lambda t: BatchNorm1d(t.num_features, t.eps, t.momentum, t.affine, t.track_running_stats,
+                                              dtype=_numpy_dtype(t, path)),
         nn.Sequential: lambda t: Sequential(*(_from_torch(child, torch, _join(path, name))
                                               for name, child in t.named_children())),
         **{getattr(nn, loss.__name__): _manualnet_loss(loss, path) for loss in _LOSSES},
@@ -164,12 +178,11 @@ def _from_torch(torch_module, torch, path):
         build = _manualnet_mlp
     if build is None:
         raise TypeError(
-            f"from_torch: {type(torch_module).__name__}{_at(path)} has no manualnet equivalent; supported: Linear, "
-            "ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Sequential, the study notes' "
-            "MultiLayerPerceptronClass and the losses"
+            f"from_torch: {type(torch_module).__name__}{_at(path)} has no manualnet equivalent; supported: "
+            f"{_SUPPORTED}"
         )
     module = build(torch_module)
-    if module.parameters():
+    if module.state_dict():
         _copy_from_torch(module, torch_module)
     module.training = torch_module.training
     return module
@@ -203,7 +216,7 @@ def _is_notes_mlp(torch_module, nn):
 def _manualnet_mlp(torch_module):
     lin_1, lin_2 = torch_module.lin_1, torch_module.lin_2
     return MLP(lin_1.in_features, lin_1.out_features, lin_2.out_features,
-               name=getattr(torch_module, "name", "mlp"), dtype=_numpy_dtype(lin_1.weight.dtype, ""))
+               name=getattr(torch_module, "name", "mlp"), dtype=_numpy_dtype(torch_module, ""))
 
 
 def _copy_from_torch(module, torch_module):
@@ -229,6 +242,13 @@ def compare_with_torch(module, *inputs, atol=ATOL, rtol=RTOL, rng=None):
     """
     torch = import_torch()
     probe = copy.deepcopy(module).astype(np.float64)
+    for name, layer in probe.named_modules():
+        if isinstance(layer, Dropout) and layer.training and layer.p > 0:
+            raise ValueError(
+                f"compare_with_torch: {layer.describe()}{_at(name)} is in training mode, where manualnet and "
+                "PyTorch draw different random masks; call .eval() first (or compare one fixed mask with "
+                "manualnet.testing.compare_modules(mine, mn.Dropout(p), x, mask))"
+            )
     reference = TorchReference(_to_torch(probe, torch, path=""))
     return compare_modules(probe, reference, *inputs, atol=atol, rtol=rtol, rng=rng)
 
@@ -301,12 +321,17 @@ def _at(path):
     return f" (at {path!r})" if path else ""
 
 
-def _torch_dtype(dtype, torch):
-    return torch.float64 if dtype == np.float64 else torch.float32
+def _torch_dtype(module, torch):
+    """float64 if the module holds float64 arrays, else float32 (also for a module holding none)."""
+    dtypes = [array.dtype for array in module.state_dict().values() if array.dtype.kind == "f"]
+    return torch.float64 if dtypes and dtypes[0] == np.float64 else torch.float32
 
 
-def _numpy_dtype(torch_dtype, path):
+def _numpy_dtype(torch_module, path):
+    """The NumPy dtype of a torch module's floating-point tensors (float32 if it has none)."""
+    dtypes = [str(t.dtype) for t in torch_module.state_dict().values() if t.is_floating_point()]
     names = {"torch.float32": np.float32, "torch.float64": np.float64}
-    if str(torch_dtype) not in names:
-        raise TypeError(f"from_torch: module{_at(path)} has dtype {torch_dtype}; manualnet holds float32 or float64")
-    return names[str(torch_dtype)]
+    if dtypes and dtypes[0] not in names:
+        raise TypeError(f"from_torch: {type(torch_module).__name__}{_at(path)} has dtype {dtypes[0]}; "
+                        "manualnet holds float32 or float64")
+    return names[dtypes[0]] if dtypes else np.float32

@@ -57,6 +57,24 @@ def _plain(cls, seed):
     return cls()
 
 
+def _dropout(p):
+    return lambda cls, seed: cls(p, rng=seed)
+
+
+def _batch_and_mask(p):
+    """x (4, 3) and a fixed keep-mask, so finite differences and both modules see the same mask."""
+    return lambda seed: (random_array(seed, (4, 3)), np.random.default_rng(seed + 2).random((4, 3)) >= p)
+
+
+def _batchnorm(cls, seed):
+    """BatchNorm1d(3) with random γ and β: never check gradients at all-ones weights."""
+    layer = cls(3, dtype=np.float64)
+    rng = np.random.default_rng(seed + 3)
+    layer.weight.data[...] = rng.uniform(0.5, 1.5, 3)
+    layer.bias.data[...] = rng.standard_normal(3)
+    return layer
+
+
 CASES = [
     Case(bugzoo.SignFlippedBCEWithLogitsLoss, _plain, _logits_and_targets, "input.grad", "sign flipped"),
     Case(bugzoo.CrossEntropyMissingOneOverN, _plain, _logits_and_labels, "input.grad", "sum vs mean"),
@@ -68,6 +86,9 @@ CASES = [
     Case(bugzoo.ReLUWithoutMask, _plain, _batch(margin=KINK_MARGIN), "input.grad", "mask missing"),
     Case(bugzoo.SoftmaxDiagonalOnly, _plain, _batch((4, 5)), "input.grad", "softmax diagonal"),
     Case(bugzoo.SigmoidDerivativeAsValue, _plain, _batch(), "input.grad", "derivative as value"),
+    Case(bugzoo.DropoutWithoutMask, _dropout(0.3), _batch_and_mask(0.3), "input.grad", "mask missing"),
+    Case(bugzoo.DropoutScaledByP, _dropout(0.2), _batch_and_mask(0.2), "input.grad", "dropout scale"),
+    Case(bugzoo.BatchNormWithoutMeanTerm, _batchnorm, _batch((5, 3)), "input.grad", "mean term missing"),
 ]
 
 
@@ -134,6 +155,8 @@ def test_comparison_names_every_bug_whatever_the_data(seed):
         inputs = case.inputs(seed)
         if case.bug is bugzoo.ReLUWithoutMask:
             assume((inputs[0] < 0).any() and (inputs[0] > 0).any())     # else no mask to forget
+        if case.bug is bugzoo.DropoutWithoutMask:
+            assume(not inputs[1].all())                                 # nothing dropped: no mask to forget
         report = _compare(case.make(case.bug, seed), case.make(_parent(case.bug), seed), inputs, seed)
         assert report.diagnosed() == [case.diagnosis], case.bug.__name__
 

@@ -28,6 +28,18 @@ def every_layer(seed, dtype=np.float64):
     )
 
 
+def with_batchnorm(seed, dtype=np.float64, training=True):
+    """Linear, BatchNorm1d (random γ, β, running statistics moved by a few batches), Dropout, ReLU."""
+    batchnorm = mn.BatchNorm1d(5, momentum=0.3, dtype=dtype)
+    rng = np.random.default_rng(seed)
+    batchnorm.weight.data[...] = rng.uniform(0.5, 1.5, 5)
+    batchnorm.bias.data[...] = rng.standard_normal(5)
+    for _ in range(3):
+        batchnorm(rng.standard_normal((8, 5)).astype(dtype))
+    model = mn.Sequential(mn.Linear(6, 5, rng=seed, dtype=dtype), batchnorm, mn.Dropout(0.3), mn.ReLU())
+    return model.train(training)
+
+
 def image_batch(seed=SEED):
     return random_array(seed, (4, 2, 3), margin=KINK_MARGIN)
 
@@ -47,7 +59,8 @@ def assert_same_state(a, b):
 @given(seed=seeds)
 def test_round_trip_through_torch_keeps_every_weight_exactly(dtype, seed):
     """Property: from_torch(to_torch(m)) has m's state-dict keys and arrays, bit for bit."""
-    for model in (every_layer(seed % 1000, dtype), mn.MLP(6, 5, 3, rng=seed, dtype=dtype)):
+    for model in (every_layer(seed % 1000, dtype), mn.MLP(6, 5, 3, rng=seed, dtype=dtype),
+                  with_batchnorm(seed, dtype)):
         back = from_torch(to_torch(model))
         assert type(back) is type(model)
         assert_same_state(back, model)
@@ -112,6 +125,28 @@ def test_from_torch_reads_the_study_notes_mlp_class():
     np.testing.assert_allclose(model(x), theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_batchnorm_and_dropout_convert_with_running_statistics_and_options():
+    model = with_batchnorm(SEED)
+    model[1].momentum = None
+    twin = to_torch(model)
+    assert twin[1].num_batches_tracked.item() == 3 and twin[1].momentum is None and twin[2].p == 0.3
+    np.testing.assert_array_equal(twin[1].running_var.numpy(), model[1].running_var)
+    x = random_array(SEED, (6, 6))
+    head, twin_head = model[:2], twin[:2]                 # Linear and BatchNorm1d
+    for training in (False, True):                        # running statistics, then batch statistics
+        head.train(training), twin_head.train(training)
+        np.testing.assert_allclose(twin_head(torch.from_numpy(x)).detach().numpy(), head(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(twin[1].running_mean.numpy(), model[1].running_mean, rtol=1e-12)
+
+
+@pytest.mark.parametrize("affine, track", [(False, True), (True, False), (False, False)])
+def test_batchnorm_without_parameters_or_buffers_round_trips(affine, track):
+    layer = mn.BatchNorm1d(4, affine=affine, track_running_stats=track, dtype=np.float64)
+    back = from_torch(to_torch(layer))
+    assert (back.affine, back.track_running_stats) == (affine, track)
+    assert_same_state(back, layer)
+
+
 @pytest.mark.parametrize("loss", [mn.CrossEntropyLoss("sum"), mn.NLLLoss(), mn.BCELoss("none"),
                                   mn.BCEWithLogitsLoss(), mn.MSELoss("sum")])
 def test_losses_convert_with_their_reduction(loss):
@@ -171,6 +206,21 @@ def test_mlp_matches_torch_autograd():
     assert report.reference.startswith("torch.nn.MultiLayerPerceptronClass")
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_and_dropout_match_torch_autograd(training):
+    """BatchNorm1d in training (batch statistics) and eval (running ones); Dropout only in eval."""
+    model = with_batchnorm(SEED, training=training)
+    model[2].eval()                                   # masks drawn by two generators cannot agree
+    report = compare_with_torch(model, random_array(SEED + 2, (6, 6)), rng=UPSTREAM_SEED)
+    assert report.passed and [a.name for a in report.arrays][2:] == [
+        "0.weight.grad", "0.bias.grad", "1.weight.grad", "1.bias.grad"]
+
+
+def test_compare_with_torch_refuses_dropout_drawing_masks():
+    with pytest.raises(ValueError, match=r"Dropout\(p=0.3\) \(at '2'\) is in training mode.*\.eval\(\)"):
+        compare_with_torch(with_batchnorm(SEED), random_array(SEED, (6, 6)))
+
+
 @pytest.mark.parametrize("loss, target", [
     (mn.CrossEntropyLoss(), np.array([0, 2, 1, 2])),
     (mn.NLLLoss(reduction="sum"), np.array([1, 1, 0, 2])),
@@ -192,6 +242,8 @@ def test_bce_loss_matches_torch_autograd_on_probabilities():
     (bugzoo.CrossEntropyMissingOneOverN(), (random_array(SEED, (4, 3)), np.array([0, 2, 1, 2])), "input.grad",
      "sum vs mean"),
     (bugzoo.SoftmaxDiagonalOnly(), (random_array(SEED, (4, 3)),), "input.grad", "softmax diagonal"),
+    (bugzoo.BatchNormWithoutMeanTerm(3, dtype=np.float64), (random_array(SEED, (5, 3)),), "input.grad",
+     "mean term missing"),
 ], ids=lambda value: type(value).__name__ if isinstance(value, mn.Module) else None)
 def test_torch_comparison_catches_and_names_a_wrong_backward(bug, inputs, row, mistake):
     """A subclass converts as the layer it extends, so torch is the reference for what it should do."""

@@ -21,7 +21,10 @@ that cannot fail proves nothing.  ``BUGS`` lists them all.  None is part of
 import numpy as np
 
 from .. import functional as F
+from .._checks import check_grad_output
 from ..activations import ReLU, Sigmoid, Softmax
+from ..batchnorm import BatchNorm1d
+from ..dropout import Dropout
 from ..layers import Linear
 from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 
@@ -160,8 +163,75 @@ class SigmoidDerivativeAsValue(Sigmoid):
         return grad_output * y                       # BUG: should be G ⊙ y ⊙ (1 − y), eq. (3)
 
 
+class DropoutWithoutMask(Dropout):
+    """Dropout's backward without its mask: every element gets G/(1 − p), the dropped ones too.
+
+    A dropped element never reached the output, so no gradient may flow back
+    to it.  Shows as: input.grad right at the kept elements and nonzero at the
+    dropped ones, where the reference is exactly 0 ("mask missing").
+    """
+
+    def backward(self, grad_output, need_input_grad=True):
+        input_shape = self._saved("input_shape")
+        check_grad_output(self.describe(), grad_output, input_shape, self.input_dtype)
+        if not need_input_grad:
+            return None
+        if self.mask is None:
+            return grad_output                       # eq. (5)
+        dx = grad_output.copy()                      # BUG: should be grad_output * self.mask
+        dx *= self.scale                             # eq. (4)
+        return dx
+
+
+class DropoutScaledByP(Dropout):
+    """Dropout's backward scaled by 1/p, reading p as the probability of KEEPING (cs231n's p).
+
+    Here, as in PyTorch, p is the probability of dropping; forward scales the
+    kept elements by 1/(1 − p) and backward must do the same.  Shows as:
+    input.grad = (1 − p)/p × reference ("dropout scale"); invisible at p = 0.5.
+    """
+
+    def backward(self, grad_output, need_input_grad=True):
+        input_shape = self._saved("input_shape")
+        check_grad_output(self.describe(), grad_output, input_shape, self.input_dtype)
+        if not need_input_grad:
+            return None
+        if self.mask is None:
+            return grad_output                       # eq. (5)
+        dx = grad_output * self.mask
+        dx *= 1 / self.p                             # BUG: should be self.scale = 1/(1 − p), eq. (4)
+        return dx
+
+
+class BatchNormWithoutMeanTerm(BatchNorm1d):
+    """Batch norm's input gradient without −Σ dx̂: forgets that the batch mean depends on every sample.
+
+    dL/dx = (1/σ)/M · (M dx̂ − Σ dx̂ − x̂ Σ dx̂ x̂); dropping the middle term
+    treats μ as a constant.  Shows as: input.grad off by one constant per
+    feature, the same for every sample ("mean term missing"); the weight and
+    bias gradients stay right.
+    """
+
+    def backward(self, grad_output, need_input_grad=True):
+        x_hat = self._saved("x_hat")
+        check_grad_output(self.describe(), grad_output, x_hat.shape, x_hat.dtype)
+        axes = self._axes(x_hat)
+        if self.affine:
+            self.weight.grad += np.sum(grad_output * x_hat, axis=axes)      # eq. (9)
+            self.bias.grad += np.sum(grad_output, axis=axes)                # eq. (10)
+        if not need_input_grad:
+            return None
+        d_x_hat = grad_output * self._per_feature(self.weight.data, x_hat) if self.affine else grad_output  # eq. (8)
+        inv_std = self._per_feature(self.inv_std, x_hat)
+        if not self.used_batch_statistics:
+            return d_x_hat * inv_std                                        # eq. (15)
+        count = x_hat.size // self.num_features
+        sum_d_x_hat_x_hat = self._per_feature(np.sum(d_x_hat * x_hat, axis=axes), x_hat)
+        return inv_std / count * (count * d_x_hat - x_hat * sum_d_x_hat_x_hat)   # BUG: − Σ dx̂ missing, eq. (14)
+
+
 BUGS = (
     SignFlippedBCEWithLogitsLoss, CrossEntropyMissingOneOverN, MSELossSummedForward, MSELossMissingTwo,
     TransposedWeightGradLinear, BiasGradMeanLinear, OverwritingLinear, ReLUWithoutMask,
-    SoftmaxDiagonalOnly, SigmoidDerivativeAsValue,
+    SoftmaxDiagonalOnly, SigmoidDerivativeAsValue, DropoutWithoutMask, DropoutScaledByP, BatchNormWithoutMeanTerm,
 )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..dropout import Dropout
 from ..gradcheck import ATOL, RTOL, ArrayReport, ArraysReport, compare_arrays, format_table
 from ..init import as_generator
 from ..module import Module
@@ -260,7 +261,7 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
     report = ComparisonReport(_describe(mine), [], atol, rtol, reference=_describe(reference), notes=_notes(pairs))
     first_input = np.asarray(inputs[0])
     evidence = dict(atol=atol, rtol=rtol, batch_size=len(first_input) if first_input.ndim else 1,
-                    elements=first_input.size)
+                    elements=first_input.size, dropout_p=reference.p if isinstance(reference, Dropout) else None)
     _zero_grads(mine)
     _zero_grads(reference)
 
