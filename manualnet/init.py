@@ -13,12 +13,14 @@ balance the forward and the backward pass.
 """
 
 import math
+import warnings
 
 import numpy as np
 
 from .parameter import Parameter
 
-_GAINS = {"linear": 1.0, "identity": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
+# The names torch.nn.init.calculate_gain accepts (it has no "identity", though its docs list one).
+_GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
 _CONV_NAMES = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 
 
@@ -34,7 +36,7 @@ def as_generator(rng):
 def calculate_gain(nonlinearity, param=None):
     """The recommended gain for a nonlinearity, as ``torch.nn.init.calculate_gain``.
 
-    linear/identity/sigmoid/conv: 1; tanh: 5/3; relu: √2; selu: 3/4;
+    linear/sigmoid/conv: 1; tanh: 5/3; relu: √2; selu: 3/4;
     leaky_relu with negative slope a (default 0.01): √(2 / (1 + a²)).
     """
     if nonlinearity in _GAINS:
@@ -70,15 +72,26 @@ def calculate_fan_in_and_fan_out(tensor):
 
 
 def _fan(tensor, mode):
-    if mode not in ("fan_in", "fan_out"):
+    """fan_in or fan_out; the mode's case does not matter, as in PyTorch."""
+    if not isinstance(mode, str) or mode.lower() not in ("fan_in", "fan_out"):
         raise ValueError(f"init: mode {mode!r} not supported, use 'fan_in' or 'fan_out'")
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
-    return fan_in if mode == "fan_in" else fan_out
+    return fan_in if mode.lower() == "fan_in" else fan_out
+
+
+def _is_empty(tensor, owner):
+    """A zero-element tensor has no fan to scale by: PyTorch warns and leaves it alone."""
+    if _values(tensor, owner).size:
+        return False
+    warnings.warn(f"init.{owner}: initializing a zero-element tensor is a no-op", stacklevel=3)
+    return True
 
 
 def uniform_(tensor, a=0.0, b=1.0, rng=None):
     """Fill with values drawn from U(a, b)."""
     array = _values(tensor, "uniform_")
+    if not a <= b:
+        raise ValueError(f"init.uniform_: expected a <= b for the range [a, b), got a={a!r}, b={b!r}")
     array[...] = as_generator(rng).uniform(a, b, size=array.shape)
     return tensor
 
@@ -86,6 +99,8 @@ def uniform_(tensor, a=0.0, b=1.0, rng=None):
 def normal_(tensor, mean=0.0, std=1.0, rng=None):
     """Fill with values drawn from N(mean, std²)."""
     array = _values(tensor, "normal_")
+    if not std >= 0:
+        raise ValueError(f"init.normal_: expected std >= 0, got {std!r}")
     array[...] = as_generator(rng).normal(mean, std, size=array.shape)
     return tensor
 
@@ -121,11 +136,15 @@ def xavier_normal_(tensor, gain=1.0, rng=None):
 
 def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None):
     """U(−bound, bound) with bound = gain · √(3 / fan), gain = calculate_gain(nonlinearity, a)."""
+    if _is_empty(tensor, "kaiming_uniform_"):
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return uniform_(tensor, -math.sqrt(3.0) * std, math.sqrt(3.0) * std, rng)
 
 
 def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None):
     """N(0, std²) with std = gain / √fan, gain = calculate_gain(nonlinearity, a) (√2 for a = 0)."""
+    if _is_empty(tensor, "kaiming_normal_"):
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std, rng)
