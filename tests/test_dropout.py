@@ -11,9 +11,6 @@ import manualnet as mn
 from manualnet.gradcheck import check_module
 
 from .strategies import float_dtypes, random_array, seeds, shapes
-from .torch_required import import_torch
-
-torch = import_torch()
 
 drop_probabilities = st.floats(0.0, 0.95)
 
@@ -65,39 +62,6 @@ def test_dropout_p_one_gives_zeros_without_nan(rng):
         y = layer(x)
         dx = layer.backward(np.ones_like(x))
     assert not y.any() and not dx.any() and np.isfinite(y).all()
-
-
-@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
-def test_dropout_mask_statistics_match_torch(p):
-    """The masks differ (different RNGs); their statistics agree: keep rate 1 − p, E[y] = x."""
-    size = 200_000
-    x = np.ones(size)
-    ours = mn.Dropout(p, rng=0)(x)
-    theirs = torch.nn.functional.dropout(torch.ones(size, dtype=torch.float64), p, training=True).numpy()
-    tolerance = 5 * np.sqrt(p * (1 - p) / size)          # five standard deviations of a keep rate
-    for y in (ours, theirs):
-        assert abs(np.mean(y != 0) - (1 - p)) < tolerance
-        assert abs(np.mean(y) - 1.0) < tolerance / (1 - p)
-        np.testing.assert_allclose(np.unique(y), [0.0, 1 / (1 - p)])
-
-
-def test_dropout_matches_torch_in_train_and_eval_over_several_steps(rng):
-    """Torch draws the mask; ours applies the same mask: outputs and input gradients agree."""
-    p = 0.3
-    ours, theirs = mn.Dropout(p, rng=1), torch.nn.Dropout(p)
-    for _ in range(4):
-        x = random_array(int(rng.integers(2**31)), (6, 5), margin=0.1)
-        G = rng.standard_normal((6, 5))
-        x_torch = torch.from_numpy(x.copy()).requires_grad_()
-        y_torch = theirs(x_torch)
-        (y_torch * torch.from_numpy(G)).sum().backward()
-        mask = y_torch.detach().numpy() != 0
-        np.testing.assert_allclose(ours(x, mask), y_torch.detach().numpy(), rtol=1e-15, atol=0)
-        np.testing.assert_allclose(ours.backward(G), x_torch.grad.numpy(), rtol=1e-15, atol=0)
-    ours.eval()
-    theirs.eval()
-    x = rng.standard_normal((6, 5))
-    np.testing.assert_array_equal(ours(x), theirs(torch.from_numpy(x)).numpy())
 
 
 def test_dropout_worked_example():

@@ -1,6 +1,8 @@
-"""SGD, Adam, AdamW: torch.optim's numbers, in-place updates, state dicts and bad arguments."""
+"""SGD, Adam, AdamW: the algorithms' properties, in-place updates, state dicts and bad arguments.
 
-import math
+Parity with torch.optim is in test_training_parity.py.
+"""
+
 import tracemalloc
 
 import numpy as np
@@ -12,27 +14,8 @@ import manualnet as mn
 from manualnet import optim
 
 from .strategies import random_array, seeds
-from .torch_required import import_torch
-
-torch = import_torch()
 
 SHAPES = [(3, 4), (4,), (2, 3, 2)]
-
-PARITY_CASES = [
-    ("SGD", {"lr": 0.1}),
-    ("SGD", {"lr": 0.1, "momentum": 0.9}),
-    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
-    ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.3}),
-    ("SGD", {"lr": 0.1, "weight_decay": 0.05}),
-    ("SGD", {"lr": 0.05, "momentum": 0.8, "weight_decay": 0.1, "nesterov": True}),
-    ("Adam", {"lr": 0.01}),
-    ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
-    ("Adam", {"lr": 0.01, "amsgrad": True}),
-    ("Adam", {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.05, "amsgrad": True}),
-    ("AdamW", {"lr": 0.01}),
-    ("AdamW", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
-]
-
 
 def make_parameters(rng, dtype=np.float64):
     return [mn.Parameter(rng.standard_normal(shape), dtype=dtype) for shape in SHAPES]
@@ -58,74 +41,6 @@ def run_steps(optimizer, params, rng, steps):
 
 
 # -- PyTorch parity ------------------------------------------------------------
-
-@pytest.mark.parametrize("name, options", PARITY_CASES, ids=[f"{n}-{o}" for n, o in PARITY_CASES])
-def test_optimizer_matches_torch_optim_over_twelve_steps(name, options):
-    rng = np.random.default_rng(7)
-    ours = make_parameters(rng)
-    theirs = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ours]
-    optimizer = getattr(optim, name)(ours, **options)
-    reference = getattr(torch.optim, name)(theirs, **options)
-    for step in range(12):
-        grads = gradients(rng, step)
-        optimizer.zero_grad()
-        reference.zero_grad()
-        set_gradients(ours, grads)
-        for t, g in zip(theirs, grads):
-            t.grad = torch.from_numpy(g.copy())
-        optimizer.step()
-        reference.step()
-        for p, t in zip(ours, theirs):
-            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
-    # The state has torch's names and values.
-    for index, t in enumerate(theirs):
-        expected = reference.state[t]
-        saved = optimizer.state_dict()["state"].get(index, {})
-        assert set(saved) == set(expected)
-        for key, value in expected.items():
-            np.testing.assert_allclose(saved[key], value.numpy(), rtol=1e-10, atol=1e-12, err_msg=key)
-
-
-def test_parameter_groups_match_torch_with_per_group_options():
-    rng = np.random.default_rng(3)
-    ours = make_parameters(rng)
-    theirs = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ours]
-
-    def groups(params):
-        return [{"params": params[:1], "lr": 0.3, "momentum": 0.5}, {"params": params[1:]}]
-
-    optimizer = optim.SGD(groups(ours), lr=0.1, momentum=0.9, weight_decay=0.01)
-    reference = torch.optim.SGD(groups(theirs), lr=0.1, momentum=0.9, weight_decay=0.01)
-    for step in range(10):
-        grads = gradients(rng, step)
-        set_gradients(ours, grads)
-        for t, g in zip(theirs, grads):
-            t.grad = torch.from_numpy(g.copy())
-        optimizer.step()
-        reference.step()
-    for p, t in zip(ours, theirs):
-        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
-    assert optimizer.param_groups[0]["lr"] == 0.3 and optimizer.param_groups[1]["lr"] == 0.1
-
-
-def test_changing_a_groups_learning_rate_takes_effect_as_in_torch():
-    """Schedulers write group["lr"]; the next step must use it."""
-    rng = np.random.default_rng(4)
-    ours = make_parameters(rng)
-    theirs = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ours]
-    optimizer, reference = optim.Adam(ours, lr=0.1), torch.optim.Adam(theirs, lr=0.1)
-    for step in range(6):
-        for group in optimizer.param_groups + reference.param_groups:
-            group["lr"] = 0.1 / (step + 1)
-        grads = gradients(rng, step)
-        set_gradients(ours, grads)
-        for t, g in zip(theirs, grads):
-            t.grad = torch.from_numpy(g.copy())
-        optimizer.step()
-        reference.step()
-    for p, t in zip(ours, theirs):
-        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
-
 
 # -- the algorithms' properties --------------------------------------------------
 
