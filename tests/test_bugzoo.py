@@ -5,7 +5,10 @@ comparison with its correct manualnet parent fails it and names the mistake,
 and the correct parent passes both.
 """
 
+import inspect
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,7 +174,15 @@ def test_each_bug_is_one_documented_subclass_outside_the_public_api(bug):
 
 def test_bug_lines_are_marked_once_per_bug():
     """Exactly one line of each class is marked # BUG: the zoo teaches one mistake at a time."""
-    import inspect
-
     for bug in bugzoo.BUGS:
         assert inspect.getsource(bug).count("# BUG:") == 1, bug.__name__
+
+
+@pytest.mark.parametrize("bug", bugzoo.BUGS, ids=lambda bug: bug.__name__)
+def test_each_bug_links_the_page_of_its_right_gradient_and_cites_its_equations(bug):
+    """The correct lines keep their `# eq. (n)`: each n is numbered in the page the docstring links."""
+    (page,) = re.findall(r"derivations/(\w+\.md)", bug.__doc__)
+    text = (Path(__file__).resolve().parent.parent / "derivations" / page).read_text(encoding="utf-8")
+    numbered = {int(n) for n in re.findall(r"\\tag\{(\d+)\}", text)}
+    cited = {int(n) for n in re.findall(r"eq\. \((\d+)\)", inspect.getsource(bug))}
+    assert cited and cited <= numbered

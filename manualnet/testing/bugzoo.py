@@ -34,12 +34,14 @@ class SignFlippedBCEWithLogitsLoss(BCEWithLogitsLoss):
 
     Shows as: input.grad = −reference ("sign flipped"); training with it
     climbs the loss instead of descending it.
+
+    The right gradient: derivations/bce.md.
     """
 
     def backward(self, grad_output=1.0):
         z = self._saved("z")
         scale = self._grad_per_element(grad_output, z.shape, z.dtype)
-        return (self.target - F.sigmoid(z)) * scale      # BUG: should be (σ(z) − y) · g / M
+        return (self.target - F.sigmoid(z)) * scale      # BUG: should be (σ(z) − y) · g / M, eq. (5)
 
 
 class CrossEntropyMissingOneOverN(CrossEntropyLoss):
@@ -47,6 +49,8 @@ class CrossEntropyMissingOneOverN(CrossEntropyLoss):
 
     Shows as: input.grad = N × reference with N the batch size ("sum vs
     mean"); the effective learning rate grows with the batch size.
+
+    The right gradient: derivations/cross_entropy.md.
     """
 
     def backward(self, grad_output=1.0):
@@ -63,23 +67,27 @@ class MSELossSummedForward(MSELoss):
     Shows as: output = M × reference with M the number of elements ("sum vs
     mean"), and a backward that no longer matches its own forward, which is
     what the gradient checker sees.
+
+    The right gradient: derivations/mse.md.
     """
 
     def forward(self, input, target):
         super().forward(input, target)
-        return (self.difference ** 2).sum()          # BUG: should be the mean, self._reduce(...)
+        return (self.difference ** 2).sum()          # BUG: should be the mean, self._reduce(...), eq. (2)
 
 
 class MSELossMissingTwo(MSELoss):
     """dL/dx written as (x − y)/M, dropping the 2 of d(x − y)²/dx.
 
     Shows as: input.grad = reference / 2 ("factor of 2").
+
+    The right gradient: derivations/mse.md.
     """
 
     def backward(self, grad_output=1.0):
         difference = self._saved("difference")
         scale = self._grad_per_element(grad_output, difference.shape, difference.dtype)
-        return difference * scale                    # BUG: should be 2 · (x − y) · g / M
+        return difference * scale                    # BUG: should be 2 · (x − y) · g / M, eq. (3)
 
 
 class TransposedWeightGradLinear(Linear):
@@ -88,6 +96,8 @@ class TransposedWeightGradLinear(Linear):
     Shows as: weight.grad = reference transposed ("transposed").  With
     in_features ≠ out_features NumPy refuses to add it into ``.grad``; with a
     square weight it runs silently, which is why it survives.
+
+    The right gradient: derivations/linear.md.
     """
 
     def backward(self, grad_output, need_input_grad=True):
@@ -101,6 +111,8 @@ class BiasGradMeanLinear(Linear):
     """dL/db taken as the mean of G over the batch where the sum belongs.
 
     Shows as: bias.grad = reference / N with N the batch size ("sum vs mean").
+
+    The right gradient: derivations/linear.md.
     """
 
     def backward(self, grad_output, need_input_grad=True):
@@ -118,6 +130,8 @@ class OverwritingLinear(Linear):
     ``zero_grad`` (weight.grad holds only the second one: "not accumulated"),
     or one weight shared by two layers of a graph, whose gradient is the sum
     over both uses (the gradient checker sees half of it missing).
+
+    The right gradient: derivations/linear.md.
     """
 
     def backward(self, grad_output, need_input_grad=True):
@@ -132,6 +146,8 @@ class ReLUWithoutMask(ReLU):
 
     Shows as: input.grad right where x > 0 and nonzero where the reference is
     exactly 0 ("mask missing").
+
+    The right gradient: derivations/relu.md.
     """
 
     def backward(self, grad_output, need_input_grad=True):
@@ -145,6 +161,8 @@ class SoftmaxDiagonalOnly(Softmax):
     Only the diagonal ∂p_i/∂x_i = p_i(1 − p_i) of diag(p) − p pᵀ; the
     off-diagonal −p_i p_j, through which every output depends on every input,
     is missing.  Shows as: "softmax diagonal".
+
+    The right gradient: derivations/softmax.md.
     """
 
     def backward(self, grad_output, need_input_grad=True):
@@ -156,6 +174,8 @@ class SigmoidDerivativeAsValue(Sigmoid):
     """σ'(z) written as σ(z) instead of σ(z)(1 − σ(z)).
 
     Shows as: input.grad = G ⊙ y ("derivative as value").
+
+    The right gradient: derivations/sigmoid.md.
     """
 
     def backward(self, grad_output, need_input_grad=True):
@@ -169,6 +189,8 @@ class DropoutWithoutMask(Dropout):
     A dropped element never reached the output, so no gradient may flow back
     to it.  Shows as: input.grad right at the kept elements and nonzero at the
     dropped ones, where the reference is exactly 0 ("mask missing").
+
+    The right gradient: derivations/dropout.md.
     """
 
     def backward(self, grad_output, need_input_grad=True):
@@ -189,6 +211,8 @@ class DropoutScaledByP(Dropout):
     Here, as in PyTorch, p is the probability of dropping; forward scales the
     kept elements by 1/(1 − p) and backward must do the same.  Shows as:
     input.grad = (1 − p)/p × reference ("dropout scale"); invisible at p = 0.5.
+
+    The right gradient: derivations/dropout.md.
     """
 
     def backward(self, grad_output, need_input_grad=True):
@@ -210,6 +234,8 @@ class BatchNormWithoutMeanTerm(BatchNorm1d):
     treats μ as a constant.  Shows as: input.grad off by one constant per
     feature, the same for every sample ("mean term missing"); the weight and
     bias gradients stay right.
+
+    The right gradient: derivations/batchnorm.md.
     """
 
     def backward(self, grad_output, need_input_grad=True):
