@@ -34,6 +34,7 @@ from .gradcheck import ATOL, RTOL
 from .layers import Flatten, Linear, Sequential
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .models import MLP
+from .module import Module
 from .testing.comparison import compare_modules
 
 TORCH_SPEC = "torch==2.13.0"
@@ -58,6 +59,7 @@ def import_torch():
 
 def to_torch(module):
     """The ``torch.nn`` module equivalent to ``module``, with copies of its weights and its mode."""
+    _check_manualnet_module("to_torch", module)
     return _to_torch(module, import_torch(), path="")
 
 
@@ -240,6 +242,7 @@ def compare_with_torch(module, *inputs, atol=ATOL, rtol=RTOL, rng=None):
     output, input gradient and every parameter gradient after two
     forward/backward passes with the same random upstream gradients.
     """
+    _check_manualnet_module("compare_with_torch", module)
     torch = import_torch()
     probe = copy.deepcopy(module).astype(np.float64)
     for name, layer in probe.named_modules():
@@ -307,6 +310,12 @@ class _TorchParameter:
 
 
 # -- small helpers -------------------------------------------------------------
+
+def _check_manualnet_module(owner, module):
+    if not isinstance(module, Module):
+        raise TypeError(f"{owner}: expected a manualnet Module, got {type(module).__name__}; to check a module of "
+                        "your own, compare it with a manualnet one: manualnet.testing.compare_modules(mine, reference, x)")
+
 
 def _first_match(cls, table):
     """The table entry of the first class in cls's method resolution order, or None."""

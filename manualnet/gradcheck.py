@@ -206,7 +206,8 @@ def compare_arrays(name, analytic, numeric, atol=ATOL, rtol=RTOL, kink_signal=No
 
 # -- checking modules and losses ---------------------------------------------
 
-def _as_float64(value):
+def as_float64(value):
+    """A float array as a float64 copy; anything else (integer labels, masks) as it is."""
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
         return value.astype(np.float64)
     return value
@@ -256,7 +257,7 @@ def check_module(module, *inputs, grad_output=None, rng=0, eps=EPS, atol=ATOL, r
     if not inputs:
         raise TypeError("check_module: give at least one input array")
     probe = copy.deepcopy(module).astype(np.float64)
-    inputs = [_as_float64(x) for x in inputs]
+    inputs = [as_float64(x) for x in inputs]
     R = _upstream(grad_output, probe(*inputs), rng)
 
     def loss_at(*args):
@@ -284,7 +285,7 @@ def check_loss(loss, input, target, grad_output=None, rng=0, eps=EPS, atol=ATOL,
     if not isinstance(loss, Module):
         raise TypeError(f"check_loss: expected a manualnet loss Module, got {type(loss).__name__}")
     probe = copy.deepcopy(loss).astype(np.float64)
-    input, target = _as_float64(input), _as_float64(target)
+    input, target = as_float64(input), as_float64(target)
     R = _upstream(grad_output, probe(input, target), rng)
     probe(input, target)
     analytic = probe.backward(R if R.ndim else float(R))

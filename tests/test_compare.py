@@ -163,6 +163,13 @@ def test_to_torch_names_a_module_without_equivalent_and_where_it_is():
         to_torch(mn.Sequential(mn.Linear(2, 3), mn.LogisticRegression(3)))
 
 
+def test_torch_functions_refuse_what_is_not_a_manualnet_module():
+    with pytest.raises(TypeError, match="to_torch: expected a manualnet Module, got Linear"):
+        to_torch(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="compare_with_torch: expected a manualnet Module, got list"):
+        compare_with_torch([], np.zeros((2, 2)))
+
+
 def test_from_torch_names_a_module_without_equivalent():
     with pytest.raises(TypeError, match=r"from_torch: Conv2d \(at '0'\) has no manualnet equivalent"):
         from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3)))

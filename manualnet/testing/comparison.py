@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..dropout import Dropout
-from ..gradcheck import ATOL, RTOL, ArrayReport, ArraysReport, compare_arrays, format_table
+from ..gradcheck import ATOL, RTOL, ArrayReport, ArraysReport, as_float64, compare_arrays, format_table
 from ..init import as_generator
 from ..module import Module
 from .diagnoses import Evidence, diagnose, diagnose_shape
@@ -85,7 +85,7 @@ def compare_modules(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None):
     """
     if not inputs:
         raise TypeError("compare_modules: give at least one input array")
-    inputs = [_as_float64(x) for x in inputs]
+    inputs = [as_float64(x) for x in inputs]
     mine, reference = _float64_copy(mine, "mine"), _float64_copy(reference, "reference")
     pairs = _give_reference_parameters(mine, reference, inputs)
     return _run_and_compare(mine, reference, inputs, pairs, atol, rtol, as_generator(rng))
@@ -100,12 +100,6 @@ def assert_modules_match(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=Non
 
 
 # -- float64 copies --------------------------------------------------------------
-
-def _as_float64(value):
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return value.astype(np.float64)
-    return value
-
 
 def _float64_copy(module, role):
     for method in ("forward", "backward"):
