@@ -23,10 +23,10 @@ class Dropout(Module):
 
     The keep-mask of the last training forward is ``self.mask`` (bool, x's
     shape; None after an evaluation forward); backward multiplies by the same
-    mask.  ``forward(x, mask)`` uses a given keep-mask instead of drawing
-    one, so a test can hold it fixed — for finite differences, or to apply
-    the mask PyTorch drew.  ``rng`` (a Generator or an int seed) makes the
-    masks reproducible.
+    mask.  In training, ``forward(x, mask)`` uses a given keep-mask instead
+    of drawing one, so a test can hold it fixed — for finite differences, or
+    to apply the mask PyTorch drew.  ``rng`` (a Generator or an int seed)
+    makes the masks reproducible.
     """
 
     def __init__(self, p=0.5, rng=None):
