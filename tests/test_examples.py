@@ -1,0 +1,91 @@
+"""The examples/ scripts run at small sizes and learn, so they cannot rot."""
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import manualnet as mn
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name):
+    """The example's globals (its functions and classes), without running its __main__ block."""
+    return runpy.run_path(str(EXAMPLES / f"{name}.py"))
+
+
+def strictly_decreasing(values):
+    return all(later < earlier for earlier, later in zip(values, values[1:]))
+
+
+# -- 004: the MLP with init_param and Adam ----------------------------------------------
+
+def test_mlp_adam_example_learns(capsys):
+    history = load_example("mlp_adam")["main"](["--epochs", "3", "--samples", "300"])
+    out = capsys.readouterr().out
+    assert strictly_decreasing(history["loss"])
+    assert history["test_accr"][-1] > 0.4                # chance is 0.1
+    assert out.count("epoch:[") == 3 and out.strip().endswith("Done")
+
+
+def test_mlp_adam_example_class_is_the_packages_mlp(rng):
+    """The class written out in the example and manualnet.models.MLP are the same model."""
+    example_class = load_example("mlp_adam")["MultiLayerPerceptronClass"]
+    ours, theirs = example_class(xdim=64, hdim=16, ydim=10, rng=3), mn.MLP(xdim=64, hdim=16, ydim=10, rng=3)
+    for (key, value), (other_key, other_value) in zip(ours.state_dict().items(), theirs.state_dict().items()):
+        assert key == other_key
+        np.testing.assert_array_equal(value, other_value)
+    x = rng.random((5, 64), dtype=np.float32)
+    grad = rng.standard_normal((5, 10)).astype(np.float32)
+    np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-6)
+    np.testing.assert_allclose(ours.backward(grad), theirs.backward(grad), rtol=1e-5, atol=1e-7)
+
+
+# -- 002: the logistic regression with its own backward and optimize ------------------------
+
+def test_logistic_regression_example_learns(capsys):
+    history = load_example("logistic_regression")["main"](["--epochs", "20", "--samples", "200"])
+    assert strictly_decreasing(history["loss"])          # full-batch gradient descent, small steps
+    assert history["loss"][0] == pytest.approx(np.log(2), rel=1e-6)   # w = 0, b = 0: ŷ = 1/2 everywhere
+    assert history["test_accr"][-1] > 0.8                # chance is about 0.5
+    assert "epoch:[19]" in capsys.readouterr().out
+
+
+# -- 003: the refactoring path ------------------------------------------------------------
+
+def test_refactoring_steps_learn_and_compute_the_same_thing(capsys):
+    results = load_example("refactoring")["main"](["--samples", "300", "--epochs", "1"])
+    out = capsys.readouterr().out
+    initial_loss = float(out.split("test loss ")[1].split(",")[0])
+    assert sorted(results) == list(range(1, 9))
+    for number, (_, _, loss, accuracy) in results.items():
+        assert loss < initial_loss and accuracy > 0.3, f"step {number} did not learn"
+    raw_weights, raw_bias = results[1][:2]
+    for number in range(2, 8):                           # same start, same batches: same end
+        np.testing.assert_allclose(results[number][0], raw_weights, atol=1e-5, err_msg=f"step {number}")
+        np.testing.assert_allclose(results[number][1], raw_bias, atol=1e-5, err_msg=f"step {number}")
+    assert not np.allclose(results[8][0], raw_weights, atol=1e-3)   # step 8 shuffles
+
+
+def test_refactoring_runs_a_single_step(capsys):
+    results = load_example("refactoring")["main"](["--step", "5", "--samples", "200", "--epochs", "1"])
+    assert list(results) == [5]
+    assert "step 5, optim:" in capsys.readouterr().out
+
+
+# -- every example runs as a script -----------------------------------------------------------
+
+@pytest.mark.parametrize("name, argv", [
+    ("mlp_adam", ["--epochs", "1", "--samples", "100"]),
+    ("logistic_regression", ["--epochs", "2", "--samples", "100"]),
+    ("refactoring", ["--step", "7", "--epochs", "1", "--samples", "100"]),
+])
+def test_example_runs_as_a_script(name, argv):
+    result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *argv],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "loss" in result.stdout
