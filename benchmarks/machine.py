@@ -1,0 +1,76 @@
+"""What the benchmark ran on: CPU, load, BLAS libraries, environment, and the GEMM rate."""
+
+import os
+import platform
+import time
+
+import numpy as np
+
+OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def blas_libraries():
+    """The BLAS NumPy calls, as threadpoolctl sees it: library, version, kernel, threads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"note": "threadpoolctl not installed (pip install 'manualnet[bench]')"}]
+    keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer", "prefix")
+    return [{key: info.get(key) for key in keys} for info in threadpool_info() if info.get("user_api") == "blas"]
+
+
+def torch_blas(torch):
+    config = torch.__config__.show()
+    blas = [line.strip() for line in config.splitlines() if "BLAS_INFO" in line or "LAPACK_INFO" in line]
+    return {"version": torch.__version__, "threads": torch.get_num_threads(),
+            "mkl": torch.backends.mkl.is_available(), "config": blas}
+
+
+def environment(torch=None):
+    """A dict describing the machine and the process environment of this run."""
+    report = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numpy_blas": blas_libraries(),
+        "openblas_env": {name: os.environ.get(name, "unset") for name in OPENBLAS_VARIABLES},
+    }
+    if torch is not None:
+        report["torch"] = torch_blas(torch)
+    return report
+
+
+def gemm_rate(shapes, repeats=5, seconds=0.2, dtype=np.float32):
+    """Best float32 GEMM rate (FLOP/s) over the given (M, K, N) shapes, measured now."""
+    rng = np.random.default_rng(0)
+    best = 0.0
+    for m, k, n in shapes:
+        a, b = rng.random((m, k), dtype=dtype), rng.random((k, n), dtype=dtype)
+        out = np.empty((m, n), dtype=dtype)
+        np.matmul(a, b, out=out)
+        calls = max(1, int(seconds / max(_time_once(a, b, out), 1e-6)))
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                np.matmul(a, b, out=out)
+            best = max(best, 2.0 * m * k * n * calls / (time.perf_counter() - start))
+    return best
+
+
+def _time_once(a, b, out):
+    start = time.perf_counter()
+    np.matmul(a, b, out=out)
+    return time.perf_counter() - start

@@ -1,0 +1,62 @@
+"""Peak memory and import cost, each measured in a fresh Python process.
+
+``python -m benchmarks.memory epoch manualnet|torch BATCH OPTIMIZER SAMPLES`` trains one epoch
+and prints a JSON line with the peak RSS; ``python -m benchmarks.memory import``
+prints the time and peak RSS of ``import manualnet``.  The runner calls these
+as subprocesses so one contestant's memory never counts against another's.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # Linux reports KiB
+
+
+def measure_import():
+    start = time.perf_counter()
+    import manualnet  # noqa: F401  (the import is what is measured)
+    return {"seconds": time.perf_counter() - start, "peak_rss_mib": peak_rss_mib()}
+
+
+def measure_epoch(framework, batch_size, optimizer, samples):
+    import numpy as np
+
+    from .training import ManualnetRun, TorchRun, mnist_like
+
+    x, y = mnist_like(samples, np.random.default_rng(0))
+    sizes, lr = (784, 256, 10), (0.1 if optimizer == "sgd" else 1e-3)
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
+        run = TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed=0)
+    else:
+        run = ManualnetRun(x, y, sizes, optimizer, lr, batch_size, seed=0)
+    before = peak_rss_mib()
+    run.epoch()
+    return {"framework": framework, "peak_rss_mib": peak_rss_mib(), "before_epoch_mib": before}
+
+
+def in_subprocess(*args):
+    """Run this module with ``args`` in a fresh interpreter; return its JSON result."""
+    output = subprocess.run([sys.executable, "-m", "benchmarks.memory", *map(str, args)],
+                            check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main(argv):
+    if argv[0] == "import":
+        result = measure_import()
+    else:
+        framework, batch_size, optimizer, samples = argv[1], int(argv[2]), argv[3], int(argv[4])
+        result = measure_epoch(framework, batch_size, optimizer, samples)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,182 @@
+"""manualnet against PyTorch CPU and the BLAS bound: ``make bench`` (or ``python -m benchmarks.run``).
+
+Prints a table and writes it as JSON (``--out``, default benchmarks/results/latest.json).
+Every timing is a median over repeated runs with its min–max; every ratio is
+taken pair by pair from runs interleaved in the same process, so a slow
+moment of the machine hits both sides of a ratio alike.  ``make bench``
+unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (what users elsewhere get);
+the JSON records the environment it ran in.  ``--quick`` is a smoke test with
+tiny sizes: its numbers mean nothing.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+import manualnet as mn
+from manualnet.gradcheck import check_module
+
+from . import machine, memory, ops, training
+
+TARGETS = {"mnist_vs_torch": 0.6, "mnist_vs_floor": 1.15, "gemm_efficiency": 0.75, "digits_vs_torch": 0.35,
+           "gradcheck_seconds": 0.2, "import_seconds": 0.1, "import_rss_mib": 40}
+
+
+def spread(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def time_epochs(runs, warmup, repeats, epochs_per_sample=1):
+    """Seconds per epoch for each run, interleaved, rotating who goes first."""
+    for run in runs:
+        for _ in range(warmup):
+            run.epoch()
+    times = {run.name: [] for run in runs}
+    for repeat in range(repeats):
+        order = runs[repeat % len(runs):] + runs[:repeat % len(runs)]
+        for run in order:
+            start = time.perf_counter()
+            for _ in range(epochs_per_sample):
+                run.epoch()
+            times[run.name].append((time.perf_counter() - start) / epochs_per_sample)
+    return times
+
+
+def training_rows(torch, label, x, y, sizes, configs, warmup, repeats, gemm, epochs_per_sample=1, torch_loader=True):
+    rows = []
+    bound = training.matmul_flops_per_epoch(sizes, len(x)) / gemm
+    for optimizer, lr, batch_size in configs:
+        runs = training.make_contestants(torch, x, y, sizes, optimizer, lr, batch_size, torch_loader=torch_loader)
+        times = time_epochs(runs, warmup, repeats, epochs_per_sample)
+        ours = times["manualnet"]
+        rows.append({
+            "workload": label, "optimizer": optimizer, "batch_size": batch_size,
+            "seconds": {name: spread(values) for name, values in times.items()},
+            "vs_torch": spread([a / b for a, b in zip(ours, times["torch"])]),
+            "vs_floor": spread([a / b for a, b in zip(ours, times["numpy floor"])]),
+            "vs_torch_dataloader": (spread([a / b for a, b in zip(ours, times["torch DataLoader"])])
+                                    if torch_loader else None),
+            "gemm_bound_seconds": bound,
+            "gemm_efficiency": bound / statistics.median(ours),
+            "floor_gemm_efficiency": bound / statistics.median(times["numpy floor"]),
+        })
+    return rows
+
+
+def gradcheck_cost(repeats=5):
+    layer, x = mn.Linear(64, 32, rng=0), np.random.default_rng(0).standard_normal((8, 64))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        check_module(layer, x)
+        times.append(time.perf_counter() - start)
+    return spread(times)
+
+
+def import_cost(repeats=5):
+    results = [memory.in_subprocess("import") for _ in range(repeats)]
+    return {"seconds": spread([r["seconds"] for r in results]),
+            "peak_rss_mib": spread([r["peak_rss_mib"] for r in results])}
+
+
+def memory_rows(batch_size, optimizer, samples):
+    return {framework: memory.in_subprocess("epoch", framework, batch_size, optimizer, samples)
+            for framework in ("manualnet", "torch")}
+
+
+def run(quick):
+    import torch
+    cores = len(os.sched_getaffinity(0))
+    torch.set_num_threads(cores)
+    report = {"environment": machine.environment(torch), "quick": quick,
+              "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    samples = 2_000 if quick else 60_000
+    repeats, warmup = (1, 0) if quick else (5, 1)
+    gemm = machine.gemm_rate([(256, 784, 256), (64, 784, 256), (256, 256, 784), (1024, 1024, 1024)])
+    report["gemm_gflops"] = gemm / 1e9
+
+    rng = np.random.default_rng(0)
+    x, y = training.mnist_like(samples, rng)
+    mnist_configs = [(opt, lr, batch) for opt, lr in (("sgd", 0.1), ("adam", 1e-3)) for batch in (64, 256)]
+    report["mnist"] = training_rows(torch, "MLP 784-256-10", x, y, (784, 256, 10), mnist_configs,
+                                    warmup, repeats, gemm)
+    del x, y
+    dx, dy = training.digits_train()
+    report["digits"] = training_rows(torch, "digits MLP 64-128-10", dx, dy, (64, 128, 10), [("sgd", 0.1, 32),
+                                     ("adam", 1e-3, 32)], warmup, repeats, gemm, epochs_per_sample=1 if quick else 10)
+    report["operations"] = ops.operation_table(torch)
+    report["gradcheck_linear_64_32_batch_8"] = gradcheck_cost()
+    report["import_manualnet"] = import_cost()
+    report["peak_rss_epoch_batch_64_adam"] = memory_rows(64, "adam", samples)
+    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return report
+
+
+# -- printing ----------------------------------------------------------------------
+
+def _ms(entry):
+    return f"{entry['median'] * 1e3:8.1f} ({entry['min'] * 1e3:.0f}-{entry['max'] * 1e3:.0f})"
+
+
+def _ratio(entry):
+    return f"{entry['median']:.2f} ({entry['min']:.2f}-{entry['max']:.2f})"
+
+
+def format_report(report):
+    env = report["environment"]
+    blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')} x{b.get('num_threads')}"
+                     for b in env["numpy_blas"])
+    lines = [
+        f"machine: {env['cpu']}, {env['cores']} cores, load {env['load_average']}",
+        f"numpy {env['numpy']} BLAS: {blas}; torch {env['torch']['version']} ({env['torch']['threads']} threads,"
+        f" mkl={env['torch']['mkl']}); OpenBLAS env: {env['openblas_env']}",
+        f"float32 GEMM rate: {report['gemm_gflops']:.0f} GFLOP/s (best measured this run)",
+        "",
+        "epoch times in ms: median (min-max); ratios pair by pair: median (min-max)",
+        f"{'workload':<22} {'opt':<5} {'batch':>5}  {'manualnet':>17} {'torch':>17} {'numpy floor':>17}"
+        f"  {'vs torch':>17} {'vs floor':>17} {'GEMM eff.':>9}",
+    ]
+    for row in report["mnist"] + report["digits"]:
+        seconds = row["seconds"]
+        lines.append(
+            f"{row['workload']:<22} {row['optimizer']:<5} {row['batch_size']:>5}  {_ms(seconds['manualnet']):>17} "
+            f"{_ms(seconds['torch']):>17} {_ms(seconds['numpy floor']):>17}  {_ratio(row['vs_torch']):>17} "
+            f"{_ratio(row['vs_floor']):>17} {row['gemm_efficiency']:>8.0%}")
+        if row["vs_torch_dataloader"]:
+            lines.append(f"{'':<22} {'':<5} {'':>5}  torch with its DataLoader: {_ms(seconds['torch DataLoader'])} ms,"
+                         f" manualnet / that: {_ratio(row['vs_torch_dataloader'])}")
+    lines += ["", f"{'operation (fwd+bwd)':<20} {'size':<6} {'shape':<12} {'manualnet µs':>13} {'torch µs':>10} {'ratio':>6}"]
+    for row in report["operations"]:
+        lines.append(f"{row['operation']:<20} {row['size']:<6} {str(tuple(row['shape'])):<12} "
+                     f"{row['manualnet_us']:>13.1f} {row['torch_us']:>10.1f} {row['ratio']:>6.2f}")
+    grad, imp = report["gradcheck_linear_64_32_batch_8"], report["import_manualnet"]
+    rss = report["peak_rss_epoch_batch_64_adam"]
+    lines += [
+        "",
+        f"check_module(Linear(64, 32)), batch 8: {_ms(grad)} ms",
+        f"import manualnet: {imp['seconds']['median'] * 1e3:.0f} ms, peak RSS {imp['peak_rss_mib']['median']:.0f} MiB",
+        f"peak RSS of a 784-256-10 epoch (batch 64, Adam): manualnet {rss['manualnet']['peak_rss_mib']:.0f} MiB,"
+        f" torch {rss['torch']['peak_rss_mib']:.0f} MiB",
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latest.json")
+    args = parser.parse_args()
+    report = run(args.quick)
+    print(format_report(report))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
