@@ -218,20 +218,21 @@ def run_train(args):
         _check_writable(args, "--save", args.save)
     if args.plot:
         _check_writable(args, "--plot", args.plot)
-        figure_class = _import_matplotlib_figure()
+    figure_class = _import_matplotlib_figure() if args.plot else None   # before training, not after
+    lr = args.lr or DEFAULT_LR[args.optimizer]
     (x_train, y_train), (x_test, y_test) = load_dataset(args, args.dataset)
 
     init_rng, shuffle_rng = np.random.default_rng(args.seed).spawn(2)   # two independent streams
     model = MLP(xdim=x_train.shape[1], hdim=args.hidden, ydim=NUM_CLASSES, rng=init_rng)
     criterion = CrossEntropyLoss()
-    optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr or DEFAULT_LR[args.optimizer])
+    optimizer = make_optimizer(args.optimizer, model.parameters(), lr)
     train_iter = DataLoader(TensorDataset(x_train, y_train), batch_size=args.batch_size,
                             shuffle=True, seed=shuffle_rng)
     train_eval_iter = DataLoader(TensorDataset(x_train, y_train), batch_size=EVAL_BATCH_SIZE)
     test_iter = DataLoader(TensorDataset(x_test, y_test), batch_size=EVAL_BATCH_SIZE)
 
     print(f"training {model.describe()} on {args.dataset}: {len(x_train)} training and "
-          f"{len(x_test)} test images, {args.optimizer} lr={args.lr or DEFAULT_LR[args.optimizer]}, "
+          f"{len(x_test)} test images, {args.optimizer} lr={lr}, "
           f"batch size {args.batch_size}, seed {args.seed}", flush=True)
     history = {"loss": [], "train_accr": [], "test_accr": []}
     start = time.perf_counter()
