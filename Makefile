@@ -47,5 +47,10 @@ test-thorough: install
 check: install
 	$(BIN)/python -m manualnet gradcheck
 
+# The benchmark unsets the OpenBLAS tuning variables these machines set for old
+# OpenBLAS builds: it measures what users elsewhere get, and records it.
+bench: install-compare
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

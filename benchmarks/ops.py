@@ -56,7 +56,7 @@ def _torch_step(torch, module, x, upstream, labels):
     return step
 
 
-def operation_table(torch):
+def operation_table(torch, seconds=0.15, repeats=7):
     """Rows: operation, size, shape, manualnet µs, torch µs, ratio."""
     rng = np.random.default_rng(0)
     rows = []
@@ -65,8 +65,8 @@ def operation_table(torch):
             x = rng.standard_normal(shape).astype(np.float32)
             upstream = rng.standard_normal(shape).astype(np.float32)
             labels = rng.integers(0, shape[1], batch) if target else None
-            mine = _median_call_time(_manualnet_step(ours, x, upstream, labels))
-            reference = _median_call_time(_torch_step(torch, theirs, x, upstream, labels))
+            mine = _median_call_time(_manualnet_step(ours, x, upstream, labels), seconds, repeats)
+            reference = _median_call_time(_torch_step(torch, theirs, x, upstream, labels), seconds, repeats)
             rows.append({"operation": name, "size": size, "shape": list(shape),
                          "manualnet_us": mine * 1e6, "torch_us": reference * 1e6, "ratio": mine / reference})
     return rows

@@ -23,8 +23,6 @@ from manualnet.gradcheck import check_module
 
 from . import machine, memory, ops, training
 
-TARGETS = {"mnist_vs_torch": 0.6, "mnist_vs_floor": 1.15, "gemm_efficiency": 0.75, "digits_vs_torch": 0.35,
-           "gradcheck_seconds": 0.2, "import_seconds": 0.1, "import_rss_mib": 40}
 
 
 def spread(values):
@@ -89,32 +87,63 @@ def memory_rows(batch_size, optimizer, samples):
             for framework in ("manualnet", "torch")}
 
 
+FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample": 10,
+        "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5}
+QUICK = {"samples": 2_000, "repeats": 1, "warmup": 0, "digits_epochs_per_sample": 1,
+         "op_seconds": 0.002, "op_repeats": 1, "process_repeats": 1}
+
+
 def run(quick):
     import torch
-    cores = len(os.sched_getaffinity(0))
-    torch.set_num_threads(cores)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    budget = QUICK if quick else FULL
     report = {"environment": machine.environment(torch), "quick": quick,
               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    samples = 2_000 if quick else 60_000
-    repeats, warmup = (1, 0) if quick else (5, 1)
-    gemm = machine.gemm_rate([(256, 784, 256), (64, 784, 256), (256, 256, 784), (1024, 1024, 1024)])
+    gemm = machine.gemm_rate([(256, 784, 256), (64, 784, 256), (256, 256, 784), (1024, 1024, 1024)],
+                             repeats=budget["repeats"])
     report["gemm_gflops"] = gemm / 1e9
+    repeats, warmup = budget["repeats"], budget["warmup"]
 
-    rng = np.random.default_rng(0)
-    x, y = training.mnist_like(samples, rng)
+    x, y = training.mnist_like(budget["samples"], np.random.default_rng(0))
     mnist_configs = [(opt, lr, batch) for opt, lr in (("sgd", 0.1), ("adam", 1e-3)) for batch in (64, 256)]
     report["mnist"] = training_rows(torch, "MLP 784-256-10", x, y, (784, 256, 10), mnist_configs,
                                     warmup, repeats, gemm)
     del x, y
-    dx, dy = training.digits_train()
-    report["digits"] = training_rows(torch, "digits MLP 64-128-10", dx, dy, (64, 128, 10), [("sgd", 0.1, 32),
-                                     ("adam", 1e-3, 32)], warmup, repeats, gemm, epochs_per_sample=1 if quick else 10)
-    report["operations"] = ops.operation_table(torch)
-    report["gradcheck_linear_64_32_batch_8"] = gradcheck_cost()
-    report["import_manualnet"] = import_cost()
-    report["peak_rss_epoch_batch_64_adam"] = memory_rows(64, "adam", samples)
+    x, y = training.digits_train()
+    report["digits"] = training_rows(torch, "digits MLP 64-128-10", x, y, (64, 128, 10),
+                                     [("sgd", 0.1, 32), ("adam", 1e-3, 32)], warmup, repeats, gemm,
+                                     epochs_per_sample=budget["digits_epochs_per_sample"])
+    report["operations"] = ops.operation_table(torch, budget["op_seconds"], budget["op_repeats"])
+    report["gradcheck_linear_64_32_batch_8"] = gradcheck_cost(budget["process_repeats"])
+    report["import_manualnet"] = import_cost(budget["process_repeats"])
+    report["peak_rss_epoch_batch_64_adam"] = memory_rows(64, "adam", budget["samples"])
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    report["targets"] = targets(report)
     return report
+
+
+def targets(report):
+    """Issue 7's targets, each with what this run measured and whether it holds."""
+    rows = []
+
+    def add(name, measured, limit, below=True):
+        rows.append({"target": name, "measured": measured, "relation": "<=" if below else ">=", "limit": limit,
+                     "met": measured <= limit if below else measured >= limit})
+
+    for row in report["mnist"]:
+        config = f"{row['optimizer']} batch {row['batch_size']}"
+        add(f"784-256-10 manualnet/torch, {config}", row["vs_torch"]["median"], 0.6)
+        add(f"784-256-10 manualnet/numpy floor, {config}", row["vs_floor"]["median"], 1.15)
+        if row["optimizer"] == "sgd" and row["batch_size"] == 256:
+            add("784-256-10 share of the GEMM bound, sgd batch 256", row["gemm_efficiency"], 0.75, below=False)
+    for row in report["digits"]:
+        add(f"digits manualnet/torch, {row['optimizer']} batch {row['batch_size']}", row["vs_torch"]["median"], 0.35)
+    rss = report["peak_rss_epoch_batch_64_adam"]
+    add("peak RSS of an epoch, manualnet/torch", rss["manualnet"]["peak_rss_mib"] / rss["torch"]["peak_rss_mib"], 1.0)
+    add("check_module(Linear(64, 32)), batch 8, seconds", report["gradcheck_linear_64_32_batch_8"]["median"], 0.2)
+    add("import manualnet, seconds", report["import_manualnet"]["seconds"]["median"], 0.1)
+    add("import manualnet, peak RSS MiB", report["import_manualnet"]["peak_rss_mib"]["median"], 40)
+    return rows
 
 
 # -- printing ----------------------------------------------------------------------
@@ -162,7 +191,12 @@ def format_report(report):
         f"import manualnet: {imp['seconds']['median'] * 1e3:.0f} ms, peak RSS {imp['peak_rss_mib']['median']:.0f} MiB",
         f"peak RSS of a 784-256-10 epoch (batch 64, Adam): manualnet {rss['manualnet']['peak_rss_mib']:.0f} MiB,"
         f" torch {rss['torch']['peak_rss_mib']:.0f} MiB",
+        "",
+        "targets (issue 7):",
     ]
+    for row in report["targets"]:
+        lines.append(f"  {'met    ' if row['met'] else 'NOT met'}  {row['target']:<52} "
+                     f"{row['measured']:8.3f} (target {row['relation']} {row['limit']})")
     return "\n".join(lines)
 
 

@@ -16,18 +16,20 @@ from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLo
 from .models import MLP, LogisticRegression
 from .module import Module
 from .parameter import Parameter
-from .serialization import load, save
 
 __version__ = "0.1.0"
 
-# Submodules loaded on first use, so `import manualnet` stays light
-# (some of them pull in SciPy, scikit-learn, matplotlib or torch).
-_LAZY_SUBMODULES = ("gradcheck", "data", "datasets", "testing", "compare")
+# Loaded on first use, so `import manualnet` stays light: some submodules
+# pull in SciPy, scikit-learn, matplotlib or torch, and saving needs zipfile.
+_LAZY_SUBMODULES = ("gradcheck", "data", "datasets", "testing", "compare", "serialization")
+_LAZY_FUNCTIONS = {"save": "serialization", "load": "serialization"}
 
 
 def __getattr__(name):
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_FUNCTIONS:
+        return getattr(importlib.import_module(f".{_LAZY_FUNCTIONS[name]}", __name__), name)
     raise AttributeError(f"module 'manualnet' has no attribute {name!r}")
 
 

@@ -12,6 +12,15 @@ import numpy as np
 from .parameter import SUPPORTED_DTYPES
 
 
+def name_of(owner):
+    """The owner's name for a message: a string as is, a Module by ``describe()``.
+
+    Checks take the module itself and name it only when they fail, so the
+    hot path never formats a string.
+    """
+    return owner if isinstance(owner, str) else owner.describe()
+
+
 def format_shape(shape):
     """Render a shape with ``None`` entries as letters: (None, 784) -> '(N, 784)'."""
     letters = iter("NMKL")
@@ -23,12 +32,12 @@ def check_float_array(owner, x, name="input"):
     """Require a float32/float64 ndarray with only finite values."""
     if not isinstance(x, np.ndarray):
         raise TypeError(
-            f"{owner}: expected {name} to be a numpy.ndarray, got {type(x).__name__}; "
+            f"{name_of(owner)}: expected {name} to be a numpy.ndarray, got {type(x).__name__}; "
             f"convert it with np.asarray({name}, dtype=np.float32)"
         )
     if x.dtype not in SUPPORTED_DTYPES:
         raise TypeError(
-            f"{owner}: expected {name} of dtype float32 or float64, got {x.dtype}; "
+            f"{name_of(owner)}: expected {name} of dtype float32 or float64, got {x.dtype}; "
             f"convert it with {name}.astype(np.float32)"
         )
     check_finite(owner, x, name)
@@ -37,18 +46,17 @@ def check_float_array(owner, x, name="input"):
 def check_finite(owner, x, name="input"):
     """Require every entry to be finite; name the first NaN or inf.
 
-    The sum is a cheap first test (NaN and inf propagate into it); only when it
-    is not finite do we pay for the element-wise search.
+    x·x is a cheap first test (one BLAS pass; a NaN or ±inf anywhere makes it
+    non-finite).  Only when it is not finite — a bad entry, or squares that
+    overflow — do we pay for the element-wise search.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.sum(x)
-    if np.isfinite(total):
+    if np.isfinite(np.vdot(x, x)):
         return
     bad = np.argwhere(~np.isfinite(x))
     if len(bad):
         where = tuple(int(i) for i in bad[0])
         raise ValueError(
-            f"{owner}: {name} contains {len(bad)} non-finite value(s) (NaN or inf), "
+            f"{name_of(owner)}: {name} contains {len(bad)} non-finite value(s) (NaN or inf), "
             f"the first {x[where]} at index {where}; a NaN loss usually means the "
             "learning rate is too high or an input was not normalised"
         )
@@ -58,7 +66,7 @@ def check_ndim(owner, x, ndims, expected, name="input", hint=""):
     """Require ``x.ndim`` to be one of ``ndims``; ``expected`` describes the shape wanted."""
     if x.ndim not in ndims:
         raise ValueError(
-            f"{owner}: expected {name} of shape {expected}, got shape {x.shape} "
+            f"{name_of(owner)}: expected {name} of shape {expected}, got shape {x.shape} "
             f"({x.ndim}-D){hint}"
         )
 
@@ -70,7 +78,7 @@ def check_shape(owner, x, expected, name="input", hint=""):
     )
     if not fits:
         raise ValueError(
-            f"{owner}: expected {name} of shape {format_shape(expected)}, "
+            f"{name_of(owner)}: expected {name} of shape {format_shape(expected)}, "
             f"got shape {x.shape}{hint}"
         )
 
@@ -79,7 +87,7 @@ def check_dtype_matches(owner, x, dtype, name="input"):
     """Require ``x`` to have the dtype of the layer's parameters (no silent upcast)."""
     if x.dtype != dtype:
         raise TypeError(
-            f"{owner}: {name} has dtype {x.dtype} but the layer's parameters are {dtype}; "
+            f"{name_of(owner)}: {name} has dtype {x.dtype} but the layer's parameters are {dtype}; "
             f"convert one of them (x.astype(np.{dtype}) or module.astype(np.{x.dtype}))"
         )
 
@@ -89,7 +97,7 @@ def check_grad_output(owner, grad_output, expected_shape, dtype):
     check_float_array(owner, grad_output, "grad_output")
     if grad_output.shape != tuple(expected_shape):
         raise ValueError(
-            f"{owner}: expected grad_output of shape {tuple(expected_shape)} "
+            f"{name_of(owner)}: expected grad_output of shape {tuple(expected_shape)} "
             f"(the shape of forward's output), got {grad_output.shape}"
         )
     check_dtype_matches(owner, grad_output, dtype, "grad_output")
@@ -98,12 +106,12 @@ def check_grad_output(owner, grad_output, expected_shape, dtype):
 def check_learning_rate(owner, lr):
     """Require a finite, non-negative real learning rate."""
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr < 0:
-        raise ValueError(f"{owner}: expected a finite learning rate >= 0, got {lr!r}")
+        raise ValueError(f"{name_of(owner)}: expected a finite learning rate >= 0, got {lr!r}")
     return float(lr)
 
 
 def check_positive_int(owner, name, value):
     """Require a positive integer (a size such as in_features); return it as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{owner}: expected {name} to be a positive integer, got {value!r}")
+        raise ValueError(f"{name_of(owner)}: expected {name} to be a positive integer, got {value!r}")
     return int(value)

@@ -17,10 +17,10 @@ class _Activation(Module):
     """Shared checks: a float input in forward, a G shaped like the output in backward."""
 
     def _check_input(self, x):
-        check_float_array(self.describe(), x)
+        check_float_array(self, x)
 
     def _check_grad(self, grad_output, like):
-        check_grad_output(self.describe(), grad_output, like.shape, like.dtype)
+        check_grad_output(self, grad_output, like.shape, like.dtype)
 
 
 class ReLU(_Activation):

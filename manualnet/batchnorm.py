@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_dtype_matches, check_float_array, check_grad_output, check_positive_int
+from ._checks import check_dtype_matches, check_float_array, check_grad_output, check_positive_int, name_of
 from .module import Module
 from .parameter import Parameter, as_float_dtype
 
@@ -93,7 +93,7 @@ class BatchNorm1d(Module):
     def backward(self, grad_output, need_input_grad=True):
         """Add dL/dγ, dL/dβ to .grad; return dL/dx through the batch mean and variance (or the running ones)."""
         x_hat = self._saved("x_hat")
-        check_grad_output(self.describe(), grad_output, x_hat.shape, x_hat.dtype)
+        check_grad_output(self, grad_output, x_hat.shape, x_hat.dtype)
         axes = self._axes(x_hat)
         if self.affine:
             self.weight.grad += np.sum(grad_output * x_hat, axis=axes)      # eq. (9)
@@ -122,11 +122,11 @@ class BatchNorm1d(Module):
         return values if x.ndim == 2 else values[:, np.newaxis]
 
     def _check_input(self, x):
-        owner = self.describe()
+        owner = self
         check_float_array(owner, x)
         expected = f"(N, {self.num_features}) or (N, {self.num_features}, L)"
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
-            raise ValueError(f"{owner}: expected input of shape {expected}, got shape {x.shape} ({x.ndim}-D)")
+            raise ValueError(f"{name_of(owner)}: expected input of shape {expected}, got shape {x.shape} ({x.ndim}-D)")
         dtype = self.weight.dtype if self.affine else (self.running_mean.dtype if self.track_running_stats else x.dtype)
         check_dtype_matches(owner, x, dtype)
 

@@ -39,7 +39,7 @@ class Dropout(Module):
         self.scale = 1 / (1 - self.p) if self.p < 1 else 0.0
 
     def forward(self, x, mask=None):
-        check_float_array(self.describe(), x)
+        check_float_array(self, x)
         self.input_shape, self.input_dtype = x.shape, x.dtype     # kept for backward's checks
         if not self.training:
             self.mask = None
@@ -56,7 +56,7 @@ class Dropout(Module):
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G ⊙ m / (1 − p) after a training forward, G after an evaluation one."""
         input_shape = self._saved("input_shape")
-        check_grad_output(self.describe(), grad_output, input_shape, self.input_dtype)
+        check_grad_output(self, grad_output, input_shape, self.input_dtype)
         if not need_input_grad:
             return None
         if self.mask is None:

@@ -45,13 +45,13 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound, rng=rng)
 
     def forward(self, x):
-        check_float_array(self.describe(), x)
+        check_float_array(self, x)
         check_ndim(
-            self.describe(), x, (2,), f"(N, {self.in_features})",
+            self, x, (2,), f"(N, {self.in_features})",
             hint="; flatten images first with Flatten() or x.reshape(len(x), -1)" if x.ndim > 2 else "",
         )
-        check_shape(self.describe(), x, (None, self.in_features))
-        check_dtype_matches(self.describe(), x, self.weight.dtype)
+        check_shape(self, x, (None, self.in_features))
+        check_dtype_matches(self, x, self.weight.dtype)
         self.x = x                                   # kept for backward
         y = x @ self.weight.data.T                   # eq. (1)
         if self.bias is not None:
@@ -61,7 +61,7 @@ class Linear(Module):
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         x = self._saved("x")
-        check_grad_output(self.describe(), grad_output, (len(x), self.out_features), x.dtype)
+        check_grad_output(self, grad_output, (len(x), self.out_features), x.dtype)
         self.weight.grad += grad_output.T @ x        # eq. (3)
         if self.bias is not None:
             self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
@@ -86,7 +86,7 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, x):
-        check_float_array(self.describe(), x)
+        check_float_array(self, x)
         start, end = self._axes(x.ndim)
         self.input_shape = x.shape
         return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])  # eq. (1)
@@ -107,8 +107,8 @@ class Flatten(Module):
         if not need_input_grad:
             return None
         flat_shape = self._flat_shape(input_shape)
-        check_float_array(self.describe(), grad_output, "grad_output")
-        check_shape(self.describe(), grad_output, flat_shape, "grad_output")
+        check_float_array(self, grad_output, "grad_output")
+        check_shape(self, grad_output, flat_shape, "grad_output")
         return grad_output.reshape(input_shape)      # eq. (2)
 
     def _flat_shape(self, input_shape):

@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from . import functional as F
-from ._checks import check_float_array, check_grad_output, check_ndim, check_shape
+from ._checks import check_float_array, check_grad_output, check_ndim, check_shape, name_of
 from .module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -45,7 +45,7 @@ class _Loss(Module):
 
     def _grad_per_element(self, grad_output, losses_shape, dtype):
         """dL_total/d l for every element loss l: g/M for mean, g for sum, G for none."""
-        owner = self.describe()
+        owner = self
         if self.reduction == "none":
             check_grad_output(owner, np.asarray(grad_output), losses_shape, dtype)
             return np.asarray(grad_output)
@@ -54,7 +54,7 @@ class _Loss(Module):
         if isinstance(grad_output, bool) or not isinstance(grad_output, numbers.Real) \
                 or not np.isfinite(grad_output):
             raise ValueError(
-                f"{owner}: with reduction={self.reduction!r} the loss is a scalar, so grad_output "
+                f"{name_of(owner)}: with reduction={self.reduction!r} the loss is a scalar, so grad_output "
                 f"must be a finite number (default 1.0), got {grad_output!r}"
             )
         count = int(np.prod(losses_shape)) if self.reduction == "mean" else 1
@@ -67,22 +67,22 @@ class _Loss(Module):
 def _check_class_targets(owner, target, logits):
     """Integer labels of shape (N,) in [0, C) for an (N, C) input."""
     if not isinstance(target, np.ndarray):
-        raise TypeError(f"{owner}: expected target to be a numpy.ndarray of class labels, got {type(target).__name__}")
+        raise TypeError(f"{name_of(owner)}: expected target to be a numpy.ndarray of class labels, got {type(target).__name__}")
     if target.dtype.kind not in "iu":
         raise TypeError(
-            f"{owner}: expected integer class labels (int64), got dtype {target.dtype}; "
+            f"{name_of(owner)}: expected integer class labels (int64), got dtype {target.dtype}; "
             "for one-hot targets pass target.argmax(axis=1)"
         )
     batch, classes = logits.shape
     if target.shape != (batch,):
         raise ValueError(
-            f"{owner}: expected target of shape ({batch},) to match the batch size of input "
+            f"{name_of(owner)}: expected target of shape ({batch},) to match the batch size of input "
             f"{logits.shape}, got {target.shape}"
         )
     if batch and (target.min() < 0 or target.max() >= classes):
         bad = target[(target < 0) | (target >= classes)][0]
         raise ValueError(
-            f"{owner}: class labels must be in [0, {classes - 1}] for {classes} classes, "
+            f"{name_of(owner)}: class labels must be in [0, {classes - 1}] for {classes} classes, "
             f"got {bad} (labels range from {target.min()} to {target.max()})"
         )
 
@@ -95,13 +95,13 @@ def _check_input_2d(owner, x, what):
 def _check_target_like(owner, target, x, unit_interval=False):
     """A real-valued target of the input's shape (in [0, 1] for the BCE losses), cast to its dtype."""
     if not isinstance(target, np.ndarray) or target.dtype.kind not in "fiub":
-        raise TypeError(f"{owner}: expected target to be a numeric numpy.ndarray, got {type(target).__name__}")
+        raise TypeError(f"{name_of(owner)}: expected target to be a numeric numpy.ndarray, got {type(target).__name__}")
     check_shape(owner, target, x.shape, "target", hint=" (the shape of input)")
     target = target.astype(x.dtype, copy=False)
     check_float_array(owner, target, "target")
     if unit_interval and target.size and (target.min() < 0 or target.max() > 1):
         raise ValueError(
-            f"{owner}: expected target values in [0, 1], got values from {target.min()} to {target.max()}"
+            f"{name_of(owner)}: expected target values in [0, 1], got values from {target.min()} to {target.max()}"
         )
     return target
 
@@ -117,7 +117,7 @@ class CrossEntropyLoss(_Loss):
     """
 
     def forward(self, input, target):
-        owner = self.describe()
+        owner = self
         _check_input_2d(owner, input, "logits")
         _check_class_targets(owner, target, input)
         self.log_probs = F.log_softmax(input, axis=1)                  # eq. (2)
@@ -143,7 +143,7 @@ class NLLLoss(_Loss):
     """
 
     def forward(self, input, target):
-        owner = self.describe()
+        owner = self
         _check_input_2d(owner, input, "log-probabilities")
         _check_class_targets(owner, target, input)
         self.input_shape, self.input_dtype, self.target = input.shape, input.dtype, target
@@ -171,11 +171,11 @@ class BCELoss(_Loss):
     """
 
     def forward(self, input, target):
-        owner = self.describe()
+        owner = self
         check_float_array(owner, input)
         if input.size and (input.min() < 0 or input.max() > 1):
             raise ValueError(
-                f"{owner}: expected probabilities in [0, 1], got values from {input.min()} to "
+                f"{name_of(owner)}: expected probabilities in [0, 1], got values from {input.min()} to "
                 f"{input.max()}; apply Sigmoid first, or use BCEWithLogitsLoss on the logits"
             )
         target = _check_target_like(owner, target, input, unit_interval=True)
@@ -203,7 +203,7 @@ class BCEWithLogitsLoss(_Loss):
     """
 
     def forward(self, input, target):
-        owner = self.describe()
+        owner = self
         check_float_array(owner, input)
         target = _check_target_like(owner, target, input, unit_interval=True)
         self.z, self.target = input, target
@@ -225,7 +225,7 @@ class MSELoss(_Loss):
     """
 
     def forward(self, input, target):
-        owner = self.describe()
+        owner = self
         check_float_array(owner, input)
         target = _check_target_like(owner, target, input)
         self.difference = input - target

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from ._checks import check_dtype_matches, check_float_array, check_learning_rate, check_ndim, check_shape
+from ._checks import check_dtype_matches, check_float_array, check_learning_rate, check_ndim, check_shape, name_of
 from .activations import ReLU
 from .layers import Linear
 from .losses import BCE_LOG_FLOOR
@@ -80,21 +80,21 @@ class LogisticRegression(Module):
         return (self.forward(x) >= threshold).astype(np.int64)
 
     def _check_x(self, x):
-        owner = self.describe()
+        owner = self
         check_float_array(owner, x, "x")
         check_ndim(owner, x, (2,), f"(N, {self.dim})", "x")
         check_shape(owner, x, (None, self.dim), "x")
         check_dtype_matches(owner, x, self.w.dtype, "x")
 
     def _check_targets(self, yhat, y):
-        owner = self.describe()
+        owner = self
         check_float_array(owner, yhat, "yhat")
         check_ndim(owner, yhat, (1,), "(N,)", "yhat")
         if not isinstance(y, np.ndarray) or y.dtype.kind not in "fiub":
-            raise TypeError(f"{owner}: expected y to be a numeric numpy.ndarray of 0/1 labels, got {type(y).__name__}")
+            raise TypeError(f"{name_of(owner)}: expected y to be a numeric numpy.ndarray of 0/1 labels, got {type(y).__name__}")
         check_shape(owner, y, yhat.shape, "y", hint=" (the shape of yhat)")
         if y.size and (y.min() < 0 or y.max() > 1):
-            raise ValueError(f"{owner}: expected labels y in [0, 1], got values from {y.min()} to {y.max()}")
+            raise ValueError(f"{name_of(owner)}: expected labels y in [0, 1], got values from {y.min()} to {y.max()}")
         return y.astype(yhat.dtype, copy=False)
 
     def extra_repr(self):

@@ -268,8 +268,9 @@ class SGD(Optimizer):
         lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
         grad = p.grad
         if group["weight_decay"] != 0:
-            # A new array: p.grad itself must stay dL/dθ for whoever reads it next.
-            grad = grad + group["weight_decay"] * p.data        # eq. (2)
+            # Into the work array: p.grad itself must stay dL/dθ for whoever reads it next.
+            grad = np.multiply(p.data, group["weight_decay"], out=self._work_array(p))
+            grad += p.grad                                        # eq. (2)
         if momentum != 0:
             buffer = state.get("momentum_buffer")
             if buffer is None:
@@ -280,7 +281,7 @@ class SGD(Optimizer):
             grad = grad + momentum * buffer if group["nesterov"] else buffer   # eq. (5)
         # In place: `p.data = p.data - ...` would bind a new array that the
         # model's layers never see.
-        p.data -= lr * grad                                       # eq. (6)
+        p.data -= np.multiply(grad, lr, out=self._work_array(p))     # eq. (6)
 
 
 class Adam(Optimizer):
@@ -349,13 +350,14 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])   # eq. (10)
 
-        step_size = lr / (1 - beta1**t)                          # eq. (11)
+        # eq. (11)-(13) rearranged to save a pass (derivations/optimizers.md, eq. (15)):
+        # m̂ / (√v̂ + ε) = c·m / (√v + c·ε) with c = √(1 − β₂ᵗ).
+        root_correction = math.sqrt(1 - beta2**t)
         denominator = np.sqrt(v, out=work)
-        denominator /= math.sqrt(1 - beta2**t)                   # eq. (12)
-        denominator += eps                                       # eq. (13)
+        denominator += eps * root_correction                     # eq. (15)
         update = np.divide(m, denominator, out=work)
-        update *= step_size
-        p.data -= update                                         # eq. (13)
+        update *= lr * root_correction / (1 - beta1**t)          # eq. (15)
+        p.data -= update                                         # eq. (15)
 
 
 class AdamW(Adam):

@@ -1,0 +1,51 @@
+"""The benchmark runs end to end (``--quick``: tiny sizes) and reports every row issue 7 asks for.
+
+No timing is asserted here — speed is measured by ``make bench``, never in a
+test; this only keeps the benchmark from rotting.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.floor import FloorMLP
+
+from .torch_required import import_torch
+
+torch = import_torch()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_writes_every_row(tmp_path):
+    out = tmp_path / "bench.json"
+    printed = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+                             cwd=ROOT, check=True, capture_output=True, text=True, timeout=600).stdout
+    report = json.loads(out.read_text())
+    assert [(r["optimizer"], r["batch_size"]) for r in report["mnist"]] == [
+        ("sgd", 64), ("sgd", 256), ("adam", 64), ("adam", 256)]
+    for row in report["mnist"] + report["digits"]:
+        assert set(row["seconds"]) == {"manualnet", "torch", "numpy floor", "torch DataLoader"}
+        assert row["vs_torch"]["median"] > 0 and row["gemm_efficiency"] > 0
+    operations = {(r["operation"], r["size"]) for r in report["operations"]}
+    assert {name for name, _ in operations} == {"Linear", "ReLU", "Sigmoid", "CrossEntropyLoss", "BatchNorm1d", "Dropout"}
+    assert report["environment"]["numpy_blas"] and "openblas_env" in report["environment"]
+    assert report["peak_rss_epoch_batch_64_adam"]["manualnet"]["peak_rss_mib"] > 0
+    assert all(isinstance(row["met"], bool) for row in report["targets"])
+    assert "targets (issue 7):" in printed and "float32 GEMM rate" in printed
+
+
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.5), ("adam", 0.01)])
+def test_numpy_floor_learns(optimizer, lr):
+    """The floor is a real training loop, not an empty one: it learns a separable problem."""
+    rng = np.random.default_rng(0)
+    x = rng.random((512, 20), dtype=np.float32)
+    y = (x[:, 0] > 0.5).astype(np.int64)
+    model = FloorMLP(20, 16, 2, optimizer, lr, rng)
+    before = np.mean(model.predict(x) == y)
+    for _ in range(200):
+        model.train_step(x, y)
+    assert np.mean(model.predict(x) == y) > max(before, 0.9)
