@@ -60,7 +60,7 @@ class LeakyReLU(_Activation):
     def forward(self, x):
         self._check_input(x)
         self.x = x                                   # kept for backward
-        return np.where(x > 0, x, self.negative_slope * x)     # eq. (2)
+        return np.maximum(x, 0) + self.negative_slope * np.minimum(x, 0)     # eq. (2)
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G where x > 0, a·G elsewhere."""
@@ -68,7 +68,8 @@ class LeakyReLU(_Activation):
         self._check_grad(grad_output, x)
         if not need_input_grad:
             return None
-        return np.where(x > 0, grad_output, self.negative_slope * grad_output)   # eq. (6)
+        positive = x > 0
+        return grad_output * positive + (self.negative_slope * grad_output) * ~positive   # eq. (6)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"

@@ -10,13 +10,16 @@ import numpy as np
 
 
 def sigmoid(z):
-    """σ(z) = 1 / (1 + e^{-z}), computed from e^{-|z|} <= 1 so nothing overflows.
+    """σ(z) = 1 / (1 + e^{-z}), computed from e = e^{-|z|} <= 1 so nothing overflows.
 
-    For z >= 0 it uses 1 / (1 + e^{-z}); for z < 0 the equal form
-    e^{z} / (1 + e^{z}); both only ever exponentiate -|z|.
+    For z >= 0, σ(z) = 1 / (1 + e); for z < 0 the equal form e / (1 + e).
+    The numerator, 1 or e, is max(e, 1[z >= 0]): e <= 1 picks 1 where z >= 0
+    and e > 0 picks e where z < 0.  The same numbers as selecting with
+    ``np.where``, without a per-element branch (several times faster on
+    random signs).
     """
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.maximum(e, z >= 0) / (1 + e)
 
 
 def softplus_of_negative_abs(z):

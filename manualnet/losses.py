@@ -120,18 +120,21 @@ class CrossEntropyLoss(_Loss):
         owner = self
         _check_input_2d(owner, input, "logits")
         _check_class_targets(owner, target, input)
-        self.log_probs = F.log_softmax(input, axis=1)                  # eq. (2)
+        shift = input.max(axis=1, keepdims=True)                      # log-sum-exp: exponents <= 0
+        exponentials = np.exp(input - shift)
+        total = exponentials.sum(axis=1, keepdims=True)
+        self.probs = exponentials / total                              # eq. (1), kept for backward
         self.target = target
-        losses = -self.log_probs[np.arange(len(target)), target]       # eq. (3)
+        log_sum_exp = (shift + np.log(total))[:, 0]
+        losses = log_sum_exp - input[np.arange(len(target)), target]   # eq. (3)
         return self._reduce(losses)                                    # eq. (4)
 
     def backward(self, grad_output=1.0):
         """dL/dz = (softmax(z) − onehot(y)) · g / N for the mean."""
-        log_probs = self._saved("log_probs")
-        scale = self._grad_per_element(grad_output, self.target.shape, log_probs.dtype)
-        grad = np.exp(log_probs)                                       # eq. (1): p = softmax(z)
-        grad[np.arange(len(self.target)), self.target] -= 1            # eq. (5): p − onehot(y)
-        grad *= scale[:, None] if scale.ndim else scale                # eq. (5): · g / N
+        probs = self._saved("probs")
+        scale = self._grad_per_element(grad_output, self.target.shape, probs.dtype)
+        grad = probs * (scale[:, None] if scale.ndim else scale)      # eq. (5): p · g / N
+        grad[np.arange(len(self.target)), self.target] -= scale        # eq. (5): − onehot(y) · g / N
         return grad
 
 

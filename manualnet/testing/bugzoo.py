@@ -54,10 +54,8 @@ class CrossEntropyMissingOneOverN(CrossEntropyLoss):
     """
 
     def backward(self, grad_output=1.0):
-        log_probs = self._saved("log_probs")
-        grad = np.exp(log_probs)                                       # eq. (1): p = softmax(z)
-        grad[np.arange(len(self.target)), self.target] -= 1            # eq. (5): p − onehot(y)
-        grad *= grad_output                          # BUG: should be · g / N (the mean's 1/N)
+        grad = self._saved("probs") * grad_output    # BUG: should be · g / N (the mean's 1/N)
+        grad[np.arange(len(self.target)), self.target] -= grad_output  # eq. (5): − onehot(y)
         return grad
 
 
