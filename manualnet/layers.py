@@ -169,7 +169,7 @@ class Sequential(Module):
         grad = grad_output
         for index in reversed(range(len(modules))):
             needed = need_input_grad or learns_before[index]
-            if not needed and not modules[index].parameters():
+            if not needed and not modules[index].has_parameters():
                 return None                          # nothing left that learns
             grad = modules[index].backward(grad, need_input_grad=needed)   # eq. (7)
         return grad
@@ -180,5 +180,5 @@ def _learns_before(modules):
     flags, seen = [], False
     for module in modules:
         flags.append(seen)
-        seen = seen or bool(module.parameters())
+        seen = seen or module.has_parameters()
     return flags

@@ -137,6 +137,10 @@ class Module:
     def parameters(self):
         return [parameter for _, parameter in self.named_parameters()]
 
+    def has_parameters(self):
+        """Whether this module or a descendant holds a Parameter (stops at the first one found)."""
+        return bool(self._parameters) or any(child.has_parameters() for child in self._modules.values())
+
     def named_buffers(self, prefix=""):
         for module_name, module in self.named_modules(prefix):
             for name, buffer in module._buffers.items():

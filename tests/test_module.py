@@ -183,3 +183,8 @@ def test_describe_and_repr():
     assert mn.Linear(3, 2).describe() == "Linear(in_features=3, out_features=2, bias=True)"
     assert mn.Sequential(mn.Linear(1, 1), mn.ReLU()).describe() == "Sequential(Linear, ReLU)"
     assert repr(TwoLayer()).startswith("TwoLayer(\n  (first): Linear(")
+
+
+def test_has_parameters_looks_into_children():
+    assert TwoLayer().has_parameters() and mn.Sequential(mn.ReLU(), mn.Linear(1, 1)).has_parameters()
+    assert not mn.Sequential(mn.ReLU(), mn.Sequential(mn.Flatten())).has_parameters()
