@@ -23,12 +23,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,data]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,data,plot]'
 	touch $@
 
 $(VENV)/.installed-compare: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -e '.[dev,data,compare,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,data,plot,compare,bench]'
 	touch $@
 
 install: $(VENV)/.installed

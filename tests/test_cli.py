@@ -109,6 +109,7 @@ def test_progress_bar_appears_only_when_stderr_is_a_terminal(capsys, monkeypatch
 
 
 def test_plot_writes_a_png(capsys, tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra (make test installs it)")
     code, out, _ = run_main(capsys, "train", "--epochs", "2", "--plot", str(tmp_path / "curves.png"))
     assert code == 0 and "plotted loss and accuracy" in out
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
