@@ -17,8 +17,10 @@ import zlib
 import numpy as np
 
 DIGITS_TEST_FRACTION = 0.2
-# Seed 1, not 0: seed 0's test set happened to be unusually hard (the default MLP
-# scored ~0.969 on it, against 0.977-0.993 on the splits of seeds 1 to 5).
+# Seed 1 was chosen after looking at test accuracy, so say what the others give:
+# the default `train` (3 model seeds each) scores a mean of 0.967 on split 0,
+# 0.983 on 1, 0.977 on 2, 0.983 on 3, 0.984 on 4, 0.989 on 5, 0.975 on 6 and
+# 0.968 on 7 — a mean of 0.978 over the eight splits, two of them below 0.97.
 DIGITS_SPLIT_SEED = 1
 
 MNIST_FILES = {
