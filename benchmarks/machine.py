@@ -2,6 +2,7 @@
 
 import os
 import platform
+import re
 import time
 
 import numpy as np
@@ -31,10 +32,11 @@ def blas_libraries():
 
 
 def torch_blas(torch):
+    """torch's version, threads and the BLAS/LAPACK it was built with (from its build settings)."""
     config = torch.__config__.show()
-    blas = [line.strip() for line in config.splitlines() if "BLAS_INFO" in line or "LAPACK_INFO" in line]
+    built_with = dict(re.findall(r"\b(BLAS_INFO|LAPACK_INFO)=(\w+)", config))
     return {"version": torch.__version__, "threads": torch.get_num_threads(),
-            "mkl": torch.backends.mkl.is_available(), "config": blas}
+            "mkl": torch.backends.mkl.is_available(), **{key.lower(): value for key, value in built_with.items()}}
 
 
 def environment(torch=None):
