@@ -94,19 +94,26 @@ class BatchNorm1d(Module):
         """Add dL/dγ, dL/dβ to .grad; return dL/dx through the batch mean and variance (or the running ones)."""
         x_hat = self._saved("x_hat")
         check_grad_output(self, grad_output, x_hat.shape, x_hat.dtype)
+        if not (self.affine or need_input_grad):
+            return None
         axes = self._axes(x_hat)
+        # Σ G and Σ G x̂ serve twice: they are dL/dβ and dL/dγ, and, times γ, the
+        # sums Σ dx̂ and Σ dx̂ x̂ of eq. (14), because dx̂ = γ G (eq. (8)).
+        sum_g = np.sum(grad_output, axis=axes)                              # eq. (10)
+        sum_g_x_hat = np.sum(grad_output * x_hat, axis=axes)                # eq. (9)
         if self.affine:
-            self.weight.grad += np.sum(grad_output * x_hat, axis=axes)      # eq. (9)
-            self.bias.grad += np.sum(grad_output, axis=axes)                # eq. (10)
+            self.weight.grad += sum_g_x_hat                                 # eq. (9)
+            self.bias.grad += sum_g                                         # eq. (10)
         if not need_input_grad:
             return None
-        d_x_hat = grad_output * self._per_feature(self.weight.data, x_hat) if self.affine else grad_output  # eq. (8)
+        gamma = self.weight.data if self.affine else 1
+        d_x_hat = grad_output * self._per_feature(gamma, x_hat) if self.affine else grad_output  # eq. (8)
         inv_std = self._per_feature(self.inv_std, x_hat)
         if not self.used_batch_statistics:
             return d_x_hat * inv_std                                        # eq. (15)
         count = x_hat.size // self.num_features
-        sum_d_x_hat = self._per_feature(np.sum(d_x_hat, axis=axes), x_hat)
-        sum_d_x_hat_x_hat = self._per_feature(np.sum(d_x_hat * x_hat, axis=axes), x_hat)
+        sum_d_x_hat = self._per_feature(gamma * sum_g, x_hat)
+        sum_d_x_hat_x_hat = self._per_feature(gamma * sum_g_x_hat, x_hat)
         return inv_std / count * (count * d_x_hat - sum_d_x_hat - x_hat * sum_d_x_hat_x_hat)   # eq. (14)
 
     # -- shapes ---------------------------------------------------------------

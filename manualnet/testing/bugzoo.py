@@ -193,7 +193,7 @@ class DropoutWithoutMask(Dropout):
 
     def backward(self, grad_output, need_input_grad=True):
         input_shape = self._saved("input_shape")
-        check_grad_output(self.describe(), grad_output, input_shape, self.input_dtype)
+        check_grad_output(self, grad_output, input_shape, self.input_dtype)
         if not need_input_grad:
             return None
         if self.mask is None:
@@ -215,7 +215,7 @@ class DropoutScaledByP(Dropout):
 
     def backward(self, grad_output, need_input_grad=True):
         input_shape = self._saved("input_shape")
-        check_grad_output(self.describe(), grad_output, input_shape, self.input_dtype)
+        check_grad_output(self, grad_output, input_shape, self.input_dtype)
         if not need_input_grad:
             return None
         if self.mask is None:
@@ -238,7 +238,7 @@ class BatchNormWithoutMeanTerm(BatchNorm1d):
 
     def backward(self, grad_output, need_input_grad=True):
         x_hat = self._saved("x_hat")
-        check_grad_output(self.describe(), grad_output, x_hat.shape, x_hat.dtype)
+        check_grad_output(self, grad_output, x_hat.shape, x_hat.dtype)
         axes = self._axes(x_hat)
         if self.affine:
             self.weight.grad += np.sum(grad_output * x_hat, axis=axes)      # eq. (9)
