@@ -41,7 +41,7 @@ class MultiLayerPerceptronClass(mn.Module):
         self.init_param(rng)  # initialize parameters
 
     def init_param(self, rng=None):
-        rng = mn.init.as_generator(rng)       # one Generator for all four: reproducible, no global seed
+        rng = mn.rng.as_generator(rng)       # one Generator for all four: reproducible, no global seed
         mn.init.kaiming_normal_(self.lin_1.weight, rng=rng)
         mn.init.zeros_(self.lin_1.bias)
         mn.init.kaiming_normal_(self.lin_2.weight, rng=rng)

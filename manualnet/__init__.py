@@ -7,7 +7,7 @@ and PyTorch.  ``import manualnet as mn`` and use it as you would ``torch.nn``.
 
 import importlib
 
-from . import functional, init, optim
+from . import functional, init, optim, rng
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .batchnorm import BatchNorm1d
 from .dropout import Dropout
@@ -40,5 +40,5 @@ __all__ = [
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
     "LogisticRegression", "MLP",
     "save", "load",
-    "functional", "init", "optim", *_LAZY_SUBMODULES,
+    "functional", "init", "optim", "rng", *_LAZY_SUBMODULES,
 ]

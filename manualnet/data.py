@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from .init import as_generator
+from .rng import as_generator
 
 
 def collate(samples):

@@ -7,9 +7,9 @@ import numbers
 
 import numpy as np
 
-from . import init
 from ._checks import check_float_array, check_grad_output
 from .module import Module
+from .rng import as_generator
 
 
 class Dropout(Module):
@@ -34,7 +34,7 @@ class Dropout(Module):
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
             raise ValueError(f"Dropout: expected p, the probability of dropping an element, in [0, 1], got {p!r}")
         self.p = float(p)
-        self.rng = init.as_generator(rng)
+        self.rng = as_generator(rng)
         # p = 1 drops everything: scale 0 instead of 1/0, so y = 0 and not 0 · inf = NaN.
         self.scale = 1 / (1 - self.p) if self.p < 1 else 0.0
 

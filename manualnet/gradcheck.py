@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .init import as_generator
+from .rng import as_generator
 from .module import Module
 
 ATOL = 1e-7      # absolute tolerance, float64

@@ -18,19 +18,11 @@ import warnings
 import numpy as np
 
 from .parameter import Parameter
+from .rng import as_generator
 
 # The names torch.nn.init.calculate_gain accepts (it has no "identity", though its docs list one).
 _GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
 _CONV_NAMES = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
-
-
-def as_generator(rng):
-    """Return a numpy Generator from a Generator, an int seed or None (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng: expected a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
 
 
 def calculate_gain(nonlinearity, param=None):

@@ -14,6 +14,7 @@ from ._checks import (
 )
 from .module import Module
 from .parameter import Parameter, as_float_dtype
+from .rng import as_generator
 
 
 class Linear(Module):
@@ -38,7 +39,7 @@ class Linear(Module):
 
     def reset_parameters(self, rng=None):
         """PyTorch's default init: W and b uniform in ±1/√in_features."""
-        rng = init.as_generator(rng)
+        rng = as_generator(rng)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features)

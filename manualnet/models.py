@@ -18,6 +18,7 @@ from .layers import Linear
 from .losses import BCE_LOG_FLOOR
 from .module import Module
 from .parameter import Parameter, as_float_dtype
+from .rng import as_generator
 
 
 class LogisticRegression(Module):
@@ -121,7 +122,7 @@ class MLP(Module):
 
     def init_param(self, rng=None):
         """Kaiming-normal weights, zero biases, as the notes' ``init_param``."""
-        rng = init.as_generator(rng)
+        rng = as_generator(rng)
         init.kaiming_normal_(self.lin_1.weight, rng=rng)
         init.zeros_(self.lin_1.bias)
         init.kaiming_normal_(self.lin_2.weight, rng=rng)

@@ -175,7 +175,7 @@ def test_init_rejects_non_float_targets_bad_rngs_and_bad_ranges():
         init.normal_(np.zeros(3, np.int64))
     with pytest.raises(TypeError, match="got list"):
         init.zeros_([0.0, 1.0])
-    with pytest.raises(TypeError, match="rng: expected a numpy.random.Generator, an int seed or None, got float"):
+    with pytest.raises(TypeError, match="rng: expected a numpy.random.Generator, a non-negative int seed or None, got float"):
         init.normal_(np.empty(3), rng=0.5)
     with pytest.raises(ValueError, match="init.uniform_: expected a <= b .*got a=1, b=0"):
         init.uniform_(np.empty(3), 1, 0)

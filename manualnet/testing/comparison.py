@@ -29,7 +29,7 @@ import numpy as np
 
 from ..dropout import Dropout
 from ..gradcheck import ATOL, RTOL, ArrayReport, ArraysReport, as_float64, compare_arrays, format_table
-from ..init import as_generator
+from ..rng import as_generator
 from ..module import Module
 from .diagnoses import Evidence, diagnose, diagnose_shape
 
