@@ -25,8 +25,44 @@ from .parameter import Parameter, as_float_dtype
 LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
 
 
+def keep_input(x):
+    """What forward keeps of an input array: x itself if nobody can change it, else a private copy.
+
+    backward reads what forward kept, so ``lin(x); x *= 0; lin.backward(g)``
+    must not see the zeros (PyTorch raises "modified by an inplace
+    operation").  An array that is read-only all the way down to the memory
+    it views — the outputs that layers hand out with ``keep_output`` — can
+    be kept as it is; anything else is copied.
+    """
+    array = x
+    while isinstance(array, np.ndarray):
+        if array.flags.writeable:
+            return x.copy()
+        array = array.base
+    return x if array is None else x.copy()
+
+
+def keep_output(y):
+    """Mark an array that forward both keeps for backward and returns as read-only; return it.
+
+    ``y = sigmoid(x); y *= 2`` then raises NumPy's "output array is read-only"
+    instead of silently changing what backward reads; ``y = y * 2`` works.
+    The next layer can keep it without a copy (see ``keep_input``).
+    """
+    y.flags.writeable = False
+    return y
+
+
 class Module:
-    """Base class: registers parameters, buffers and children; runs forward on call."""
+    """Base class: registers parameters, buffers and children; runs forward on call.
+
+    ``saved_for_backward`` names the attributes a layer's forward keeps for
+    its backward (``("x",)`` for Linear).  backward reads them directly,
+    ``x = self.x``; read before any forward ran, one of them raises an error
+    that says to run forward first.
+    """
+
+    saved_for_backward = ()
 
     def __init__(self):
         # object.__setattr__ because our own __setattr__ needs these to exist.
@@ -97,6 +133,15 @@ class Module:
             # In place: `p.data = p.data - ...` would make a new array that an
             # optimizer or another reference holding the old one never sees.
             parameter.data -= lr * parameter.grad
+
+    def __getattr__(self, name):
+        # Called only when normal lookup fails, so reading a kept value costs nothing extra.
+        if name in type(self).saved_for_backward:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward called before forward: "
+                f"run forward first (it keeps {name!r} for backward)"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _saved(self, name):
         """Return what forward kept for backward, or explain that forward never ran."""
