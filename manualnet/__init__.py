@@ -17,6 +17,11 @@ from .models import MLP, LogisticRegression
 from .module import Module
 from .parameter import Parameter
 
+# Sequences (issue 16): the lookup table and the recurrent layers; gradient clipping in mn.utils.
+from . import utils
+from .embedding import Embedding
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+
 __version__ = "0.1.0"
 
 # Loaded on first use, so `import manualnet` stays light: some submodules
@@ -40,5 +45,6 @@ __all__ = [
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
     "LogisticRegression", "MLP",
     "save", "load",
+    "Embedding", "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "utils",
     "functional", "init", "optim", "rng", *_LAZY_SUBMODULES,
 ]

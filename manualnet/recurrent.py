@@ -39,13 +39,13 @@ in PyTorch's order (LSTM i, f, g, o; GRU r, z, n); state-dict keys
 ``…_reverse``, ``…_l1``; every parameter initialised U(−1/√H, 1/√H).
 """
 
+import functools
 import math
 import numbers
 import warnings
 
 import numpy as np
 
-from . import functional as F
 from . import init
 from ._checks import (
     check_dtype_matches, check_float_array, check_grad_output, check_positive_int, name_of,
@@ -126,7 +126,7 @@ class _RecurrentBase(Module):
 
     def _project(self, x, W_ih, b_ih, b_hh):
         """x W_ihᵀ + b_ih for every step at once: x (T, N, I) -> (T, N, G·H).  rnn.md eq. (1)."""
-        xw = x @ W_ih.data.T
+        xw = (x.reshape(-1, x.shape[-1]) @ W_ih.data.T).reshape(x.shape[:-1] + (-1,))
         if b_ih is not None:
             xw += b_ih.data
             if self.folds_hidden_bias:
@@ -181,6 +181,11 @@ class _RecurrentBase(Module):
             b_hh.grad += d_b if d_hw is d_xw else d_hw_flat.sum(axis=0)                   # rnn.md eq. (10)
 
 
+def _input_grad(d_xw, W_ih):
+    """dL/dx_t = δ_t W_ih for every step at once: (T, N, G·H) -> (T, N, I).  rnn.md eq. (7)."""
+    return (d_xw.reshape(-1, d_xw.shape[-1]) @ W_ih.data).reshape(d_xw.shape[:-1] + (-1,))
+
+
 def _add(a, b):
     """a + b where None stands for zero (a gradient nobody sent)."""
     if a is None:
@@ -231,10 +236,6 @@ class _LSTMStep:
     has_cell_state = True
     gate_order = "ifgo"          # PyTorch's order of the four blocks of rows in weight_ih / weight_hh
 
-    def _gate_slices(self):
-        hidden = self.hidden_size
-        return {gate: slice(j * hidden, (j + 1) * hidden) for j, gate in enumerate(self.gate_order)}
-
     def _new_trace(self, x, xw, h0, c0):
         steps = len(xw)
         h = np.empty((steps + 1,) + h0.shape, xw.dtype)
@@ -243,30 +244,53 @@ class _LSTMStep:
         return _Trace(x, h, c=c, gates=np.empty_like(xw), tanh_c=np.empty_like(h[1:]))
 
     def _step(self, trace, k, xw_k, W_hh, b_hh):
-        s = self._gate_slices()
+        s = _gate_slices(self.gate_order, self.hidden_size)
+        scale, offset = _lstm_activation_constants(self.gate_order, self.hidden_size, xw_k.dtype)
         gates = trace.gates[k]
         np.matmul(trace.h[k], W_hh.T, out=gates)
-        gates += xw_k                                           # lstm.md eq. (1): pre-activations
-        for gate in "ifo":
-            gates[:, s[gate]] = F.sigmoid(gates[:, s[gate]])    # lstm.md eq. (2)
-        np.tanh(gates[:, s["g"]], out=gates[:, s["g"]])         # lstm.md eq. (3)
-        i, f, g, o = (gates[:, s[gate]] for gate in "ifgo")
-        c = trace.c[k + 1]
+        gates += xw_k                                           # lstm.md eq. (1): a = [a_i, a_f, a_g, a_o]
+        # One tanh for all four blocks: σ(a) = (1 + tanh(a/2))/2 (eq. 14) for i, f, o; tanh(a) for g.
+        gates *= scale
+        np.tanh(gates, out=gates)
+        gates *= scale
+        gates += offset                                         # lstm.md eq. (2), (3)
+        i, f, g, o = gates[:, s["i"]], gates[:, s["f"]], gates[:, s["g"]], gates[:, s["o"]]
+        c, tanh_c = trace.c[k + 1], trace.tanh_c[k]
         np.multiply(f, trace.c[k], out=c)
         c += i * g                                              # lstm.md eq. (4)
-        np.tanh(c, out=trace.tanh_c[k])
-        np.multiply(o, trace.tanh_c[k], out=trace.h[k + 1])     # lstm.md eq. (5)
+        np.tanh(c, out=tanh_c)
+        np.multiply(o, tanh_c, out=trace.h[k + 1])              # lstm.md eq. (5)
 
     def _step_backward(self, trace, k, dh, dc, W_hh, d_xw_k, d_hw_k):
-        s = self._gate_slices()
-        i, f, g, o = (trace.gates[k][:, s[gate]] for gate in "ifgo")
-        tanh_c, c_prev = trace.tanh_c[k], trace.c[k]
+        s = _gate_slices(self.gate_order, self.hidden_size)
+        gates, tanh_c, c_prev = trace.gates[k], trace.tanh_c[k], trace.c[k]
+        i, f, g, o = gates[:, s["i"]], gates[:, s["f"]], gates[:, s["g"]], gates[:, s["o"]]
         dc = _add(dh * o * (1 - tanh_c * tanh_c), dc)          # lstm.md eq. (7): two sources for dL/dc_t
-        d_xw_k[:, s["i"]] = dc * g * i * (1 - i)                # lstm.md eq. (8)
-        d_xw_k[:, s["f"]] = dc * c_prev * f * (1 - f)           # lstm.md eq. (9)
-        d_xw_k[:, s["g"]] = dc * i * (1 - g * g)                # lstm.md eq. (10)
-        d_xw_k[:, s["o"]] = dh * tanh_c * o * (1 - o)           # lstm.md eq. (6)
-        return d_xw_k @ W_hh, dc * f                            # lstm.md eq. (11), (12)
+        np.multiply(dh, tanh_c, out=d_xw_k[:, s["o"]])          # lstm.md eq. (6): dL/do
+        np.multiply(dc, g, out=d_xw_k[:, s["i"]])               # lstm.md eq. (8): dL/di
+        np.multiply(dc, c_prev, out=d_xw_k[:, s["f"]])          # lstm.md eq. (9): dL/df
+        np.multiply(dc, i, out=d_xw_k[:, s["g"]])               # lstm.md eq. (10): dL/dg
+        activation_slope = gates * (1 - gates)                  # σ' = σ(1 − σ) for i, f, o ...
+        activation_slope[:, s["g"]] = 1 - g * g                 # ... and tanh' = 1 − g² for g
+        d_xw_k *= activation_slope                              # lstm.md eq. (11): dL/da
+        return d_xw_k @ W_hh, dc * f                            # lstm.md eq. (12), (13)
+
+
+@functools.lru_cache(maxsize=None)
+def _gate_slices(order, hidden):
+    """{gate: the slice of its block of columns} for gate blocks stacked in ``order``."""
+    return {gate: slice(j * hidden, (j + 1) * hidden) for j, gate in enumerate(order)}
+
+
+@functools.lru_cache(maxsize=None)
+def _lstm_activation_constants(order, hidden, dtype):
+    """Per column: σ blocks get scale 1/2 and offset 1/2 (σ(a) = ½ tanh(a/2) + ½), the g block 1 and 0."""
+    scale, offset = np.ones(4 * hidden, dtype), np.zeros(4 * hidden, dtype)
+    for gate, block in _gate_slices(order, hidden).items():
+        if gate != "g":
+            scale[block], offset[block] = 0.5, 0.5
+    scale.flags.writeable = offset.flags.writeable = False
+    return scale, offset
 
 
 # -- GRU -----------------------------------------------------------------------------
@@ -283,32 +307,44 @@ class _GRUStep:
         return _Trace(x, h, gates=np.empty_like(xw), hw_n=np.empty_like(h[1:]))
 
     def _step(self, trace, k, xw_k, W_hh, b_hh):
-        hidden = self.hidden_size
-        r_z, n_block = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
+        H = self.hidden_size
         hw = trace.h[k] @ W_hh.T
         if b_hh is not None:
-            hw += b_hh                                          # gru.md eq. (1): h_{t−1} W_hhᵀ + b_hh
+            hw += b_hh                                          # gru.md eq. (1): b = h_{t−1} W_hhᵀ + b_hh
         gates = trace.gates[k]
-        gates[:, r_z] = F.sigmoid(xw_k[:, r_z] + hw[:, r_z])    # gru.md eq. (2), (3)
-        r, z = gates[:, :hidden], gates[:, hidden:2 * hidden]
-        trace.hw_n[k] = hw[:, n_block]
-        n = gates[:, n_block]
-        np.tanh(xw_k[:, n_block] + r * hw[:, n_block], out=n)   # gru.md eq. (4)
-        h_prev = trace.h[k]
-        np.multiply(z, h_prev - n, out=trace.h[k + 1])
-        trace.h[k + 1] += n                                     # gru.md eq. (5): (1 − z) ⊙ n + z ⊙ h_{t−1}
+        r_z = gates[:, :2 * H]
+        np.add(xw_k[:, :2 * H], hw[:, :2 * H], out=r_z)
+        _sigmoid_in_place(r_z)                                  # gru.md eq. (2), (3)
+        r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+        trace.hw_n[k] = hw[:, 2 * H:]
+        np.multiply(r, hw[:, 2 * H:], out=n)
+        n += xw_k[:, 2 * H:]
+        np.tanh(n, out=n)                                       # gru.md eq. (4)
+        h = trace.h[k + 1]
+        np.subtract(trace.h[k], n, out=h)
+        h *= z
+        h += n                                                  # gru.md eq. (5): (1 − z) ⊙ n + z ⊙ h_{t−1}
 
     def _step_backward(self, trace, k, dh, dc, W_hh, d_xw_k, d_hw_k):
-        hidden = self.hidden_size
+        H = self.hidden_size
         gates, h_prev = trace.gates[k], trace.h[k]
-        r, z, n = gates[:, :hidden], gates[:, hidden:2 * hidden], gates[:, 2 * hidden:]
-        d_an = dh * (1 - z) * (1 - n * n)                       # gru.md eq. (6), (7)
-        d_xw_k[:, :hidden] = d_an * trace.hw_n[k] * r * (1 - r) # gru.md eq. (9)
-        d_xw_k[:, hidden:2 * hidden] = dh * (h_prev - n) * z * (1 - z)   # gru.md eq. (8)
-        d_xw_k[:, 2 * hidden:] = d_an
-        d_hw_k[:, :2 * hidden] = d_xw_k[:, :2 * hidden]
-        np.multiply(d_an, r, out=d_hw_k[:, 2 * hidden:])        # gru.md eq. (10)
+        r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+        d_an = d_xw_k[:, 2 * H:]
+        np.multiply(dh, (1 - z) * (1 - n * n), out=d_an)        # gru.md eq. (6), (7): dL/da_n
+        np.multiply(d_an, trace.hw_n[k] * r * (1 - r), out=d_xw_k[:, :H])        # gru.md eq. (9)
+        np.multiply(dh, (h_prev - n) * z * (1 - z), out=d_xw_k[:, H:2 * H])      # gru.md eq. (8)
+        d_hw_k[:, :2 * H] = d_xw_k[:, :2 * H]
+        np.multiply(d_an, r, out=d_hw_k[:, 2 * H:])             # gru.md eq. (10)
         return dh * z + d_hw_k @ W_hh, None                     # gru.md eq. (11)
+
+
+def _sigmoid_in_place(a):
+    """a <- σ(a) = (1 + tanh(a/2))/2: tanh never overflows, so neither does this (tanh.md)."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+    return a
 
 
 # -- one time step: the cells ----------------------------------------------------------
@@ -346,7 +382,7 @@ class _CellBase(_RecurrentBase):
         W_ih, W_hh, b_ih, b_hh = self._weights("")
         d_xw, d_hw, dh, dc = self._run_backward(trace, None, dh_new, dc_new, W_hh)
         self._add_weight_grads(trace, d_xw, d_hw, W_ih, W_hh, b_ih, b_hh)
-        dx = d_xw[0] @ W_ih.data if need_input_grad else None         # rnn.md eq. (7)
+        dx = _input_grad(d_xw, W_ih)[0] if need_input_grad else None
         if self.unbatched:
             dx, dh, dc = (None if a is None else a[0] for a in (dx, dh, dc))
         return (dx, (dh, dc)) if self.has_cell_state else (dx, dh)
@@ -526,7 +562,7 @@ class _SequenceBase(_RecurrentBase):
                     trace, d_h, None if dh_n is None else dh_n[index], None if dc_n is None else dc_n[index], W_hh)
                 self._add_weight_grads(trace, d_xw, d_hw, W_ih, W_hh, b_ih, b_hh)
                 if layer > 0 or need_input_grad:
-                    dx = d_xw @ W_ih.data                    # rnn.md eq. (7), every step at once
+                    dx = _input_grad(d_xw, W_ih)
                     d_input = _add(d_input, dx if direction == 0 else dx[::-1])
             if layer > 0 and self.dropped:
                 d_input = self.dropouts[layer - 1].backward(d_input)     # dropout.md eq. (4)
@@ -563,7 +599,8 @@ class _SequenceBase(_RecurrentBase):
                              f"(T, {self.input_size}) unbatched, got shape {input.shape}")
         check_dtype_matches(self, input, dtype)
         self.unbatched = input.ndim == 2
-        x = self._to_time_major(keep_input(input))
+        x = self._to_time_major(input)
+        x = keep_input(x) if x.flags.c_contiguous else np.ascontiguousarray(x)     # a private copy either way
         steps, batch = x.shape[:2]
         if steps == 0:
             raise ValueError(f"{name_of(self)}: expected a sequence of at least one step, got input of shape "
