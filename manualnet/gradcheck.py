@@ -17,6 +17,7 @@ Derivation of the method: derivations/gradcheck.md
 """
 
 import copy
+import inspect
 import warnings
 from dataclasses import dataclass
 
@@ -206,16 +207,76 @@ def compare_arrays(name, analytic, numeric, atol=ATOL, rtol=RTOL, kink_signal=No
 # -- checking modules and losses ---------------------------------------------
 
 def as_float64(value):
-    """A float array as a float64 copy; anything else (integer labels, masks) as it is."""
+    """A float array as a float64 copy; a tuple (an LSTM's (h, c)) part by part; anything else as it is."""
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
         return value.astype(np.float64)
+    if isinstance(value, tuple):
+        return tuple(as_float64(part) for part in value)
     return value
+
+
+# -- tuple outputs and inputs ---------------------------------------------------------
+# A recurrent layer returns (output, h_n) — an LSTM (output, (h_n, c_n)) — and its
+# backward takes the upstream gradient in that structure and returns
+# (dL/dinput, dL/dhx).  L = Σ R ⊙ y then sums over every array of the structure.
+
+def leaves(value, path=()):
+    """[(path, array)] for every array in a nested tuple or list; a plain array is [((), array)]."""
+    if isinstance(value, (tuple, list)):
+        return [leaf for index, part in enumerate(value) for leaf in leaves(part, path + (index,))]
+    return [] if value is None else [(path, value)]
+
+
+def map_structure(function, value):
+    """The same nesting of tuples, with ``function`` applied to every array (None stays None)."""
+    if isinstance(value, (tuple, list)):
+        return tuple(map_structure(function, part) for part in value)
+    return None if value is None else function(value)
+
+
+def inner_product(R, y):
+    """Σ R ⊙ y over every array of the structure: the scalar whose gradient backward(R) computes."""
+    return sum(float(np.sum(r * y_part)) for (_, r), (_, y_part) in zip(leaves(R), leaves(y)))
+
+
+def input_names(module, count):
+    """Names of forward's arguments for reports: 'input' first, then forward's own (e.g. 'hx')."""
+    try:
+        names = [name for name in inspect.signature(module.forward).parameters][1:count]
+    except (TypeError, ValueError):
+        names = []
+    names += [f"input[{index}]" for index in range(len(names) + 1, count)]
+    return ["input", *names]
+
+
+def differentiated_inputs(module, inputs, grads):
+    """[(name, analytic gradient, input array)] for the float inputs backward returned a gradient for.
+
+    ``grads`` is what backward returned: dL/dx for the first input, or a
+    tuple pairing with forward's inputs one by one (a recurrent layer's
+    (dL/dinput, dL/dhx)).  Integer inputs (class labels, token indices)
+    have no gradient.
+    """
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    pairs = []
+    for name, value, grad in zip(input_names(module, len(inputs)), inputs, grads):
+        for (path, array), (_, analytic) in zip(leaves(value), leaves(grad) if grad is not None else []):
+            if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+                pairs.append((name + "".join(f"[{i}]" for i in path), analytic, array))
+        if grad is None and isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            pairs.append((name, None, value))
+    return pairs
 
 
 def _upstream(grad_output, output, rng):
     """A random upstream gradient R shaped like the output (or the caller's, cast to float64)."""
     if grad_output is None:
-        return as_generator(rng).standard_normal(np.shape(output))           # eq. (5)
+        rng = as_generator(rng)
+        if isinstance(output, tuple):                 # one R per array, drawn in order
+            return map_structure(lambda part: rng.standard_normal(np.shape(part)), output)
+        return rng.standard_normal(np.shape(output))           # eq. (5)
+    if isinstance(grad_output, tuple):
+        return map_structure(lambda part: np.asarray(part, dtype=np.float64), grad_output)
     grad_output = np.asarray(grad_output, dtype=np.float64)
     if grad_output.size > 1 and np.all(grad_output == grad_output.flat[0]):
         warnings.warn(
@@ -259,16 +320,16 @@ def check_module(module, *inputs, grad_output=None, rng=0, eps=EPS, atol=ATOL, r
     inputs = [as_float64(x) for x in inputs]
     R = _upstream(grad_output, probe(*inputs), rng)     # that forward also kept what backward needs
 
-    def loss_at(*args):
-        return float(np.sum(R * probe(*args)))
+    def loss_at(_):
+        return inner_product(R, probe(*inputs))         # the inputs are perturbed in place
 
     probe.zero_grad()
-    analytic = {"input": probe.backward(R)}
-    analytic.update({name: p.grad.copy() for name, p in probe.named_parameters()})
-    arrays = [_compare("input", analytic["input"],
-                       *_central_differences(lambda x: loss_at(x, *inputs[1:]), inputs[0], eps), atol, rtol)]
+    differentiated = differentiated_inputs(probe, inputs, probe.backward(R))
+    analytic = {name: p.grad.copy() for name, p in probe.named_parameters()}
+    arrays = [_compare(name, grad, *_central_differences(loss_at, x, eps), atol, rtol)
+              for name, grad, x in differentiated]
     for name, parameter in probe.named_parameters():
-        numeric = _central_differences(lambda _: loss_at(*inputs), parameter.data, eps)
+        numeric = _central_differences(loss_at, parameter.data, eps)
         arrays.append(_compare(name, analytic[name], *numeric, atol, rtol))
     return _finish(GradcheckReport(module.describe(), arrays, atol, rtol, eps), raise_on_failure)
 

@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..dropout import Dropout
-from ..gradcheck import ATOL, RTOL, ArrayReport, ArraysReport, as_float64, compare_arrays, format_table
+from ..gradcheck import (
+    ATOL, RTOL, ArrayReport, ArraysReport, as_float64, compare_arrays, format_table, input_names, leaves,
+    map_structure,
+)
 from ..rng import as_generator
 from ..module import Module
 from .diagnoses import Evidence, diagnose, diagnose_shape
@@ -260,7 +263,7 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
     _zero_grads(reference)
 
     outputs = mine.forward(*inputs), reference.forward(*inputs)
-    if not _add_row(report, "output", *outputs, evidence):
+    if not _add_output_rows(report, *outputs, evidence):
         return report                            # no common upstream gradient fits both outputs
     first = _upstream(outputs[1], rng)
     input_grads = [_copy(mine.backward(first)), _copy(reference.backward(first))]  # before pass 2 reuses buffers
@@ -271,7 +274,9 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
     mine.backward(second)
     reference.backward(second)
 
-    _add_row(report, "input.grad", *input_grads, dict(evidence, upstream=first, output=outputs[1]))
+    input_evidence = evidence if isinstance(outputs[1], tuple) else dict(evidence, upstream=first, output=outputs[1])
+    for name, mine_grad, reference_grad in _input_gradient_rows(reference, inputs, *input_grads):
+        _add_row(report, name, mine_grad, reference_grad, input_evidence)
     for pair, first_grad in zip(pairs, first_grads):
         mine_grad = np.asarray(pair.mine.grad, dtype=np.float64)
         reference_grad = np.asarray(pair.reference.grad, dtype=np.float64)
@@ -297,14 +302,49 @@ def _add_row(report, name, mine, reference, evidence):
     return True
 
 
-def _copy(array):
-    return None if array is None else np.array(array, dtype=np.float64)
+def _copy(value):
+    """A float64 copy of an array, or of each array of a tuple (None stays None)."""
+    return map_structure(lambda array: np.array(array, dtype=np.float64), value)
 
 
 def _upstream(output, rng):
-    """A random upstream gradient R ~ N(0, 1) shaped like the output (a float for a scalar loss)."""
+    """A random upstream gradient R ~ N(0, 1) shaped like the output (a float for a scalar loss).
+
+    A tuple output (a recurrent layer's (output, h_n)) gets one R per array, in the same structure.
+    """
+    if isinstance(output, tuple):
+        return map_structure(lambda part: rng.standard_normal(np.shape(part)), output)
     R = rng.standard_normal(np.shape(output))
     return float(R) if R.ndim == 0 else R
+
+
+def _add_output_rows(report, mine, reference, evidence):
+    """One row per output array: 'output', or 'output[0]', 'output[1]', … for a tuple; False if any shape differs."""
+    if not isinstance(reference, tuple):
+        return _add_row(report, "output", mine, reference, evidence)
+    mine_leaves = dict(leaves(mine)) if isinstance(mine, tuple) else {}
+    fits = True
+    for path, array in leaves(reference):
+        name = "output" + "".join(f"[{index}]" for index in path)
+        fits = _add_row(report, name, mine_leaves.get(path), array, evidence) and fits
+    return fits
+
+
+def _input_gradient_rows(reference, inputs, mine, theirs):
+    """(row name, mine, reference) for each input gradient: 'input.grad', then e.g. 'hx.grad' when
+    backward returns a tuple (dL/dinput, dL/dhx).  Integer inputs (labels, token indices) have none."""
+    names = input_names(reference, max(len(inputs), len(theirs) if isinstance(theirs, tuple) else 1))
+    if not isinstance(theirs, tuple):
+        mine = mine[0] if isinstance(mine, tuple) else mine
+        if theirs is None and mine is None:
+            return []
+        return [("input.grad", mine, theirs)]
+    mine_leaves = dict(leaves(mine)) if isinstance(mine, tuple) else {(0,): mine}
+    rows = []
+    for path, array in leaves(theirs):
+        name = names[path[0]] + "".join(f"[{index}]" for index in path[1:])
+        rows.append((f"{name}.grad", mine_leaves.get(path), array))
+    return rows
 
 
 def _zero_grads(module):
