@@ -66,15 +66,15 @@ class _Trace:
     ``h[0]`` is the initial state, ``h[k + 1]`` the state after step k.
     """
 
-    __slots__ = ("x", "h", "c", "gates", "tanh_c", "hw_n")
+    __slots__ = ("x", "h", "c", "gates", "tanh_c", "v_n")
 
-    def __init__(self, x, h, c=None, gates=None, tanh_c=None, hw_n=None):
+    def __init__(self, x, h, c=None, gates=None, tanh_c=None, v_n=None):
         self.x = x              # (T, N, I) the layer's input, processing order
         self.h = h              # (T+1, N, H) hidden states
         self.c = c              # (T+1, N, H) LSTM cell states
         self.gates = gates      # (T, N, G·H) activated gates (LSTM i, f, g, o; GRU r, z, n)
         self.tanh_c = tanh_c    # (T, N, H) LSTM tanh(c_t)
-        self.hw_n = hw_n        # (T, N, H) GRU W_hn h_{t−1} + b_hn
+        self.v_n = v_n          # (T, N, H) GRU h_{t−1} W_hnᵀ + b_hn
 
 
 # -- the three kinds of step ----------------------------------------------------------
@@ -296,7 +296,10 @@ def _lstm_activation_constants(order, hidden, dtype):
 # -- GRU -----------------------------------------------------------------------------
 
 class _GRUStep:
-    """PyTorch's GRU step: r, z gates; n = tanh(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn)); h = (1 − z) ⊙ n + z ⊙ h.  gru.md."""
+    """PyTorch's GRU step: r, z gates; n = tanh(u_n + r ⊙ v_n); h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}.  gru.md.
+
+    u = x_t W_ihᵀ + b_ih (``xw``) and v = h_{t−1} W_hhᵀ + b_hh, each in blocks r, z, n.
+    """
 
     num_gates = 3
     folds_hidden_bias = False
@@ -304,38 +307,38 @@ class _GRUStep:
     def _new_trace(self, x, xw, h0, c0):
         h = np.empty((len(xw) + 1,) + h0.shape, xw.dtype)
         h[0] = h0
-        return _Trace(x, h, gates=np.empty_like(xw), hw_n=np.empty_like(h[1:]))
+        return _Trace(x, h, gates=np.empty_like(xw), v_n=np.empty_like(h[1:]))
 
-    def _step(self, trace, k, xw_k, W_hh, b_hh):
+    def _step(self, trace, k, u, W_hh, b_hh):
         H = self.hidden_size
-        hw = trace.h[k] @ W_hh.T
+        v = trace.h[k] @ W_hh.T
         if b_hh is not None:
-            hw += b_hh                                          # gru.md eq. (1): b = h_{t−1} W_hhᵀ + b_hh
+            v += b_hh                                           # gru.md eq. (1)
         gates = trace.gates[k]
         r_z = gates[:, :2 * H]
-        np.add(xw_k[:, :2 * H], hw[:, :2 * H], out=r_z)
+        np.add(u[:, :2 * H], v[:, :2 * H], out=r_z)
         _sigmoid_in_place(r_z)                                  # gru.md eq. (2), (3)
         r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
-        trace.hw_n[k] = hw[:, 2 * H:]
-        np.multiply(r, hw[:, 2 * H:], out=n)
-        n += xw_k[:, 2 * H:]
+        trace.v_n[k] = v[:, 2 * H:]
+        np.multiply(r, trace.v_n[k], out=n)
+        n += u[:, 2 * H:]
         np.tanh(n, out=n)                                       # gru.md eq. (4)
         h = trace.h[k + 1]
         np.subtract(trace.h[k], n, out=h)
         h *= z
         h += n                                                  # gru.md eq. (5): (1 − z) ⊙ n + z ⊙ h_{t−1}
 
-    def _step_backward(self, trace, k, dh, dc, W_hh, d_xw_k, d_hw_k):
+    def _step_backward(self, trace, k, dh, dc, W_hh, du, dv):
         H = self.hidden_size
         gates, h_prev = trace.gates[k], trace.h[k]
         r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
-        d_an = d_xw_k[:, 2 * H:]
-        np.multiply(dh, (1 - z) * (1 - n * n), out=d_an)        # gru.md eq. (6), (7): dL/da_n
-        np.multiply(d_an, trace.hw_n[k] * r * (1 - r), out=d_xw_k[:, :H])        # gru.md eq. (9)
-        np.multiply(dh, (h_prev - n) * z * (1 - z), out=d_xw_k[:, H:2 * H])      # gru.md eq. (8)
-        d_hw_k[:, :2 * H] = d_xw_k[:, :2 * H]
-        np.multiply(d_an, r, out=d_hw_k[:, 2 * H:])             # gru.md eq. (10)
-        return dh * z + d_hw_k @ W_hh, None                     # gru.md eq. (11)
+        delta_n = du[:, 2 * H:]
+        np.multiply(dh, (1 - z) * (1 - n * n), out=delta_n)    # gru.md eq. (6), (7), and du_n of (10)
+        np.multiply(dh, (h_prev - n) * z * (1 - z), out=du[:, H:2 * H])         # gru.md eq. (8)
+        np.multiply(delta_n, trace.v_n[k] * r * (1 - r), out=du[:, :H])         # gru.md eq. (9)
+        dv[:, :2 * H] = du[:, :2 * H]
+        np.multiply(delta_n, r, out=dv[:, 2 * H:])              # gru.md eq. (10)
+        return dh * z + dv @ W_hh, None                         # gru.md eq. (11)
 
 
 def _sigmoid_in_place(a):
