@@ -163,22 +163,22 @@ class _RecurrentBase(Module):
         d_hw = d_xw if self.folds_hidden_bias else np.empty_like(d_xw)
         dh_next, dc_next = dh_n, dc_n          # the gradient arriving from step t+1
         for k in reversed(range(steps)):
-            dh = _add(None if d_h is None else d_h[k], dh_next)     # rnn.md eq. (4): two sources
-            if dh is None:
-                dh = np.zeros_like(trace.h[k + 1])
+            dh = self._state_gradient(None if d_h is None else d_h[k], dh_next, trace.h[k + 1])
             dh_next, dc_next = self._step_backward(trace, k, dh, dc_next, W_hh.data, d_xw[k], d_hw[k])
         return d_xw, d_hw, dh_next, dc_next
 
+    def _state_gradient(self, from_above, from_next_step, h):
+        """dL/dh_t = (from the output, or the layer above) + (from step t+1): two sources.  rnn.md eq. (4)."""
+        total = _add(from_above, from_next_step)                 # rnn.md eq. (4)
+        return np.zeros_like(h) if total is None else total
+
     def _add_weight_grads(self, trace, d_xw, d_hw, W_ih, W_hh, b_ih, b_hh):
-        """dW = Σ_t δ_tᵀ (input of step t): one product over the stacked steps.  rnn.md eq. (8)–(10)."""
-        rows = d_xw.shape[-1]
-        d_xw_flat, d_hw_flat = d_xw.reshape(-1, rows), d_hw.reshape(-1, rows)
-        W_ih.grad += d_xw_flat.T @ trace.x.reshape(-1, trace.x.shape[-1])                 # rnn.md eq. (8)
-        W_hh.grad += d_hw_flat.T @ trace.h[:-1].reshape(-1, self.hidden_size)             # rnn.md eq. (9)
-        if b_ih is not None:
-            d_b = d_xw_flat.sum(axis=0)
-            b_ih.grad += d_b                                                              # rnn.md eq. (10)
-            b_hh.grad += d_b if d_hw is d_xw else d_hw_flat.sum(axis=0)                   # rnn.md eq. (10)
+        """dW = Σ_t δ_tᵀ (what step t multiplied W by): one product over the stacked steps.  rnn.md eq. (8)–(10)."""
+        for W, b, delta, inputs in ((W_ih, b_ih, d_xw, trace.x), (W_hh, b_hh, d_hw, trace.h[:-1])):
+            delta, inputs = delta.reshape(-1, delta.shape[-1]), inputs.reshape(-1, inputs.shape[-1])  # every step: (T·N, ·)
+            W.grad += delta.T @ inputs                   # rnn.md eq. (8), (9): the sum over t and n in one product
+            if b is not None:
+                b.grad += delta.sum(axis=0)              # rnn.md eq. (10)
 
 
 def _input_grad(d_xw, W_ih):

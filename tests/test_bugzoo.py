@@ -95,6 +95,46 @@ CASES = [
 ]
 
 
+# -- sequences (issue 16) -------------------------------------------------------------------------
+
+def _recurrent(cls, seed):
+    return cls(2, 4, rng=seed, dtype=np.float64)
+
+
+def _sequence_and_state(cell_state=False, steps=5):
+    """x (T=5, N=3, 2) and h0 (1, 3, 4) — with c0 for an LSTM — all random: a zero h0 hides W_hh's gradient."""
+    def inputs(seed):
+        h0 = random_array(seed + 4, (1, 3, 4))
+        return random_array(seed, (steps, 3, 2)), (h0, random_array(seed + 5, (1, 3, 4))) if cell_state else h0
+    return inputs
+
+
+def _step_and_state(seed):
+    return random_array(seed, (3, 2)), random_array(seed + 4, (3, 4))
+
+
+def _tokens(seed):
+    """20 token ids from a vocabulary of 3: repeats are certain."""
+    return (np.random.default_rng(seed + 2).integers(0, 3, size=(4, 5)),)
+
+
+def _embedding(cls, seed):
+    return cls(3, 2, rng=seed, dtype=np.float64)
+
+
+CASES += [
+    Case(bugzoo.RNNGradientNotCarried, _recurrent, _sequence_and_state(), "input.grad", "gradient not carried"),
+    Case(bugzoo.RNNWeightGradLastStepOnly, _recurrent, _sequence_and_state(), "weight_hh_l0.grad", "last step only"),
+    Case(bugzoo.LSTMGatesInWrongOrder, _recurrent, _sequence_and_state(cell_state=True), "output[0]", "gate order"),
+    Case(bugzoo.RNNCellTanhDerivativeOfPreactivation, _recurrent, _step_and_state, "input.grad",
+         "tanh derivative of pre-activation"),
+    Case(bugzoo.EmbeddingFancyIndexPlusEquals, _embedding, _tokens, "weight.grad", "duplicates lost"),
+]
+# Self-consistent: forward and backward agree with each other, so finite differences pass; only a
+# comparison with PyTorch's layout (the correct parent, or torch itself) shows the mistake.
+FINITE_DIFFERENCES_CANNOT_SEE = {bugzoo.LSTMGatesInWrongOrder}
+
+
 def _parent(bug):
     return bug.__bases__[0]
 
@@ -127,6 +167,9 @@ def test_gradient_checker_catches_the_bug(case):
     if case.bug is bugzoo.OverwritingLinear:
         assert report.passed, "a single use cannot show = where += belongs"
         report = _gradcheck(_used_twice(case.make, case.bug), case.inputs(SEED))
+    if case.bug in FINITE_DIFFERENCES_CANNOT_SEE:
+        assert report.passed, "forward and backward agree with each other: finite differences cannot see it"
+        return
     assert not report.passed
 
 
@@ -135,7 +178,7 @@ def test_comparison_catches_and_names_the_bug(case):
     report = _compare(case.make(case.bug, SEED), case.make(_parent(case.bug), SEED), case.inputs(SEED))
     assert not report.passed
     assert not report[case.array].passed
-    assert report.diagnosed() == [case.diagnosis]
+    assert set(report.diagnosed()) == {case.diagnosis}         # every row it explains, explained alike
     assert report.diagnosed(case.array) == [case.diagnosis]
     assert case.diagnosis in MISTAKES
     assert case.diagnosis in str(report)
@@ -161,7 +204,7 @@ def test_comparison_names_every_bug_whatever_the_data(seed):
         if case.bug is bugzoo.DropoutWithoutMask:
             assume(not inputs[1].all())                                 # nothing dropped: no mask to forget
         report = _compare(case.make(case.bug, seed), case.make(_parent(case.bug), seed), inputs, seed)
-        assert report.diagnosed() == [case.diagnosis], case.bug.__name__
+        assert set(report.diagnosed()) == {case.diagnosis}, case.bug.__name__
 
 
 @pytest.mark.parametrize("bug", bugzoo.BUGS, ids=lambda bug: bug.__name__)

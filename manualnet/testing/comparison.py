@@ -35,6 +35,7 @@ from ..gradcheck import (
 from ..rng import as_generator
 from ..module import Module
 from .diagnoses import Evidence, diagnose, diagnose_shape
+from .mistaken import mistaken_runs
 
 
 class MismatchError(AssertionError):
@@ -235,7 +236,10 @@ def _outputs_agree(mine, reference, inputs):
     """Whether throwaway copies of the two give the same output (so the real ones keep their state)."""
     mine_output = copy.deepcopy(mine).forward(*inputs)
     reference_output = copy.deepcopy(reference).forward(*inputs)
-    return np.shape(mine_output) == np.shape(reference_output) and np.allclose(mine_output, reference_output)
+    pairs = list(zip(leaves(mine_output), leaves(reference_output)))
+    return len(pairs) == len(leaves(reference_output)) and all(
+        np.shape(mine_part) == np.shape(reference_part) and np.allclose(mine_part, reference_part)
+        for (_, mine_part), (_, reference_part) in pairs)
 
 
 def _notes(pairs):
@@ -259,11 +263,13 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
     first_input = np.asarray(inputs[0])
     evidence = dict(atol=atol, rtol=rtol, batch_size=len(first_input) if first_input.ndim else 1,
                     elements=first_input.size, dropout_p=reference.p if isinstance(reference, Dropout) else None)
+    failing = []                                 # (name, mine, reference, evidence) of each failing row
     _zero_grads(mine)
     _zero_grads(reference)
 
     outputs = mine.forward(*inputs), reference.forward(*inputs)
-    if not _add_output_rows(report, *outputs, evidence):
+    if not _add_output_rows(report, *outputs, evidence, failing):
+        _diagnose(report, failing, {})
         return report                            # no common upstream gradient fits both outputs
     first = _upstream(outputs[1], rng)
     input_grads = [_copy(mine.backward(first)), _copy(reference.backward(first))]  # before pass 2 reuses buffers
@@ -276,17 +282,19 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
 
     input_evidence = evidence if isinstance(outputs[1], tuple) else dict(evidence, upstream=first, output=outputs[1])
     for name, mine_grad, reference_grad in _input_gradient_rows(reference, inputs, *input_grads):
-        _add_row(report, name, mine_grad, reference_grad, input_evidence)
+        _add_row(report, name, mine_grad, reference_grad, input_evidence, failing)
     for pair, first_grad in zip(pairs, first_grads):
         mine_grad = np.asarray(pair.mine.grad, dtype=np.float64)
         reference_grad = np.asarray(pair.reference.grad, dtype=np.float64)
         _add_row(report, f"{pair.reference_name}.grad", mine_grad.T if pair.transposed else mine_grad,
-                 reference_grad, dict(evidence, last_pass=reference_grad - first_grad))
+                 reference_grad, dict(evidence, last_pass=reference_grad - first_grad), failing)
+    if failing:
+        _diagnose(report, failing, _mistaken_rows(reference, inputs, outputs[0], (first, second)))
     return report
 
 
-def _add_row(report, name, mine, reference, evidence):
-    """Compare one array and diagnose it if it fails; False when the shapes differ."""
+def _add_row(report, name, mine, reference, evidence, failing):
+    """Compare one array; a failing row goes to ``failing`` for diagnosis.  False when the shapes differ."""
     reference = np.asarray(reference, dtype=np.float64)
     mine = None if mine is None else np.asarray(mine, dtype=np.float64)
     if mine is None or mine.shape != reference.shape:
@@ -296,10 +304,37 @@ def _add_row(report, name, mine, reference, evidence):
     row = compare_arrays(name, mine, reference, report.atol, report.rtol)
     report.arrays.append(row)
     if not row.passed:
-        diagnosis = diagnose(name, Evidence(mine, reference, **evidence))
+        failing.append((name, mine, reference, evidence))
+    return True
+
+
+def _diagnose(report, failing, mistaken):
+    """Name the mistake behind each failing row, where the numbers show one."""
+    for name, mine, reference, evidence in failing:
+        row_mistaken = {mistake: rows[name] for mistake, rows in mistaken.items() if name in rows}
+        diagnosis = diagnose(name, Evidence(mine, reference, **evidence, mistaken=row_mistaken))
         if diagnosis:
             report.diagnoses.append(diagnosis)
-    return True
+
+
+def _mistaken_rows(reference, inputs, mine_output, upstreams):
+    """{mistake: {row name: (the reference's value of that row when it makes the mistake, detail)}}.
+
+    ``manualnet.testing.mistaken`` re-runs a copy of the reference the way a
+    classic mistake would, with the same inputs and upstream gradients; a
+    failing row equal to one of those values is that mistake.
+    """
+    found = {}
+    for mistake, run in mistaken_runs(reference, inputs, mine_output, upstreams).items():
+        rows = {}
+        if run.output is not None:
+            rows.update(_output_leaves(run.output))
+        if run.input_grads is not None:
+            rows.update(_input_gradient_leaves(reference, inputs, run.input_grads))
+        rows.update({f"{name}.grad": grad for name, grad in run.parameter_grads.items()})
+        found[mistake] = {row: (np.asarray(value, dtype=np.float64), run.detail)
+                          for row, value in rows.items() if value is not None}
+    return found
 
 
 def _copy(value):
@@ -318,33 +353,36 @@ def _upstream(output, rng):
     return float(R) if R.ndim == 0 else R
 
 
-def _add_output_rows(report, mine, reference, evidence):
-    """One row per output array: 'output', or 'output[0]', 'output[1]', … for a tuple; False if any shape differs."""
-    if not isinstance(reference, tuple):
-        return _add_row(report, "output", mine, reference, evidence)
-    mine_leaves = dict(leaves(mine)) if isinstance(mine, tuple) else {}
+def _output_leaves(output):
+    """[(row name, array)]: 'output', or 'output[0]', 'output[1]', … for a tuple (a recurrent layer's (output, h_n))."""
+    if not isinstance(output, tuple):
+        return [("output", output)]
+    return [("output" + "".join(f"[{index}]" for index in path), array) for path, array in leaves(output)]
+
+
+def _add_output_rows(report, mine, reference, evidence, failing):
+    """One row per output array of the reference; False if any shape differs."""
+    mine_leaves = dict(_output_leaves(mine)) if isinstance(mine, tuple) == isinstance(reference, tuple) else {}
     fits = True
-    for path, array in leaves(reference):
-        name = "output" + "".join(f"[{index}]" for index in path)
-        fits = _add_row(report, name, mine_leaves.get(path), array, evidence) and fits
+    for name, array in _output_leaves(reference):
+        fits = _add_row(report, name, mine_leaves.get(name), array, evidence, failing) and fits
     return fits
 
 
+def _input_gradient_leaves(reference, inputs, grads):
+    """[(row name, array)] for what backward returned: 'input.grad', then e.g. 'hx.grad' (or 'hx[0].grad')
+    when backward returns a tuple (dL/dinput, dL/dhx).  An integer input (labels, token indices) has none."""
+    if not isinstance(grads, tuple):
+        return [] if grads is None else [("input.grad", grads)]
+    names = input_names(reference, max(len(inputs), len(grads)))
+    return [(names[path[0]] + "".join(f"[{index}]" for index in path[1:]) + ".grad", array)
+            for path, array in leaves(grads)]
+
+
 def _input_gradient_rows(reference, inputs, mine, theirs):
-    """(row name, mine, reference) for each input gradient: 'input.grad', then e.g. 'hx.grad' when
-    backward returns a tuple (dL/dinput, dL/dhx).  Integer inputs (labels, token indices) have none."""
-    names = input_names(reference, max(len(inputs), len(theirs) if isinstance(theirs, tuple) else 1))
-    if not isinstance(theirs, tuple):
-        mine = mine[0] if isinstance(mine, tuple) else mine
-        if theirs is None and mine is None:
-            return []
-        return [("input.grad", mine, theirs)]
-    mine_leaves = dict(leaves(mine)) if isinstance(mine, tuple) else {(0,): mine}
-    rows = []
-    for path, array in leaves(theirs):
-        name = names[path[0]] + "".join(f"[{index}]" for index in path[1:])
-        rows.append((f"{name}.grad", mine_leaves.get(path), array))
-    return rows
+    """(row name, mine, reference) for each input gradient the reference returned; a lone array of mine is dL/dinput."""
+    mine_leaves = dict(_input_gradient_leaves(reference, inputs, mine if isinstance(mine, tuple) else (mine,)))
+    return [(name, mine_leaves.get(name), array) for name, array in _input_gradient_leaves(reference, inputs, theirs)]
 
 
 def _zero_grads(module):

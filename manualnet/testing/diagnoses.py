@@ -29,6 +29,15 @@ MISTAKES = {
     "derivative as value": "the function's value used as its derivative: σ(z) for σ(z)(1 − σ(z))",
     "mean term missing": "off by one constant per feature: a term averaged over the batch is missing",
     "shape": "an array of the wrong shape, or none at all",
+    # Sequences (issue 16): each reproduced by re-running the reference (manualnet.testing.mistaken).
+    "gradient not carried": "backpropagation through time without dL/dh_t's second source: each step learns "
+                            "only from its own output, nothing is carried back from step t+1",
+    "last step only": "a weight's gradient from one time step where the sum over all steps belongs",
+    "gate order": "the gate blocks stacked in another order than PyTorch's (LSTM i, f, g, o; GRU r, z, n)",
+    "tanh derivative of pre-activation": "tanh' computed as 1 − a² from the pre-activation a instead of 1 − h² "
+                                         "from the output h = tanh(a)",
+    "duplicates lost": "a scatter written as fancy-index += (W.grad[idx] += G): a repeated index keeps only "
+                       "its last gradient",
 }
 
 
@@ -58,6 +67,7 @@ class Evidence:
     output: np.ndarray = None       # y, the reference's output (input-gradient rows only)
     last_pass: np.ndarray = None    # the reference's gradient of the second pass alone (parameter rows)
     dropout_p: float = None         # p when the reference is a Dropout
+    mistaken: dict = None           # {mistake: (this row as the reference computes it with that mistake, detail)}
 
     def close(self, a, b):
         """a = b entry by entry, with ten times the comparison's slack."""
@@ -181,5 +191,30 @@ def _near(value, target):
     return math.isclose(value, target, rel_tol=1e-6)
 
 
-_TESTS = (_not_accumulated, _transposed, _constant_factor, _mask_missing, _softmax_diagonal,
+# -- sequences (issue 16): the mistakes manualnet.testing.mistaken reproduces -------------
+
+_REPRODUCED = {
+    "gradient not carried": "mine equals the reference's gradient when every time step back-propagates only its "
+                            "own output's gradient: dL/dh_t = G_t + (what step t+1 sends back) lost its second "
+                            "term (rnn.md eq. (4))",
+    "last step only": "mine equals the contribution of the last time step alone: a shared weight's gradient is "
+                      "the SUM over all steps (rnn.md eq. (8)-(10))",
+    "gate order": "mine equals the reference with the blocks of every weight and bias permuted",
+    "tanh derivative of pre-activation": "mine equals the reference's gradient with tanh' = 1 − a², a the "
+                                         "pre-activation; tanh' = 1 − h² needs the OUTPUT h = tanh(a) "
+                                         "(rnn.md eq. (5))",
+    "duplicates lost": "mine equals the reference's gradient with only the last occurrence of each repeated "
+                       "index: W.grad[idx] += G keeps one write per row; np.add.at(W.grad, idx, G) adds them all "
+                       "(embedding.md eq. (3))",
+}
+
+
+def _reproduced(e):
+    for name, (value, detail) in (e.mistaken or {}).items():
+        if value.shape == e.mine.shape and e.close(e.mine, value) and not e.close(e.reference, value):
+            return name, _REPRODUCED[name] + (f" ({detail})" if detail else "")
+    return None
+
+
+_TESTS = (_not_accumulated, _reproduced, _transposed, _constant_factor, _mask_missing, _softmax_diagonal,
           _derivative_as_value, _mean_term_missing)
