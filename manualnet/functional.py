@@ -27,18 +27,41 @@ def softplus_of_negative_abs(z):
     return np.log1p(np.exp(-np.abs(z)))
 
 
-def logsumexp(z, axis=-1):
-    """log Σ_j e^{z_j} along ``axis`` (kept as a size-1 axis), shifted by the max to avoid overflow."""
-    shift = np.max(z, axis=axis, keepdims=True)
-    return shift + np.log(np.sum(np.exp(z - shift), axis=axis, keepdims=True))
+BCE_LOG_FLOOR = -100.0     # PyTorch clamps log(p) at −100, so p = 0 or 1 gives a finite loss
+
+
+def binary_cross_entropy(p, y):
+    """l = −[y log p + (1 − y) log(1 − p)] element-wise, each log clamped at −100 as in PyTorch."""
+    with np.errstate(divide="ignore"):                              # log(0) = −inf, then clamped
+        log_p = np.maximum(np.log(p), BCE_LOG_FLOOR)
+        log_1mp = np.maximum(np.log1p(-p), BCE_LOG_FLOOR)
+    return -(y * log_p + (1 - y) * log_1mp)
+
+
+def shifted_exponentials(z, axis=-1):
+    """The three pieces of every stable softmax along ``axis``: s = z − max z, e^s, and Σ e^s (kept as a size-1 axis).
+
+    Every exponent is <= 0, so nothing overflows, and Σ e^s >= 1 (the
+    maximum contributes e^0), so its log is never −inf.  Subtracting the
+    maximum first is also what keeps the log-softmax exact at large offsets:
+    s is computed exactly where (max + log Σ) − z would cancel (logits of
+    1e8 in float32 give log C, not 0).  An axis of length 0 gives empty
+    pieces (there is no maximum to subtract).
+    """
+    if z.shape[axis] == 0:                       # nothing to normalise: empty pieces, and a sum of 1
+        return z.copy(), z.copy(), np.ones_like(np.sum(z, axis=axis, keepdims=True))
+    shifted = z - np.max(z, axis=axis, keepdims=True)
+    exponentials = np.exp(shifted)
+    return shifted, exponentials, np.sum(exponentials, axis=axis, keepdims=True)
 
 
 def log_softmax(z, axis=-1):
-    """log softmax(z) = z − logsumexp(z): never takes the log of an underflowed 0."""
-    return z - logsumexp(z, axis)
+    """log softmax(z) = (z − max z) − log Σ e^{z − max z}: never the log of an underflowed 0."""
+    shifted, _, total = shifted_exponentials(z, axis)
+    return shifted - np.log(total)
 
 
 def softmax(z, axis=-1):
-    """softmax(z)_i = e^{z_i − max z} / Σ_j e^{z_j − max z}; every entry in [0, 1], rows sum to 1."""
-    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    """softmax(z)_i = e^{z_i − max z} / Σ_j e^{z_j − max z}; every entry in [0, 1], summing to 1 along axis."""
+    _, exponentials, total = shifted_exponentials(z, axis)
+    return exponentials / total

@@ -143,16 +143,6 @@ class Module:
             )
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def _saved(self, name):
-        """Return what forward kept for backward, or explain that forward never ran."""
-        value = self.__dict__.get(name)
-        if value is None:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward called before forward: "
-                f"run forward first (it keeps {name!r} for backward)"
-            )
-        return value
-
     # -- walking the tree ---------------------------------------------------
 
     def children(self):

@@ -176,5 +176,5 @@ def test_softmax_rejects_dim_out_of_range():
 
 @pytest.mark.parametrize("slope", [float("nan"), "0.1", None])
 def test_leaky_relu_rejects_bad_slope(slope):
-    with pytest.raises(ValueError, match="LeakyReLU: expected a finite negative_slope"):
+    with pytest.raises(ValueError, match="LeakyReLU: expected negative_slope to be a finite number"):
         mn.LeakyReLU(slope)

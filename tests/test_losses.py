@@ -170,7 +170,7 @@ def test_bce_rejects_values_outside_unit_interval():
         mn.BCELoss()(np.array([-0.5, 1.0]), np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match=r"BCELoss\(\): expected target values in \[0, 1\], got values from 0.0 to 2.0"):
         mn.BCELoss()(np.array([0.5, 0.5]), np.array([0.0, 2.0]))
-    with pytest.raises(ValueError, match=r"BCEWithLogitsLoss\(\): expected target of shape \(2,\), got shape \(3,\) \(the shape of input\)"):
+    with pytest.raises(ValueError, match=r"BCEWithLogitsLoss\(\): expected target of shape \(2,\) \(the shape of input\), got shape \(3,\)"):
         mn.BCEWithLogitsLoss()(np.zeros(2), np.zeros(3))
 
 
