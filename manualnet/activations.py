@@ -171,9 +171,8 @@ class LogSoftmax(Module):
 
     def forward(self, x):
         _check_input_along_dim(self, x)
-        shifted, exponentials, total = F.shifted_exponentials(x, axis=self.dim)
-        self.p = exponentials / total                # eq. (5), kept for backward
-        return shifted - np.log(total)               # eq. (2)
+        shifted, self.p, log_total = F.softmax_parts(x, axis=self.dim)   # p = e^y, eq. (5), kept for backward
+        return shifted - log_total                   # eq. (2)
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G − p ⊙ Σ_j G_j, with p = softmax(x)."""

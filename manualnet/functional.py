@@ -38,30 +38,35 @@ def binary_cross_entropy(p, y):
     return -(y * log_p + (1 - y) * log_1mp)
 
 
-def shifted_exponentials(z, axis=-1):
-    """The three pieces of every stable softmax along ``axis``: s = z − max z, e^s, and Σ e^s (kept as a size-1 axis).
+def softmax_parts(z, axis=-1):
+    """s = z − max z, p = softmax(z) and log Σ_j e^{s_j} along ``axis``: the pieces of every stable softmax.
 
-    Every exponent is <= 0, so nothing overflows, and Σ e^s >= 1 (the
-    maximum contributes e^0), so its log is never −inf.  Subtracting the
-    maximum first is also what keeps the log-softmax exact at large offsets:
-    s is computed exactly where (max + log Σ) − z would cancel (logits of
-    1e8 in float32 give log C, not 0).  An axis of length 0 gives empty
-    pieces (there is no maximum to subtract).
+    Shifting by the maximum makes every exponent <= 0, so nothing overflows,
+    and s is exact where (max + log Σ) − z would cancel (logits of 1e8 in
+    float32 give log C, not 0).  The sum always holds the maximum's own
+    e^0 = 1, so log Σ_j e^{s_j} = log1p(Σ_{j ≠ max} e^{s_j}): adding the 1
+    before the log would round the rest away exactly when it is small, when
+    a loss is small (a confident right answer).  Computed this way, every
+    log-softmax entry and every cross-entropy loss is within a few ulp of
+    the exact value.  An axis of length 0 gives empty pieces.
     """
-    if z.shape[axis] == 0:                       # nothing to normalise: empty pieces, and a sum of 1
-        return z.copy(), z.copy(), np.ones_like(np.sum(z, axis=axis, keepdims=True))
-    shifted = z - np.max(z, axis=axis, keepdims=True)
+    if z.shape[axis] == 0:                       # nothing to normalise
+        return z.copy(), z.copy(), np.zeros_like(np.sum(z, axis=axis, keepdims=True))
+    peak = np.argmax(z, axis=axis, keepdims=True)
+    shifted = z - np.take_along_axis(z, peak, axis)
     exponentials = np.exp(shifted)
-    return shifted, exponentials, np.sum(exponentials, axis=axis, keepdims=True)
+    np.put_along_axis(exponentials, peak, 0, axis)       # the maximum's e^0 = 1 is counted by log1p
+    rest = np.sum(exponentials, axis=axis, keepdims=True)
+    np.put_along_axis(exponentials, peak, 1, axis)
+    return shifted, exponentials / (1 + rest), np.log1p(rest)
 
 
 def log_softmax(z, axis=-1):
     """log softmax(z) = (z − max z) − log Σ e^{z − max z}: never the log of an underflowed 0."""
-    shifted, _, total = shifted_exponentials(z, axis)
-    return shifted - np.log(total)
+    shifted, _, log_total = softmax_parts(z, axis)
+    return shifted - log_total
 
 
 def softmax(z, axis=-1):
     """softmax(z)_i = e^{z_i − max z} / Σ_j e^{z_j − max z}; every entry in [0, 1], summing to 1 along axis."""
-    _, exponentials, total = shifted_exponentials(z, axis)
-    return exponentials / total
+    return softmax_parts(z, axis)[1]

@@ -104,10 +104,9 @@ class CrossEntropyLoss(_Loss):
 
     def forward(self, input, target):
         _check_logits_and_labels(self, input, target, "logits")
-        shifted, exponentials, total = F.shifted_exponentials(input, axis=1)
-        self.probs = exponentials / total                                   # eq. (1), kept for backward
+        shifted, self.probs, log_total = F.softmax_parts(input, axis=1)    # p, eq. (1), kept for backward
         self.target = keep_input(target)                                    # kept for backward
-        losses = np.log(total[:, 0]) - shifted[np.arange(len(target)), target]   # eq. (3)
+        losses = log_total[:, 0] - shifted[np.arange(len(target)), target]  # eq. (3)
         return self._reduce(losses)                                         # eq. (4)
 
     def backward(self, grad_output=1.0):
