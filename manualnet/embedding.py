@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import init
-from ._checks import check_grad_output, check_positive_int, name_of
+from ._checks import check_grad_output, check_plain_ndarray, check_positive_int, name_of
 from .module import Module, keep_input
 from .parameter import Parameter, as_float_dtype
 from .rng import as_generator
@@ -64,7 +64,7 @@ class Embedding(Module):
         if _freeze:
             raise ValueError(f"{owner}: _freeze=True (requires_grad=False) is not supported; to keep the table "
                              "fixed, leave embedding.weight out of the optimizer's parameters")
-        if device is not None and str(device) != "cpu":
+        if device is not None and str(device).split(":")[0] != "cpu":
             raise ValueError(f"{owner}: device={device!r} is not supported; manualnet computes on the CPU")
         self.sparse = False
         if _weight is None:
@@ -110,6 +110,8 @@ class Embedding(Module):
         self.weight.data[rows[too_long]] *= scale[:, None].astype(self.weight.dtype)
 
     def _check_input(self, input):
+        if type(input) is not np.ndarray and isinstance(input, np.ndarray):
+            check_plain_ndarray(self, input)
         if not isinstance(input, np.ndarray) or input.dtype.kind not in "iu":
             got = f"dtype {input.dtype}" if isinstance(input, np.ndarray) else type(input).__name__
             raise TypeError(f"{name_of(self)}: expected input to be a numpy.ndarray of integer token indices "

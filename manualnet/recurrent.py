@@ -214,12 +214,13 @@ class _ElmanStep:
             np.maximum(a, 0, out=trace.h[k + 1])     # rnn.md eq. (2)
 
     def _step_backward(self, trace, k, dh, dc, W_hh, d_xw_k, d_hw_k):
-        h = trace.h[k + 1]
-        if self.nonlinearity == "tanh":
-            np.multiply(dh, 1 - h * h, out=d_xw_k)   # rnn.md eq. (5): tanh' = 1 − h², from the OUTPUT h
-        else:
-            np.multiply(dh, h > 0, out=d_xw_k)       # rnn.md eq. (5): ReLU' = 1[h > 0]
+        np.multiply(dh, self._slope(trace, k), out=d_xw_k)      # rnn.md eq. (5)
         return d_xw_k @ W_hh, None                   # rnn.md eq. (6): dL/dh_{t−1} through W_hh
+
+    def _slope(self, trace, k):
+        """φ'(a_t) read from the OUTPUT h_t forward kept: tanh' = 1 − h², ReLU' = 1[h > 0].  rnn.md eq. (5)."""
+        h = trace.h[k + 1]
+        return 1 - h * h if self.nonlinearity == "tanh" else h > 0
 
     def _check_nonlinearity(self, owner, nonlinearity):
         if nonlinearity not in ("tanh", "relu"):
@@ -740,7 +741,7 @@ class GRU(_GRUStep, _SequenceBase):
 # -- shared checks -------------------------------------------------------------------------
 
 def _check_device(owner, device):
-    if device is not None and str(device) != "cpu":
+    if device is not None and str(device).split(":")[0] != "cpu":
         raise ValueError(f"{owner}: device={device!r} is not supported; manualnet computes on the CPU with NumPy "
                          "(device=None or 'cpu')")
 

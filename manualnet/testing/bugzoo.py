@@ -323,7 +323,8 @@ class RNNGradientNotCarried(RNN):
     """
 
     def _state_gradient(self, from_above, from_next_step, h):
-        total = from_above                           # BUG: should be from_above + from_next_step, eq. (4)
+        """dL/dh_t = (from the output, or the layer above) + (from step t+1): two sources.  rnn.md eq. (4)."""
+        total = from_above                           # BUG: should be _add(from_above, from_next_step), eq. (4)
         return np.zeros_like(h) if total is None else total
 
 
@@ -338,11 +339,12 @@ class RNNWeightGradLastStepOnly(RNN):
     """
 
     def _add_weight_grads(self, trace, d_xw, d_hw, W_ih, W_hh, b_ih, b_hh):
+        """dW = Σ_t δ_tᵀ (what step t multiplied W by): one product over the stacked steps.  rnn.md eq. (8)–(10)."""
         for W, b, delta, inputs in ((W_ih, b_ih, d_xw, trace.x), (W_hh, b_hh, d_hw, trace.h[:-1])):
-            delta, inputs = delta[-1], inputs[-1]    # BUG: should be every step, delta.reshape(-1, ...), eq. (8)
-            W.grad += delta.T @ inputs               # eq. (8), (9)
+            delta, inputs = delta[-1], inputs[-1]    # BUG: should be every step, reshaped (T·N, ·), eq. (8)
+            W.grad += delta.T @ inputs                   # rnn.md eq. (8), (9): the sum over t and n in one product
             if b is not None:
-                b.grad += delta.sum(axis=0)          # eq. (10)
+                b.grad += delta.sum(axis=0)              # rnn.md eq. (10)
 
 
 class LSTMGatesInWrongOrder(LSTM):
@@ -362,38 +364,45 @@ class LSTMGatesInWrongOrder(LSTM):
 class RNNCellTanhDerivativeOfPreactivation(RNNCell):
     """tanh' written 1 − a² with a the pre-activation, instead of 1 − h² with h = tanh(a) the output.
 
-    Shows as: the gradients equal the reference's for an upstream gradient
-    rescaled by (1 − a²)/(1 − h²) ("tanh derivative of pre-activation").
+    To make the mistake the cell keeps a, which the correct layer never
+    needs.  Shows as: the gradients equal the reference's for an upstream
+    gradient rescaled by (1 − a²)/(1 − h²) ("tanh derivative of
+    pre-activation").
 
     The right gradient: derivations/rnn.md.
     """
 
     def _step(self, trace, k, xw_k, W_hh, b_hh):
-        self.a = xw_k + trace.h[k] @ W_hh.T          # eq. (1): the pre-activation, kept for the wrong derivative
-        np.tanh(self.a, out=trace.h[k + 1])          # eq. (2)
+        super()._step(trace, k, xw_k, W_hh, b_hh)
+        self.a = xw_k + trace.h[k] @ W_hh.T          # eq. (1): the pre-activation, kept for the wrong slope
 
-    def _step_backward(self, trace, k, dh, dc, W_hh, d_xw_k, d_hw_k):
-        np.multiply(dh, 1 - self.a * self.a, out=d_xw_k)     # BUG: should be 1 − h², h = trace.h[k + 1], eq. (5)
-        return d_xw_k @ W_hh, None                   # eq. (6)
+    def _slope(self, trace, k):
+        return 1 - self.a * self.a                   # BUG: should be 1 − h² with h = trace.h[k + 1], eq. (5)
 
 
 class EmbeddingFancyIndexPlusEquals(Embedding):
     """Embedding's scatter written ``weight.grad[idx] += G``: a token used twice keeps one gradient.
 
     NumPy evaluates it as weight.grad[idx] = weight.grad[idx] + G, one write
-    per position, so the last occurrence of each index wins (default options:
-    no padding_idx, no scale_grad_by_freq).  Shows as: weight.grad right for
-    tokens used once, and for repeated tokens equal to the last occurrence's
-    gradient alone ("duplicates lost").
+    per position, so the last occurrence of each index wins.  Shows as:
+    weight.grad right for tokens used once, and for repeated tokens equal to
+    the last occurrence's gradient alone ("duplicates lost").
 
     The right gradient: derivations/embedding.md.
     """
 
     def backward(self, grad_output, need_input_grad=True):
+        """Take G = dL/dy; scatter-add its rows into weight.grad (eq. 3); return None (indices have no gradient)."""
         indices = self.indices
         check_grad_output(self, grad_output, indices.shape + (self.embedding_dim,), self.weight.dtype)
         rows, G = indices.reshape(-1), grad_output.reshape(-1, self.embedding_dim)
-        self.weight.grad[rows] += G                  # BUG: should be np.add.at(self.weight.grad, rows, G), eq. (3)
+        if self.scale_grad_by_freq:
+            counts = np.bincount(rows, minlength=self.num_embeddings)
+            G = G / counts[rows, None].astype(G.dtype)     # eq. (5)
+        if self.padding_idx is not None:
+            used = rows != self.padding_idx                # eq. (4): the padding row learns nothing
+            rows, G = rows[used], G[used]
+        self.weight.grad[rows] += G                        # BUG: should be np.add.at(self.weight.grad, rows, G), eq. (3)
         return None
 
 
