@@ -21,7 +21,7 @@ import numpy as np
 import manualnet as mn
 from manualnet.gradcheck import check_module
 
-from . import machine, memory, ops, training
+from . import machine, memory, ops, sequences, training
 
 
 
@@ -87,9 +87,31 @@ def memory_rows(batch_size, optimizer, samples):
             for framework in ("manualnet", "torch")}
 
 
+# -- sequences (issue 16): an LSTM epoch on sequential MNIST ----------------------------------
+
+def lstm_row(torch, samples, repeats, breakdown_batches):
+    """manualnet's and torch's LSTM epoch, interleaved; manualnet's time by phase; torch's by forward/backward/step."""
+    x, y = training.mnist_like(samples, np.random.default_rng(1))
+    warm = sequences.make_contestants(torch, x[:20 * sequences.BATCH_SIZE], y[:20 * sequences.BATCH_SIZE])
+    time_epochs(warm, 1, 0)                                  # BLAS threads and caches warmed on 20 batches
+    runs = sequences.make_contestants(torch, x, y)
+    times = time_epochs(runs, 0, repeats)
+    return {
+        "workload": f"LSTM({sequences.FEATURES}, {sequences.HIDDEN}) + Linear, sequential MNIST-shaped, "
+                    f"{samples} sequences of {sequences.STEPS} steps",
+        "batch_size": sequences.BATCH_SIZE, "optimizer": "adam",
+        "seconds": {name: spread(values) for name, values in times.items()},
+        "vs_torch": spread([a / b for a, b in zip(times["manualnet"], times["torch"])]),
+        "manualnet_breakdown": sequences.time_breakdown(x, y, breakdown_batches),
+        "torch_breakdown": sequences.torch_breakdown(torch, x, y, breakdown_batches),
+    }
+
+
 FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample": 10,
+        "lstm_samples": 60_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100,
         "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5}
 QUICK = {"samples": 2_000, "repeats": 1, "warmup": 0, "digits_epochs_per_sample": 1,
+         "lstm_samples": 256, "lstm_repeats": 1, "lstm_breakdown_batches": 2,
          "op_seconds": 0.002, "op_repeats": 1, "process_repeats": 1}
 
 
@@ -117,6 +139,7 @@ def run(quick):
     report["gradcheck_linear_64_32_batch_8"] = gradcheck_cost(budget["process_repeats"])
     report["import_manualnet"] = import_cost(budget["process_repeats"])
     report["peak_rss_epoch_batch_64_adam"] = memory_rows(64, "adam", budget["samples"])
+    report["lstm"] = lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"], budget["lstm_breakdown_batches"])
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     report["targets"] = targets(report)
     return report
@@ -143,6 +166,9 @@ def targets(report):
     add("check_module(Linear(64, 32)), batch 8, seconds", report["gradcheck_linear_64_32_batch_8"]["median"], 0.2)
     add("import manualnet, seconds", report["import_manualnet"]["seconds"]["median"], 0.1)
     add("import manualnet, peak RSS MiB", report["import_manualnet"]["peak_rss_mib"]["median"], 40)
+    lstm = report["lstm"]["vs_torch"]["median"]
+    add("LSTM epoch on sequential MNIST, manualnet/torch (issue 16)", lstm, 2.0)
+    add("LSTM epoch on sequential MNIST, manualnet/torch, stretch: faster", lstm, 1.0)
     return rows
 
 
@@ -192,12 +218,39 @@ def format_report(report):
         f"peak RSS of a 784-256-10 epoch (batch 64, Adam): manualnet {rss['manualnet']['peak_rss_mib']:.0f} MiB,"
         f" torch {rss['torch']['peak_rss_mib']:.0f} MiB",
         "",
-        "targets (issue 7):",
+    ]
+    lines += lstm_lines(report["lstm"])
+    lines += [
+        "",
+        "targets (issue 7; the LSTM rows: issue 16):",
     ]
     for row in report["targets"]:
         lines.append(f"  {'met    ' if row['met'] else 'NOT met'}  {row['target']:<52} "
                      f"{row['measured']:8.3f} (target {row['relation']} {row['limit']})")
     return "\n".join(lines)
+
+
+def lstm_lines(row):
+    """The LSTM row, and where each side's time goes."""
+    seconds = row["seconds"]
+    ours, theirs = row["manualnet_breakdown"], row["torch_breakdown"]
+    lines = [
+        "",
+        f"{row['workload']}, batch {row['batch_size']}, Adam, float32 (epoch, s: median (min-max)):",
+        f"  manualnet {_s(seconds['manualnet'])}   torch "
+        f"{_s(seconds['torch'])}   manualnet/torch {_ratio(row['vs_torch'])}",
+        f"  where manualnet's time goes ({ours['batches']} batches, {ours['total_seconds']:.2f} s):",
+    ]
+    for label, value in sorted(ours["phases"].items(), key=lambda item: -item[1]):
+        lines.append(f"    {value / ours['total_seconds']:5.1%}  {label}")
+    lines.append(f"    {ours['other'] / ours['total_seconds']:5.1%}  the rest (batches, zero_grad, checks)")
+    lines.append(f"  torch ({theirs['batches']} batches, {theirs['total_seconds']:.2f} s): " + ", ".join(
+        f"{label} {value / theirs['total_seconds']:.0%}" for label, value in theirs["phases"].items()))
+    return lines
+
+
+def _s(entry):
+    return f"{entry['median']:.2f} ({entry['min']:.2f}-{entry['max']:.2f})"
 
 
 def main():
