@@ -8,11 +8,11 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet.gradcheck import check_module, map_structure
+from manualnet.gradcheck import GradcheckWarning, check_module, map_structure
 
 from .strategies import random_array, seeds
 
@@ -67,8 +67,11 @@ def test_sequence_backward_matches_finite_differences(cls, steps, batch, input_s
 def test_relu_rnn_backward_matches_finite_differences(steps, batch, layers, seed):
     """nonlinearity='relu': the derivative 1[h > 0] read from the output (steps crossing the kink are excluded)."""
     layer = mn.RNN(3, 4, num_layers=layers, nonlinearity="relu", rng=seed, dtype=np.float64)
-    report = check_module(layer, sequence_input(seed, steps, batch, 3), random_array(seed, (layers, batch, 4)),
-                          rng=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradcheckWarning)     # a layer whose units are all off proves nothing:
+        report = check_module(layer, sequence_input(seed, steps, batch, 3), random_array(seed, (layers, batch, 4)),
+                              rng=seed, raise_on_failure=False)
+    assume(not any(array.vacuous for array in report.arrays))   # ... draw another example instead
     assert report.passed, report
 
 
