@@ -230,21 +230,8 @@ def test_loader_uses_collate_fn_on_the_list_of_samples():
     assert [[int(label) for label in batch] for batch in loader] == [[0, 1], [2, 3], [4]]
 
 
-class Growing(Dataset):
-    """A dataset whose length can change between epochs (samples appended as they arrive)."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, index):
-        return np.float32(index), index
-
-
 def test_loader_reads_the_dataset_length_every_epoch_as_pytorch_does():
-    dataset = Growing(4)
+    dataset = SampleBySample(4)                         # then samples are appended as they arrive
     loader = DataLoader(dataset, batch_size=3, shuffle=True, rng=0)
     assert len(loader) == 2 and sorted(labels_seen(loader)) == [0, 1, 2, 3]
     dataset.n = 7
