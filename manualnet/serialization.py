@@ -54,7 +54,6 @@ missing or unreadable path raises the operating system's error
 """
 
 import contextlib
-import errno
 import json
 import math
 import os
@@ -70,7 +69,7 @@ from .optim import Optimizer
 FORMAT = "manualnet-checkpoint"
 VERSION = 1
 METADATA_MEMBER = "%manualnet.npy"
-MAX_METADATA_BYTES = 4 * 2**20      # about 30,000 arrays; parsing it costs at most ~100 MB and ~0.2 s
+MAX_METADATA_BYTES = 4 * 2**20      # about 30,000 arrays; reading it costs at most ~100 MB and ~1 s
 # Every member but the metadata is an array the metadata lists by name, and a
 # central-directory entry (at most 74 bytes + the name) is less than twice the
 # array's metadata (at least 40 bytes + the name): whatever save writes fits.
@@ -79,7 +78,9 @@ MAX_MEMBER_NAME_BYTES = 65535       # a zip stores a name's length in 16 bits
 MAX_DEPTH = 64                      # nesting deeper than this is not a state dict
 READ_CHUNK = 16 * 2**20             # read arrays in pieces: no second full-size copy in memory
 NUMERIC_KINDS = "biufc"             # bool, int, uint, float, complex: never objects
-ALLOWED_FLAG_BITS = 0x0008 | 0x0800  # sizes after the data, UTF-8 name; never 0x0001 encrypted, 0x0020 patched, 0x0040 strong encryption
+# Zip flag bits save may set: 0x0008 sizes after the data, 0x0800 UTF-8 name.  Never 0x0001
+# (encrypted), 0x0020 (patched data) or 0x0040 (strong encryption), which zipfile cannot read.
+ALLOWED_FLAG_BITS = 0x0008 | 0x0800
 
 
 class CheckpointError(ValueError):
@@ -92,7 +93,8 @@ def save(obj, path):
     """Write a Module's state dict, an Optimizer's, or a dict of them to ``path`` as .npz, atomically.
 
     The path is used as given (no ".npz" is appended).  An existing file is
-    replaced only once the new one is complete on disk.
+    replaced only once the new one is complete on disk; through a symbolic
+    link, the file it points to is replaced and the link stays.
     """
     if not isinstance(obj, (Module, Optimizer, dict)):
         raise TypeError(f"save: expected a Module, an Optimizer or a dict (a state dict), got {type(obj).__name__}")
@@ -154,7 +156,9 @@ def _checked_member_name(path):
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError as error:
-        raise ValueError(f"save: a key holding an array is not valid Unicode ({error.reason}), at {_where(path)}") from None
+        raise ValueError(
+            f"save: a key holding an array is not valid Unicode ({error.reason}), at {_where(path)}"
+        ) from None
     if size > MAX_MEMBER_NAME_BYTES:
         raise ValueError(
             f"save: the keys at {_where(path)[:200]} make a member name of {size} bytes, "
@@ -298,7 +302,7 @@ def _open_regular_file(path):
 
 def _check_central_directory_size(file):
     """Refuse an oversized table of members before zipfile parses it (~6 bytes of memory per byte of it)."""
-    end_record = zipfile._EndRecData(file)       # the record ZipFile itself reads first
+    end_record = zipfile._EndRecData(file)       # zipfile's own reader of the end record, what ZipFile reads first
     if end_record is not None and end_record[zipfile._ECD_SIZE] > MAX_CENTRAL_DIRECTORY_BYTES:
         raise _Invalid(
             f"its table of members is {end_record[zipfile._ECD_SIZE]} bytes, more than the "

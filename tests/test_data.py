@@ -330,7 +330,8 @@ def test_loader_takes_pytorchs_whole_signature_at_its_defaults():
 
 
 @pytest.mark.parametrize("argument, value, message", [
-    ("num_workers", 4, "num_workers=4 is not supported .manualnet makes every batch in this process.; leave num_workers at 0"),
+    ("num_workers", 4, "num_workers=4 is not supported .manualnet makes every batch in this process.; "
+                       "leave num_workers at 0"),
     ("sampler", [0, 1], r"sampler=\[0, 1\] is not supported .*Subset\(dataset, indices\)"),
     ("batch_sampler", [[0, 1]], "batch_sampler=.* is not supported"),
     ("pin_memory", True, "pin_memory=True is not supported .manualnet's arrays live in CPU memory."),
@@ -396,7 +397,8 @@ def test_random_split_rejects_lengths_that_do_not_add_up(lengths, message):
 
 @pytest.mark.parametrize("lengths, message", [(None, "got NoneType None"), (10, "got int 10"), ("73", "got str '73'")])
 def test_random_split_rejects_lengths_that_are_not_a_list_naming_the_argument(lengths, message):
-    with pytest.raises(TypeError, match=f"random_split: expected lengths to be a list of integers or of fractions, {message}"):
+    with pytest.raises(TypeError, match=f"random_split: expected lengths to be a list of integers or of fractions, "
+                                        f"{message}"):
         random_split(numbered_dataset(10), lengths, rng=0)
 
 

@@ -265,8 +265,9 @@ def test_a_non_finite_gradient_is_applied_as_pytorch_applies_it():
 def test_a_non_finite_gradient_gives_what_torch_optim_gives():
     torch = import_torch()
     grad = [np.nan, 0.5, np.inf, -np.inf]
-    for mine, theirs in [(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9)),
-                         (lambda ps: optim.Adam(ps, lr=0.01), lambda ps: torch.optim.Adam(ps, lr=0.01))]:
+    pairs = [(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9)),
+             (lambda ps: optim.Adam(ps, lr=0.01), lambda ps: torch.optim.Adam(ps, lr=0.01))]
+    for mine, theirs in pairs:
         p = mn.Parameter(np.array([1.0, 2.0, 3.0, 4.0]))
         q = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64, requires_grad=True)
         step_mine, step_theirs = mine([p]), theirs([q])

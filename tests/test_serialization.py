@@ -126,10 +126,12 @@ def test_saved_file_permissions_follow_the_umask(tmp_path):
     ({"model": {"w": mn.Parameter(np.zeros(1))}}, TypeError, r"cannot save a Parameter at key path 'model' / 'w'"),
     ({0: np.zeros(1), "0": np.ones(1)}, ValueError, "give the same entry name '0.npy'"),
     # What a zip archive could not give back: zipfile cuts a name at NUL, stores UTF-8, counts bytes in 16 bits.
-    ({"model": {"a\x00b": np.zeros(1)}}, ValueError, r"cannot contain the NUL character '\\x00', at key path 'model' / 'a\\x00b'"),
+    ({"model": {"a\x00b": np.zeros(1)}}, ValueError,
+     r"cannot contain the NUL character '\\x00', at key path 'model' / 'a\\x00b'"),
     ({"w\udc80": np.zeros(1)}, ValueError, r"not valid Unicode \(surrogates not allowed\), at key path 'w\\udc80'"),
     ({"k" * 70_000: np.zeros(1)}, ValueError, "member name of 70004 bytes, more than the 65535 a zip archive allows"),
-    ({"losses": [0.5] * 300_000}, ValueError, r"takes \d+ bytes to describe \(0 arrays\), more than the 4194304 that load accepts"),
+    ({"losses": [0.5] * 300_000}, ValueError,
+     r"takes \d+ bytes to describe \(0 arrays\), more than the 4194304 that load accepts"),
 ])
 def test_save_rejects_what_it_cannot_store_and_writes_nothing(tmp_path, obj, error, message):
     with pytest.raises(error, match=message):
