@@ -54,9 +54,10 @@ class Optimizer:
     validates a group's options in ``_check_group``, names the state a
     parameter carries in ``_state_names`` (and, in ``_nonnegative_state``,
     which of it can never be negative, such as averages of g²) and moves one
-    parameter in ``_update``; ``step`` has checked its ``.grad`` already.  ``param_groups`` is a list of dicts holding ``"params"``
-    and every option, as in PyTorch (so ``group["lr"] = 0.01`` changes the
-    learning rate); ``state`` maps each Parameter to its state dict.
+    parameter in ``_update``, whose ``.grad`` ``step`` has checked already.
+    ``param_groups`` is a list of dicts holding ``"params"`` and every
+    option, as in PyTorch (so ``group["lr"] = 0.01`` changes the learning
+    rate); ``state`` maps each Parameter to its state dict.
     """
 
     def __init__(self, params, defaults):
