@@ -48,6 +48,11 @@ def python_blocks(path):
     return blocks
 
 
+def math_blocks(path):
+    """The TeX of every ```math block of a Markdown file."""
+    return re.findall(r"^```math\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+
+
 def headings(path):
     return re.findall(r"^## (.+?)\s*$", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
 
@@ -186,14 +191,18 @@ def test_equations_cited_in_a_single_page_module_exist_in_that_page():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
-def test_page_equation_numbers_are_unique_and_display_math_is_well_formed(page):
-    """One equation per $$ block, each number used once, $$ on lines of its own, no images."""
+def test_page_equation_numbers_are_unique_and_each_sits_in_its_own_math_block(page):
+    """Each number used once, each \\tag in a ```math block of its own, no images.
+
+    tests/test_math_hazards.py holds the pages to the rest of GitHub's math rules.
+    """
     text = page.read_text(encoding="utf-8")
     numbers = equation_numbers(page)
     assert len(numbers) == len(set(numbers)), f"{page.name}: equation numbers used twice: {numbers}"
+    blocks = math_blocks(page)
+    tagged = [number for block in blocks for number in EQUATION_TAG.findall(block)]
+    assert len(tagged) == len(numbers), f"{page.name}: a \\tag outside a ```math block"
+    for block in blocks:
+        assert len(EQUATION_TAG.findall(block)) <= 1, f"{page.name}: two numbered equations in one ```math block:\n{block}"
     outside_code = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
-    assert outside_code.count("$$") % 2 == 0, f"{page.name}: an unclosed $$ block"
-    for block in re.findall(r"\$\$(.*?)\$\$", outside_code, flags=re.DOTALL):
-        assert len(EQUATION_TAG.findall(block)) <= 1, f"{page.name}: two numbered equations in one $$ block:{block}"
-        assert block.startswith("\n") and block.endswith("\n"), f"{page.name}: put $$ on its own line:{block}"
     assert "![" not in outside_code, f"{page.name}: math and text only, no images"

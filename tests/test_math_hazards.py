@@ -128,7 +128,7 @@ def _inline_hazards(paragraph):
             found += _inline_math_hazards(text, position, end + 2, text[position + 2:end], False, in_table, line_of)
             position = end + 2
         elif char == "`":
-            run = len(text) - len(text[position:].lstrip("`"))
+            run = len(text[position:]) - len(text[position:].lstrip("`"))
             end = text.find("`" * run, position + run)
             position = len(text) if end < 0 else end + run  # a code span: not math
         elif text.startswith("$$", position):
@@ -240,8 +240,8 @@ def test_each_hazard_is_caught(name):
     assert name in found, f"the checker missed {name}: found {found}"
 
 
-def test_hazards_are_located_by_line():
-    page = "# T\n\nfine $x$\n\nthen $x_n$ and\n$y_m$ on the next line\n"
+def test_hazards_are_located_by_line_and_seen_after_code_spans():
+    page = "# T\n\nfine $x$\n\nthen $x_n$ and\n$y_m$ on the next line\n\nWith `amsgrad=True`, $v_t$ is.\n"
     assert [(line, name) for line, name, _ in hazards(page)] == [
-        (5, "underscore-in-dollar-math"), (6, "underscore-in-dollar-math"),
+        (5, "underscore-in-dollar-math"), (6, "underscore-in-dollar-math"), (8, "underscore-in-dollar-math"),
     ]
