@@ -9,14 +9,17 @@ scanning, so pages and operations added later are covered without editing
 this file.
 """
 
+import decimal
 import importlib
 import inspect
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import manualnet as mn
+from manualnet.testing import bugzoo
 
 ROOT = Path(__file__).resolve().parent.parent
 DERIVATIONS = ROOT / "derivations"
@@ -206,3 +209,108 @@ def test_page_equation_numbers_are_unique_and_each_sits_in_its_own_math_block(pa
         assert len(EQUATION_TAG.findall(block)) <= 1, f"{page.name}: two numbered equations in one ```math block:\n{block}"
     outside_code = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
     assert "![" not in outside_code, f"{page.name}: math and text only, no images"
+
+
+# -- (d) the numbers the pages state -------------------------------------------
+
+def test_softmax_page_a_constant_upstream_gradient_zeroes_softmax_but_not_log_softmax():
+    """softmax.md, Edge cases: G = c gives Softmax dx = 0 and LogSoftmax dx = c (1 − C p)."""
+    x = np.array([[0.0, 0.0, np.log(2)]])
+    softmax, log_softmax = mn.Softmax(dim=1), mn.LogSoftmax(dim=1)
+    p = softmax(x)
+    np.testing.assert_allclose(softmax.backward(np.full((1, 3), 0.7)), 0, atol=1e-16)
+    log_softmax(x)
+    np.testing.assert_allclose(log_softmax.backward(np.ones((1, 3))), [[0.25, 0.25, -0.5]], rtol=1e-15)
+    np.testing.assert_allclose(log_softmax.backward(np.full((1, 3), 0.7)), 0.7 * (1 - 3 * p), rtol=1e-15)
+
+
+def relative_error_in_eps(approximate, exact, dtype):
+    return np.max(np.abs(approximate.astype(np.float64) - exact) / exact) / np.finfo(dtype).eps
+
+
+def exact_softmax(z):
+    """softmax of each row in 60-digit decimals from the exact float entries, as float64."""
+    with decimal.localcontext() as context:
+        context.prec = 60
+        rows = []
+        for row in z.tolist():
+            shifted = [decimal.Decimal(value) - decimal.Decimal(max(row)) for value in row]
+            total = sum(s.exp() for s in shifted)
+            rows.append([float(s.exp() / total) for s in shifted])
+    return np.array(rows)
+
+
+def test_softmax_page_log_softmax_keeps_p_because_exp_of_y_loses_digits():
+    """softmax.md, "What forward keeps": 64 rows of 10 logits, 1e4 + 10·N(0, 1), float32."""
+    z = (1e4 + np.random.default_rng(0).standard_normal((64, 10)) * 10).astype(np.float32)
+    layer = mn.LogSoftmax(dim=1)
+    y = layer(z)
+    exact = exact_softmax(z)
+    assert y.min() < -50
+    assert relative_error_in_eps(layer.p, exact, np.float32) <= 2                   # "1.5 ε"
+    assert relative_error_in_eps(np.exp(y), exact, np.float32) >= 8                 # "up to 16 ε"
+    peak = z.max(axis=1, keepdims=True)
+    unshifted = z - (peak + np.log(np.sum(np.exp(z - peak), axis=1, keepdims=True)))
+    assert relative_error_in_eps(np.exp(unshifted), exact, np.float32) > 1e3         # "4·10³ ε"
+    z8 = (1e8 + np.random.default_rng(0).standard_normal((64, 10)) * 10).astype(np.float32)
+    peak = z8.max(axis=1, keepdims=True)
+    unshifted = z8 - (peak + np.log(np.sum(np.exp(z8 - peak), axis=1, keepdims=True)))
+    assert relative_error_in_eps(np.exp(unshifted), exact_softmax(z8), np.float32) > 1e7   # "4·10⁷ ε"
+
+
+def test_batchnorm_page_the_x_hat_direction_survives_by_exactly_eps_s_cubed():
+    """batchnorm.md, eq. (16): Σ dL/dx_i x̂_i = ε s³ Σ dx̂ x̂; the worked example's −8 ε s⁴."""
+    layer = mn.BatchNorm1d(1, dtype=np.float64)
+    layer.weight.data[...] = 2.0
+    layer.bias.data[...] = 0.5
+    layer(np.array([[1.0], [1.0], [3.0], [3.0]]))
+    dx = layer.backward(np.array([[1.0], [2.0], [0.0], [-1.0]]))
+    s = 1 / np.sqrt(1 + 1e-5)
+    np.testing.assert_allclose(np.sum(dx * layer.x_hat), -8e-5 * s**4, rtol=1e-9)
+    np.testing.assert_allclose(dx[:, 0], [-0.999975, 1.000015, 0.999975, -1.000015], atol=5e-7)
+
+    rng = np.random.default_rng(1)
+    for shape, layer in (((6, 3), mn.BatchNorm1d(3, dtype=np.float64)),
+                         ((2, 3, 4), mn.BatchNorm1d(3, dtype=np.float64)),
+                         ((2, 3, 2, 5), mn.BatchNorm2d(3, dtype=np.float64))):
+        layer.weight.data[...] = rng.uniform(0.5, 2.0, 3)
+        x, G = rng.standard_normal(shape) * 0.01, rng.standard_normal(shape)   # small σ²: a large residual
+        layer(x)
+        dx = layer.backward(G)
+        axes = (0,) + tuple(range(2, len(shape)))
+        channel = (-1,) + (1,) * (len(shape) - 2)
+        d_x_hat = G * layer.weight.data.reshape(channel)
+        expected = 1e-5 * layer.inv_std**3 * np.sum(d_x_hat * layer.x_hat, axis=axes)
+        np.testing.assert_allclose(np.sum(dx * layer.x_hat, axis=axes), expected, rtol=1e-8)
+        np.testing.assert_allclose(np.sum(dx, axis=axes), 0, atol=1e-9 * np.abs(dx).max())
+
+
+def test_batchnorm_page_a_uniform_g_hides_a_zero_or_varianceless_backward_but_not_a_missing_mean_term():
+    """batchnorm.md: with G = 1 the right dx is 0, the bug zoo's BatchNormWithoutMeanTerm gives s·γ."""
+    x, ones = np.array([[1.0], [1.0], [3.0], [3.0]]), np.ones((4, 1))
+    right, buggy = mn.BatchNorm1d(1, dtype=np.float64), bugzoo.BatchNormWithoutMeanTerm(1, dtype=np.float64)
+    for layer in (right, buggy):
+        layer.weight.data[...] = 2.0
+        layer(x)
+    np.testing.assert_allclose(right.backward(ones), 0, atol=1e-15)
+    s = 1 / np.sqrt(1 + 1e-5)
+    np.testing.assert_allclose(buggy.backward(ones), 2 * s, rtol=1e-12)                # "≈ 2"
+    x_hat, d_x_hat = right.x_hat, 2.0 * ones
+    without_variance_term = s / 4 * (4 * d_x_hat - d_x_hat.sum())                   # (14) minus x̂ Σ dx̂ x̂
+    np.testing.assert_allclose(without_variance_term, 0, atol=1e-15)
+    assert np.abs(np.sum(d_x_hat * x_hat)) < 1e-15
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_page_the_mask_read_from_y_is_the_mask_of_x(dtype):
+    """relu.md, eq. (4): y = max(x, 0) > 0 exactly where x > 0, down to ±0 and subnormals."""
+    info = np.finfo(dtype)
+    x = np.array([-info.max, -1.0, -info.tiny, -info.smallest_subnormal, -0.0, 0.0,
+                  info.smallest_subnormal, info.tiny, 1.0, info.max], dtype)
+    relu = mn.ReLU()
+    np.testing.assert_array_equal(relu(x) > 0, x > 0)
+    G = np.arange(1, len(x) + 1, dtype=dtype)
+    np.testing.assert_array_equal(relu.backward(G), G * (x > 0))
+    leaky = mn.LeakyReLU(negative_slope=-0.5)                  # a < 0: y > 0 on both sides
+    assert np.all(leaky(np.array([-2.0, 2.0], dtype)) > 0)
+    np.testing.assert_array_equal(leaky.backward(np.ones(2, dtype)), [-0.5, 1.0])
