@@ -314,3 +314,23 @@ def test_relu_page_the_mask_read_from_y_is_the_mask_of_x(dtype):
     leaky = mn.LeakyReLU(negative_slope=-0.5)                  # a < 0: y > 0 on both sides
     assert np.all(leaky(np.array([-2.0, 2.0], dtype)) > 0)
     np.testing.assert_array_equal(leaky.backward(np.ones(2, dtype)), [-0.5, 1.0])
+
+
+def test_backprop_page_states_the_share_of_backward_work_need_input_grad_skips():
+    """backprop.md, section 3: the same numbers as the README (tests/test_readme.py computes them)."""
+    from .test_readme import backward_share_skipped
+    text = " ".join((DERIVATIONS / "backprop.md").read_text(encoding="utf-8").split())
+    notes, readme = backward_share_skipped((784, 256, 10)), backward_share_skipped((20, 32, 2))
+    assert 784 * 256 / (2 * (784 * 256 + 256 * 10)) == notes
+    assert f"784 \\cdot 256 / (2 (784 \\cdot 256 + 256 \\cdot 10)) = {notes:.0%}".replace("%", "\\%") in text
+    assert f"({readme:.0%} for the README's 20-32-2 network)" in text
+
+
+def test_cross_entropy_page_a_confident_wrong_row_tends_to_g_over_n_times_the_one_hot_difference():
+    """cross_entropy.md, Edge cases: the limit keeps eq. (5)'s factor g/N."""
+    criterion = mn.CrossEntropyLoss()
+    N, g = 4, 0.7
+    logits = np.zeros((N, 3))
+    logits[:, 0] = 60.0                                          # every sample sure of class 0 ...
+    criterion(logits, np.full(N, 2))                             # ... whose label is 2
+    np.testing.assert_allclose(criterion.backward(g), np.tile([g / N, 0.0, -g / N], (N, 1)), atol=1e-25)
