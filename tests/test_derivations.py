@@ -334,3 +334,37 @@ def test_cross_entropy_page_a_confident_wrong_row_tends_to_g_over_n_times_the_on
     logits[:, 0] = 60.0                                          # every sample sure of class 0 ...
     criterion(logits, np.full(N, 2))                             # ... whose label is 2
     np.testing.assert_allclose(criterion.backward(g), np.tile([g / N, 0.0, -g / N], (N, 1)), atol=1e-25)
+
+
+@pytest.mark.parametrize("dtype, saturates_at, error_bound", [(np.float32, 16.6, 6e-8), (np.float64, 36.7, 1.2e-16)])
+def test_sigmoid_page_where_y_rounds_to_one_and_what_the_zero_gradient_costs(dtype, saturates_at, error_bound):
+    """sigmoid.md, Numerical stability: y == 1 from x ≈ 16.6 (float32) / 36.7 (float64); the lost σ' is below 6e-8 / 1.2e-16."""
+    layer = mn.Sigmoid()
+    x = np.arange(saturates_at - 1, saturates_at + 20, 0.001).astype(dtype)
+    y = layer(x)
+    first = x[y == 1].min()
+    assert abs(first - saturates_at) < 0.05 and np.all(y[x >= first] == 1)
+    dx = layer.backward(np.ones_like(x))
+    wide = x.astype(np.float64)
+    true = np.exp(-wide) / (1 + np.exp(-wide)) ** 2
+    assert np.all(dx[y == 1] == 0) and true[y == 1].max() < error_bound
+
+
+def test_gradcheck_page_a_fixed_step_at_1e4_keeps_19_bits():
+    """gradcheck.md, eq. (3): floats near 1e4 are 1.8e-12 apart, so a step of 1e-6 keeps ~19 bits, ~6 digits."""
+    spacing = np.spacing(1e4)
+    np.testing.assert_allclose(spacing, 1.8e-12, rtol=0.02)
+    assert int(np.log2(1e-6 / spacing)) == 19 and round(np.log10(1e-6 / spacing)) == 6
+    taken = (1e4 + 1e-6) - (1e4 - 1e-6)
+    assert 1e-12 < abs(taken - 2e-6) / 2e-6 < 1e-6
+
+
+def test_mse_page_the_square_overflows_where_the_gradient_does_not():
+    """mse.md, Edge cases: float32 squares overflow above ~1.8e19, 2(x − y) above 1.7e38; the gradient stays finite."""
+    with np.errstate(over="ignore"):
+        assert np.isfinite(np.float32(1.8e19) ** 2) and np.isinf(np.float32(1.9e19) ** 2)
+        assert np.isfinite(np.float32(2) * np.float32(1.7e38)) and np.isinf(np.float32(2) * np.float32(1.8e38))
+        assert np.isfinite(np.float64(1.3e154) ** 2) and np.isinf(np.float64(1.4e154) ** 2)
+        loss = mn.MSELoss()
+        loss(np.array([3e38, 1.0], np.float32), np.zeros(2, np.float32))
+    assert np.all(np.isfinite(loss.backward()))
