@@ -368,3 +368,14 @@ def test_mse_page_the_square_overflows_where_the_gradient_does_not():
         loss = mn.MSELoss()
         loss(np.array([3e38, 1.0], np.float32), np.zeros(2, np.float32))
     assert np.all(np.isfinite(loss.backward()))
+
+
+def test_tests_the_pages_cite_exist():
+    """A page that says "checked in `test_x`" names a test that is there to check it."""
+    defined = {name for path in (ROOT / "tests").glob("test_*.py")
+               for name in re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), flags=re.MULTILINE)}
+    cited = {(page.name, name) for page in PAGES
+             for name in re.findall(r"\b(test_\w+)`", page.read_text(encoding="utf-8"))}
+    assert cited, "the scan found no cited test"
+    missing = sorted((page, name) for page, name in cited if name not in defined)
+    assert not missing, f"pages cite tests that do not exist: {missing}"
