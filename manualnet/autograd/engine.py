@@ -5,7 +5,7 @@ its backward needs and points at the nodes that made its inputs
 (``next_functions``).  ``run_backward`` starts at the output with
 dL/dL = 1 and calls every node's backward exactly once, after ALL the nodes
 that use its output have handed it their share of the gradient — the
-topological order of eq. (20) — adding the shares up, eq. (21).  The walk is
+topological order of eq. (31) — adding the shares up, eq. (32).  The walk is
 iterative, so a graph 10,000 operations deep needs no recursion.
 
 Derivation: derivations/autograd.md
@@ -85,7 +85,7 @@ class AccumulateGrad(Node):
         self.output_shape = variable.shape
 
     def backward(self, grad_output):
-        self.variable.accumulate_grad(grad_output)     # eq. (22)
+        self.variable.accumulate_grad(grad_output)     # eq. (33)
         return ()
 
 
@@ -94,7 +94,7 @@ def topological_order(root):
 
     Depth-first with an explicit stack (no recursion, so no depth limit): a
     node is appended once all its inputs' nodes are, and the reversed list
-    puts every node after all of its consumers, eq. (20).
+    puts every node after all of its consumers, eq. (31).
     """
     order, visited = [], {root}
     stack = [(root, iter(root.next_functions))]
@@ -135,7 +135,7 @@ def run_backward(root, grad_root, retain_graph=False):
             # The engine never writes into an array a node returned: a share may be
             # a layer's .grad or the very array another input received.
             previous = grads.get(child)
-            grads[child] = input_grad if previous is None else previous + input_grad   # eq. (21)
+            grads[child] = input_grad if previous is None else previous + input_grad   # eq. (32)
         if not retain_graph:
             node.release()
 

@@ -35,7 +35,7 @@ class AddBackward0(Node):
     """z = a + b (broadcast): dL/da = Σ G, dL/db = Σ G over the broadcast axes."""
 
     def forward(self, a, b):
-        self.a_shape, self.b_shape = a.shape, b.shape
+        self.a_shape, self.b_shape = np.shape(a), np.shape(b)
         return a + b                                                   # eq. (2)
 
     def backward(self, grad):
@@ -46,7 +46,7 @@ class SubBackward0(Node):
     """z = a − b (broadcast): dL/da = Σ G, dL/db = −Σ G."""
 
     def forward(self, a, b):
-        self.a_shape, self.b_shape = a.shape, b.shape
+        self.a_shape, self.b_shape = np.shape(a), np.shape(b)
         return a - b                                                   # eq. (3)
 
     def backward(self, grad):

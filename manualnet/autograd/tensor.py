@@ -313,7 +313,7 @@ class Tensor:
             np.broadcast_shapes(np.shape(_array(left)), np.shape(_array(right)))
         except ValueError:
             raise ValueError(
-                f"{node.name().removesuffix('Backward0')}: cannot broadcast shapes {np.shape(_array(left))} and "
+                f"{node.name().removesuffix('Backward0').lower()}: cannot broadcast shapes {np.shape(_array(left))} and "
                 f"{np.shape(_array(right))} together"
             ) from None
         return record(node, left, right)
