@@ -1,6 +1,7 @@
 """The study notes' 003 autograd example: z from x, a and b, recorded and walked back.
 
-    python examples/autograd_basics.py
+    python examples/autograd_basics.py              # and the notes' PyTorch code, if torch is installed
+    python examples/autograd_basics.py --torch no
 
 The notes (003, "torch.Tensor") describe PyTorch's autograd with a picture:
 tensors x, a, b with requires_grad=True, y = a·x + b, z = x·y; z.grad_fn
@@ -11,10 +12,16 @@ tensor(2.)); with PyTorch installed it runs the notes' code as well.
 derivations/autograd.md works the example through by hand and by the engine.
 """
 
+import argparse
+
 from manualnet.autograd import Tensor, graph
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--torch", choices=("auto", "no"), default="auto",
+                        help="also run the notes' PyTorch code when torch is installed (default), or not")
+    args = parser.parse_args(argv)
     x = Tensor(2.0, requires_grad=True)
     a = Tensor(3.0, requires_grad=True)
     b = Tensor(1.0, requires_grad=True)
@@ -29,6 +36,8 @@ def main():
     print("b.grad =", b.grad)        # dz/db = x = 2
     print("the graph z.backward() walked:")
     print(graph(z, params={"x": x, "a": a, "b": b}))
+    if args.torch == "no":
+        return
     try:
         import torch
     except ImportError:

@@ -23,10 +23,10 @@ from manualnet import autograd as ag
 from manualnet.autograd import ParameterTensor, Tensor, graph, no_grad
 from manualnet.autograd import primitives as P
 from manualnet.autograd.engine import Node
-from manualnet.gradcheck import GradcheckError, check_loss, check_module
+from manualnet.gradcheck import check_loss, check_module
 from manualnet.testing import bugzoo
 
-from .autograd_cases import LAYER_CASES, LOSSES, SEPARATELY_TESTED, run_graph, run_manual
+from .autograd_cases import LAYER_CASES, PRIMITIVES, SEPARATELY_TESTED, primitive_inputs, run_graph, run_manual
 from .strategies import random_array, seeds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +107,16 @@ def test_a_second_backward_through_a_freed_graph_is_pytorchs_error_unless_retain
     retained.backward(retain_graph=True)
     retained.backward()
     np.testing.assert_array_equal(x.grad.numpy(), 3 * np.array([2.0, 4.0]))
+
+
+def test_a_layer_node_walked_twice_with_retain_graph_gives_the_same_gradient_twice(rng):
+    """The node starts its layer's .grad from zero each time; the leaf's .grad adds the two passes."""
+    x, W, b = leaf(rng.standard_normal((4, 3))), leaf(rng.standard_normal((2, 3))), leaf(rng.standard_normal(2))
+    loss = ag.linear(x, W, b).tanh().sum()
+    loss.backward(retain_graph=True)
+    once = W.grad.numpy().copy()
+    loss.backward()
+    np.testing.assert_array_equal(W.grad.numpy(), 2 * once)
 
 
 def test_a_graph_that_saved_nothing_can_be_walked_again_as_in_pytorch():
@@ -250,21 +260,30 @@ def test_an_intermediate_node_used_twice_matches_finite_differences():
     assert not np.allclose(wrong.grad.numpy(), right.grad.numpy())   # the bug zoo's walk gets W wrong
 
 
-def test_a_chain_of_10000_operations_needs_no_recursion():
+def chain(depth):
     x = leaf(1.0)
     y = x
-    for _ in range(10_000):
-        y = y * 1.0001 + 0.0
+    for _ in range(depth):
+        y = y * 1.0001
+    return x, y
+
+
+def test_a_chain_of_10000_operations_needs_no_recursion():
+    x, y = chain(10_000)
     y.backward()
     assert x.grad.item() == pytest.approx(1.0001 ** 10_000, rel=1e-9)
-    assert len(graph(y).nodes) == 20_001
-    assert str(graph(y)).count("\n") == 20_000 and graph(y).to_dot().count("->") == 20_000
+    assert len(graph(y).nodes) == 10_001 and graph(y).to_dot().count("->") == 10_000
+
+
+def test_printing_a_graph_deeper_than_pythons_recursion_limit():
+    """The printer keeps its own stack too (a tree's text grows with depth², so 2,000, not 10,000)."""
+    _, y = chain(2_000)
+    lines = str(graph(y)).splitlines()
+    assert len(lines) == 2_001 and lines[-1].strip() == "└── AccumulateGrad ()"
 
 
 def test_the_recursive_walk_overflows_on_the_deep_chain():
-    y = leaf(1.0)
-    for _ in range(10_000):
-        y = y * 1.0001
+    _, y = chain(10_000)
     with pytest.raises(RecursionError):
         bugzoo.recursive_backward_visiting_once(y)
 
@@ -294,57 +313,11 @@ def test_a_node_returning_a_wrong_shape_is_pytorchs_invalid_gradient_error():
 
 # -- the primitives: finite differences, broadcasting --------------------------------------------
 
-PRIMITIVES = {
-    "add": (lambda a, b: a + b, [(3, 4), (4,)]),
-    "radd": (lambda a: 2.0 + a, [(3, 2)]),
-    "sub": (lambda a, b: a - b, [(3, 1), (1, 4)]),
-    "rsub": (lambda a: np.ones((2, 3)) - a, [(3,)]),
-    "mul": (lambda a, b: a * b, [(2, 3, 4), (3, 1)]),
-    "div": (lambda a, b: a / b, [(3, 4), "positive (4,)"]),
-    "rdiv": (lambda a: 1.0 / a, ["positive (3, 2)"]),
-    "pow": (lambda a: a ** 3, [(3, 4)]),
-    "pow_fraction": (lambda a: a ** 0.5, ["positive (3,)"]),
-    "neg": (lambda a: -a, [(3, 4)]),
-    "mm": (lambda a, b: a @ b, [(3, 4), (4, 2)]),
-    "mv": (lambda a, b: a @ b, [(3, 4), (4,)]),
-    "vm": (lambda a, b: a @ b, [(4,), (4, 2)]),
-    "dot": (lambda a, b: a @ b, [(4,), (4,)]),
-    "sum_all": (lambda a: a.sum(), [(3, 4)]),
-    "sum_dim": (lambda a: a.sum(dim=(0, 2)), [(2, 3, 4)]),
-    "sum_axis_keepdims": (lambda a: a.sum(axis=-1, keepdims=True), [(3, 4)]),
-    "mean_all": (lambda a: a.mean(), [(3, 4)]),
-    "mean_dim": (lambda a: a.mean(dim=1, keepdim=True), [(3, 4)]),
-    "reshape": (lambda a: a.reshape(4, -1), [(2, 3, 2)]),
-    "view": (lambda a: a.view((6,)), [(2, 3)]),
-    "T": (lambda a: a.T, [(2, 3, 4)]),
-    "transpose": (lambda a: a.transpose(0, 2), [(2, 3, 4)]),
-    "select": (lambda a: a[1], [(3, 4)]),
-    "slice": (lambda a: a[1:, ::2], [(3, 4)]),
-    "fancy_repeated": (lambda a: a[[0, 0, 2, 0]], [(3, 4)]),
-    "fancy_pairs": (lambda a: a[np.array([0, 1, 1]), np.array([3, 3, 3])], [(3, 4)]),
-    "boolean_mask": (lambda a: a[np.array([True, False, True])], [(3, 4)]),
-    "exp": (lambda a: a.exp(), [(3, 4)]),
-    "log": (lambda a: a.log(), ["positive (3, 4)"]),
-}
-
-
-def _inputs(specs, seed):
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for spec in specs:
-        if isinstance(spec, str):
-            shape = tuple(int(n) for n in re.findall(r"\d+", spec))
-            arrays.append(rng.uniform(0.5, 2.0, shape))
-        else:
-            arrays.append(rng.standard_normal(spec))
-    return arrays
-
-
 @pytest.mark.parametrize("name", PRIMITIVES)
 @given(seed=seeds)
 def test_primitive_backward_matches_finite_differences(name, seed):
     function, specs = PRIMITIVES[name]
-    report = ag.gradcheck(function, *_inputs(specs, seed), rng=seed)
+    report = ag.gradcheck(function, *primitive_inputs(specs, seed), rng=seed)
     assert report.passed
 
 
@@ -354,7 +327,7 @@ def test_every_primitive_node_is_exercised():
              if inspect.isclass(cls) and issubclass(cls, Node) and cls is not Node and not cls.__name__.startswith("_")}
     used = set()
     for function, specs in PRIMITIVES.values():
-        tensors = [leaf(a) for a in _inputs(specs, 0)]
+        tensors = [leaf(a) for a in primitive_inputs(specs, 0)]
         used |= {type(node) for node in graph(function(*tensors)).nodes}
     assert nodes <= used, f"no test case for {sorted(cls.__name__ for cls in nodes - used)}"
 
@@ -531,6 +504,7 @@ def test_parameter_tensors_train_with_manualnet_optimizers_as_the_manual_chain_d
     (lambda x: x ** x, TypeError, "raises tensors to a number only"),
     (lambda x: x.sum(dim=2), ValueError, r"sum: dim 2 is out of range for a tensor of shape \(3, 4\)"),
     (lambda x: x.sum(dim=0, axis=1), TypeError, "give dim or axis"),
+    (lambda x: x.permute(0, 0), ValueError, r"permute: dims \(0, 0\) are not a permutation"),
     (lambda x: x + "a", TypeError, "unsupported operand"),
     (lambda x: ag.relu(x, inplace=True), TypeError, "relu: inplace=True is not supported"),
     (lambda x: ag.cross_entropy(x, np.zeros(3, dtype=np.int64), label_smoothing=0.1), TypeError,
@@ -646,8 +620,15 @@ def test_backprop_by_hand_example_matches_autograd_line_by_line(capsys):
     assert all(result.exact for result in results["autograd"] if result.name not in ("W2", "h", "W1")), out
 
 
-def test_notes_autograd_example_prints_the_values_pytorch_prints():
-    result = subprocess.run([sys.executable, str(EXAMPLES / "autograd_basics.py")], capture_output=True, text=True)
+def test_notes_autograd_example_prints_the_values_pytorch_prints(capsys):
+    runpy.run_path(str(EXAMPLES / "autograd_basics.py"))["main"](["--torch", "no"])
+    out = capsys.readouterr().out
+    assert "x.grad = tensor(13.)" in out and "a.grad = tensor(4.)" in out and "b.grad = tensor(2.)" in out
+    assert "    │   └── AccumulateGrad x () (used again, see above)" in out
+
+
+def test_the_notes_example_runs_as_a_script():
+    result = subprocess.run([sys.executable, str(EXAMPLES / "autograd_basics.py"), "--torch", "no"],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "x.grad = tensor(13.)" in result.stdout and "a.grad = tensor(4.)" in result.stdout
-    assert "b.grad = tensor(2.)" in result.stdout and "AccumulateGrad x ()" in result.stdout
+    assert "x.grad = tensor(13.)" in result.stdout

@@ -414,6 +414,13 @@ class Tensor:
         """All axes reversed (the transpose of a matrix)."""
         return record(P.PermuteBackward0(tuple(reversed(range(self.ndim)))), self)
 
+    def permute(self, *dims):
+        """The axes in the order ``dims`` (a permutation of 0 .. ndim − 1)."""
+        dims = tuple(dims[0]) if len(dims) == 1 and not isinstance(dims[0], (int, np.integer)) else dims
+        if sorted(d % self.ndim if -self.ndim <= d < self.ndim else d for d in dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} axes of {self.describe()}")
+        return record(P.PermuteBackward0(tuple(d % self.ndim for d in dims)), self)
+
     def transpose(self, dim0, dim1):
         """Swap two axes."""
         axes = list(range(self.ndim))
