@@ -10,12 +10,11 @@ graph, bit for bit; tests/test_autograd_parity.py: graph against PyTorch).
 ``torch_forward`` is set where ``manualnet.compare.to_torch`` has no exact
 twin (Dropout draws its own mask in PyTorch).
 
-``PRIMITIVES`` maps a name to (function of tensors, the shapes of its
-inputs) for every primitive operation; the same function runs on manualnet
-tensors and on torch tensors.
+The primitive operations' cases are the gradcheck catalogue's
+(``manualnet.catalogue.AUTOGRAD_PRIMITIVES``): each function runs on
+manualnet tensors and on torch tensors alike.
 """
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,56 +156,6 @@ LAYER_CASES = {
 # The notes' LogisticRegression is a whole model with its own backward(x, yhat, y);
 # tests/test_autograd.py compares it with its graph separately.
 SEPARATELY_TESTED = (mn.LogisticRegression,)
-
-
-# -- the primitives: the function, the shapes of its inputs ------------------------------------------
-
-PRIMITIVES = {
-    "add": (lambda a, b: a + b, [(3, 4), (4,)]),
-    "radd": (lambda a: 2.0 + a, [(3, 2)]),
-    "sub": (lambda a, b: a - b, [(3, 1), (1, 4)]),
-    "rsub": (lambda a: 2.0 - a, [(3,)]),
-    "mul": (lambda a, b: a * b, [(2, 3, 4), (3, 1)]),
-    "div": (lambda a, b: a / b, [(3, 4), "positive (4,)"]),
-    "rdiv": (lambda a: 1.0 / a, ["positive (3, 2)"]),
-    "pow": (lambda a: a ** 3, [(3, 4)]),
-    "pow_fraction": (lambda a: a ** 0.5, ["positive (3,)"]),
-    "neg": (lambda a: -a, [(3, 4)]),
-    "mm": (lambda a, b: a @ b, [(3, 4), (4, 2)]),
-    "mv": (lambda a, b: a @ b, [(3, 4), (4,)]),
-    "vm": (lambda a, b: a @ b, [(4,), (4, 2)]),
-    "dot": (lambda a, b: a @ b, [(4,), (4,)]),
-    "sum_all": (lambda a: a.sum(), [(3, 4)]),
-    "sum_dim": (lambda a: a.sum(dim=(0, 2)), [(2, 3, 4)]),
-    "sum_axis_keepdims": (lambda a: a.sum(axis=-1, keepdims=True), [(3, 4)]),
-    "mean_all": (lambda a: a.mean(), [(3, 4)]),
-    "mean_dim": (lambda a: a.mean(dim=1, keepdim=True), [(3, 4)]),
-    "reshape": (lambda a: a.reshape(4, -1), [(2, 3, 2)]),
-    "view": (lambda a: a.view((6,)), [(2, 3)]),
-    "T": (lambda a: a.T, [(3, 4)]),
-    "transpose": (lambda a: a.transpose(0, 2), [(2, 3, 4)]),
-    "permute": (lambda a: a.permute(1, 2, 0), [(2, 3, 4)]),
-    "select": (lambda a: a[1], [(3, 4)]),
-    "slice": (lambda a: a[1:, ::2], [(3, 4)]),
-    "fancy_repeated": (lambda a: a[[0, 0, 2, 0]], [(3, 4)]),
-    "fancy_pairs": (lambda a: a[np.array([0, 1, 1]), np.array([3, 3, 3])], [(3, 4)]),
-    "boolean_mask": (lambda a: a[np.array([True, False, True])], [(3, 4)]),
-    "exp": (lambda a: a.exp(), [(3, 4)]),
-    "log": (lambda a: a.log(), ["positive (3, 4)"]),
-}
-
-
-def primitive_inputs(specs, seed):
-    """Arrays for the specs: a shape gives normal values, 'positive (shape)' values in [0.5, 2]."""
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for spec in specs:
-        if isinstance(spec, str):
-            shape = tuple(int(n) for n in re.findall(r"\d+", spec))
-            arrays.append(rng.uniform(0.5, 2.0, shape))
-        else:
-            arrays.append(rng.standard_normal(spec))
-    return arrays
 
 
 # -- running a case both ways ----------------------------------------------------------------------

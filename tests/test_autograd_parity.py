@@ -13,9 +13,11 @@ from hypothesis import given
 import manualnet as mn
 from manualnet import autograd as ag
 from manualnet.autograd import ParameterTensor, Tensor, graph
+from manualnet.catalogue import AUTOGRAD_PRIMITIVES as PRIMITIVES
+from manualnet.catalogue import autograd_inputs
 from manualnet.compare import to_torch
 
-from .autograd_cases import LAYER_CASES, PRIMITIVES, primitive_inputs, run_graph
+from .autograd_cases import LAYER_CASES, run_graph
 from .strategies import seeds
 from .torch_required import import_torch
 
@@ -50,7 +52,7 @@ def torch_name(node):
 @given(seed=seeds)
 def test_primitive_matches_torch(name, seed):
     function, specs = PRIMITIVES[name]
-    arrays = primitive_inputs(specs, seed)
+    arrays = autograd_inputs(specs, np.random.default_rng(seed))
     ours, theirs = [Tensor(a, requires_grad=True) for a in arrays], [torch.tensor(a, requires_grad=True) for a in arrays]
     output, torch_output = function(*ours), function(*theirs)
     close(output.data, torch_output, "forward")
@@ -64,7 +66,7 @@ def test_primitive_matches_torch(name, seed):
 @pytest.mark.parametrize("name", [name for name in PRIMITIVES if name not in OTHER_NAMES_IN_PYTORCH])
 def test_primitive_records_the_node_pytorch_records(name):
     function, specs = PRIMITIVES[name]
-    arrays = primitive_inputs(specs, 0)
+    arrays = autograd_inputs(specs, np.random.default_rng(0))
     output = function(*(Tensor(a, requires_grad=True) for a in arrays))
     torch_output = function(*(torch.tensor(a, requires_grad=True) for a in arrays))
     assert output.grad_fn.name() == torch_output.grad_fn.name()

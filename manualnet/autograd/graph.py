@@ -17,9 +17,11 @@ from collections import namedtuple
 import numpy as np
 
 from ..gradcheck import ATOL, EPS, RTOL, GradcheckError, GradcheckReport, compare_arrays, numerical_gradient
+from ..models import MLP
 from ..rng import as_generator
 from .engine import AccumulateGrad, topological_order
-from .tensor import Tensor
+from .functional import linear, log_softmax, nll_loss, relu
+from .tensor import ParameterTensor, Tensor
 
 Comparison = namedtuple("Comparison", ["name", "exact", "approximate", "maxdiff"])
 
@@ -27,6 +29,22 @@ Comparison = namedtuple("Comparison", ["name", "exact", "approximate", "maxdiff"
 def graph(tensor, params=None):
     """The graph recorded below ``tensor``; ``params`` ({name: Tensor}) names the leaves, as torchviz's make_dot."""
     return Graph(tensor, params)
+
+
+def mlp_loss_graph(batch_size=64, seed=0):
+    """The graph of the study notes' MLP loss: MLP(784, 256, 10) on a batch, nn.CrossEntropyLoss as PyTorch records it.
+
+    CrossEntropyLoss is log-softmax then NLL, so the loss is written
+    ``nll_loss(log_softmax(logits, dim=1), y)``: PyTorch's two nodes.  The
+    leaves are named after the model's parameters (``python -m manualnet graph``).
+    """
+    model = MLP(xdim=784, hdim=256, ydim=10, rng=seed, dtype=np.float64)
+    params = {name: ParameterTensor(p) for name, p in model.named_parameters()}
+    W1, b1, W2, b2 = params.values()
+    rng = np.random.default_rng(seed)
+    x, y = rng.random((batch_size, 784)), rng.integers(0, 10, batch_size)
+    loss = nll_loss(log_softmax(linear(relu(linear(x, W1, b1)), W2, b2), dim=1), y)
+    return graph(loss, params)
 
 
 class Graph:
