@@ -21,8 +21,10 @@ import numpy as np
 
 import manualnet as mn
 from manualnet import autograd as ag
-
-BATCH, FEATURES, CLASSES = 5, 4, 3
+from manualnet.catalogue import (  # the gradcheck catalogue's sample inputs
+    BATCH, CLASSES, FEATURES, _log_probabilities_and_labels, _logits_and_labels, _logits_and_targets,
+    _probabilities_and_targets, _values_and_targets,
+)
 LOSSES = (mn.CrossEntropyLoss, mn.NLLLoss, mn.BCELoss, mn.BCEWithLogitsLoss, mn.MSELoss)
 
 
@@ -111,27 +113,6 @@ def _loss(loss_class, function, make_input_and_target, reduction="mean"):
         return LayerCase(loss_class(reduction=reduction), (input, target),
                          lambda x, p: function(x, target, reduction=reduction))
     return case
-
-
-def _logits_and_labels(rng):
-    return 3 * rng.standard_normal((BATCH, CLASSES)), rng.integers(0, CLASSES, size=BATCH)
-
-
-def _log_probabilities_and_labels(rng):
-    logits, labels = _logits_and_labels(rng)
-    return mn.functional.log_softmax(logits, axis=1), labels
-
-
-def _probabilities_and_targets(rng):
-    return rng.uniform(0.05, 0.95, (BATCH, CLASSES)), rng.uniform(0, 1, (BATCH, CLASSES))
-
-
-def _logits_and_targets(rng):
-    return 3 * rng.standard_normal((BATCH, CLASSES)), rng.uniform(0, 1, (BATCH, CLASSES))
-
-
-def _values_and_targets(rng):
-    return rng.standard_normal((BATCH, CLASSES)), rng.standard_normal((BATCH, CLASSES))
 
 
 LAYER_CASES = {

@@ -388,6 +388,20 @@ def test_manual_chain_and_graph_give_the_same_bits(layer_class, seed):
         assert np.array_equal(params[name].grad.numpy(), grad), name
 
 
+def test_float32_in_float32_out_and_still_the_same_bits(rng):
+    model = mn.MLP(4, 8, 3, rng=0)                                       # float32, the default
+    x, y = rng.standard_normal((5, 4)).astype(np.float32), np.array([0, 2, 1, 1, 0])
+    criterion = mn.CrossEntropyLoss()
+    criterion(model(x), y)
+    model.backward(criterion.backward(), need_input_grad=False)
+    W1, b1, W2, b2 = (Tensor(p.data, requires_grad=True) for p in model.parameters())
+    loss = ag.cross_entropy(ag.linear(ag.relu(ag.linear(x, W1, b1)), W2, b2), y)
+    assert loss.dtype == np.float32
+    loss.backward()
+    for tensor, parameter in zip((W1, b1, W2, b2), model.parameters()):
+        assert tensor.grad.dtype == np.float32 and np.array_equal(tensor.grad.numpy(), parameter.grad)
+
+
 def test_the_notes_logistic_regression_and_its_graph_agree(rng):
     """Its backward(x, yhat, y) is the closed form (ŷ − y)/N, not the chain of layers: equal to rounding."""
     model = mn.LogisticRegression(4, dtype=np.float64)
@@ -519,6 +533,7 @@ def test_parameter_tensors_train_with_manualnet_optimizers_as_the_manual_chain_d
      "cross_entropy: label_smoothing=0.1 is not supported"),
     (lambda x: ag.softmax(x), TypeError, "softmax: pass dim"),
     (lambda x: ag.linear(x, np.ones((2, 4)), np.ones(3)), ValueError, r"linear: expected bias of shape \(2,\)"),
+    (lambda x: ag.linear(x, np.ones((2, 4)), np.ones(2, np.float32)), ValueError, "and dtype float64"),
     (lambda x: ag.linear(x, np.ones(4)), ValueError, "linear: expected a 2-D weight"),
     (lambda x: ag.linear(x, np.ones((2, 5))), ValueError, r"Linear\(in_features=5.*expected input of shape"),
     (lambda x: ag.mse_loss(x, x), ValueError, "the target requires grad"),

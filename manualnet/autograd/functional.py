@@ -138,8 +138,11 @@ def linear(input, weight, bias=None):
     input = _tensor(input, "linear")
     weight, bias = _parameters_of("linear", weight, bias, 2)
     out_features, in_features = weight.shape
-    if bias is not None and bias.shape != (out_features,):
-        raise ValueError(f"linear: expected bias of shape ({out_features},) for weight {weight.shape}, got {bias.shape}")
+    if bias is not None and (bias.shape != (out_features,) or bias.dtype != weight.dtype):
+        raise ValueError(
+            f"linear: expected bias of shape ({out_features},) and dtype {weight.dtype} for weight {weight.shape}, "
+            f"got shape {bias.shape} and dtype {bias.dtype}"
+        )
     layer = _build(Linear, in_features, out_features, bias=bias is not None, dtype=weight.dtype)
     name = "AddmmBackward0" if bias is not None else "MmBackward0"
     return record(LayerNode(name, layer), input, weight, *([bias] if bias is not None else []))

@@ -263,7 +263,7 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         array = self.numpy()
-        return array if dtype is None else array.astype(dtype)
+        return array.astype(dtype or array.dtype, copy=bool(copy))
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
