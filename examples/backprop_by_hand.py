@@ -36,13 +36,14 @@ def forward(x, y, W1, b1, W2, b2):
     return loss, {"logprobs": logprobs, "logits": logits, "h": h, "h_pre": h_pre}
 
 
-def backward_by_hand(x, y, W1, W2, h_pre, h, logprobs):
+def backward_by_hand(x, y, W1, W2, h_pre, h, logits):
     """The backward pass in NumPy, each line the derivative of one forward line (in reverse)."""
     n = len(y)
     d = {}
-    d["logprobs"] = np.zeros_like(logprobs)
+    d["logprobs"] = np.zeros((n, logits.shape[1]))
     d["logprobs"][np.arange(n), y] = -1.0 / n                       # loss = −mean of the picked entries
-    d["logits"] = d["logprobs"] - np.exp(logprobs) * d["logprobs"].sum(axis=1, keepdims=True)   # softmax.md (6)
+    p = mn.functional.softmax(logits, axis=1)                       # what LogSoftmax's forward keeps
+    d["logits"] = d["logprobs"] - p * d["logprobs"].sum(axis=1, keepdims=True)     # softmax.md (6)
     d["b2"] = d["logits"].sum(axis=0)                               # b2 broadcast over the batch: sum
     d["W2"] = d["logits"].T @ h                                     # linear.md (3)
     d["h"] = d["logits"] @ W2                                       # linear.md (2)
@@ -77,7 +78,7 @@ def main(argv=None):
         tensor.retain_grad()
     loss.backward()
     print(f"loss = {loss.item():.6f}")
-    by_hand = backward_by_hand(x, y, W1.data, W2.data, steps["h_pre"].data, steps["h"].data, steps["logprobs"].data)
+    by_hand = backward_by_hand(x, y, W1.data, W2.data, steps["h_pre"].data, steps["h"].data, steps["logits"].data)
     tensors = {**steps, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
     results = {"autograd": check_against("backward by hand against manualnet.autograd:", by_hand, tensors),
                "torch": None}

@@ -8,7 +8,7 @@ layer's parameter names to a Tensor holding a copy of its values).  The
 tests run both and compare (tests/test_autograd.py: manual chain against
 graph, bit for bit; tests/test_autograd_parity.py: graph against PyTorch).
 ``torch_forward`` is set where ``manualnet.compare.to_torch`` has no exact
-twin (Dropout draws its own mask in PyTorch).
+twin (Dropout draws its own mask in PyTorch; BatchNorm2d is not in it yet).
 
 The primitive operations' cases are the gradcheck catalogue's
 (``manualnet.catalogue.AUTOGRAD_PRIMITIVES``): each function runs on
@@ -33,7 +33,7 @@ class LayerCase:
     layer: mn.Module
     forward_args: tuple             # layer(*forward_args); the first one is differentiated
     graph: object                   # (x Tensor, {name: Tensor}) -> output Tensor
-    torch_forward: object = None    # (torch, x tensor, {name: torch Parameter}) -> output, where to_torch cannot
+    torch_forward: object = None    # (torch, x tensor, {} to fill with its torch leaves) -> output, where to_torch cannot
 
     @property
     def is_loss(self):
@@ -86,6 +86,20 @@ def _batchnorm(rng):
                      lambda x, p: ag.batch_norm(x, mean, var, p["weight"], p["bias"], training=True))
 
 
+def _batchnorm2d(rng):
+    layer = _randomize(mn.BatchNorm2d(3, dtype=np.float64), rng)
+    mean, var = layer.running_mean.copy(), layer.running_var.copy()
+
+    def torch_forward(torch, x, params):
+        for name, parameter in layer.named_parameters():
+            params[name] = torch.tensor(parameter.data, requires_grad=True)
+        return torch.nn.functional.batch_norm(x, torch.tensor(mean), torch.tensor(var), params["weight"],
+                                              params["bias"], training=True)
+
+    return LayerCase(layer, (rng.standard_normal((2, 3, 2, 2)),),
+                     lambda x, p: ag.batch_norm(x, mean, var, p["weight"], p["bias"], training=True), torch_forward)
+
+
 def _sequential(rng):
     layer = mn.Sequential(mn.Linear(FEATURES, 6, rng=rng, dtype=np.float64), mn.Tanh(),
                           mn.Linear(6, CLASSES, rng=rng, dtype=np.float64))
@@ -121,6 +135,7 @@ LAYER_CASES = {
     mn.Sequential: _sequential,
     mn.Dropout: _dropout,
     mn.BatchNorm1d: _batchnorm,
+    mn.BatchNorm2d: _batchnorm2d,
     mn.ReLU: _activation(mn.ReLU, ag.relu, margin=0.05),
     mn.LeakyReLU: _activation(lambda: mn.LeakyReLU(0.1), lambda x: ag.leaky_relu(x, 0.1), margin=0.05),
     mn.Sigmoid: _activation(mn.Sigmoid, ag.sigmoid),

@@ -444,17 +444,20 @@ def _fails(check, case):
         return True
 
 
-# The bugs whose wrong line is in backward (MSELossSummedForward's is in forward, which calls super()).
-BACKWARD_BUGS = [bug for bug in bugzoo.BUGS if "forward" not in vars(bug) and bug is not bugzoo.OverwritingLinear]
+def _wrong_methods(bug):
+    """The methods the bug zoo class overrides: its one wrong line is in one of them."""
+    return {name: value for name, value in vars(bug).items() if callable(value) and not name.startswith("__")}
 
 
-@pytest.mark.parametrize("bug", BACKWARD_BUGS, ids=lambda bug: bug.__name__)
+@pytest.mark.parametrize("bug", [bug for bug in bugzoo.BUGS if bug is not bugzoo.OverwritingLinear],
+                         ids=lambda bug: bug.__name__)
 def test_a_wrong_line_in_a_layer_breaks_both_the_layer_and_the_graph(bug, monkeypatch):
-    """Patch the bug zoo's wrong backward into the layer class itself: both of its users see it."""
+    """Patch the bug zoo's wrong method into the layer class itself: both of its users see it."""
     parent = bug.__bases__[0]
     case = LAYER_CASES[parent](np.random.default_rng(7))
     assert _layer_check(case).passed and _engine_check(case).passed       # right before the patch
-    monkeypatch.setattr(parent, "backward", bug.backward)
+    for name, method in _wrong_methods(bug).items():
+        monkeypatch.setattr(parent, name, method)
     case = LAYER_CASES[parent](np.random.default_rng(7))
     assert _fails(_layer_check, case), "the layer's own gradient check missed it"
     assert _fails(_engine_check, case), "the graph's gradient check missed it"
@@ -537,7 +540,8 @@ def test_parameter_tensors_train_with_manualnet_optimizers_as_the_manual_chain_d
     (lambda x: ag.linear(x, np.ones(4)), ValueError, "linear: expected a 2-D weight"),
     (lambda x: ag.linear(x, np.ones((2, 5))), ValueError, r"Linear\(in_features=5.*expected input of shape"),
     (lambda x: ag.mse_loss(x, x), ValueError, "the target requires grad"),
-    (lambda x: ag.batch_norm(x, None, None, np.ones(4)), ValueError, "give both weight and bias"),
+    (lambda x: ag.batch_norm(x, None, None, None, np.ones(4)), ValueError, "a bias needs a weight"),
+    (lambda x: ag.batch_norm(x, np.zeros(4), None), ValueError, "give both running_mean and running_var"),
     (lambda x: ag.linear("x", np.ones((2, 4))), TypeError, "linear: expected input to be a Tensor"),
 ])
 def test_bad_input_is_a_clear_error(call, error, message):

@@ -18,7 +18,7 @@ import functools
 import numpy as np
 
 from ..activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from ..batchnorm import BatchNorm1d
+from ..batchnorm import BatchNorm1d, BatchNorm2d
 from ..dropout import Dropout
 from ..layers import Flatten, Linear
 from ..losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
@@ -210,27 +210,27 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, mask=None):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
-    """Batch normalisation through ``BatchNorm1d``: NativeBatchNormBackward0.
+    """Batch normalisation through ``BatchNorm1d`` (or ``BatchNorm2d`` for images): NativeBatchNormBackward0.
 
-    Shape: input (N, C) or (N, C, L); weight γ, bias β, running_mean and
-    running_var (C,).  As in PyTorch, training updates the running
-    statistics in place; they get no gradient.
+    Shape: input (N, C), (N, C, L) or (N, C, H, W); weight γ, bias β,
+    running_mean and running_var (C,).  As in PyTorch, training updates the
+    running statistics in place; they get no gradient.
     """
     input = _tensor(input, "batch_norm")
-    if (weight is None) != (bias is None):
-        raise ValueError("batch_norm: give both weight and bias, or neither (BatchNorm1d's affine=True/False)")
+    if bias is not None and weight is None:
+        raise ValueError("batch_norm: a bias needs a weight (the layer's bias=True needs affine=True)")
     if (running_mean is None) != (running_var is None):
         raise ValueError("batch_norm: give both running_mean and running_var, or neither")
     if input.ndim < 2:
-        raise ValueError(f"batch_norm: expected input of shape (N, C) or (N, C, L), got shape {input.shape}")
-    if weight is not None:
-        weight, bias = _parameters_of("batch_norm", weight, bias, 1)
-    layer = _build(BatchNorm1d, input.shape[1], eps=eps, momentum=momentum, affine=weight is not None,
-                   track_running_stats=running_mean is not None, dtype=input.dtype)
+        raise ValueError(f"batch_norm: expected input of shape (N, C, *), got shape {input.shape}")
+    parameters = [_parameters_of("batch_norm", value, None, 1)[0] for value in (weight, bias) if value is not None]
+    layer = _build(BatchNorm2d if input.ndim == 4 else BatchNorm1d, input.shape[1], eps=eps, momentum=momentum,
+                   affine=weight is not None, track_running_stats=running_mean is not None, dtype=input.dtype,
+                   bias=bias is not None)
     if running_mean is not None:
         layer.running_mean, layer.running_var = _target(running_mean, "batch_norm"), _target(running_var, "batch_norm")
     layer.train(training)
-    return record(LayerNode("NativeBatchNormBackward0", layer), input, *([] if weight is None else [weight, bias]))
+    return record(LayerNode("NativeBatchNormBackward0", layer), input, *parameters)
 
 
 # -- losses --------------------------------------------------------------------------------
