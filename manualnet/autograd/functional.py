@@ -101,7 +101,7 @@ def _tensor(value, function, name="input"):
 def _refuse(function, layer, **arguments):
     """Refuse, by name, PyTorch arguments given a value the manualnet layer does not support."""
     for name, (value, default) in arguments.items():
-        if not (value is default or value == default):
+        if value is not default and (default is None or value != default):
             raise TypeError(
                 f"{function}: {name}={value!r} is not supported (manualnet's {layer} has no such option); "
                 f"leave {name} at its default {default!r}"
@@ -170,22 +170,22 @@ def tanh(input):
     return record(LayerNode("TanhBackward0", Tanh()), _tensor(input, "tanh"))
 
 
-def _dim(function, dim, dtype):
+def _dim(function, layer, dim, dtype):
     if dim is None:
         raise TypeError(f"{function}: pass dim, the axis to normalise along (PyTorch's implicit choice is deprecated)")
-    _refuse(function, "layer", dtype=(dtype, None))
+    _refuse(function, layer, dtype=(dtype, None))
     return dim
 
 
 def softmax(input, dim=None, dtype=None):
     """e^{x_i} / Σ_j e^{x_j} along ``dim`` through ``Softmax``: SoftmaxBackward0."""
-    layer = Softmax(_dim("softmax", dim, dtype))
+    layer = Softmax(_dim("softmax", "Softmax", dim, dtype))
     return record(LayerNode("SoftmaxBackward0", layer), _tensor(input, "softmax"))
 
 
 def log_softmax(input, dim=None, dtype=None):
     """x_i − log Σ_j e^{x_j} along ``dim`` through ``LogSoftmax``: LogSoftmaxBackward0."""
-    layer = LogSoftmax(_dim("log_softmax", dim, dtype))
+    layer = LogSoftmax(_dim("log_softmax", "LogSoftmax", dim, dtype))
     return record(LayerNode("LogSoftmaxBackward0", layer), _tensor(input, "log_softmax"))
 
 

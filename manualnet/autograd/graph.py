@@ -52,6 +52,9 @@ class Graph:
 
     Printed: one line per node, its inputs indented below it; a node used
     twice is written out once and marked "(used again, see above)" after.
+    The indentation grows with the depth, so the text of a graph thousands
+    of operations deep is long (depth² characters): read ``nodes`` or
+    ``to_dot()`` there.
     """
 
     def __init__(self, tensor, params=None):
