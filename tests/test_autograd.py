@@ -374,7 +374,7 @@ def test_every_public_layer_and_loss_has_an_autograd_case():
 
 
 @pytest.mark.parametrize("layer_class", list(LAYER_CASES), ids=lambda cls: cls.__name__)
-@pytest.mark.parametrize("seed", [0, 1])
+@given(seed=seeds)
 def test_manual_chain_and_graph_give_the_same_bits(layer_class, seed):
     """The graph's node runs the layer's own backward: not close, equal."""
     rng = np.random.default_rng(seed)
