@@ -52,12 +52,12 @@ def softmax_parts(z, axis=-1):
     """
     if z.shape[axis] == 0:                       # nothing to normalise
         return z.copy(), z.copy(), np.zeros_like(np.sum(z, axis=axis, keepdims=True))
-    peak = np.argmax(z, axis=axis, keepdims=True)
-    shifted = z - np.take_along_axis(z, peak, axis)
+    shifted = z - np.max(z, axis=axis, keepdims=True)
     exponentials = np.exp(shifted)
-    np.put_along_axis(exponentials, peak, 0, axis)       # the maximum's e^0 = 1 is counted by log1p
-    rest = np.sum(exponentials, axis=axis, keepdims=True)
-    np.put_along_axis(exponentials, peak, 1, axis)
+    at_max = shifted == 0                        # exactly where z equals the maximum (ties included)
+    # Σ_{j ≠ max} e^{s_j}: each maximum's e^0 = 1 taken out exactly, the ties but one put back.
+    ties = np.sum(at_max, axis=axis, keepdims=True, dtype=z.dtype) - 1
+    rest = np.sum(exponentials - at_max, axis=axis, keepdims=True) + ties
     return shifted, exponentials / (1 + rest), np.log1p(rest)
 
 
