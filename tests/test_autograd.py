@@ -662,3 +662,25 @@ def test_the_notes_example_runs_as_a_script():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "x.grad = tensor(13.)" in result.stdout
+
+
+# -- python -m manualnet graph ------------------------------------------------------------------------------------
+
+def test_cli_graph_prints_the_notes_mlp_loss_graph_shown_in_the_readme(capsys):
+    from manualnet.cli import main
+
+    assert main(["graph"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == str(ag.mlp_loss_graph()) + "\n"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert printed in readme                                  # the README's "Manual chain vs autograd" block
+    assert main(["graph", "--dot", "--batch-size", "2"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith("digraph autograd {") and "LogSoftmaxBackward0 (2, 10)" in dot
+
+
+def test_cli_graph_refuses_a_bad_batch_size(capsys):
+    from manualnet.cli import main
+
+    assert main(["graph", "--batch-size", "0"]) == 2
+    assert "argument --batch-size: expected a positive integer, got '0'" in capsys.readouterr().err
