@@ -40,7 +40,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_learning_rate
+from ._checks import as_state_array, check_learning_rate
 from .module import Module
 from .parameter import Parameter
 
@@ -249,7 +249,7 @@ class Optimizer:
             if name == "step":
                 state[name] = _step_count(owner, value)
                 continue
-            array = _as_array(owner, name, value)
+            array = as_state_array(owner, name, value)
             if array.shape != p.shape or array.dtype.kind not in "fiu":
                 raise ValueError(
                     f"{owner}: {name!r} must be a real array of the parameter's shape {p.shape}, "
@@ -512,23 +512,9 @@ def _check_flag(owner, name, value):
     return bool(value)
 
 
-def _as_array(owner, name, value):
-    """A saved state value as an array: NumPy's, a list's or a torch tensor's, with a clear error otherwise."""
-    if getattr(value, "requires_grad", False):
-        raise ValueError(f"{owner}: {name!r} is a torch tensor that requires grad; "
-                         "an optimizer's state has no gradient: pass value.detach()")
-    try:
-        return np.asarray(value)
-    except ValueError:
-        raise ValueError(f"{owner}: {name!r} is not a rectangular array of numbers "
-                         "(nested lists of different lengths?)") from None
-    except (TypeError, RuntimeError) as error:        # e.g. a tensor on a GPU
-        raise ValueError(f"{owner}: {name!r} cannot be read as a NumPy array ({error})") from None
-
-
 def _step_count(owner, value):
     """A saved step count: a non-negative whole number (an int, or a 0-d array from torch's float tensor)."""
-    number = _as_array(owner, "step", value)
+    number = as_state_array(owner, "step", value)
     if number.shape != () or number.dtype.kind not in "fiu" or not np.isfinite(number) \
             or number < 0 or number != np.floor(number):
         raise ValueError(f"{owner}: 'step' must be a whole number >= 0, got {value!r}")
