@@ -87,26 +87,6 @@ def memory_rows(batch_size, optimizer, samples):
             for framework in ("manualnet", "torch")}
 
 
-# -- sequences (issue 16): an LSTM epoch on sequential MNIST ----------------------------------
-
-def lstm_row(torch, samples, repeats, breakdown_batches):
-    """manualnet's and torch's LSTM epoch, interleaved; manualnet's time by phase; torch's by forward/backward/step."""
-    x, y = training.mnist_like(samples, np.random.default_rng(1))
-    warm = sequences.make_contestants(torch, x[:20 * sequences.BATCH_SIZE], y[:20 * sequences.BATCH_SIZE])
-    time_epochs(warm, 1, 0)                                  # BLAS threads and caches warmed on 20 batches
-    runs = sequences.make_contestants(torch, x, y)
-    times = time_epochs(runs, 0, repeats)
-    return {
-        "workload": f"LSTM({sequences.FEATURES}, {sequences.HIDDEN}) + Linear, sequential MNIST-shaped, "
-                    f"{samples} sequences of {sequences.STEPS} steps",
-        "batch_size": sequences.BATCH_SIZE, "optimizer": "adam",
-        "seconds": {name: spread(values) for name, values in times.items()},
-        "vs_torch": spread([a / b for a, b in zip(times["manualnet"], times["torch"])]),
-        "manualnet_breakdown": sequences.time_breakdown(x, y, breakdown_batches),
-        "torch_breakdown": sequences.torch_breakdown(torch, x, y, breakdown_batches),
-    }
-
-
 FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample": 10,
         "lstm_samples": 60_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100,
         "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5}
@@ -139,7 +119,8 @@ def run(quick):
     report["gradcheck_linear_64_32_batch_8"] = gradcheck_cost(budget["process_repeats"])
     report["import_manualnet"] = import_cost(budget["process_repeats"])
     report["peak_rss_epoch_batch_64_adam"] = memory_rows(64, "adam", budget["samples"])
-    report["lstm"] = lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"], budget["lstm_breakdown_batches"])
+    report["lstm"] = sequences.lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"],
+                                        budget["lstm_breakdown_batches"])
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     report["targets"] = targets(report)
     return report

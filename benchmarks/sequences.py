@@ -18,6 +18,8 @@ import manualnet as mn
 from manualnet import recurrent
 from manualnet.models import LSTMClassifier
 
+from . import training
+
 STEPS, FEATURES, HIDDEN, CLASSES = 28, 28, 128, 10
 LR, BATCH_SIZE = 2e-3, 64
 
@@ -143,3 +145,53 @@ def torch_breakdown(torch, x, y, batches, batch_size=BATCH_SIZE, seed=0):
         run.optimizer.step()
         spent["Adam step"] += time.perf_counter() - tick
     return {"batches": batches, "total_seconds": time.perf_counter() - start, "phases": dict(spent)}
+
+
+# -- the row of make bench, and on its own: python -m benchmarks.sequences [--quick] ------------------
+
+def lstm_row(torch, samples, repeats, breakdown_batches):
+    """manualnet's and torch's LSTM epoch, interleaved; manualnet's time by phase; torch's by forward/backward/step."""
+    from .run import spread, time_epochs
+    x, y = training.mnist_like(samples, np.random.default_rng(1))
+    warm = make_contestants(torch, x[:20 * BATCH_SIZE], y[:20 * BATCH_SIZE])
+    time_epochs(warm, 1, 0)                                  # BLAS threads and caches warmed on 20 batches
+    times = time_epochs(make_contestants(torch, x, y), 0, repeats)
+    return {
+        "workload": f"LSTM({FEATURES}, {HIDDEN}) + Linear, sequential MNIST-shaped, {samples} sequences of {STEPS} steps",
+        "batch_size": BATCH_SIZE, "optimizer": "adam",
+        "seconds": {name: spread(values) for name, values in times.items()},
+        "vs_torch": spread([a / b for a, b in zip(times["manualnet"], times["torch"])]),
+        "manualnet_breakdown": time_breakdown(x, y, breakdown_batches),
+        "torch_breakdown": torch_breakdown(torch, x, y, breakdown_batches),
+    }
+
+
+def main():
+    import argparse
+    import json
+    import os
+    from pathlib import Path
+
+    import torch
+
+    from . import machine
+    from .run import FULL, QUICK, lstm_lines
+    parser = argparse.ArgumentParser(description="make bench's LSTM row alone")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lstm-latest.json")
+    args = parser.parse_args()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    budget = QUICK if args.quick else FULL
+    report = {"environment": machine.environment(torch), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+              "lstm": lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"],
+                               budget["lstm_breakdown_batches"])}
+    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    print(f"load average {report['environment']['load_average']}")
+    print("\n".join(lstm_lines(report["lstm"])))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
