@@ -88,7 +88,7 @@ def memory_rows(batch_size, optimizer, samples):
 
 
 FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample": 10,
-        "lstm_samples": 60_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100,
+        "lstm_samples": 20_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100,   # LSTM: a third of an epoch
         "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5}
 QUICK = {"samples": 2_000, "repeats": 1, "warmup": 0, "digits_epochs_per_sample": 1,
          "lstm_samples": 256, "lstm_repeats": 1, "lstm_breakdown_batches": 2,

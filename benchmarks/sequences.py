@@ -1,4 +1,8 @@
-"""One LSTM training epoch on sequential MNIST, manualnet against PyTorch CPU, and where manualnet's time goes.
+"""LSTM training on sequential MNIST, manualnet against PyTorch CPU, and where each side's time goes.
+
+``make bench`` times 20,000 sequences (a third of MNIST's training epoch)
+three times for each side, interleaved: the ratio is an epoch's, the
+seconds are for that third.
 
 The model is ``manualnet.models.LSTMClassifier``: LSTM(28, 128) reading each
 28×28 image as 28 steps of 28 pixels, then Linear(128, 10) on the last state;
