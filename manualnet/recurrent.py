@@ -66,7 +66,7 @@ class _Trace:
     ``h[0]`` is the initial state, ``h[k + 1]`` the state after step k.
     """
 
-    __slots__ = ("x", "h", "c", "gates", "tanh_c", "v_n", "slope", "o_tanh_slope", "dh_to_n", "dh_to_z", "n_to_r")
+    __slots__ = ("x", "h", "c", "gates", "tanh_c", "v_n")
 
     def __init__(self, x, h, c=None, gates=None, tanh_c=None, v_n=None):
         self.x = x              # (T, N, I) the layer's input, processing order
@@ -75,9 +75,6 @@ class _Trace:
         self.gates = gates      # (T, N, G·H) activated gates (LSTM i, f, g, o; GRU r, z, n)
         self.tanh_c = tanh_c    # (T, N, H) LSTM tanh(c_t)
         self.v_n = v_n          # (T, N, H) GRU h_{t−1} W_hnᵀ + b_hn
-        # Set by backward (_local_derivatives): the factors of each step's chain rule that need only
-        # forward's values, computed for every step at once before the loop walks back through time.
-        self.slope = self.o_tanh_slope = self.dh_to_n = self.dh_to_z = self.n_to_r = None
 
 
 # -- the three kinds of step ----------------------------------------------------------
@@ -164,7 +161,6 @@ class _RecurrentBase(Module):
         steps, batch = len(trace.h) - 1, trace.h.shape[1]
         d_xw = np.empty((steps, batch, self.num_gates * self.hidden_size), trace.h.dtype)
         d_hw = d_xw if self.folds_hidden_bias else np.empty_like(d_xw)
-        self._local_derivatives(trace)         # what needs only forward's values: every step at once
         dh_next, dc_next = dh_n, dc_n          # the gradient arriving from step t+1
         for k in reversed(range(steps)):
             dh = self._state_gradient(None if d_h is None else d_h[k], dh_next, trace.h[k + 1])
@@ -217,17 +213,14 @@ class _ElmanStep:
         else:
             np.maximum(a, 0, out=trace.h[k + 1])     # rnn.md eq. (2)
 
-    def _local_derivatives(self, trace):
-        trace.slope = self._slope(trace)
-
-    def _slope(self, trace):
-        """φ'(a_t) of every step, read from the OUTPUTS h_t forward kept: tanh' = 1 − h², ReLU' = 1[h > 0].  rnn.md eq. (5)."""
-        h = trace.h[1:]
-        return 1 - h * h if self.nonlinearity == "tanh" else h > 0
-
     def _step_backward(self, trace, k, dh, dc, W_hh, d_xw_k, d_hw_k):
-        np.multiply(dh, trace.slope[k], out=d_xw_k)  # rnn.md eq. (5)
+        np.multiply(dh, self._slope(trace, k), out=d_xw_k)      # rnn.md eq. (5)
         return d_xw_k @ W_hh, None                   # rnn.md eq. (6): dL/dh_{t−1} through W_hh
+
+    def _slope(self, trace, k):
+        """φ'(a_t) read from the OUTPUT h_t forward kept: tanh' = 1 − h², ReLU' = 1[h > 0].  rnn.md eq. (5)."""
+        h = trace.h[k + 1]
+        return 1 - h * h if self.nonlinearity == "tanh" else h > 0
 
     def _check_nonlinearity(self, owner, nonlinearity):
         if nonlinearity not in ("tanh", "relu"):
@@ -253,7 +246,7 @@ class _LSTMStep:
 
     def _step(self, trace, k, xw_k, W_hh, b_hh):
         s = _gate_slices(self.gate_order, self.hidden_size)
-        scale, offset = _lstm_activation_constants(self.gate_order, self.hidden_size, xw_k.dtype)
+        scale, offset = _lstm_activation_constants(self.gate_order, self.hidden_size, xw_k.dtype, len(xw_k))
         gates = trace.gates[k]
         np.matmul(trace.h[k], W_hh.T, out=gates)
         gates += xw_k                                           # lstm.md eq. (1): a = [a_i, a_f, a_g, a_o]
@@ -269,28 +262,19 @@ class _LSTMStep:
         np.tanh(c, out=tanh_c)
         np.multiply(o, tanh_c, out=trace.h[k + 1])              # lstm.md eq. (5)
 
-    def _local_derivatives(self, trace):
-        s = _gate_slices(self.gate_order, self.hidden_size)
-        gates, tanh_c = trace.gates, trace.tanh_c
-        slope = gates * (1 - gates)                             # σ' = σ(1 − σ) for i, f, o ...
-        g = gates[..., s["g"]]
-        slope[..., s["g"]] = 1 - g * g                          # ... and tanh' = 1 − g² for g: eq. (11)'s factors
-        trace.slope = slope
-        trace.o_tanh_slope = gates[..., s["o"]] * (1 - tanh_c * tanh_c)      # lstm.md eq. (7)'s factor
-
     def _step_backward(self, trace, k, dh, dc, W_hh, d_xw_k, d_hw_k):
         s = _gate_slices(self.gate_order, self.hidden_size)
-        gates, c_prev = trace.gates[k], trace.c[k]
-        i, f, g = gates[:, s["i"]], gates[:, s["f"]], gates[:, s["g"]]
-        dc_t = dh * trace.o_tanh_slope[k]
-        if dc is not None:
-            dc_t += dc                                          # lstm.md eq. (7): two sources for dL/dc_t
-        np.multiply(dh, trace.tanh_c[k], out=d_xw_k[:, s["o"]])     # lstm.md eq. (6): dL/do
-        np.multiply(dc_t, g, out=d_xw_k[:, s["i"]])             # lstm.md eq. (8): dL/di
-        np.multiply(dc_t, c_prev, out=d_xw_k[:, s["f"]])        # lstm.md eq. (9): dL/df
-        np.multiply(dc_t, i, out=d_xw_k[:, s["g"]])             # lstm.md eq. (10): dL/dg
-        d_xw_k *= trace.slope[k]                                # lstm.md eq. (11): dL/da
-        return d_xw_k @ W_hh, dc_t * f                          # lstm.md eq. (12), (13)
+        gates, tanh_c, c_prev = trace.gates[k], trace.tanh_c[k], trace.c[k]
+        i, f, g, o = gates[:, s["i"]], gates[:, s["f"]], gates[:, s["g"]], gates[:, s["o"]]
+        dc = _add(dh * o * (1 - tanh_c * tanh_c), dc)          # lstm.md eq. (7): two sources for dL/dc_t
+        np.multiply(dh, tanh_c, out=d_xw_k[:, s["o"]])          # lstm.md eq. (6): dL/do
+        np.multiply(dc, g, out=d_xw_k[:, s["i"]])               # lstm.md eq. (8): dL/di
+        np.multiply(dc, c_prev, out=d_xw_k[:, s["f"]])          # lstm.md eq. (9): dL/df
+        np.multiply(dc, i, out=d_xw_k[:, s["g"]])               # lstm.md eq. (10): dL/dg
+        activation_slope = gates * (1 - gates)                  # σ' = σ(1 − σ) for i, f, o ...
+        activation_slope[:, s["g"]] = 1 - g * g                 # ... and tanh' = 1 − g² for g
+        d_xw_k *= activation_slope                              # lstm.md eq. (11): dL/da
+        return d_xw_k @ W_hh, dc * f                            # lstm.md eq. (12), (13)
 
 
 @functools.lru_cache(maxsize=None)
@@ -299,13 +283,13 @@ def _gate_slices(order, hidden):
     return {gate: slice(j * hidden, (j + 1) * hidden) for j, gate in enumerate(order)}
 
 
-@functools.lru_cache(maxsize=None)
-def _lstm_activation_constants(order, hidden, dtype):
+@functools.lru_cache(maxsize=16)
+def _lstm_activation_constants(order, hidden, dtype, batch):
     """Per column: σ blocks get scale 1/2 and offset 1/2 (σ(a) = ½ tanh(a/2) + ½), the g block 1 and 0."""
-    scale, offset = np.ones(4 * hidden, dtype), np.zeros(4 * hidden, dtype)
+    scale, offset = np.ones((batch, 4 * hidden), dtype), np.zeros((batch, 4 * hidden), dtype)
     for gate, block in _gate_slices(order, hidden).items():
         if gate != "g":
-            scale[block], offset[block] = 0.5, 0.5
+            scale[:, block], offset[:, block] = 0.5, 0.5
     scale.flags.writeable = offset.flags.writeable = False
     return scale, offset
 
@@ -345,25 +329,17 @@ class _GRUStep:
         h *= z
         h += n                                                  # gru.md eq. (5): (1 − z) ⊙ n + z ⊙ h_{t−1}
 
-    def _local_derivatives(self, trace):
-        H = self.hidden_size
-        r, z, n = trace.gates[..., :H], trace.gates[..., H:2 * H], trace.gates[..., 2 * H:]
-        trace.dh_to_n = (1 - z) * (1 - n * n)                   # gru.md eq. (6), (7)'s factors
-        trace.dh_to_z = (trace.h[:-1] - n) * z * (1 - z)        # gru.md eq. (8)'s
-        trace.n_to_r = trace.v_n * r * (1 - r)                  # gru.md eq. (9)'s
-
     def _step_backward(self, trace, k, dh, dc, W_hh, du, dv):
         H = self.hidden_size
-        r, z = trace.gates[k][:, :H], trace.gates[k][:, H:2 * H]
+        gates, h_prev = trace.gates[k], trace.h[k]
+        r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
         delta_n = du[:, 2 * H:]
-        np.multiply(dh, trace.dh_to_n[k], out=delta_n)          # gru.md eq. (6), (7), and du_n of (10)
-        np.multiply(dh, trace.dh_to_z[k], out=du[:, H:2 * H])   # gru.md eq. (8)
-        np.multiply(delta_n, trace.n_to_r[k], out=du[:, :H])    # gru.md eq. (9)
+        np.multiply(dh, (1 - z) * (1 - n * n), out=delta_n)    # gru.md eq. (6), (7), and du_n of (10)
+        np.multiply(dh, (h_prev - n) * z * (1 - z), out=du[:, H:2 * H])         # gru.md eq. (8)
+        np.multiply(delta_n, trace.v_n[k] * r * (1 - r), out=du[:, :H])         # gru.md eq. (9)
         dv[:, :2 * H] = du[:, :2 * H]
         np.multiply(delta_n, r, out=dv[:, 2 * H:])              # gru.md eq. (10)
-        dh_prev = dv @ W_hh
-        dh_prev += dh * z                                       # gru.md eq. (11)
-        return dh_prev, None
+        return dh * z + dv @ W_hh, None                         # gru.md eq. (11)
 
 
 def _sigmoid_in_place(a):

@@ -404,10 +404,10 @@ class RNNCellTanhDerivativeOfPreactivation(RNNCell):
 
     def _step(self, trace, k, xw_k, W_hh, b_hh):
         super()._step(trace, k, xw_k, W_hh, b_hh)
-        self.a = (xw_k + trace.h[k] @ W_hh.T)[None]  # eq. (1): the pre-activation of the cell's one step, kept
+        self.a = xw_k + trace.h[k] @ W_hh.T          # eq. (1): the pre-activation, kept for the wrong slope
 
-    def _slope(self, trace):
-        return 1 - self.a * self.a                   # BUG: should be 1 − h² with h = trace.h[1:], eq. (5)
+    def _slope(self, trace, k):
+        return 1 - self.a * self.a                   # BUG: should be 1 − h² with h = trace.h[k + 1], eq. (5)
 
 
 class EmbeddingFancyIndexPlusEquals(Embedding):
