@@ -77,7 +77,7 @@ class _Trace:
         self.v_n = v_n          # (T, N, H) GRU h_{t−1} W_hnᵀ + b_hn
 
 
-# -- the three kinds of step ----------------------------------------------------------
+# -- what every recurrent layer shares ---------------------------------------------------
 
 class _RecurrentBase(Module):
     """Parameters, the input projection, the time loops and the weight gradients, shared by all six layers.
@@ -193,7 +193,7 @@ def _add(a, b):
     return a if b is None else a + b
 
 
-# -- tanh / ReLU ---------------------------------------------------------------------
+# -- the three kinds of step: tanh / ReLU -------------------------------------------------
 
 class _ElmanStep:
     """The Elman RNN step h_t = φ(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh), φ = tanh or ReLU.  rnn.md."""
