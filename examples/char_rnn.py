@@ -32,6 +32,8 @@ Foundation".
 """
 
 import argparse
+import hashlib
+import json
 import time
 
 import numpy as np
@@ -171,6 +173,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--compare-torch", action="store_true", help="train the same model in PyTorch alongside")
+    parser.add_argument("--history", metavar="PATH", help="write the settings, losses and samples here (JSON)")
     args = parser.parse_args(argv)
 
     text = read_text(args.text) if args.text else shakespeare_text(DEFAULT_PLAY)
@@ -212,6 +215,11 @@ def main(argv=None):
         if twin is not None:
             twin.state = None                                # each epoch starts from zero states, as ours
     print(f"Done: {step} steps in {time.perf_counter() - start:.0f} s, last loss {history['loss'][-1]:.4f}")
+    if args.history:
+        record = {"settings": vars(args), "characters": len(text), "vocabulary": len(vocabulary),
+                  "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), **history}
+        with open(args.history, "w", encoding="utf-8") as file:
+            json.dump(record, file, indent=1)
     return history
 
 
