@@ -470,3 +470,23 @@ def test_describe_reads_like_pytorchs_repr():
     assert mn.RNN(3, 4, num_layers=2, nonlinearity="relu", bidirectional=True).describe() == \
         "RNN(3, 4, num_layers=2, nonlinearity='relu', bidirectional=True)"
     assert mn.GRUCell(3, 4, bias=False).describe() == "GRUCell(3, 4, bias=False)"
+
+
+# -- the model: an LSTM reading rows, a Linear on its last state ---------------------------------
+
+def test_lstm_classifier_backward_matches_finite_differences(rng):
+    model = mn.models.LSTMClassifier(input_size=3, hidden_size=4, num_classes=5, num_layers=2, rng=0,
+                                     dtype=np.float64)
+    report = check_module(model, rng.standard_normal((2, 4 * 3)))           # flat rows: 4 steps of 3 features
+    assert report.passed, report
+    assert report["input"].shape == (2, 12)
+
+
+def test_lstm_classifier_reads_flat_rows_as_the_sequence_of_rows(rng):
+    model = mn.models.LSTMClassifier(input_size=8, hidden_size=6, num_classes=10, rng=0, dtype=np.float64)
+    images = rng.random((3, 8, 8))
+    np.testing.assert_array_equal(model(images.reshape(3, 64)), model(images))
+    _, (h_n, _) = model.lstm(images)
+    np.testing.assert_allclose(model(images), model.fc(h_n[-1]), rtol=1e-15)
+    assert model.backward(np.ones((3, 10))).shape == (3, 8, 8)
+    assert list(model.state_dict())[:2] == ["lstm.weight_ih_l0", "lstm.weight_hh_l0"]
