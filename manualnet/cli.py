@@ -277,6 +277,22 @@ def _longest_name(folder):
         return 255
 
 
+def load_dataset(name, args):
+    """The train and test splits of DATASETS[name]; images or labels that do not fit it are refused here."""
+    entry = DATASETS[name]
+    (x_train, y_train), (x_test, y_test) = entry.load(args)
+    pixels = math.prod(entry.image_shape)
+    source = args.data_dir or name
+    for x, y in ((x_train, y_train), (x_test, y_test)):
+        if x.shape[1] != pixels:
+            raise ValueError(f"{source}: the images have {x.shape[1]} pixels, but {name} images have "
+                             f"{pixels} ({' x '.join(map(str, entry.image_shape))})")
+        if len(y) and y.max() >= entry.num_classes:
+            raise ValueError(f"{source}: a label is {y.max()}, but {name} has {entry.num_classes} classes "
+                             f"(0 to {entry.num_classes - 1})")
+    return (x_train, y_train), (x_test, y_test)
+
+
 def _check_data_dir(prog, args, dataset_name):
     if args.data_dir == "":
         raise UsageError(prog, "--data-dir: expected a folder, got ''")
@@ -365,7 +381,7 @@ def run_train(args):
         model = model_entry.build(dataset.image_shape, dataset.num_classes, args, init_rng)
     except MemoryError as error:
         raise UsageError(prog, f"not enough memory for the model ({error}); try a smaller --hidden") from None
-    (x_train, y_train), (x_test, y_test) = dataset.load(args)
+    (x_train, y_train), (x_test, y_test) = load_dataset(args.dataset, args)
     sample_shape = model_entry.input_shape(dataset.image_shape)
     x_train, x_test = x_train.reshape(-1, *sample_shape), x_test.reshape(-1, *sample_shape)
     criterion = CrossEntropyLoss()
@@ -480,7 +496,7 @@ def run_evaluate(args):
     model_entry, model = _model_from_checkpoint(path)
     name, dataset = _dataset_of(model_entry, model, path)
     _check_data_dir(prog, args, name)
-    _, (x_test, y_test) = dataset.load(args)
+    _, (x_test, y_test) = load_dataset(name, args)
     x_test = x_test.reshape(-1, *model_entry.input_shape(dataset.image_shape))
     outputs = model(x_test[:1]).shape[-1]
     if outputs != dataset.num_classes:

@@ -61,6 +61,7 @@ from .progress import ProgressBar, megabytes
 CHUNK = 1 << 20                      # bytes read and hashed at a time
 HTTP_TIMEOUT = 30.0                  # seconds for each connect and each read; not the whole transfer
 COMMAND_TIMEOUT = 600.0              # seconds a packaging command may take to produce its archive
+ARCHIVE_SLACK = 64 << 20             # bytes an archive may hold beyond twice the wanted files (README, code)
 STAGING_PREFIX = ".download-"        # staging folders inside the target folder; safe to delete
 USER_AGENT = "manualnet (Python urllib)"     # some servers refuse urllib's default agent
 
@@ -229,16 +230,24 @@ class HttpSource:
     def fetch(self, files, staging, log):
         for spec in files:
             url = self.base_url + spec.name + self.suffix
+            path = os.path.join(staging, spec.name)
             try:
                 request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    self._save(response, url, spec, os.path.join(staging, spec.name), log)
+                    self._save(response, spec, path, log)
             except urllib.error.HTTPError as error:
-                raise SourceFailed(f"{url}: HTTP {error.code} {error.reason}") from None
+                problem = f"HTTP {error.code} {error.reason}"
             except urllib.error.URLError as error:
-                raise SourceFailed(f"{url}: {self._reason(error.reason)}") from None
+                problem = self._reason(error.reason)
             except (OSError, http.client.HTTPException) as error:
-                raise SourceFailed(f"{url}: {self._reason(error)}") from None
+                problem = self._reason(error)
+            except SourceFailed as error:
+                problem = str(error)
+            else:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)                      # a partial file is never left to be verified
+            raise SourceFailed(f"{spec.name}{self.suffix}: {problem}")
 
     def _reason(self, error):
         if isinstance(error, TimeoutError):
@@ -247,12 +256,12 @@ class HttpSource:
             return f"the transfer stopped after {len(error.partial)} more bytes (truncated)"
         return str(error) or type(error).__name__
 
-    def _save(self, response, url, spec, path, log):
+    def _save(self, response, spec, path, log):
         """Stream the body to ``path``, gunzipping if asked, refusing short and oversized transfers."""
         limit = _transfer_limit(spec)
         announced = _content_length(response)
         if announced is not None and announced > limit:
-            raise SourceFailed(f"{url}: announces {announced} bytes, more than {spec.name} can take ({limit})")
+            raise SourceFailed(f"the server announces {announced} bytes, more than {spec.name} can take ({limit})")
         inflate = _Gunzip(spec.size + 1) if self.suffix == ".gz" else None
         progress = ProgressBar(announced, spec.name, log, unit=megabytes)
         received = 0
@@ -261,15 +270,15 @@ class HttpSource:
                 while chunk := response.read(CHUNK):
                     received += len(chunk)
                     if received > limit:
-                        raise SourceFailed(f"{url}: sent more than {limit} bytes, more than {spec.name} can take")
+                        raise SourceFailed(f"the server sent more than {limit} bytes, more than {spec.name} can take")
                     out.write(inflate.feed(chunk) if inflate else chunk)
                     progress.show(received)
         finally:
             progress.close()
         if announced is not None and received < announced:
-            raise SourceFailed(f"{url}: the transfer stopped after {received} of {announced} bytes (truncated)")
+            raise SourceFailed(f"the transfer stopped after {received} of {announced} bytes (truncated)")
         if inflate and not inflate.finished():
-            raise SourceFailed(f"{url}: the gzip stream ends early (truncated)")
+            raise SourceFailed("the gzip stream ends early (truncated)")
 
 
 def _content_length(response):
@@ -349,11 +358,11 @@ def copy_archive_members(archive, wanted, folder):
 
     Refuses (SourceFailed) an archive holding an absolute path, a ``..``
     component, a link or a special file anywhere, or whose members add up to
-    more than twice the wanted sizes plus 64 MiB; copies at most size + 1
+    more than twice the wanted sizes plus ``ARCHIVE_SLACK``; copies at most size + 1
     bytes of each wanted member, so verification sees any excess.
     """
     name = os.path.basename(archive)
-    budget = 2 * sum(spec.size for spec in wanted.values()) + (64 << 20)
+    budget = 2 * sum(spec.size for spec in wanted.values()) + ARCHIVE_SLACK
     if zipfile.is_zipfile(archive):
         opener, error_type = _zip_members, zipfile.BadZipFile
     else:
