@@ -372,3 +372,124 @@ def test_usage_errors_exit_2_through_the_real_entry_point():
 def test_help_exits_0(capsys):
     code, out, _ = run_main(capsys, "train", "--help")
     assert code == 0 and "--data-dir DIR" in out and "--plot PATH" in out
+
+
+# -- failing before the work, and never with a traceback (issue 10, item 8) --------------------------
+
+def test_save_into_a_folder_that_cannot_be_written_is_refused_before_training(capsys, tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):                   # root ignores permissions; no one may create files in /sys
+        folder = "/sys"
+    code, out, err = run_main(capsys, "train", "--save", os.path.join(folder, "m.npz"))
+    assert code == 2 and out == ""
+    assert f"--save {os.path.join(folder, 'm.npz')}: cannot write in {folder} (" in err
+
+
+def zip_with_flag_bits(data, bits):
+    """A copy of a zip's bytes with ``bits`` set in every entry's general-purpose flags."""
+    damaged = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):    # local headers, central directory
+        start = 0
+        while (where := damaged.find(signature, start)) != -1:
+            flags = int.from_bytes(damaged[where + offset:where + offset + 2], "little") | bits
+            damaged[where + offset:where + offset + 2] = flags.to_bytes(2, "little")
+            start = where + 4
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda data: data[:len(data) // 2],
+    lambda data: zip_with_flag_bits(data, 1),            # encrypted: zipfile raises RuntimeError
+    lambda data: zip_with_flag_bits(data, 1 << 5),       # patched data: NotImplementedError
+    lambda data: zip_with_flag_bits(data, 1 << 6),       # strong encryption: NotImplementedError
+    lambda data: b"PK\x03\x04" + bytes(200),
+], ids=["truncated", "encrypted-flag", "bit-5", "bit-6", "zeros"])
+def test_evaluate_a_damaged_checkpoint_is_one_line_naming_it(capsys, tmp_path, damage):
+    good = tmp_path / "good.npz"
+    mn.save(mn.MLP(xdim=64, hdim=8, ydim=10, rng=0), good)
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(damage(good.read_bytes()))
+    code, out, err = run_main(capsys, "evaluate", str(damaged))
+    assert code == 1 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith("python -m manualnet: error: cannot read the model: ") and str(damaged) in err
+
+
+def test_evaluate_a_model_with_the_wrong_number_of_outputs(capsys, tmp_path):
+    mn.save(mn.MLP(xdim=64, hdim=8, ydim=5, rng=0), tmp_path / "five.npz")
+    code, out, err = run_main(capsys, "evaluate", str(tmp_path / "five.npz"))
+    assert code == 1 and out == ""
+    assert err == (f"python -m manualnet: error: {tmp_path / 'five.npz'}: MLP(xdim=64, hdim=8, ydim=5) has 5 "
+                   "outputs, but digits has 10 classes; it cannot be tested on digits\n")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("lin_1.weight", np.zeros(3, np.float32), "the weight lin_1.weight has shape (3,), expected a non-empty 2-D array"),
+    ("lin_1.bias", np.zeros((3, 3), np.float32), "the weight lin_1.bias has shape (3, 3), expected a non-empty 1-D"),
+    ("lin_2.bias", np.zeros(7, np.float32), "'lin_2.bias': expected shape (10,), got (7,)"),
+])
+def test_evaluate_names_the_malformed_weight(capsys, tmp_path, key, value, message):
+    state = mn.MLP(xdim=64, hdim=8, ydim=10, rng=0).state_dict()
+    state[key] = value
+    mn.save(state, tmp_path / "bad.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "bad.npz"))
+    assert code == 1 and len(err.splitlines()) == 1 and message in err
+
+
+def test_evaluate_nan_weights_are_not_blamed_on_the_learning_rate(capsys, tmp_path):
+    model = mn.MLP(xdim=64, hdim=8, ydim=10, rng=0)
+    model.lin_2.weight.data[1, 2] = np.nan
+    mn.save(model, tmp_path / "nan.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "nan.npz"))
+    assert code == 1 and "the weight lin_2.weight holds 1 NaN or inf value(s)" in err
+    assert "learning rate" not in err
+
+
+def test_evaluate_does_not_ignore_data_dir_for_a_digits_model(capsys, tmp_path):
+    mn.save(mn.MLP(xdim=64, hdim=8, ydim=10, rng=0), tmp_path / "digits.npz")
+    code, out, err = run_main(capsys, "evaluate", str(tmp_path / "digits.npz"), "--data-dir", str(tmp_path))
+    assert code == 2 and out == ""
+    assert "--data-dir is for MNIST; digits does not read it" in err
+
+
+def test_a_diverging_run_says_so_once_and_suggests_a_smaller_lr():
+    """--lr 1000 with sgd: the loss leaves any sensible range in the first epoch; no RuntimeWarning first."""
+    result = run_module("train", "--optimizer", "sgd", "--lr", "1000", "--epochs", "5")
+    assert result.returncode == 1
+    assert len(epoch_lines(result.stdout)) == 1 and "saved" not in result.stdout
+    assert result.stderr.count("\n") == 1 and "Warning" not in result.stderr
+    assert re.fullmatch(r"python -m manualnet: error: training diverged: the mean loss of epoch 0 is [\d.e+]+, far "
+                        r"above ln\(10\) = 2\.30, the loss of a uniform guess; lr=1000 is too large for sgd here — "
+                        r"try --lr 100 or smaller \(nothing was saved\)\n", result.stderr)
+
+
+def test_a_run_that_reaches_nan_stops_at_once(tmp_path):
+    result = run_module("train", "--optimizer", "sgd", "--lr", "1e30", "--save", "m.npz", cwd=tmp_path)
+    assert result.returncode == 1 and epoch_lines(result.stdout) == []
+    assert result.stderr.count("\n") == 1 and "Warning" not in result.stderr
+    assert "training diverged: at epoch 0, step 2 the activations became inf or NaN; lr=1e+30" in result.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_closed_pipe_ends_train_quietly():
+    """train | head -1: the reader took what it wanted; that is not an error."""
+    result = subprocess.run(["bash", "-c", f"set -o pipefail; '{sys.executable}' -m manualnet train | head -1"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("training MLP(xdim=64, hdim=256, ydim=10) on digits")
+
+
+def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path):
+    """A stand-in numpy sends SIGINT to its own process while python -m manualnet is importing."""
+    (tmp_path / "numpy").mkdir()
+    (tmp_path / "numpy" / "__init__.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(10)\n")
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "manualnet", "train"], capture_output=True, text=True,
+                            env=environment, timeout=60)
+    assert result.returncode == 130
+    assert result.stderr == "python -m manualnet: interrupted\n"
+    imported = subprocess.run([sys.executable, "-c", "import manualnet"], capture_output=True, text=True,
+                              env=environment, timeout=60)
+    assert imported.returncode == -signal.SIGINT and "KeyboardInterrupt" in imported.stderr   # your program: Python's Ctrl-C
