@@ -23,13 +23,16 @@ slow moment of a shared machine hits both.  For every epoch the JSON records
 the notes' numbers (mean loss, train and test accuracy) and the seconds of the
 training pass and of the two evaluations.  ``--threads N`` caps NumPy's BLAS
 (threadpoolctl) and torch at N threads; the JSON records what was used.
-``markdown_table`` renders the README's table from the JSON.
+``--readme JSON`` prints the README's table and machine line from a run's JSON
+(``readme_block``); tests/test_mnist_notes_benchmark.py checks the README holds
+exactly that for ``results/mnist-notes-readme-run.json``.
 """
 
 import argparse
 import contextlib
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -187,6 +190,24 @@ def _thread_limit(torch, threads):
 
 # -- the README's table -------------------------------------------------------------------
 
+def readme_block(report):
+    """What the README shows of a run: the table, then the machine it ran on."""
+    return markdown_table(report) + "\n\n" + machine_line(report)
+
+
+def machine_line(report):
+    env, settings = report["environment"], report["settings"]
+    blas = env["numpy_blas"][0] if env["numpy_blas"] else {}
+    threads = (f"both capped at {settings['threads_requested']} thread(s)" if settings["threads_requested"]
+               else f"NumPy's BLAS with {blas.get('num_threads')} thread(s), PyTorch with {env['torch']['threads']}")
+    return (f"Run of {report['started']} ({Path(README_RUN).name}): {env['cpu']}, {env['cores']} cores, shared with "
+            f"other jobs (load average {env['load_average'][0]} at the start, {report['load_average_at_end'][0]} at "
+            f"the end); NumPy {env['numpy']} with {blas.get('internal_api')} {blas.get('version')}, PyTorch "
+            f"{env['torch']['version']} with {env['torch']['blas_info']}, {threads}. Seconds are the training "
+            f"pass alone (the evaluations after it are recorded in the JSON); the accuracies are the notes' "
+            f"func_eval on the 10,000 test images.")
+
+
 def markdown_table(report):
     """The README's table: per epoch, test accuracy and training seconds of both programs, and their ratio."""
     ours, theirs = report["programs"]["manualnet"], report["programs"][TORCH_LABEL]
@@ -199,7 +220,7 @@ def markdown_table(report):
     ratios = [a["train_seconds"] / b["train_seconds"] for a, b in zip(ours, theirs)]
     lines.append(f"| all | {ours[-1]['test_accr']:.4f} | {theirs[-1]['test_accr']:.4f} "
                  f"| {sum(a['train_seconds'] for a in ours):.1f} total | {sum(b['train_seconds'] for b in theirs):.1f} "
-                 f"total | median {sorted(ratios)[len(ratios) // 2]:.2f} |")
+                 f"total | median {statistics.median(ratios):.2f} |")
     return "\n".join(lines)
 
 
@@ -209,12 +230,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, help="cap NumPy's BLAS and torch at this many threads")
     parser.add_argument("--samples", type=int, help="train on the first N training images only (a smoke test)")
     parser.add_argument("--out", type=Path, default=LATEST, help=f"the JSON to write (default {LATEST})")
+    parser.add_argument("--readme", type=Path, metavar="JSON", help="print the README's block for a run's JSON, run nothing")
     args = parser.parse_args(argv)
+    if args.readme:
+        print(readme_block(json.loads(args.readme.read_text())))
+        return
     report = run(args.epochs, args.threads, args.samples)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print()
-    print(markdown_table(report))
+    print(readme_block(report))
     print(f"\nwrote {args.out}")
 
 
