@@ -19,8 +19,9 @@ def real_mnist():
     """(x_train, y_train), (x_test, y_test) from the verified cache, or a skip (a failure when required)."""
     problem = mnist_cache_problem()
     if problem:
-        reason = (f"no verified MNIST in {mnist_folder()}: {problem}. Fetch it once with: "
-                  "python -m manualnet download mnist")
+        first_problem = problem.split("; ")[0].removeprefix("load_mnist: ")
+        reason = (f"no verified MNIST in {mnist_folder()} ({first_problem}); "
+                  "fetch it once with: python -m manualnet download mnist")
         if REQUIRED:
             pytest.fail(f"MANUALNET_REQUIRE_MNIST is set but {reason}", pytrace=False)
         pytest.skip(f"{reason} (or set MANUALNET_REQUIRE_MNIST=1 to make this an error)")
