@@ -85,6 +85,8 @@ def relu_backward(dout, x):
 class Centering(mn.Module):
     """y = x − mean_n(x): every sample minus the batch mean (the core of batch norm)."""
 
+    saved_for_backward = ("x",)
+
     def __init__(self, keep_mean_term=True):
         super().__init__()
         self.keep_mean_term = keep_mean_term
@@ -94,7 +96,7 @@ class Centering(mn.Module):
         return x - x.mean(axis=0)
 
     def backward(self, grad_output):
-        self._saved("x")
+        self.x                                       # backward before forward is an error
         return grad_output - grad_output.mean(axis=0) if self.keep_mean_term else grad_output
 
 
