@@ -131,7 +131,7 @@ def download_mnist(folder=None, log=None):
 def mnist_cache_problem(folder=None):
     """None when ``folder`` (default: the cache) holds all four MNIST files, verified; else what is wrong."""
     folder = mnist_folder() if folder is None else os.fspath(folder)
-    for key, spec in MNIST_SPECS.items():
+    for key in MNIST_SPECS:
         try:
             _read_mnist_file(folder, key, verify=True)
         except (OSError, ValueError) as error:

@@ -16,7 +16,9 @@ size) of ``files`` is in ``folder``:
    place the files by hand.
 
 A file already in ``folder`` under a wanted name that fails verification is
-never overwritten (it may be yours): ``fetch`` refuses and says so.
+never overwritten (it may be yours): ``fetch`` refuses and says so.  Files are
+not fsynced: after a power loss a file may be damaged, and it is then refused
+by verification, never used.
 
 Two kinds of source:
 
