@@ -389,7 +389,7 @@ def run_train(args):
     criterion = CrossEntropyLoss()
     optimizer = make_optimizer(args.optimizer, model.parameters(), lr)
     train_iter = DataLoader(TensorDataset(x_train, y_train), batch_size=args.batch_size,
-                            shuffle=True, seed=shuffle_rng)
+                            shuffle=True, rng=shuffle_rng)
     train_eval_iter = DataLoader(TensorDataset(x_train, y_train), batch_size=EVAL_BATCH_SIZE)
     test_iter = DataLoader(TensorDataset(x_test, y_test), batch_size=EVAL_BATCH_SIZE)
 

@@ -115,7 +115,7 @@ def _train_both_50_steps(torch, mnist):
     criterion, twin_criterion = CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
     twin_optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3)
-    loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True, seed=0)
+    loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True, rng=0)
 
     losses, twin_losses = [], []
     for _, (batch_in, batch_out) in zip(range(50), loader):
