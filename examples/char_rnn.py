@@ -150,6 +150,20 @@ class TorchTrainer:
         return loss.item()
 
 
+# -- the README's table of a recorded run (python examples/char_rnn.py --readme RUN.json) --------
+
+def readme_table(record, every=100):
+    """The loss curve of a run written with --history and --compare-torch, as the README's Markdown table."""
+    ours, theirs = np.array(record["loss"]), np.array(record["torch_loss"])
+    lines = ["| step | manualnet loss | PyTorch loss | difference |", "|---|---|---|---|"]
+    for step in list(range(0, len(ours), every)) + ([len(ours) - 1] if (len(ours) - 1) % every else []):
+        lines.append(f"| {step} | {ours[step]:.4f} | {theirs[step]:.4f} | {ours[step] - theirs[step]:+.1e} |")
+    worst = np.abs(ours - theirs)
+    lines.append(f"| all {len(ours)} | mean {ours.mean():.4f} | mean {theirs.mean():.4f} | "
+                 f"max {worst.max():.1e} (step {int(worst.argmax())}) |")
+    return "\n".join(lines)
+
+
 # -- the text -------------------------------------------------------------------------
 
 def read_text(path):
@@ -179,7 +193,12 @@ def main(argv=None):
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--compare-torch", action="store_true", help="train the same model in PyTorch alongside")
     parser.add_argument("--history", metavar="PATH", help="write the settings, losses and samples here (JSON)")
+    parser.add_argument("--readme", metavar="RUN", help="print the README's table of a run saved with --history")
     args = parser.parse_args(argv)
+    if args.readme:
+        with open(args.readme, encoding="utf-8") as file:
+            print(readme_table(json.load(file)))
+        return None
 
     text = read_text(args.text) if args.text else mn.datasets.load_shakespeare(args.play, download=True)
     text = text[:args.max_chars]
