@@ -490,3 +490,21 @@ def test_lstm_classifier_reads_flat_rows_as_the_sequence_of_rows(rng):
     np.testing.assert_allclose(model(images), model.fc(h_n[-1]), rtol=1e-15)
     assert model.backward(np.ones((3, 10))).shape == (3, 8, 8)
     assert list(model.state_dict())[:2] == ["lstm.weight_ih_l0", "lstm.weight_hh_l0"]
+
+
+@pytest.mark.mnist
+def test_an_lstm_reading_rows_learns_real_mnist_in_one_short_pass():
+    """20,000 real MNIST images, one pass (313 Adam steps), LSTM(28, 64): 83-86% on 2,000 test images for
+    seeds 0-2 (measured; chance is 10%).  The full recipe — LSTM(28, 128), 3 epochs, >= 97% — is a recorded
+    run (README, Sequences), too long for the suite."""
+    from .mnist_required import real_mnist
+    (x, y), (x_test, y_test) = real_mnist()
+    model = mn.models.LSTMClassifier(28, 64, 10, rng=0)
+    optimizer, criterion = mn.optim.Adam(model.parameters(), lr=2e-3), mn.CrossEntropyLoss()
+    for xb, yb in mn.data.DataLoader(mn.data.TensorDataset(x[:20000], y[:20000]), batch_size=64, shuffle=True, rng=0):
+        optimizer.zero_grad()
+        criterion(model(xb), yb)
+        model.backward(criterion.backward(), need_input_grad=False)
+        optimizer.step()
+    model.eval()
+    assert np.mean(model(x_test[:2000]).argmax(axis=1) == y_test[:2000]) > 0.75
