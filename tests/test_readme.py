@@ -62,3 +62,17 @@ def test_readme_states_the_share_of_backward_work_that_need_input_grad_skips():
     text = " ".join(README.read_text(encoding="utf-8").split())
     ours, notes = backward_share_skipped((20, 32, 2)), backward_share_skipped((784, 256, 10))
     assert f"G W: {ours:.0%} of this network's backward multiply-adds, and {notes:.0%} for the notes' 784-256-10 MLP" in text
+
+
+# -- sequences (issue 16): the README quotes the recorded LSTM run ----------------------------------
+
+def test_readme_lstm_mnist_lines_are_the_recorded_runs():
+    run = (README.parent / "benchmarks" / "results" / "lstm-mnist-readme-run.txt").read_text(encoding="utf-8")
+    output = "\n".join(line for line in run.splitlines() if not line.startswith("#"))
+    text = README.read_text(encoding="utf-8")
+    assert f"```text\n{output}\n```" in text
+    accuracy = float(output.rsplit("test accuracy: ", 1)[1].split()[0])
+    assert accuracy >= 0.97 and "--epochs 3" in run.splitlines()[0]
+
+    digits = (README.parent / "benchmarks" / "results" / "lstm-digits-readme-run.txt").read_text(encoding="utf-8")
+    assert "test accuracy: 0.9694 (348/359 correct)" in digits and "end at 0.9694 (348/359 correct" in text
