@@ -76,3 +76,14 @@ def test_readme_lstm_mnist_lines_are_the_recorded_runs():
 
     digits = (README.parent / "benchmarks" / "results" / "lstm-digits-readme-run.txt").read_text(encoding="utf-8")
     assert "test accuracy: 0.9694 (348/359 correct)" in digits and "end at 0.9694 (348/359 correct" in text
+
+
+def test_readme_char_rnn_table_is_the_recorded_runs():
+    import json
+    import runpy
+    record = json.loads((README.parent / "benchmarks" / "results" / "char-rnn-readme-run.json").read_text())
+    table = runpy.run_path(str(README.parent / "examples" / "char_rnn.py"))["readme_table"](record)
+    text = README.read_text(encoding="utf-8")
+    assert f"-->\n{table}\n<!-- end of char-rnn-table -->" in text
+    assert record["text_sha256"] == __import__("manualnet").datasets.SHAKESPEARE_PLAYS["hamlet"].sha256
+    assert record["samples"][-1] in text and record["settings"]["compare_torch"]
