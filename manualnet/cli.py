@@ -337,7 +337,8 @@ def format_confusion(counts):
 
 def run_gradcheck(args):
     from .catalogue import run_all
-    from .gradcheck import ATOL, EPS, RTOL, GradcheckWarning, format_table
+    from .gradcheck import ATOL, EPS, RTOL, GradcheckWarning
+    from .reports import format_table
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GradcheckWarning)   # a vacuous check already shows as FAIL

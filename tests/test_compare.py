@@ -1,5 +1,6 @@
-"""manualnet.compare: modules to PyTorch and back, bit for bit, and compare_with_torch."""
+"""manualnet.torch_interop: modules to PyTorch and back, bit for bit, and compare_with_torch."""
 
+import subprocess
 import sys
 
 import numpy as np
@@ -7,9 +8,10 @@ import pytest
 from hypothesis import given
 
 import manualnet as mn
-from manualnet.compare import compare_with_torch, from_torch, to_torch
+from manualnet.torch_interop import compare_with_torch, from_torch, notes_mlp_class, to_torch
 from manualnet.testing import bugzoo
 
+from .corruptions import corrupted_cases
 from .strategies import KINK_MARGIN, random_array, seeds
 from .torch_required import import_torch
 
@@ -257,3 +259,48 @@ def test_torch_comparison_catches_and_names_a_wrong_backward(bug, inputs, row, m
     report = compare_with_torch(bug, *inputs, rng=UPSTREAM_SEED)
     assert not report[row].passed
     assert report.diagnosed() == [mistake]
+
+
+@given(case=corrupted_cases(kinds=("linear", "tanh", "cross_entropy", "mse")), seed=seeds)
+def test_no_corrupted_module_is_ever_passed_against_torch(case, seed):
+    """Property: one entry of the output, dL/dx or a parameter's gradient replaced by NaN, ±inf or a
+    huge value fails compare_with_torch (the subclass converts as the layer it should be), by name."""
+    row_name = {"output": "output", "input": "input.grad"}.get(case.corruption.array, f"{case.corruption.array}.grad")
+    report = compare_with_torch(case.module, *case.inputs, rng=seed)
+    assert report.reference.startswith(f"torch.nn.{type(case.reference).__name__}")
+    assert not report.passed and not report[row_name].passed
+    if not case.corruption.finite:
+        assert report[row_name].problem.startswith(f"mine is {case.corruption.kind()} at index {case.corruption.index}")
+
+
+# -- the module's names: one home for the notes' class, the old name kept ---------------------------
+
+def test_old_name_manualnet_compare_is_the_same_module():
+    """DESIGN.md: renames keep old spellings working through version 2, as an alias of the new name."""
+    import manualnet.compare
+    import manualnet.torch_interop
+    from manualnet.compare import compare_with_torch as old_spelling
+
+    assert manualnet.compare is manualnet.torch_interop and mn.compare is mn.torch_interop
+    assert old_spelling is compare_with_torch and mn.compare.to_torch is to_torch
+
+
+def test_interop_module_imports_torch_only_when_called():
+    code = ("import sys, manualnet, manualnet.compare, manualnet.torch_interop; "
+            "print(manualnet.compare is manualnet.torch_interop, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "False"]
+
+
+def test_notes_mlp_class_is_the_notes_model_and_the_twin_of_mlp():
+    """One class, built on first call: init_param's Kaiming weights and zero biases, MLP's keys and outputs."""
+    cls = notes_mlp_class()
+    assert cls is notes_mlp_class() and cls.__name__ == "MultiLayerPerceptronClass"
+    assert type(to_torch(mn.MLP(6, 5, 3, rng=SEED))) is cls
+    torch.manual_seed(0)
+    theirs = cls(name="mlp", xdim=6, hdim=5, ydim=3).double()
+    assert not theirs.lin_1.bias.detach().numpy().any() and theirs.lin_1.weight.detach().numpy().std() > 0
+    ours = from_torch(theirs)
+    assert isinstance(ours, mn.MLP) and list(ours.state_dict()) == list(theirs.state_dict())
+    x = random_array(SEED, (4, 6))
+    np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-14)
