@@ -41,7 +41,7 @@ from .reports import ATOL, RTOL, GradcheckReport, compare_arrays
 from .rng import as_generator
 
 EPS = 1e-6                                    # relative finite-difference step, eq. (3)
-EPS_MIN = float(np.finfo(np.float64).eps)     # 2⁻⁵²: any smaller and x + h can round to x, eq. (10)
+EPS_MIN = float(np.finfo(np.float64).eps)     # 2⁻⁵²: any smaller and x + h can round to x, eq. (11)
 EPS_MAX = 1e-3                                # any larger and the step is no derivative, eq. (2) and (7)
 KINK_MARGIN = 0.01                            # inputs this far from a kink: no step of eq. (3) crosses it
 
@@ -87,12 +87,12 @@ def _central_differences(f, x, eps, rounding):
         width = upper_x - lower_x                   # the step actually taken, after rounding
         gradient = (upper - lower) / width                           # eq. (1)
         kink_signal = 2 * (upper - 2 * center + lower) / width       # eq. (7)
-        noise = 8 * rounding / width                                 # eq. (11): noise is no kink
+        noise = 8 * rounding / width                                 # eq. (10): noise is no kink
     return np.asarray(gradient), np.where(np.abs(kink_signal) > noise, kink_signal, 0.0)
 
 
 def _rounding_of_loss(R, y):
-    """A bound on the rounding error of L = Σ R ⊙ y in float64: ε · (1 + log₂ n) · Σ|R ⊙ y|, eq. (11)."""
+    """A bound on the rounding error of L = Σ R ⊙ y in float64: ε · (1 + log₂ n) · Σ|R ⊙ y|, eq. (10)."""
     with np.errstate(over="ignore", invalid="ignore"):
         terms = np.abs(np.multiply(R, y, dtype=np.float64))
         return float(np.finfo(np.float64).eps * (1 + math.log2(max(terms.size, 1))) * terms.sum())

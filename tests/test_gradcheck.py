@@ -214,7 +214,7 @@ def test_numerical_gradient_refuses_a_vanishing_step_and_a_non_finite_function()
 @given(x=st.floats(allow_nan=False, allow_infinity=False, max_value=1e300, min_value=-1e300),
        eps=st.floats(EPS_MIN, EPS_MAX))
 def test_every_allowed_eps_moves_every_float(x, eps):
-    """Property, eq. (10): eps >= 2⁻⁵² gives fl(x ± h) != x for every finite x, so no step vanishes."""
+    """Property, eq. (11): eps >= 2⁻⁵² gives fl(x ± h) != x for every finite x, so no step vanishes."""
     x = np.float64(x)
     h = eps * max(1.0, abs(x))
     assert x + h != x and x - h != x
@@ -325,7 +325,7 @@ def test_every_entry_excused_at_a_kink_proves_nothing():
 
 
 def test_rounding_noise_is_never_taken_for_a_kink(rng):
-    """Eq. (11): at eps = 1e-15 the estimate is rounding noise; a smooth layer must show none of it as kinks
+    """Eq. (10): at eps = 1e-15 the estimate is rounding noise; a smooth layer must show none of it as kinks
     (before, 20 of Linear's 27 entries were excluded)."""
     layer = mn.Linear(3, 3, rng=1, dtype=np.float64)
     report = check_module(layer, rng.standard_normal((4, 3)), eps=1e-15, raise_on_failure=False)
