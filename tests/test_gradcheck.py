@@ -241,22 +241,41 @@ def test_non_finite_inputs_and_parameters_are_refused_by_name(bad, rng):
         check_module(layer, rng.standard_normal((3, 4)))
 
 
+class WrongSquare(mn.Module):
+    """y = x², with the backward 3x·G where 2x·G belongs; it accepts any array, integers too."""
+
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, grad_output):
+        return 3 * self.x * grad_output
+
+
+class ForgetsG(WrongSquare):
+    """y = x², with the backward 2x: right only when G is all ones."""
+
+    def backward(self, grad_output):
+        return 2.0 * self.x
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, bool])
 def test_an_integer_input_is_refused_not_passed(dtype):
-    """A step of 1e-6 cannot move an integer: x + h was truncated to x, the estimate was 0/0 = NaN, and
-    every bug passed."""
+    """A step of 1e-6 cannot move an integer: 0 ± 1e-6 was truncated back to 0, the estimate was
+    0/0 = NaN, and the wrong backward passed."""
     with pytest.raises(TypeError, match="the input must be a float array to be differentiated, got dtype"):
-        check_module(bugzoo.SigmoidDerivativeAsValue(), np.arange(12).reshape(3, 4).astype(dtype))
+        check_module(WrongSquare(), np.zeros((2, 3), dtype=dtype))
 
 
 def test_a_scalar_upstream_gradient_that_would_broadcast_is_refused(rng):
-    """grad_output=1.0 was a uniform R that the uniform-R warning missed (size 1): a zero softmax
-    backward passed without a word."""
+    """grad_output=1.0 broadcast into a uniform R that the uniform-R warning missed (size 1): a
+    backward that forgets to multiply by G passed without a word."""
     x = rng.standard_normal((3, 4))
     with pytest.raises(ValueError, match=r"grad_output has shape \(\), the output \(3, 4\)"):
-        check_module(ZeroBackwardSoftmax(), x, grad_output=1.0)
+        check_module(ForgetsG(), x, grad_output=1.0)
     with pytest.raises(ValueError, match="grad_output holds NaN or inf"):
         check_module(mn.Softmax(), x, grad_output=np.full((3, 4), np.nan))
+    assert not check_module(ForgetsG(), x, raise_on_failure=False).passed
 
 
 # -- what a backward returns, and what it leaves in .grad -----------------------------------
