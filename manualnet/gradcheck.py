@@ -125,14 +125,13 @@ def _check_eps(owner, eps):
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"{owner}: eps must be a real number, got {type(eps).__name__}")
     eps = float(eps)
-    if not EPS_MIN <= eps <= EPS_MAX:          # also refuses NaN, inf, 0 and negatives
-        raise ValueError(
-            f"{owner}: eps={eps:g} is outside [{EPS_MIN:.3g}, {EPS_MAX:g}]: "
-            + ("a step this small can vanish (x + h == x in float64), leaving 0/0"
-               if not eps > EPS_MAX else "a step this large is no derivative: its error h²·L'''/6 passes the "
-                                         "tolerance and smooth curvature would be excused as a kink")
-            + f"; use the default eps={EPS:g}"
-        )
+    if not EPS_MIN <= eps <= EPS_MAX:          # also refuses NaN
+        why = ("it is not a finite number" if not math.isfinite(eps) else
+               "a step this small can vanish (x + h == x in float64), leaving 0/0" if eps < EPS_MIN else
+               "a step this large is no derivative: its error h²·L'''/6 passes the tolerance, and smooth "
+               "curvature would be excused as a kink")
+        raise ValueError(f"{owner}: eps={eps:g} is outside [{EPS_MIN:.3g}, {EPS_MAX:g}]: {why} "
+                         f"(derivations/gradcheck.md, section 6); use the default eps={EPS:g}")
     return eps
 
 

@@ -216,7 +216,7 @@ def _unusable(analytic, numeric, sides):
     """Why the two cannot be compared entry by entry ('' when they can)."""
     for value, side in zip((analytic, numeric), sides):
         if value is None:
-            return f"{side.name} is None, not an array (a backward without `return`?)"
+            return f"{side.name} is None, not an array (a `return` missing?)"
         try:
             dtype = np.asarray(value).dtype
         except (TypeError, ValueError) as error:   # e.g. a ragged list
@@ -233,19 +233,17 @@ def _unusable(analytic, numeric, sides):
 def _not_finite(name, analytic, numeric, finite, sides):
     """The failing row of an array with a NaN or an infinity on either side, at its first such entry."""
     where = tuple(int(i) for i in np.argwhere(~finite)[0])
-    side, value = (sides[0], analytic[where]) if not np.isfinite(analytic[where]) else (sides[1], numeric[where])
-    other_side, other = (sides[1], numeric[where]) if side is sides[0] else (sides[0], analytic[where])
-    kind = "NaN" if np.isnan(value) else "+inf" if value > 0 else "-inf"
+    a, n = float(analytic[where]), float(numeric[where])
+    (side, value), (other_side, other) = ((sides[0], a), (sides[1], n)) if not math.isfinite(a) else \
+        ((sides[1], n), (sides[0], a))
+    kind = "NaN" if math.isnan(value) else "+inf" if value > 0 else "-inf"
     more = int((~finite).sum()) - 1
     also = f" (and {more} more non-finite entr{'y' if more == 1 else 'ies'})" if more else ""
-    return _failed(name, analytic.shape,
-                   f"{side.name} is {kind} at index {where}, where {other_side.name} is {other:.6g}{also}: "
-                   f"{side.if_not_finite}", analytic, numeric, finite)
+    return _failed(name, analytic.shape, f"{side.name} is {kind} at index {where}, where {other_side.name} is "
+                                         f"{other:.6g}{also}: {side.if_not_finite}", where, a, n)
 
 
-def _failed(name, shape, problem, analytic=None, numeric=None, fine=None):
-    """A failing row: infinite errors, the first entry that is not fine (if any), and the problem."""
-    where = tuple(int(i) for i in np.argwhere(~fine)[0]) if fine is not None else ()
-    values = (float(analytic[where]), float(numeric[where])) if fine is not None else (math.nan, math.nan)
-    return ArrayReport(name, tuple(shape), math.inf, math.inf, where, *values, excluded=0, vacuous=False,
+def _failed(name, shape, problem, where=(), analytic=math.nan, numeric=math.nan):
+    """A failing row: infinite errors, the entry where it went wrong (if any), and the problem."""
+    return ArrayReport(name, tuple(shape), math.inf, math.inf, where, analytic, numeric, excluded=0, vacuous=False,
                        passed=False, problem=problem)

@@ -281,7 +281,7 @@ def test_a_scalar_upstream_gradient_that_would_broadcast_is_refused(rng):
 # -- what a backward returns, and what it leaves in .grad -----------------------------------
 
 @pytest.mark.parametrize("module, row, problem", [
-    (ReturnsNothing(), "input", r"analytic is None, not an array \(a backward without `return`\?\)"),
+    (ReturnsNothing(), "input", r"analytic is None, not an array \(a `return` missing\?\)"),
     (ReturnsAScalar(), "input", r"analytic has shape \(\), numeric \(3, 4\): .* never broadcast"),
     (ReturnsObjects(), "input", "analytic holds object values, not real numbers"),
     (ReturnsComplex(), "input", "analytic holds complex128 values, not real numbers"),
