@@ -186,3 +186,21 @@ def test_each_bug_links_the_page_of_its_right_gradient_and_cites_its_equations(b
     numbered = {int(n) for n in re.findall(r"\\tag\{(\d+)\}", text)}
     cited = {int(n) for n in re.findall(r"eq\. \((\d+)\)", inspect.getsource(bug))}
     assert cited and cited <= numbered
+
+
+@pytest.mark.parametrize("bug", bugzoo.BUGS, ids=lambda bug: bug.__name__)
+def test_each_copied_backward_differs_from_its_layer_only_on_the_bug_line(bug):
+    """A bug copies its layer's method with one line changed; the rest must never drift from the layer."""
+    copied = [name for name in ("forward", "backward") if name in vars(bug)]
+    for name in copied:
+        mine = inspect.getsource(getattr(bug, name)).splitlines()
+        layer = inspect.getsource(getattr(bug.__mro__[1], name)).splitlines()
+        assert len(mine) == len(layer), f"{bug.__name__}.{name} has {len(mine)} lines, the layer's {len(layer)}"
+        marked = [i for i, line in enumerate(mine) if "# BUG" in line]
+        assert len(marked) == 1, f"{bug.__name__}.{name}: expected one line marked # BUG, found {len(marked)}"
+        for i, (ours, theirs) in enumerate(zip(mine, layer)):
+            if i in marked:
+                assert ours.split("#")[0].strip() != theirs.split("#")[0].strip()
+            else:
+                assert ours == theirs, f"{bug.__name__}.{name} drifted from the layer at line {i + 1}:\n{ours}\n{theirs}"
+    assert copied or any(name in vars(bug) for name in ("_reduce", "_grad_per_element"))

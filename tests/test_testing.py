@@ -89,6 +89,8 @@ def relu_backward(dout, x):
 class Centering(mn.Module):
     """y = x − mean_n(x): every sample minus the batch mean (the core of batch norm)."""
 
+    saved_for_backward = ("x",)
+
     def __init__(self, keep_mean_term=True):
         super().__init__()
         self.keep_mean_term = keep_mean_term
