@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 
 import manualnet as mn
 from manualnet.torch_interop import compare_with_torch, from_torch, notes_mlp_class, to_torch
@@ -205,6 +205,9 @@ def test_missing_torch_is_a_clear_error(monkeypatch):
 def test_every_layer_matches_torch_autograd(seed):
     """Property: the output, dL/dx and every parameter gradient equal PyTorch's, in float64."""
     report = compare_with_torch(every_layer(seed % 1000, np.float32), image_batch(seed), rng=seed)
+    # Where the ReLU zeroes every sample, every gradient is 0 on both sides: such a draw compares nothing,
+    # and the report fails saying so (tests/test_testing.py), so it says nothing about the layers here.
+    assume(not report.proves_nothing)
     assert report.passed and report.max_rel_error < 1e-9
     assert [a.name for a in report.arrays][:3] == ["output", "input.grad", "1.weight.grad"]
 
