@@ -180,10 +180,13 @@ def random_upstream(rng, shape, avoid=()):
 
 
 def _proportional(R, array):
+    """Whether ``array`` (of R's shape, finite and not all zero) is a multiple of R, to 1e-9 in angle."""
     if not (isinstance(array, np.ndarray) and array.shape == R.shape and array.dtype.kind == "f"):
         return False
     array = array.astype(np.float64)
-    return abs(np.vdot(R, array)) >= (1 - 1e-9) * np.linalg.norm(R) * np.linalg.norm(array)
+    norm = np.linalg.norm(array)
+    return bool(np.isfinite(norm) and norm > 0
+                and abs(np.vdot(R, array)) >= (1 - 1e-9) * np.linalg.norm(R) * norm)
 
 
 def _upstream(owner, grad_output, output, rng, inputs):

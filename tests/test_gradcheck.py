@@ -5,12 +5,13 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import manualnet as mn
 from manualnet.gradcheck import (
-    ATOL, EPS, EPS_MAX, EPS_MIN, RTOL, GradcheckError, GradcheckWarning, check_loss, check_module, numerical_gradient,
+    ATOL, EPS_MAX, EPS_MIN, RTOL, GradcheckError, GradcheckWarning, check_loss, check_module, numerical_gradient,
+    random_upstream,
 )
 from manualnet.testing import bugzoo
 
@@ -358,3 +359,12 @@ def test_upstream_gradient_is_never_the_input():
     layer = bugzoo.TransposedWeightGradLinear(3, 3, rng=0, dtype=np.float64)
     assert not check_module(layer, x, raise_on_failure=False).passed
     assert not check_module(layer, 2.5 * x, raise_on_failure=False).passed          # R ∝ x hides it too
+
+
+def test_upstream_gradient_avoids_only_what_it_can_be_proportional_to():
+    """An input of zeros, or one holding inf or NaN, is no multiple of any R: drawing again would never end."""
+    R = random_upstream(0, (3, 4), avoid=(np.zeros((3, 4)), np.full((3, 4), np.inf), np.full((3, 4), np.nan)))
+    np.testing.assert_array_equal(R, np.random.default_rng(0).standard_normal((3, 4)))
+    assert not np.array_equal(random_upstream(0, (3, 4), avoid=(-3 * R,)), R)
+    x = np.random.default_rng(1).standard_normal((3, 4))
+    assert check_loss(mn.MSELoss("none"), x, np.zeros_like(x)).passed
