@@ -8,11 +8,19 @@
    the other way round (the (in, out) layout of ``x @ W``);
 2. it runs forward and backward TWICE with random upstream gradients R₁, R₂
    (never all ones: a uniform R hides the softmax and batch-norm input
-   gradients) and no ``zero_grad`` between, so each parameter's ``.grad``
-   must hold the sum of both passes, as backward's ``+=`` promises;
+   gradients; never proportional to an input) and no ``zero_grad``
+   between, so each parameter's ``.grad`` must hold the sum of both
+   passes, as backward's ``+=`` promises; each module gets its own copy of
+   every input and upstream gradient, so one that changes them in place
+   cannot change what the other sees;
 3. it compares the output, the input gradient (first pass) and every
-   parameter gradient, with gradcheck's tolerances, and names the mistake
-   when the numbers show one (see ``manualnet.testing.diagnoses``).
+   parameter gradient with ``manualnet.reports.compare_arrays`` (the
+   tolerances of gradcheck), and names the mistake when the numbers show
+   one (see ``manualnet.testing.diagnoses``).  It never passes a NaN or an
+   infinity on either side, an array of the wrong shape, ``None``, or
+   values that are not real numbers, and a comparison in which every
+   gradient is empty or within ATOL of 0 on both sides fails: it compared
+   nothing.
 
 Only the first input is differentiated; any others (a loss's target) are
 held fixed.  ``mine`` may be a ``manualnet.Module`` or anything with
