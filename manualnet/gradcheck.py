@@ -7,9 +7,9 @@ differences estimate one entry at a time:
     dL/dx_i ≈ (L(x + h e_i) − L(x − h e_i)) / 2h,   h = eps · max(1, |x_i|).
 
 Everything runs in float64 on a copy of the module, so your module is never
-touched.  The tolerance, stated once in ``manualnet.reports``, is
-|analytic − numeric| <= ATOL + RTOL · |numeric|.  A check that cannot tell
-right from wrong is not passed silently:
+touched.  The tolerance, |analytic − numeric| <= ATOL + RTOL · |numeric|, and
+the step eps are stated once, in ``manualnet.reports``.  A check that cannot
+tell right from wrong is not passed silently:
 
 * a NaN or an infinity in your backward's gradient or in the estimate fails,
   naming the array, the entry and the side; so does a gradient of the wrong
@@ -37,10 +37,9 @@ import warnings
 import numpy as np
 
 from .module import Module
-from .reports import ATOL, RTOL, GradcheckReport, compare_arrays
+from .reports import ATOL, EPS, RTOL, GradcheckReport, compare_arrays
 from .rng import as_generator
 
-EPS = 1e-6                                    # relative finite-difference step, eq. (3)
 EPS_MIN = float(np.finfo(np.float64).eps)     # 2⁻⁵²: any smaller and x + h can round to x, eq. (11)
 EPS_MAX = 1e-3                                # any larger and the step is no derivative, eq. (2) and (7)
 KINK_MARGIN = 0.01                            # inputs this far from a kink: no step of eq. (3) crosses it

@@ -14,17 +14,18 @@ What it reports as proving nothing (``vacuous``): an empty array, one whose
 every entry was excused as a kink, and one in which no entry of either side
 exceeds ATOL, where a backward returning zeros would pass as well.  A report
 in which every gradient proves nothing does not pass.
-Derivation of the rules: derivations/gradcheck.md, eq. (6), (12) and (13).
+Derivation of the rules: derivations/gradcheck.md, eq. (3), (6), (12) and (13).
 """
 
 import math
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 ATOL = 1e-7      # absolute tolerance, float64, eq. (6)
 RTOL = 1e-5      # relative tolerance, float64, eq. (6)
+EPS = 1e-6       # relative finite-difference step of gradcheck, eq. (3): every GradcheckReport states it
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class ArraysReport:
 class GradcheckReport(ArraysReport):
     """The result of a gradient check: one ArrayReport per gradient, and whether all passed."""
 
-    eps: float = field(kw_only=True)
+    eps: float = EPS
 
     @property
     def excluded(self):
