@@ -142,3 +142,13 @@ def check_positive_int(owner, name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name_of(owner)}: expected {name} to be a positive integer, got {value!r}")
     return int(value)
+
+
+# -- PyTorch's device argument (issue 13) ------------------------------------------------
+
+def check_device(owner, device):
+    """Accept PyTorch's ``device=None`` or a CPU device; refuse any other by name (NumPy runs on the CPU)."""
+    if device is None or str(device).split(":")[0] == "cpu":
+        return
+    raise ValueError(f"{name_of(owner)}: manualnet runs on the CPU with NumPy; there is no device {str(device)!r} "
+                     "(leave device out, or pass device='cpu')")

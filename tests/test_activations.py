@@ -101,14 +101,14 @@ def test_softmax_rows_are_probabilities(shape, seed, data):
 def test_log_softmax_is_log_of_softmax(shape, seed):
     """Property: LogSoftmax(x) = log(Softmax(x)) (where softmax does not underflow)."""
     x = random_array(seed, shape, 3.0)
-    np.testing.assert_allclose(mn.LogSoftmax()(x), np.log(mn.Softmax()(x)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mn.LogSoftmax(dim=-1)(x), np.log(mn.Softmax(dim=-1)(x)), rtol=1e-10, atol=1e-12)
 
 
 @given(shape=shapes(), seed=seeds)
 def test_softmax_input_gradient_rows_sum_to_zero(shape, seed):
     """Property: softmax is shift-invariant along dim, so dL/dx sums to 0 along dim."""
     x, g = random_array(seed, shape), random_array(seed + 1, shape)
-    layer = mn.Softmax()
+    layer = mn.Softmax(dim=-1)
     layer(x)
     np.testing.assert_allclose(layer.backward(g).sum(axis=-1), 0.0, atol=1e-12)
 

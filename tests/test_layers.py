@@ -86,9 +86,12 @@ def test_linear_keeps_dtype(dtype, seed):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (np.zeros((64, 28, 28), np.float32), r"expected input of shape \(N, 784\), got shape \(64, 28, 28\) \(3-D\); flatten"),
-    (np.zeros(784, np.float32), r"expected input of shape \(N, 784\), got shape \(784,\) \(1-D\)"),
-    (np.zeros((64, 100), np.float32), r"expected input of shape \(N, 784\), got shape \(64, 100\)"),
+    (np.zeros((64, 28, 28), np.float32),
+     r"expected input of shape \(\*, 784\) \(in_features last, after any leading dimensions\), "
+     r"got shape \(64, 28, 28\) \(3-D\); flatten images first"),
+    (np.zeros(100, np.float32), r"expected input of shape \(\*, 784\) .*, got shape \(100,\) \(1-D\)$"),
+    (np.zeros((64, 100), np.float32), r"expected input of shape \(\*, 784\) .*, got shape \(64, 100\) \(2-D\)$"),
+    (np.zeros((), np.float32), r"got shape \(\) \(0-D\)$"),
 ])
 def test_linear_rejects_wrong_shapes_naming_layer(bad, message):
     with pytest.raises(ValueError, match=r"Linear\(in_features=784, out_features=256, bias=True\): " + message):

@@ -19,21 +19,21 @@ reductions = st.sampled_from(["mean", "sum", "none"])
 def test_cross_entropy_backward_matches_finite_differences(data, reduction, seed):
     """Property: the fused gradient (softmax − onehot)·g/N matches central differences."""
     logits, labels = data
-    assert check_loss(mn.CrossEntropyLoss(reduction), logits, labels, rng=seed).passed
+    assert check_loss(mn.CrossEntropyLoss(reduction=reduction), logits, labels, rng=seed).passed
 
 
 @given(data=logits_and_labels(), reduction=reductions, seed=seeds)
 def test_nll_backward_matches_finite_differences(data, reduction, seed):
     """Property: dL/dx is −g/N at each target, 0 elsewhere."""
     logits, labels = data
-    assert check_loss(mn.NLLLoss(reduction), logits, labels, rng=seed).passed
+    assert check_loss(mn.NLLLoss(reduction=reduction), logits, labels, rng=seed).passed
 
 
 @given(data=probabilities_and_targets(), reduction=reductions, seed=seeds)
 def test_bce_backward_matches_finite_differences(data, reduction, seed):
     """Property: dL/dp = (p − y) / (p(1 − p)) · g/M matches central differences inside (0, 1)."""
     p, y = data
-    assert check_loss(mn.BCELoss(reduction), p, y, rng=seed).passed
+    assert check_loss(mn.BCELoss(reduction=reduction), p, y, rng=seed).passed
 
 
 @given(data=probabilities_and_targets(), scale=st.sampled_from([0.5, 3.0, 20.0]), reduction=reductions, seed=seeds)
@@ -42,14 +42,14 @@ def test_bce_with_logits_backward_matches_finite_differences(data, scale, reduct
     _, y = data
     z = random_array(seed, y.shape, scale)
     assume(np.max(np.abs(mn.functional.sigmoid(z) - y)) > 1e-6)   # all saturated and right: gradient ~0
-    assert check_loss(mn.BCEWithLogitsLoss(reduction), z, y, rng=seed).passed
+    assert check_loss(mn.BCEWithLogitsLoss(reduction=reduction), z, y, rng=seed).passed
 
 
 @given(shape=shapes(), reduction=reductions, seed=seeds)
 def test_mse_backward_matches_finite_differences(shape, reduction, seed):
     """Property: dL/dx = 2(x − y)·g/M matches central differences."""
     x, y = random_array(seed, shape), random_array(seed + 1, shape)
-    assert check_loss(mn.MSELoss(reduction), x, y, rng=seed).passed
+    assert check_loss(mn.MSELoss(reduction=reduction), x, y, rng=seed).passed
 
 
 # -- invariants ------------------------------------------------------------------
@@ -67,7 +67,7 @@ def test_cross_entropy_is_non_negative_and_grad_rows_sum_to_zero(data):
 def test_nll_of_log_softmax_equals_cross_entropy(data, reduction, seed):
     """Property: NLLLoss(LogSoftmax(z)) = CrossEntropyLoss(z), in value and in gradient."""
     logits, labels = data
-    log_softmax, nll, cross_entropy = mn.LogSoftmax(), mn.NLLLoss(reduction), mn.CrossEntropyLoss(reduction)
+    log_softmax, nll, cross_entropy = mn.LogSoftmax(), mn.NLLLoss(reduction=reduction), mn.CrossEntropyLoss(reduction=reduction)
     g = 1.3 if reduction != "none" else random_array(seed, labels.shape)
     np.testing.assert_allclose(nll(log_softmax(logits), labels), cross_entropy(logits, labels), rtol=1e-12)
     np.testing.assert_allclose(log_softmax.backward(nll.backward(g)), cross_entropy.backward(g), atol=1e-12)
@@ -93,7 +93,7 @@ def test_cross_entropy_worked_example():
 
 @pytest.mark.parametrize("reduction, expected", [("mean", 2.5), ("sum", 5.0), ("none", [4.0, 1.0])])
 def test_mse_reductions(reduction, expected):
-    loss = mn.MSELoss(reduction)
+    loss = mn.MSELoss(reduction=reduction)
     np.testing.assert_allclose(loss(np.array([3.0, 0.0]), np.array([1.0, 1.0])), expected)
 
 
@@ -176,7 +176,7 @@ def test_bce_rejects_values_outside_unit_interval():
 
 def test_losses_reject_bad_reduction_and_grad_output():
     with pytest.raises(ValueError, match="reduction must be one of"):
-        mn.MSELoss("average")
+        mn.MSELoss(reduction="average")
     loss = mn.MSELoss()
     with pytest.raises(RuntimeError, match="MSELoss.backward called before forward"):
         loss.backward()
@@ -185,7 +185,7 @@ def test_losses_reject_bad_reduction_and_grad_output():
         loss.backward(np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match="grad_output must be a finite number"):
         loss.backward(float("nan"))
-    per_element = mn.MSELoss("none")
+    per_element = mn.MSELoss(reduction="none")
     per_element(np.zeros(3), np.ones(3))
     with pytest.raises(ValueError, match=r"expected grad_output of shape \(3,\)"):
         per_element.backward(np.ones(2))
