@@ -1,4 +1,4 @@
-"""The command line: ``python -m manualnet train | evaluate PATH | gradcheck``.
+"""The command line: ``python -m manualnet train | evaluate PATH | gradcheck | graph``.
 
 ``train`` is the study notes' last program, run for real: the MLP learns
 handwritten digits with the notes' loop and prints the notes' epoch line
@@ -124,6 +124,7 @@ def build_parser():
     gradcheck.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
                            help="seed for the sample inputs and parameters (default 0)")
     gradcheck.set_defaults(run=run_gradcheck)
+    add_graph_command(commands)
     return parser
 
 
@@ -360,6 +361,26 @@ def run_gradcheck(args):
 
 def _error(value):
     return "-" if value is None else f"{value:.1e}"
+
+
+# -- graph: what autograd records for the notes' MLP loss (manualnet.autograd) ------------
+
+def add_graph_command(commands):
+    graph = commands.add_parser("graph", help="print the graph autograd records for the notes' MLP loss",
+                                description="Print the grad_fn graph manualnet.autograd records for the study "
+                                            "notes' MLP (784-256-10) and its cross-entropy loss.")
+    graph.add_argument("--batch-size", type=positive_int, default=64, metavar="N",
+                       help="samples in the batch (default 64)")
+    graph.add_argument("--dot", action="store_true", help="print Graphviz DOT text instead (dot -Tsvg draws it)")
+    graph.set_defaults(run=run_graph)
+
+
+def run_graph(args):
+    from .autograd import mlp_loss_graph
+
+    graph = mlp_loss_graph(batch_size=args.batch_size)
+    print(graph.to_dot() if args.dot else graph, end="" if args.dot else "\n")
+    return 0
 
 
 # -- entry point ----------------------------------------------------------------
