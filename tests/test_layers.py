@@ -91,7 +91,7 @@ def test_linear_keeps_dtype(dtype, seed):
      r"got shape \(64, 28, 28\) \(3-D\); flatten images first"),
     (np.zeros(100, np.float32), r"expected input of shape \(\*, 784\) .*, got shape \(100,\) \(1-D\)$"),
     (np.zeros((64, 100), np.float32), r"expected input of shape \(\*, 784\) .*, got shape \(64, 100\) \(2-D\)$"),
-    (np.zeros((), np.float32), r"got shape \(\) \(0-D\)$"),
+    (np.zeros((), np.float32), r"expected input of shape \(\*, 784\) .*, got shape \(\) \(0-D\)$"),
 ])
 def test_linear_rejects_wrong_shapes_naming_layer(bad, message):
     with pytest.raises(ValueError, match=r"Linear\(in_features=784, out_features=256, bias=True\): " + message):
