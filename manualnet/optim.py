@@ -37,6 +37,7 @@ are refused when True.  Learning-rate schedules: ``manualnet.optim.lr_scheduler`
 
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -100,6 +101,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 self._update(p, group, self.state.setdefault(p, {}))
+        self._opt_called = True     # a learning-rate scheduler stepped before any optimizer step warns, as in torch
 
     # -- what a subclass defines ----------------------------------------------
 
@@ -664,3 +666,9 @@ def _check_common_options(owner, group):
                 raise ValueError(f"{owner}: {name}=True {what} in PyTorch; manualnet's step is plain NumPy on "
                                  f"the CPU, so leave {name} at False")
             group[name] = False
+
+
+# mn.optim.lr_scheduler, as torch.optim.lr_scheduler (it needs Optimizer, defined above);
+# registered by its dotted name too, so `from manualnet.optim.lr_scheduler import StepLR` works.
+from . import lr_scheduler  # noqa: E402
+sys.modules[f"{__name__}.lr_scheduler"] = lr_scheduler
