@@ -5,6 +5,7 @@ layer's derivation page (derivations/<name>.md).
 """
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -134,20 +135,31 @@ class Sequential(Module):
     """Run modules in order: y = f_K(... f_2(f_1(x))).  Derivation: derivations/backprop.md
 
     Children are named "0", "1", ... as in PyTorch, so ``state_dict()`` keys
-    read ``0.weight``, ``2.bias``.  Backward is the chain rule walked in
-    reverse: each module turns dL/d(its output) into dL/d(its input).
+    read ``0.weight``, ``2.bias``; PyTorch's other form, one OrderedDict of
+    {name: module}, names them (``fc.weight``).  Backward is the chain rule
+    walked in reverse: each module turns dL/d(its output) into dL/d(its input).
     """
 
     def __init__(self, *modules):
         super().__init__()
-        for module in modules:
-            self.append(module)
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, module in modules[0].items():
+                self._add(name, module)
+        else:
+            for module in modules:
+                self.append(module)
 
     def append(self, module):
         """Add a module at the end; return self."""
+        return self._add(str(len(self._modules)), module)
+
+    def _add(self, name, module):
         if not isinstance(module, Module):
             raise TypeError(f"Sequential: expected a Module, got {type(module).__name__}")
-        setattr(self, str(len(self._modules)), module)
+        if not isinstance(name, str) or not name or "." in name or name in self.__dict__ or hasattr(type(self), name):
+            raise ValueError(f"Sequential: a child's name must be a non-empty str without '.' that names nothing "
+                             f"else of the container, got {name!r}")
+        setattr(self, name, module)
         return self
 
     def __len__(self):
