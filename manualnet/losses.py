@@ -575,7 +575,10 @@ def _check_constant_array(owner, name, value, first_positional):
 
 
 def _format_constant(name, array):
-    return f"{name}={np.array2string(array, threshold=6, precision=4, separator=', ')}"
+    """weight=[1., 2., 0.5] for a few values in a row, weight=<(4, 5) array> beyond that (one line either way)."""
+    if array.ndim <= 1 and array.size <= 6:
+        return f"{name}={np.array2string(array, precision=4, separator=', ')}"
+    return f"{name}=<{array.shape} array>"
 
 
 def _refuse_legacy_reduction(owner, size_average, reduce):
