@@ -144,7 +144,7 @@ class CrossEntropyLoss(_WeightedLoss):
     denominator; ``label_smoothing`` ε mixes the target with the uniform
     distribution, (1 − ε) onehot(y) + ε/C.  With any of them the loss is
     l = −Σ_c u_c log p_c with u = w ⊙ q (q the smoothed target) and the
-    gradient s·p − u with s = Σ_c u_c (derivations/cross_entropy.md, eq. (6)-(12)).
+    gradient s·p − u with s = Σ_c u_c (eq. (6)-(12) of the page).
     Class probabilities take ``weight`` and ``label_smoothing`` and average
     over the N·d1·... positions; ``ignore_index`` must then stay negative.
     """
