@@ -66,6 +66,21 @@ class CrossEntropyMissingOneOverN(CrossEntropyLoss):
         return np.asarray(grad_output, dtype=dtype)                    # BUG: should be g / N for the mean, eq. (5)
 
 
+class CrossEntropyWeightedGradOverN(CrossEntropyLoss):
+    """Class weights whose gradient is divided by N, the batch size, where the mean divides by Σ w_{y_n}.
+
+    Forward is right (PyTorch's weighted mean); backward takes w_{y_n}(p − onehot)/N.
+    Shows as: input.grad = Σ w_{y_n} / N × reference ("constant factor"): the
+    weights then scale the learning rate, and a batch heavy in a large-weight
+    class takes a larger step.
+
+    The right gradient: derivations/cross_entropy.md.
+    """
+
+    def _grad_per_element(self, grad_output, losses_shape, dtype, total=None):
+        return super()._grad_per_element(grad_output, losses_shape, dtype)   # BUG: should pass total = Σ w_{y_n}, eq. (10)
+
+
 class MSELossSummedForward(MSELoss):
     """Forward sums the squared errors where the mean belongs; backward (correctly) takes the mean's gradient.
 
@@ -304,7 +319,8 @@ class BatchNormWithoutMeanTerm(BatchNorm1d):
 
 
 BUGS = (
-    SignFlippedBCEWithLogitsLoss, CrossEntropyMissingOneOverN, MSELossSummedForward, MSELossMissingTwo,
+    SignFlippedBCEWithLogitsLoss, CrossEntropyMissingOneOverN, CrossEntropyWeightedGradOverN, MSELossSummedForward,
+    MSELossMissingTwo,
     TransposedWeightGradLinear, BiasGradMeanLinear, OverwritingLinear, ReLUWithoutMask,
     SoftmaxDiagonalOnly, SigmoidDerivativeAsValue, DropoutWithoutMask, DropoutScaledByP, BatchNormWithoutMeanTerm,
 )
