@@ -449,7 +449,9 @@ def _wrong_methods(bug):
     return {name: value for name, value in vars(bug).items() if callable(value) and not name.startswith("__")}
 
 
-@pytest.mark.parametrize("bug", [bug for bug in bugzoo.BUGS if bug is not bugzoo.OverwritingLinear],
+# CrossEntropyWeightedGradOverN is wrong only with class weights, which the plain cases here do not set.
+@pytest.mark.parametrize("bug", [bug for bug in bugzoo.BUGS
+                                 if bug not in (bugzoo.OverwritingLinear, bugzoo.CrossEntropyWeightedGradOverN)],
                          ids=lambda bug: bug.__name__)
 def test_a_wrong_line_in_a_layer_breaks_both_the_layer_and_the_graph(bug, monkeypatch):
     """Patch the bug zoo's wrong method into the layer class itself: both of its users see it."""

@@ -31,7 +31,7 @@ from ..activations import ReLU, Sigmoid, Softmax, _softmax_axis
 from ..batchnorm import BatchNorm1d, _channel_shape, _other_axes
 from ..dropout import Dropout
 from ..layers import Linear
-from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, _Loss
 from ..module import as_ndarray
 
 
@@ -78,7 +78,7 @@ class CrossEntropyWeightedGradOverN(CrossEntropyLoss):
     """
 
     def _grad_per_element(self, grad_output, losses_shape, dtype, total=None):
-        return super()._grad_per_element(grad_output, losses_shape, dtype)   # BUG: should pass total = Σ w_{y_n}, eq. (10)
+        return _Loss._grad_per_element(self, grad_output, losses_shape, dtype)   # BUG: should pass total = Σ w_{y_n}, eq. (10)
 
 
 class MSELossSummedForward(MSELoss):
