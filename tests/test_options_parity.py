@@ -230,3 +230,36 @@ def test_every_loss_on_a_zero_size_batch_matches_torch(ours, theirs, target, red
     """nan for the mean of nothing, 0 for the sum, an empty array per element: PyTorch's answers."""
     target_torch = torch.tensor(target) if target.dtype.kind == "i" else tensor(target)
     compare_loss(ours(reduction=reduction), theirs(reduction=reduction), np.zeros((0, 3)), target, target_torch, 0)
+
+
+# -- the same options through manualnet.autograd's functional losses ---------------------------
+
+@given(case=class_loss_cases(smoothing=True), seed=seeds)
+def test_autograd_cross_entropy_with_options_matches_torch(case, seed):
+    """ag.cross_entropy runs the layer, options included: the graph's gradient is torch's."""
+    from manualnet import autograd as ag
+    input, target, options = case
+    x = ag.Tensor(input, requires_grad=True)
+    loss = ag.cross_entropy(x, target, **options)
+    x_torch = tensor(input, requires_grad=True)
+    loss_torch = torch.nn.functional.cross_entropy(x_torch, torch.tensor(target), **torch_options(options))
+    np.testing.assert_allclose(loss.data, loss_torch.detach().numpy(), **TOLERANCE)
+    upstream = np.asarray(random_array(seed, np.shape(loss.data)))
+    loss.backward(upstream)
+    loss_torch.backward(tensor(upstream))
+    np.testing.assert_allclose(x.grad, x_torch.grad.numpy(), **TOLERANCE)
+
+
+@given(case=binary_loss_cases(logits=True), seed=seeds)
+def test_autograd_bce_with_logits_with_weights_matches_torch(case, seed):
+    from manualnet import autograd as ag
+    input, target, options = case
+    x = ag.Tensor(input, requires_grad=True)
+    loss = ag.binary_cross_entropy_with_logits(x, target, **options)
+    x_torch = tensor(input, requires_grad=True)
+    loss_torch = torch.nn.functional.binary_cross_entropy_with_logits(x_torch, tensor(target), **torch_options(options))
+    np.testing.assert_allclose(loss.data, loss_torch.detach().numpy(), **TOLERANCE)
+    upstream = np.asarray(random_array(seed, np.shape(loss.data)))
+    loss.backward(upstream)
+    loss_torch.backward(tensor(upstream))
+    np.testing.assert_allclose(x.grad, x_torch.grad.numpy(), **TOLERANCE)

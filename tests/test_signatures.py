@@ -42,6 +42,7 @@ ALLOWED = {
 NO_COUNTERPART = {
     "MLP": "the study notes' MultiLayerPerceptronClass, a model of theirs, not a torch.nn layer",
     "LogisticRegression": "the study notes' model (loss included), not a torch.nn layer",
+    "CNN": "manualnet's convolutional model for the digits and MNIST (models.CNN), not a torch.nn layer",
 }
 
 # Base classes: torch.nn.Module.__init__ takes *args/**kwargs only to hand them to
