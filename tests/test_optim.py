@@ -601,14 +601,7 @@ def test_every_optimizer_resumes_exactly_from_its_state_dict(name, tmp_path):
     copies = [mn.Parameter(p.data.copy()) for p in params]
     resumed = ALL_OPTIMIZERS[name](copies)
     resumed.load_state_dict(mn.load(tmp_path / "optimizer.npz"))
-    for step in range(3, 6):
-        grads = gradients(rng, step)
-        set_gradients(params, grads)
-        set_gradients(copies, grads)
-        optimizer.step()
-        resumed.step()
-    for p, q in zip(params, copies):
-        np.testing.assert_array_equal(p.data, q.data)
+    step_in_lockstep(optimizer, params, resumed, copies, rng, range(3, 6))
 
 
 @pytest.mark.parametrize("name, later", [
@@ -666,12 +659,16 @@ def test_kernel_choices_are_accepted_and_change_nothing(flags):
     rng = np.random.default_rng(3)
     params = make_parameters(rng)
     twins = [mn.Parameter(p.data.copy()) for p in params]
-    chosen, plain = optim.Adam(params, **flags), optim.Adam(twins)
-    for step in range(3):
+    step_in_lockstep(optim.Adam(params, **flags), params, optim.Adam(twins), twins, rng, range(3))
+
+
+def step_in_lockstep(first, params, second, twins, rng, steps):
+    """Step two optimizers on the same gradients; their parameters must end bit for bit equal."""
+    for step in steps:
         grads = gradients(rng, step)
         set_gradients(params, grads)
         set_gradients(twins, grads)
-        chosen.step()
-        plain.step()
+        first.step()
+        second.step()
     for p, q in zip(params, twins):
         np.testing.assert_array_equal(p.data, q.data)

@@ -68,8 +68,13 @@ def test_optimizer_matches_torch_optim_over_25_steps(case, seed):
     ours, theirs = twins(seed)
     optimizer, reference = getattr(optim, name)(ours, **options), getattr(torch.optim, name)(theirs, **options)
     step_both(ours, theirs, optimizer, reference, np.random.default_rng(seed), STEPS)
-    assert [sorted(group) for group in optimizer.state_dict()["param_groups"]] == \
-        [sorted(group) for group in reference.state_dict()["param_groups"]]
+    mine, torch_state = optimizer.state_dict(), numpy_state(reference.state_dict())
+    assert [sorted(group) for group in mine["param_groups"]] == [sorted(group) for group in torch_state["param_groups"]]
+    assert sorted(mine["state"]) == sorted(torch_state["state"])
+    for index, entries in torch_state["state"].items():          # the state has torch's names and values
+        assert set(mine["state"][index]) == set(entries)
+        for name, value in entries.items():
+            np.testing.assert_allclose(mine["state"][index][name], value, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
 def numpy_state(state_dict):

@@ -234,32 +234,30 @@ def test_every_loss_on_a_zero_size_batch_matches_torch(ours, theirs, target, red
 
 # -- the same options through manualnet.autograd's functional losses ---------------------------
 
-@given(case=class_loss_cases(smoothing=True), seed=seeds)
-def test_autograd_cross_entropy_with_options_matches_torch(case, seed):
-    """ag.cross_entropy runs the layer, options included: the graph's gradient is torch's."""
+def compare_functional(ours, theirs, input, target, target_torch, options, seed):
+    """A manualnet.autograd functional loss against torch.nn.functional's: value and the graph's gradient."""
     from manualnet import autograd as ag
-    input, target, options = case
-    x = ag.Tensor(input, requires_grad=True)
-    loss = ag.cross_entropy(x, target, **options)
-    x_torch = tensor(input, requires_grad=True)
-    loss_torch = torch.nn.functional.cross_entropy(x_torch, torch.tensor(target), **torch_options(options))
+    x, x_torch = ag.Tensor(input, requires_grad=True), tensor(input, requires_grad=True)
+    loss, loss_torch = ours(x, target, **options), theirs(x_torch, target_torch, **torch_options(options))
     np.testing.assert_allclose(loss.data, loss_torch.detach().numpy(), **TOLERANCE)
     upstream = np.asarray(random_array(seed, np.shape(loss.data)))
     loss.backward(upstream)
     loss_torch.backward(tensor(upstream))
     np.testing.assert_allclose(x.grad, x_torch.grad.numpy(), **TOLERANCE)
+
+
+@given(case=class_loss_cases(smoothing=True), seed=seeds)
+def test_autograd_cross_entropy_with_options_matches_torch(case, seed):
+    """ag.cross_entropy runs the layer, options included: the graph's gradient is torch's."""
+    from manualnet import autograd as ag
+    input, target, options = case
+    compare_functional(ag.cross_entropy, torch.nn.functional.cross_entropy, input, target, torch.tensor(target),
+                       options, seed)
 
 
 @given(case=binary_loss_cases(logits=True), seed=seeds)
 def test_autograd_bce_with_logits_with_weights_matches_torch(case, seed):
     from manualnet import autograd as ag
     input, target, options = case
-    x = ag.Tensor(input, requires_grad=True)
-    loss = ag.binary_cross_entropy_with_logits(x, target, **options)
-    x_torch = tensor(input, requires_grad=True)
-    loss_torch = torch.nn.functional.binary_cross_entropy_with_logits(x_torch, tensor(target), **torch_options(options))
-    np.testing.assert_allclose(loss.data, loss_torch.detach().numpy(), **TOLERANCE)
-    upstream = np.asarray(random_array(seed, np.shape(loss.data)))
-    loss.backward(upstream)
-    loss_torch.backward(tensor(upstream))
-    np.testing.assert_allclose(x.grad, x_torch.grad.numpy(), **TOLERANCE)
+    compare_functional(ag.binary_cross_entropy_with_logits, torch.nn.functional.binary_cross_entropy_with_logits,
+                       input, target, tensor(target), options, seed)
