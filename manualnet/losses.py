@@ -81,6 +81,8 @@ class _Loss(Module):
 class _WeightedLoss(_Loss):
     """A loss with an optional constant ``weight`` array, kept as a buffer named as in PyTorch."""
 
+    weight_per_class = False        # CrossEntropyLoss, NLLLoss: one weight per class, shape (C,)
+
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
         self._keep_constant("weight", weight, first_positional=True)
@@ -88,6 +90,9 @@ class _WeightedLoss(_Loss):
     def _keep_constant(self, name, value, first_positional=False):
         """Store an optional constant array (``weight``, ``pos_weight``) as a buffer, or None."""
         array = _check_constant_array(type(self).__name__, name, value, first_positional)
+        if array is not None and name == "weight" and self.weight_per_class and array.ndim != 1:
+            raise ValueError(f"{type(self).__name__}: weight must hold one value per class (shape (C,)), "
+                             f"got shape {array.shape}")
         if array is None:
             setattr(self, name, None)
         else:
@@ -149,6 +154,7 @@ class CrossEntropyLoss(_WeightedLoss):
     over the N·d1·... positions; ``ignore_index`` must then stay negative.
     """
 
+    weight_per_class = True
     # weighted_target is None on the plain path (integer labels, nothing ignored, no
     # weight, no smoothing), whose backward needs only the labels; the other paths
     # keep u = w ⊙ q, the mask of kept positions and the mean's denominator instead.
@@ -243,6 +249,7 @@ class NLLLoss(_WeightedLoss):
     labelled ``ignore_index`` count for nothing (nll.md, eq. (4)-(6)).
     """
 
+    weight_per_class = True
     # target_weight is None on the plain path: no weight, no position ignored.
     saved_for_backward = ("target", "target_weight", "kept", "total", "input_shape", "input_dtype")
 
@@ -568,8 +575,6 @@ def _check_constant_array(owner, name, value, first_positional):
         array = np.array(value, dtype=None if getattr(value, "dtype", None) in (np.float32, np.float64) else np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{owner}: expected {name} to be an array of numbers, got {type(value).__name__}") from None
-    if array.ndim == 0 and name == "weight" and owner in ("CrossEntropyLoss", "NLLLoss"):
-        raise ValueError(f"{owner}: weight must hold one value per class (shape (C,)), got a single number {value!r}")
     check_finite(owner, array, name)
     return array
 
