@@ -41,6 +41,7 @@ from .testing.comparison import compare_modules
 
 TORCH_SPEC = "torch==2.13.0"
 _LOSSES = (CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss)
+_LOSS_OPTIONS = ("weight", "pos_weight", "ignore_index", "label_smoothing")   # attributes named as PyTorch's
 _SUPPORTED = ("Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Dropout, BatchNorm1d, "
               "Sequential, MLP (the study notes' MultiLayerPerceptronClass in PyTorch) and the losses")
 
@@ -81,7 +82,7 @@ def _to_torch(module, torch, path):
         Sequential: lambda m: nn.Sequential(*(_to_torch(child, torch, _join(path, name))
                                               for name, child in m.named_children())),
         MLP: lambda m: _torch_mlp(m, torch),
-        **{loss: _torch_loss(loss, nn) for loss in _LOSSES},
+        **{loss: _torch_loss(loss, torch) for loss in _LOSSES},
     })
     if build is None:
         raise TypeError(
@@ -110,8 +111,14 @@ def _torch_mlp(module, torch):
     return _with_state(mlp.to(_torch_dtype(module, torch)), module, torch)
 
 
-def _torch_loss(loss_class, nn):
-    return lambda m: getattr(nn, loss_class.__name__)(reduction=m.reduction)
+def _torch_loss(loss_class, torch):
+    """PyTorch's loss with the same reduction and options (weight, pos_weight, ignore_index, label_smoothing)."""
+    def build(loss):
+        options = {name: getattr(loss, name) for name in _LOSS_OPTIONS if hasattr(loss, name)}
+        options = {name: torch.from_numpy(np.array(value)) if isinstance(value, np.ndarray) else value
+                   for name, value in options.items()}
+        return getattr(torch.nn, loss_class.__name__)(reduction=loss.reduction, **options)
+    return build
 
 
 def _with_state(torch_module, module, torch):
@@ -176,15 +183,15 @@ def _from_torch(torch_module, torch, path):
         nn.LeakyReLU: lambda t: LeakyReLU(t.negative_slope),
         nn.Sigmoid: lambda t: Sigmoid(),
         nn.Tanh: lambda t: Tanh(),
-        nn.Softmax: lambda t: Softmax(_dim(t, path)),
-        nn.LogSoftmax: lambda t: LogSoftmax(_dim(t, path)),
+        nn.Softmax: lambda t: Softmax(t.dim),
+        nn.LogSoftmax: lambda t: LogSoftmax(t.dim),
         nn.Flatten: lambda t: Flatten(t.start_dim, t.end_dim),
         nn.Dropout: lambda t: Dropout(t.p),
         nn.BatchNorm1d: lambda t: BatchNorm1d(t.num_features, t.eps, t.momentum, t.affine, t.track_running_stats,
                                               dtype=_numpy_dtype(t, path)),
         nn.Sequential: lambda t: Sequential(*(_from_torch(child, torch, _join(path, name))
                                               for name, child in t.named_children())),
-        **{getattr(nn, loss.__name__): _manualnet_loss(loss, path) for loss in _LOSSES},
+        **{getattr(nn, loss.__name__): _manualnet_loss(loss) for loss in _LOSSES},
     })
     if build is None and _is_notes_mlp(torch_module, nn):
         build = _manualnet_mlp
@@ -200,20 +207,13 @@ def _from_torch(torch_module, torch, path):
     return module
 
 
-def _manualnet_loss(loss_class, path):
-    """A manualnet loss from PyTorch's, refusing the options manualnet does not implement."""
+def _manualnet_loss(loss_class):
+    """A manualnet loss from PyTorch's, with the same reduction and options."""
     def build(torch_loss):
-        unsupported = {
-            "weight": getattr(torch_loss, "weight", None) is not None,
-            "pos_weight": getattr(torch_loss, "pos_weight", None) is not None,
-            "ignore_index": getattr(torch_loss, "ignore_index", -100) != -100,
-            "label_smoothing": getattr(torch_loss, "label_smoothing", 0.0) != 0.0,
-        }
-        used = [name for name, is_used in unsupported.items() if is_used]
-        if used:
-            raise TypeError(f"from_torch: {type(torch_loss).__name__}{_at(path)} uses {', '.join(used)}, "
-                            "which manualnet's loss does not implement")
-        return loss_class(reduction=torch_loss.reduction)
+        options = {name: getattr(torch_loss, name) for name in _LOSS_OPTIONS if hasattr(torch_loss, name)}
+        options = {name: value.detach().cpu().numpy().copy() if hasattr(value, "detach") else value
+                   for name, value in options.items()}
+        return loss_class(reduction=torch_loss.reduction, **options)
     return build
 
 
@@ -234,13 +234,6 @@ def _manualnet_mlp(torch_module):
 def _copy_from_torch(module, torch_module):
     state = {key: value.detach().cpu().numpy().copy() for key, value in torch_module.state_dict().items()}
     module.load_state_dict(state, strict=True)
-
-
-def _dim(torch_module, path):
-    if torch_module.dim is None:
-        raise TypeError(f"from_torch: {type(torch_module).__name__}{_at(path)} has dim=None (PyTorch's "
-                        "deprecated implicit dim); give it an explicit dim")
-    return torch_module.dim
 
 
 # -- comparing -----------------------------------------------------------------

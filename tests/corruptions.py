@@ -104,7 +104,7 @@ def _layer(kind, seed):
         labels = rng.integers(0, 4, size=3)
         return CorruptedCrossEntropyLoss(), mn.CrossEntropyLoss(), (x, labels), {"input": (3, 4), "output": ()}
     target = random_array(seed + 1, (3, 4))
-    return CorruptedMSELoss("none"), mn.MSELoss("none"), (x, target), {"input": (3, 4), "output": (3, 4)}
+    return CorruptedMSELoss(reduction="none"), mn.MSELoss(reduction="none"), (x, target), {"input": (3, 4), "output": (3, 4)}
 
 
 @st.composite

@@ -367,4 +367,4 @@ def test_upstream_gradient_avoids_only_what_it_can_be_proportional_to():
     np.testing.assert_array_equal(R, np.random.default_rng(0).standard_normal((3, 4)))
     assert not np.array_equal(random_upstream(0, (3, 4), avoid=(-3 * R,)), R)
     x = np.random.default_rng(1).standard_normal((3, 4))
-    assert check_loss(mn.MSELoss("none"), x, np.zeros_like(x)).passed
+    assert check_loss(mn.MSELoss(reduction="none"), x, np.zeros_like(x)).passed
