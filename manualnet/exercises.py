@@ -163,6 +163,10 @@ class Grade:
     reports: list = field(default_factory=list)
     message: str = ""               # the stub's pointer, or the learner's error with its traceback
 
+    def diagnosed(self):
+        """The names of the mistakes the comparisons named, each once, in report order."""
+        return list(dict.fromkeys(d.name for report in self.reports for d in getattr(report, "diagnoses", ())))
+
 
 def grade(exercise, folder=None, drawn=DRAWN_CASES):
     """Grade the learner's exercise: the fixed case, then ``drawn`` cases from hypothesis."""
@@ -649,7 +653,7 @@ def hints(grade):
                 continue
             equation, what = exercise.equations[key]
             lines.append(f"hint: {_row_name(array.name)} — {what}, eq. {equation}: read {exercise.page}")
-    for name in dict.fromkeys(d.name for report in grade.reports for d in getattr(report, "diagnoses", [])):
+    for name in grade.diagnosed():
         lines.append(f"hint: {name}: {HINTS[name]}")
     return lines
 
