@@ -636,8 +636,8 @@ def hints(grade):
     if grade.status == NOT_STARTED:
         return []
     if not grade.reports:
-        return [f"hint: read the error above; {exercise.shapes} lines up the shapes of every array "
-                f"({exercise.page}, eq. {exercise.equation_list()})"]
+        return [_wrap(f"hint: read the error above; {exercise.shapes} lines up the shapes of every array "
+                      f"({exercise.page}, eq. {exercise.equation_list()})")]
     lines, seen = [], set()
     for report in grade.reports:
         for array in report.arrays:
@@ -652,10 +652,14 @@ def hints(grade):
                              f"git checkout {exercise.file} brings the written forward back")
                 continue
             equation, what = exercise.equations[key]
-            lines.append(f"hint: {_row_name(array.name)} — {what}, eq. {equation}: read {exercise.page}")
+            lines.append(f"hint: {_row_name(array.name)} is {what}, eq. {equation}: read {exercise.page}")
     for name in grade.diagnosed():
-        lines.append(f"hint: {name}: {HINTS[name]}")
-    return lines
+        lines.append(f"hint ({name}): {HINTS[name]}")
+    return [_wrap(line) for line in lines]
+
+
+def _wrap(text, indent="    "):
+    return textwrap.fill(text, width=100, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
 
 
 def _row_name(name):
@@ -687,8 +691,7 @@ def format_grade(grade):
     lines = [f"exercise {position(exercise)}, {exercise.name}: {exercise.title} in {exercise.file}"]
     if grade.status == NOT_STARTED:
         lines.append(f"not started: {exercise.title} raises NotImplementedError:")
-        lines.append(textwrap.fill(grade.message, width=100, initial_indent="  ", subsequent_indent="  ",
-                                   break_on_hyphens=False, break_long_words=False))
+        lines.append(_wrap("  " + grade.message, indent="  "))
         return "\n".join(lines)
     if grade.status == PASSING:
         what = "finite differences of your forward" if exercise.method == "backward" else "the same gradients"
