@@ -695,14 +695,15 @@ def format_grade(grade):
         return "\n".join(lines)
     if grade.status == PASSING:
         what = "finite differences of your forward" if exercise.method == "backward" else "the same gradients"
-        lines.append(f"passed: {grade.cases} cases (the fixed one and {grade.cases - 1} drawn by hypothesis), "
-                     f"each compared with manualnet's {exercise.class_name} and {what}, in float64")
+        lines.append(_wrap(f"passed: {grade.cases} cases (the fixed one and {grade.cases - 1} drawn by hypothesis), "
+                           f"each compared with manualnet's {exercise.class_name} and {what}, in float64"))
         following = next_after(exercise)
         if following is None:
             lines.append("that was the last exercise: every step of the path is yours.")
         else:
-            lines.append(f"next: exercise {position(following)}, {following.name} — write {following.title} in "
-                         f"{following.file} (read {following.page}), then run: {COMMAND} check {following.name}")
+            lines.append(_wrap(f"next: exercise {position(following)}, {following.name} — write {following.title} "
+                               f"in {following.file} (read {following.page}), then run: "
+                               f"{COMMAND} check {following.name}"))
         return "\n".join(lines)
     if grade.case:
         which = "the fixed first case" if grade.fixed_case else "the smallest failing case hypothesis found"
@@ -726,8 +727,8 @@ def listing(folder=None, drawn=DRAWN_CASES):
             for number, g in enumerate(grades, start=1)]
     from .gradcheck import format_table
     shown = _display_path(folder)
-    lines = [f"exercises in {shown}/: write each one's backward (an optimizer's step), then grade it with "
-             f"{COMMAND} check NAME",
+    lines = [_wrap(f"exercises in {shown}/: write each one's backward (an optimizer's step), then grade it "
+                   f"with {COMMAND} check NAME"),
              *format_table(("#", "name", "status", "write", "read"), rows)]
     waiting = next((g for g in grades if g.status != PASSING), None)
     if waiting is None:
