@@ -66,6 +66,7 @@ class Exercise:
     class_name: str             # the class the file defines, "Linear"
     method: str                 # what the learner writes: "backward", or "step" for an optimizer
     page: str                   # "derivations/linear.md#backward": the section to read
+    read: str                   # the equations to read there, "(2), (3), (4)"
     equations: dict             # gradient (a row of the reports, without ".grad") -> (eq. "(4)", what it is)
     shapes: str                 # the section that lines up the shapes, for an error in the learner's code
     notes: str                  # the study notes that lead here, e.g. "000, 002"
@@ -82,13 +83,6 @@ class Exercise:
     def title(self):
         return f"{self.class_name}.{self.method}"
 
-    def equation_list(self):
-        """'(2), (3), (4)' in page order, each once."""
-        seen = []
-        for equation, _ in self.equations.values():
-            if equation not in seen:
-                seen.append(equation)
-        return ", ".join(seen)
 
 
 # -- loading a learner's file -------------------------------------------------------
@@ -222,8 +216,8 @@ def _run_case(exercise, learner, case, path):
     described = exercise.describe(case)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", GradcheckWarning)   # an all-zero gradient shows as "(all ~0)" in the report
-            warnings.simplefilter("ignore", RuntimeWarning)     # the learner's overflow shows as inf or nan in the report
+            warnings.simplefilter("ignore", GradcheckWarning)   # an all-zero gradient shows as "(all ~0)"
+            warnings.simplefilter("ignore", RuntimeWarning)     # the learner's overflow shows as inf or nan
             reports = exercise.run(learner, case)
     except Exception as error:
         if _not_started(error, path):
@@ -514,42 +508,46 @@ _LINEAR_EQUATIONS = {"input": ("(2)", "dL/dx"), "weight": ("(3)", "dL/dW"), "bia
 EXERCISES = (
     Exercise(
         "logistic_regression", "LogisticRegression", "backward", "derivations/logistic_regression.md#backward",
+        "(4), (5), (6)",
         {"w": ("(5)", "dL/dw"), "b": ("(6)", "dL/db"), "input": ("(4)", "dL/dz times w (from the model's forward)")},
         "derivations/logistic_regression.md#dimension-check", "002",
         fixed={"batch": 4, "features": 3, "seed": 0}, draw=_draw_logistic_regression, run=_run_logistic_regression,
         describe=lambda c: f"x ({c['batch']}, {c['features']}), labels ({c['batch']},), seed {c['seed']}"),
     Exercise(
-        "linear", "Linear", "backward", "derivations/linear.md#backward", _LINEAR_EQUATIONS,
+        "linear", "Linear", "backward", "derivations/linear.md#backward", "(2), (3), (4)", _LINEAR_EQUATIONS,
         "derivations/linear.md#dimension-check", "000, 002",
         fixed={"batch": 4, "in_features": 3, "out_features": 3, "bias": True, "seed": 0}, draw=_draw_linear,
         run=_run_linear,
         describe=lambda c: (f"x ({c['batch']}, {c['in_features']}), "
                             f"Linear({c['in_features']}, {c['out_features']}, bias={c['bias']}), seed {c['seed']}")),
     Exercise(
-        "relu", "ReLU", "backward", "derivations/relu.md#backward", {"input": ("(4)", "dL/dx")},
+        "relu", "ReLU", "backward", "derivations/relu.md#backward", "(3), (4)",
+        {"input": ("(4)", "dL/dx")},
         "derivations/relu.md#dimension-check", "001, 004",
         fixed={"shape": (4, 3), "seed": 0}, draw=_draw_elementwise(), run=_run_activation(ReLU, margin=0.01),
         describe=lambda c: f"{_shape(c)}, every entry at least 0.01 from the kink at 0, seed {c['seed']}"),
     Exercise(
-        "sigmoid", "Sigmoid", "backward", "derivations/sigmoid.md#backward", {"input": ("(3)", "dL/dx")},
+        "sigmoid", "Sigmoid", "backward", "derivations/sigmoid.md#backward", "(2), (3)",
+        {"input": ("(3)", "dL/dx")},
         "derivations/sigmoid.md#dimension-check", "002",
         fixed={"shape": (4, 3), "seed": 0}, draw=_draw_elementwise(), run=_run_activation(Sigmoid, scale=3.0),
         describe=lambda c: f"{_shape(c)}, seed {c['seed']}"),
     Exercise(
-        "softmax", "Softmax", "backward", "derivations/softmax.md#softmax", {"input": ("(4)", "dL/dx = Jᵀ G")},
+        "softmax", "Softmax", "backward", "derivations/softmax.md#softmax", "(3), (4)",
+        {"input": ("(4)", "dL/dx = Jᵀ G")},
         "derivations/softmax.md#dimension-check", "001",
         fixed={"shape": (4, 3), "dim": -1, "seed": 0}, draw=_draw_elementwise(dim=[-1, 0]),
         run=_run_activation(Softmax, scale=2.0, options=("dim",)),
         describe=lambda c: f"{_shape(c)}, Softmax({_options(c, 'dim')}), seed {c['seed']}"),
     Exercise(
-        "cross_entropy", "CrossEntropyLoss", "backward", "derivations/cross_entropy.md#backward",
+        "cross_entropy", "CrossEntropyLoss", "backward", "derivations/cross_entropy.md#backward", "(4), (5)",
         {"input": ("(5)", "dL/dz")}, "derivations/cross_entropy.md#dimension-check", "001, 004",
         fixed={"batch": 4, "classes": 3, "reduction": "mean", "seed": 0}, draw=_draw_cross_entropy,
         run=_run_cross_entropy,
         describe=lambda c: (f"logits ({c['batch']}, {c['classes']}), labels ({c['batch']},), "
                             f"CrossEntropyLoss({_options(c, 'reduction')}), seed {c['seed']}")),
     Exercise(
-        "sequential", "Sequential", "backward", "derivations/backprop.md#the-chain-sequentialbackward",
+        "sequential", "Sequential", "backward", "derivations/backprop.md#the-chain-sequentialbackward", "(7)",
         {"input": ("(7)", "dL/dx of the first module")}, "derivations/backprop.md#3-a-layer-one-step-of-the-chain-rule",
         "001, 004",
         fixed={"batch": 4, "sizes": (5, 4, 3), "seed": 0}, draw=_draw_sequential, run=_run_sequential,
@@ -557,27 +555,29 @@ EXERCISES = (
                             + ", ReLU, ".join(f"Linear({a}, {b})" for a, b in zip(c['sizes'][:-1], c['sizes'][1:]))
                             + f", seed {c['seed']}")),
     Exercise(
-        "sgd", "SGD", "step", "derivations/optimizers.md#sgd-optimsgd", {"params": ("(2)-(6)", "θ after each step")},
+        "sgd", "SGD", "step", "derivations/optimizers.md#sgd-optimsgd", "(2)-(6)",
+        {"params": ("(2)-(6)", "θ after each step")},
         "derivations/optimizers.md#shapes", "001",
         fixed={"shapes": [(3, 2), (2,)], "steps": 3, "seed": 0,
                "options": {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False}},
         draw=_draw_sgd, run=_run_optimizer(optim.SGD),
         describe=lambda c: f"parameters {', '.join(map(str, c['shapes']))}, {c['steps']} steps, seed {c['seed']}"),
     Exercise(
-        "adam", "Adam", "step", "derivations/optimizers.md#adam-optimadam", {"params": ("(7)-(13)", "θ after each step")},
+        "adam", "Adam", "step", "derivations/optimizers.md#adam-optimadam", "(7)-(13)",
+        {"params": ("(7)-(13)", "θ after each step")},
         "derivations/optimizers.md#shapes", "004",
         fixed={"shapes": [(3, 2), (2,)], "steps": 3, "seed": 0,
                "options": {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}},
         draw=_draw_adam, run=_run_optimizer(optim.Adam),
         describe=lambda c: f"parameters {', '.join(map(str, c['shapes']))}, {c['steps']} steps, seed {c['seed']}"),
     Exercise(
-        "dropout", "Dropout", "backward", "derivations/dropout.md#backward",
+        "dropout", "Dropout", "backward", "derivations/dropout.md#backward", "(4), (5)",
         {"input": ("(4)", "dL/dx in training; (5) in evaluation")}, "derivations/dropout.md#dimension-check", "004",
         fixed={"shape": (4, 3), "p": 0.2, "training": True, "seed": 0}, draw=_draw_dropout, run=_run_dropout,
         describe=lambda c: (f"{_shape(c)} and a keep-mask, Dropout(p={c['p']}) in "
                             f"{'training' if c['training'] else 'evaluation'}, seed {c['seed']}")),
     Exercise(
-        "batchnorm", "BatchNorm1d", "backward", "derivations/batchnorm.md#backward",
+        "batchnorm", "BatchNorm1d", "backward", "derivations/batchnorm.md#backward", "(8)-(15)",
         {"input": ("(14)", "dL/dx in training; (15) in evaluation"), "weight": ("(9)", "dL/dγ"),
          "bias": ("(10)", "dL/dβ")},
         "derivations/batchnorm.md#dimension-check", "004",
@@ -637,7 +637,7 @@ def hints(grade):
         return []
     if not grade.reports:
         return [_wrap(f"hint: read the error above; {exercise.shapes} lines up the shapes of every array "
-                      f"({exercise.page}, eq. {exercise.equation_list()})")]
+                      f"({exercise.page}, eq. {exercise.read})")]
     lines, seen = [], set()
     for report in grade.reports:
         for array in report.arrays:
@@ -663,7 +663,7 @@ def _wrap(text, indent="    "):
 
 
 def _row_name(name):
-    """A report row as the hint names it: 'bias' -> 'bias.grad', 'input' -> 'input.grad', 'params[0] after step 2' -> 'params'."""
+    """A report row as a hint names it: 'bias' -> 'bias.grad', 'params[0] after step 2' -> 'params'."""
     if name.startswith("params["):
         return "params"
     return name if name.endswith(".grad") else f"{name}.grad"

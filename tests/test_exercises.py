@@ -17,6 +17,7 @@ end of the session, that no test wrote into exercises/).
 import inspect
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,11 @@ from manualnet import exercises as E
 from manualnet.cli import main
 from manualnet.testing import bugzoo
 from tests.exercise_drop_in import resolve, with_body, with_drop_in
+from tests.test_readme import masked
 
 ROOT = Path(__file__).resolve().parent.parent
 STUBS = ROOT / "exercises"
+README = ROOT / "README.md"
 
 LIBRARY = {
     "logistic_regression": "manualnet.models:LogisticRegression", "linear": "manualnet.layers:Linear",
@@ -319,3 +322,47 @@ def test_grading_writes_nothing_into_the_folder(course):
     before = {path: path.read_bytes() for path in course.rglob("*")}
     E.listing(course)
     assert {path: path.read_bytes() for path in course.rglob("*")} == before
+
+
+# -- the README: the path in order, and the session it shows ----------------------------------
+
+def readme_section(title):
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_the_readme_lists_the_path_in_order():
+    rows = re.findall(r"^\| (\d+) \| \[`(\w+)`\]\((\S+)\) \| `(\S+)` \| \[\S+\]\((\S+)\), eq\. ([^|]+) \|$",
+                      readme_section("Start here"), flags=re.M)
+    assert rows == [(str(number), e.name, e.file, e.title, e.page, e.read)
+                    for number, e in enumerate(E.EXERCISES, start=1)]
+
+
+def apply_diff(path, diff):
+    """Apply a diff block of the README (lines ' ', '-', '+'; no headers) to the file at ``path``."""
+    lines = diff.splitlines()
+    old = "".join(line[1:] + "\n" for line in lines if line[:1] in (" ", "-"))
+    new = "".join(line[1:] + "\n" for line in lines if line[:1] in (" ", "+"))
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"the README's diff does not apply to {path.name}:\n{old}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_the_readme_session_replays_as_shown(course):
+    """The walk-through of the README, command by command, in a folder holding a copy of the stubs."""
+    blocks = re.findall(r"^```(\w+)\n(.*?)^```$", readme_section("Exercises: write the backward yourself"),
+                        flags=re.S | re.M)
+    assert [kind for kind, _ in blocks] == ["text", "diff", "text", "diff", "text"]
+    for kind, body in blocks:
+        if kind == "diff":
+            apply_diff(course / "linear.py", body)
+            continue
+        command, *shown = body.splitlines()
+        assert command.startswith("$ python -m manualnet exercises")
+        ran = subprocess.run([sys.executable, "-m", "manualnet", *command.split()[4:]], cwd=course.parent,
+                             capture_output=True, text=True, timeout=300)
+        assert ran.stderr == ""
+        assert masked(ran.stdout) == masked("\n".join(shown)), f"{command} printed:\n{ran.stdout}"
+    assert "sum vs mean" in blocks[2][1] and "derivations/linear.md#backward" in blocks[2][1]
+    assert "eq. (4)" in blocks[2][1] and "next: exercise 3/11, relu" in blocks[4][1]
