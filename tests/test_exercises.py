@@ -366,3 +366,24 @@ def test_the_readme_session_replays_as_shown(course):
         assert masked(ran.stdout) == masked("\n".join(shown)), f"{command} printed:\n{ran.stdout}"
     assert "sum vs mean" in blocks[2][1] and "derivations/linear.md#backward" in blocks[2][1]
     assert "eq. (4)" in blocks[2][1] and "next: exercise 3/11, relu" in blocks[4][1]
+
+
+def note_map(text):
+    """{study note: the exercises its row names} from a README's table of the notes."""
+    rows = re.findall(r"^\| (00\d) \| [^|]+ \| ([^|]+) \|", text, flags=re.M)
+    return {note: re.findall(r"`(\w+)`", exercises) for note, exercises in rows}
+
+
+def test_the_korean_readme_has_the_same_path_commands_and_map():
+    korean = (ROOT / "README.ko.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| \[`(\w+)`\]\((\S+)\) \| `(\S+)` \| \[\S+\]\((\S+)\), 식 ([^|]+) \|$", korean,
+                      flags=re.M)
+    assert rows == [(str(number), e.name, e.file, e.title, e.page, e.read)
+                    for number, e in enumerate(E.EXERCISES, start=1)]
+    for command in ("make demo", "make test", "make docs", "python -m manualnet exercises ",
+                    "python -m manualnet exercises check linear", "git checkout exercises/"):
+        assert command in korean
+    assert "derivations/backprop.md" in korean and "영어로만" in korean          # the pages are English for now
+    english = note_map(README.read_text(encoding="utf-8"))
+    assert sorted(english) == ["000", "001", "002", "003", "004"] and note_map(korean) == english
+    assert set(NAMES) <= {name for names in english.values() for name in names}
