@@ -727,8 +727,7 @@ def listing(folder=None, drawn=DRAWN_CASES):
             for number, g in enumerate(grades, start=1)]
     from .gradcheck import format_table
     shown = _display_path(folder)
-    lines = [_wrap(f"exercises in {shown}/: write each one's backward (an optimizer's step), then grade it "
-                   f"with {COMMAND} check NAME"),
+    lines = [f"the exercises in {shown}/, in order; {COMMAND} check NAME grades one",
              *format_table(("#", "name", "status", "write", "read"), rows)]
     waiting = next((g for g in grades if g.status != PASSING), None)
     if waiting is None:
