@@ -728,7 +728,7 @@ def listing(folder=None, drawn=DRAWN_CASES):
     grades = [grade(exercise, folder, drawn) for exercise in EXERCISES]
     rows = [(str(number), g.exercise.name, g.status, g.exercise.title, g.exercise.page.split("#")[0])
             for number, g in enumerate(grades, start=1)]
-    from .gradcheck import format_table
+    from .testing.comparison import format_table     # the table every report prints
     shown = _display_path(folder)
     lines = [f"the exercises in {shown}/, in order; {COMMAND} check NAME grades one",
              *format_table(("#", "name", "status", "write", "read"), rows)]
