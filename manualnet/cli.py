@@ -395,7 +395,7 @@ def add_exercises_command(commands):
                     "arguments, list every exercise with its status (not started, failing, passing) and the "
                     f"next one; 'check NAME' grades {FOLDER}/NAME.py against manualnet's own layer and finite "
                     f"differences. git checkout {FOLDER}/ brings the stubs back.")
-    exercises.add_argument("action", nargs="?", choices=("check",), help="check: grade one exercise")
+    exercises.add_argument("action", nargs="?", choices=("check",), metavar="check", help="grade one exercise")
     exercises.add_argument("name", nargs="?", choices=tuple(BY_NAME), metavar="NAME",
                            help=f"the exercise to grade: {', '.join(BY_NAME)}")
     exercises.add_argument("--dir", metavar="DIR", help=f"the folder of exercise files (default: ./{FOLDER}, "
