@@ -305,7 +305,7 @@ def test_the_command_line_exits_0_only_when_the_exercise_passes(course, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["exercises", "check", "lineer"], "argument NAME: invalid choice: 'lineer' (choose from 'logistic_regression', "),
     (["exercises", "check"], "expected 'exercises' alone or 'exercises check NAME'"),
-    (["exercises", "grade", "linear"], "argument action: invalid choice: 'grade'"),
+    (["exercises", "grade", "linear"], "argument check: invalid choice: 'grade'"),
 ])
 def test_a_wrong_command_is_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2
