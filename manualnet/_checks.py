@@ -160,3 +160,13 @@ def as_state_array(owner, name, value):
                          "(nested lists of different lengths?)") from None
     except (TypeError, RuntimeError) as error:        # e.g. a tensor on a GPU
         raise ValueError(f"{name_of(owner)}: {name!r} cannot be read as a NumPy array ({error})") from None
+
+
+# -- PyTorch's device argument (issue 13) ------------------------------------------------
+
+def check_device(owner, device):
+    """Accept PyTorch's ``device=None`` or a CPU device; refuse any other by name (NumPy runs on the CPU)."""
+    if device is None or str(device).split(":")[0] == "cpu":
+        return
+    raise ValueError(f"{name_of(owner)}: manualnet runs on the CPU with NumPy; there is no device {str(device)!r} "
+                     "(leave device out, or pass device='cpu')")
