@@ -115,3 +115,26 @@ def check_positive_int(owner, name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name_of(owner)}: expected {name} to be a positive integer, got {value!r}")
     return int(value)
+
+
+# -- window arguments (convolution and pooling) ----------------------------------
+
+def check_int_tuple(owner, name, value, length, minimum):
+    """Require an int >= ``minimum`` or a tuple of ``length`` of them; return the tuple (3 -> (3, 3)).
+
+    PyTorch's ``kernel_size=3`` and ``kernel_size=(3, 3)`` mean the same.
+    """
+    values = (value,) * length if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    if not (isinstance(values, (tuple, list)) and len(values) == length
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum for v in values)):
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        plural = "" if length == 1 else f" or a tuple of {length} of them"
+        raise ValueError(f"{name_of(owner)}: expected {name} to be {kind}{plural}, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def check_device(owner, device):
+    """manualnet computes with NumPy on the CPU: accept PyTorch's device=None or 'cpu', refuse the rest by name."""
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"{name_of(owner)}: device={device!r} is not supported; manualnet computes with NumPy "
+                         "on the CPU (leave device=None or 'cpu')")
