@@ -17,6 +17,11 @@ from .models import MLP, LogisticRegression
 from .module import Module
 from .parameter import Parameter
 
+# Convolutional networks (issue 14)
+from .conv import Conv1d, Conv2d
+from .models import CNN
+from .pooling import AvgPool2d, MaxPool2d
+
 __version__ = "0.1.0"
 
 # Loaded on first use, so `import manualnet` stays light: some submodules
@@ -39,6 +44,7 @@ __all__ = [
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
     "LogisticRegression", "MLP",
+    "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "CNN",
     "save", "load",
     "functional", "init", "optim", "rng", *_LAZY_SUBMODULES,
 ]

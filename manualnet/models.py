@@ -1,9 +1,10 @@
-"""The study notes' two models, made correct and batch-first.
+"""The study notes' two models, made correct and batch-first, and a small CNN.
 
 ``LogisticRegression`` is the notes' hand-written model (forward, sigmoid,
 backward(x, yhat, y), optimize) with its bugs fixed; ``MLP`` is the notes'
 ``MultiLayerPerceptronClass`` with ``init_param()``, so their code ports line
-for line.
+for line.  ``CNN`` is where the notes point next: a LeNet-style network of
+convolution and pooling layers for 28×28 (MNIST) and 8×8 (digits) images.
 """
 
 import numbers
@@ -14,10 +15,12 @@ from . import functional as F
 from . import init
 from ._checks import check_dtype_matches, check_float_array, check_learning_rate, check_ndim, check_shape, name_of
 from .activations import ReLU
-from .layers import Linear
+from .conv import Conv2d
+from .layers import Flatten, Linear, Sequential
 from .losses import BCE_LOG_FLOOR
 from .module import Module
 from .parameter import Parameter, as_float_dtype
+from .pooling import MaxPool2d
 from .rng import as_generator
 
 
@@ -143,3 +146,44 @@ class MLP(Module):
 
     def extra_repr(self):
         return f"xdim={self.xdim}, hdim={self.hdim}, ydim={self.ydim}"
+
+
+# -- convolutional networks (issue 14) ------------------------------------------------
+
+class CNN(Module):
+    """A small LeNet-style network: logits = classifier(features(x)).  Derivation: derivations/backprop.md
+
+    features: two blocks of Conv2d(3 × 3, padding 1) → ReLU → MaxPool2d(2),
+    with ``channels`` (16, 32) filters; each block halves the image side.
+    classifier: Flatten → Linear(32 · (s/4)², num_classes).
+    Shape: x (N, in_channels, s, s) -> logits (N, num_classes), s = ``image_size``
+    (28 for MNIST, 8 for the digits).  Parameters start at PyTorch's default
+    init; ``rng`` (Generator or int seed) makes them reproducible.
+    backward is the chain rule through classifier, then features.
+    """
+
+    def __init__(self, in_channels=1, num_classes=10, image_size=28, channels=(16, 32), rng=None,
+                 dtype=np.float32):
+        super().__init__()
+        rng = as_generator(rng)
+        self.in_channels, self.num_classes, self.image_size = in_channels, num_classes, image_size
+        self.channels = tuple(channels)
+        first, second = self.channels
+        self.features = Sequential(
+            Conv2d(in_channels, first, 3, padding=1, dtype=dtype, rng=rng), ReLU(), MaxPool2d(2),
+            Conv2d(first, second, 3, padding=1, dtype=dtype, rng=rng), ReLU(), MaxPool2d(2),
+        )
+        side = image_size // 4                    # two poolings, each ⌊side / 2⌋
+        self.classifier = Sequential(Flatten(), Linear(second * side * side, num_classes, rng=rng, dtype=dtype))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+    def backward(self, grad_output, need_input_grad=True):
+        """The chain rule through classifier, then features; returns dL/dx (or None)."""
+        grad = self.classifier.backward(grad_output)
+        return self.features.backward(grad, need_input_grad=need_input_grad)
+
+    def extra_repr(self):
+        return (f"in_channels={self.in_channels}, num_classes={self.num_classes}, image_size={self.image_size}, "
+                f"channels={self.channels}")

@@ -82,11 +82,19 @@ class MaxPool2d(_Pool2d):
     def forward(self, x):
         self._check_input(x)
         padded = pad(x, self._pads(x.shape), value=-np.inf)                  # eq. (1): padding never wins
-        cells = windows(padded, self.kernel_size, self.stride, self.dilation)
-        cells = cells.reshape(len(x), x.shape[1], -1, *cells.shape[4:])      # (N, C, kH·kW, Ho, Wo)
-        self.argmax = cells.argmax(axis=2)                                   # eq. (2): the first maximum
+        cells = windows(padded, self.kernel_size, self.stride, self.dilation)    # (N, C, kH, kW, Ho, Wo), a view
+        y = cells[:, :, 0, 0].copy()
+        for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
+            np.maximum(y, cells[:, :, p, q], out=y)                          # eq. (1)
+        # The first maximum in window order (row by row) is the number of cells before it, eq. (2):
+        # count, cell by cell, while every cell so far is below the maximum.
+        argmax = np.zeros(y.shape, dtype=np.min_scalar_type(np.prod(self.kernel_size) - 1))
+        before_maximum = np.ones(y.shape, dtype=bool)
+        for p, q in np.ndindex(self.kernel_size):
+            before_maximum &= cells[:, :, p, q] < y
+            argmax += before_maximum                                         # eq. (2)
+        self.argmax = argmax
         self.input_shape, self.input_dtype = x.shape, x.dtype                # to check G against
-        y = np.take_along_axis(cells, self.argmax[:, :, np.newaxis], axis=2)[:, :, 0]   # eq. (1)
         if self.return_indices:
             return y, self._flat_indices(x.shape)
         return y
@@ -145,7 +153,10 @@ class AvgPool2d(_Pool2d):
     def forward(self, x):
         self._check_input(x)
         padded = pad(x, self._pads(x.shape))                                 # zeros
-        sums = windows(padded, self.kernel_size, self.stride, self.dilation).sum(axis=(2, 3))   # eq. (6)
+        cells = windows(padded, self.kernel_size, self.stride, self.dilation)    # (N, C, kH, kW, Ho, Wo), a view
+        sums = np.zeros(cells[:, :, 0, 0].shape, dtype=x.dtype)
+        for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
+            sums += cells[:, :, p, q]                                        # eq. (6)
         self.input_shape, self.input_dtype = x.shape, x.dtype                # backward's geometry; to check G
         return sums / self._divisor(x.shape).astype(x.dtype)                  # eq. (6)
 
