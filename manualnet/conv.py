@@ -106,8 +106,12 @@ class _ConvNd(Module):
             self.bias.grad += G.sum(axis=2).reshape(-1)                                       # eq. (5)
         if not need_input_grad:
             return None
+        return self._input_gradient(G, input_shape)
+
+    def _input_gradient(self, G, input_shape):
+        """dL/dx from G (g, O/g, N·Ho·Wo): the columns' gradient, added back where each column was read."""
         d_cols = np.matmul(self._weight_matrices().transpose(0, 2, 1), G)                    # eq. (14)
-        padded_shape = (len(grad_output), self.in_channels, *self._padded_size(input_shape))
+        padded_shape = (input_shape[0], self.in_channels, *self._padded_size(input_shape))
         d_padded = col2im(d_cols, padded_shape, self._kernel, self._stride, self._dilation)   # eq. (13)
         return pad_adjoint(d_padded, self._padding, self._pad_mode).reshape(input_shape)     # eq. (8)
 

@@ -47,6 +47,15 @@ class _Pool2d(Module):
             pads.append((p, max(p, reach - size - p)))
         return tuple(pads)
 
+    def _add_to_input(self, d_windows, input_shape):
+        """dL/dx from every window's gradient d_windows (N, C, kH, kW, Ho, Wo): added back where each window
+        read, overlapping windows adding up; the padding's share dropped (eq. (13) and (8) of conv2d.md)."""
+        pads = self._pads(input_shape)
+        padded_size = tuple(size + before + after for size, (before, after) in zip(input_shape[2:], pads))
+        d_padded = np.zeros((*input_shape[:2], *padded_size), dtype=d_windows.dtype)
+        add_windows(d_padded, d_windows, self.stride, self.dilation)
+        return pad_adjoint(d_padded, pads)
+
     def _check_input(self, x):
         check_float_array(self, x)
         if x.ndim != 4:
@@ -105,14 +114,14 @@ class MaxPool2d(_Pool2d):
         check_grad_output(self, grad_output, (*input_shape[:2], *argmax.shape[2:]), self.input_dtype)
         if not need_input_grad:
             return None
+        d_cells = self._routes() * grad_output[:, :, np.newaxis]            # eq. (4): (N, C, kH·kW, Ho, Wo)
+        return self._add_to_input(d_cells.reshape(*input_shape[:2], *self.kernel_size, *argmax.shape[2:]),
+                                  input_shape)                               # eq. (5)
+
+    def _routes(self):
+        """1 at the cell of each window that receives its gradient, the first maximum; else 0, eq. (4)."""
         offsets = np.arange(np.prod(self.kernel_size)).reshape(-1, 1, 1)
-        d_cells = (argmax[:, :, np.newaxis] == offsets) * grad_output[:, :, np.newaxis]   # eq. (4): (N, C, kH·kW, Ho, Wo)
-        d_windows = d_cells.reshape(*input_shape[:2], *self.kernel_size, *argmax.shape[2:])
-        pads = self._pads(input_shape)
-        d_padded = np.zeros((*input_shape[:2], *(size + a + b for size, (a, b) in zip(input_shape[2:], pads))),
-                            dtype=grad_output.dtype)
-        add_windows(d_padded, d_windows, self.stride, self.dilation)         # eq. (5): overlapping windows add
-        return pad_adjoint(d_padded, pads)                                  # eq. (5)
+        return self.argmax[:, :, np.newaxis] == offsets                       # (N, C, kH·kW, Ho, Wo)
 
     def _flat_indices(self, input_shape):
         """PyTorch's indices: h·W + w of each window's maximum, in unpadded input coordinates."""
@@ -167,14 +176,14 @@ class AvgPool2d(_Pool2d):
                           self.input_dtype)
         if not need_input_grad:
             return None
-        share = grad_output / self._divisor(input_shape).astype(grad_output.dtype)   # eq. (8)
+        share = self._share(grad_output, input_shape)                       # eq. (8)
         d_windows = np.broadcast_to(share[:, :, np.newaxis, np.newaxis],
                                     (*share.shape[:2], *self.kernel_size, *share.shape[2:]))
-        pads = self._pads(input_shape)
-        d_padded = np.zeros((*input_shape[:2], *(size + a + b for size, (a, b) in zip(input_shape[2:], pads))),
-                            dtype=grad_output.dtype)
-        add_windows(d_padded, d_windows, self.stride, self.dilation)         # eq. (9): overlapping windows add
-        return pad_adjoint(d_padded, pads)                                  # eq. (9)
+        return self._add_to_input(d_windows, input_shape)                   # eq. (9)
+
+    def _share(self, grad_output, input_shape):
+        """What each cell of window (i, j) receives: G[n, c, i, j] / divisor[i, j], eq. (8)."""
+        return grad_output / self._divisor(input_shape).astype(grad_output.dtype)
 
     def _divisor(self, input_shape):
         """(Ho, Wo): the number each window's sum is divided by, eq. (7); one count per axis, multiplied."""

@@ -31,7 +31,7 @@ from ..dropout import Dropout
 from ..gradcheck import ATOL, RTOL, ArrayReport, ArraysReport, as_float64, compare_arrays, format_table
 from ..rng import as_generator
 from ..module import Module
-from .diagnoses import Evidence, diagnose, diagnose_shape
+from .diagnoses import Evidence, diagnose, diagnose_shape, known_bugs_of
 
 
 class MismatchError(AssertionError):
@@ -255,7 +255,8 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
     report = ComparisonReport(_describe(mine), [], atol, rtol, reference=_describe(reference), notes=_notes(pairs))
     first_input = np.asarray(inputs[0])
     evidence = dict(atol=atol, rtol=rtol, batch_size=len(first_input) if first_input.ndim else 1,
-                    elements=first_input.size, dropout_p=reference.p if isinstance(reference, Dropout) else None)
+                    elements=first_input.size, dropout_p=reference.p if isinstance(reference, Dropout) else None,
+                    layer=_layer_with_known_bugs(reference, mine), inputs=tuple(inputs))
     _zero_grads(mine)
     _zero_grads(reference)
 
@@ -278,6 +279,15 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
         _add_row(report, f"{pair.reference_name}.grad", mine_grad.T if pair.transposed else mine_grad,
                  reference_grad, dict(evidence, last_pass=reference_grad - first_grad))
     return report
+
+
+def _layer_with_known_bugs(reference, mine):
+    """A copy of the manualnet layer compared (the reference's if it is one), when the bug zoo has
+    wrong versions of it whose numbers the diagnoses can check; else None."""
+    for module in (reference, mine):
+        if isinstance(module, Module) and known_bugs_of(module):
+            return copy.deepcopy(module)
+    return None
 
 
 def _add_row(report, name, mine, reference, evidence):

@@ -58,6 +58,9 @@ class Evidence:
     output: np.ndarray = None       # y, the reference's output (input-gradient rows only)
     last_pass: np.ndarray = None    # the reference's gradient of the second pass alone (parameter rows)
     dropout_p: float = None         # p when the reference is a Dropout
+    layer: object = None            # a copy of the layer compared, as before the passes (known_bugs_of)
+    inputs: tuple = ()              # the inputs both modules ran on
+    row: str = ""                   # the row this evidence is for: "output", "input.grad", "<name>.grad"
 
     def close(self, a, b):
         """a = b entry by entry, with ten times the comparison's slack."""
@@ -66,6 +69,7 @@ class Evidence:
 
 def diagnose(name, evidence):
     """The first mistake whose relation holds for this row, as a Diagnosis, or None."""
+    evidence.row = name
     for test in _TESTS:
         found = test(evidence)
         if found:
@@ -181,5 +185,65 @@ def _near(value, target):
     return math.isclose(value, target, rel_tol=1e-6)
 
 
-_TESTS = (_not_accumulated, _transposed, _constant_factor, _mask_missing, _softmax_diagonal,
+# -- convolution and pooling (issue 14): mine = what a bug-zoo layer computes -------------------------
+
+MISTAKES.update({
+    "kernel not flipped": "a convolution's input gradient correlates G with the kernel unflipped",
+    "stride not dilated": "a strided convolution's input gradient from G without the stride's zeros between entries",
+    "max to whole window": "max pooling's gradient sent to every cell of the window, not only its maximum",
+    "max to every tie": "max pooling's gradient sent to every cell equal to the maximum, not only the first",
+    "average not divided": "average pooling's gradient not divided by the window's size",
+})
+
+
+def _layer_bugs():
+    """(bug-zoo class, mistake name, explanation) for the layers whose mistakes are told by rerunning them."""
+    from . import bugzoo                           # bugzoo imports the layers; imported on first use
+    return (
+        (bugzoo.UnflippedKernelConv2d, "kernel not flipped",
+         "mine is the full correlation of G with the kernel as it is; the input gradient needs it flipped "
+         "(rotated 180°: weight[..., ::-1, ::-1]), derivations/conv2d.md eq. (7)"),
+        (bugzoo.UndilatedGradConv2d, "stride not dilated",
+         "mine correlates G itself with the flipped kernel; with stride s, G needs s − 1 zeros between its "
+         "entries first, derivations/conv2d.md eq. (7)"),
+        (bugzoo.MaxPoolGradToWholeWindow, "max to whole window",
+         "mine gives every cell of a window the window's gradient; only the maximum reached the output, "
+         "derivations/pooling.md eq. (4)"),
+        (bugzoo.MaxPoolGradToAllTies, "max to every tie",
+         "mine gives the gradient to every cell tied for a window's maximum; PyTorch (and manualnet) give it to "
+         "the first maximum in window order only, derivations/pooling.md eq. (4)"),
+        (bugzoo.AvgPoolGradNotDivided, "average not divided",
+         "mine spreads each G to its window without dividing by the window's size, derivations/pooling.md eq. (8)"),
+    )
+
+
+def known_bugs_of(module):
+    """The bug-zoo classes that could explain ``module``'s numbers (those whose parent it is an instance of)."""
+    return [entry for entry in _layer_bugs() if isinstance(module, entry[0].__bases__[0])]
+
+
+def _known_layer_bug(e):
+    """Mine equals, entry by entry, what a known wrong layer computes on the same state, inputs and G.
+
+    A wrong forward is named at the output row; a wrong backward at the gradient rows, only when
+    the wrong layer's output is right (so one mistake gets one name).
+    """
+    if e.layer is None or e.row not in ("output", "input.grad"):
+        return None
+    from .bugzoo import with_bug
+    for bug, name, explanation in known_bugs_of(e.layer):
+        twin = with_bug(e.layer, bug)
+        output = np.asarray(twin.forward(*e.inputs), dtype=np.float64)
+        if e.row == "output":
+            value = output
+        elif e.upstream is not None and e.output is not None and e.close(output, e.output):
+            value = np.asarray(twin.backward(e.upstream), dtype=np.float64)
+        else:
+            continue
+        if value.shape == e.mine.shape and e.close(e.mine, value) and not e.close(e.reference, value):
+            return name, explanation
+    return None
+
+
+_TESTS = (_known_layer_bug, _not_accumulated, _transposed, _constant_factor, _mask_missing, _softmax_diagonal,
           _derivative_as_value, _mean_term_missing)
