@@ -9,7 +9,7 @@ import importlib
 
 from . import functional, init, optim, rng
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .batchnorm import BatchNorm1d
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .dropout import Dropout
 from .layers import Flatten, Linear, Sequential
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
@@ -40,7 +40,7 @@ def __getattr__(name):
 
 __all__ = [
     "Parameter", "Module",
-    "Linear", "Flatten", "Sequential", "Dropout", "BatchNorm1d",
+    "Linear", "Flatten", "Sequential", "Dropout", "BatchNorm1d", "BatchNorm2d",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
     "LogisticRegression", "MLP",

@@ -29,18 +29,38 @@ def format_shape(shape):
 
 
 def check_float_array(owner, x, name="input"):
-    """Require a float32/float64 ndarray with only finite values."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(
-            f"{name_of(owner)}: expected {name} to be a numpy.ndarray, got {type(x).__name__}; "
-            f"convert it with np.asarray({name}, dtype=np.float32)"
-        )
+    """Require a float32/float64 ndarray (not a subclass with other arithmetic) with only finite values."""
+    if type(x) is not np.ndarray:
+        check_plain_ndarray(owner, x, name)
     if x.dtype not in SUPPORTED_DTYPES:
         raise TypeError(
             f"{name_of(owner)}: expected {name} of dtype float32 or float64, got {x.dtype}; "
             f"convert it with {name}.astype(np.float32)"
         )
     check_finite(owner, x, name)
+
+
+# np.matrix makes * a matrix product and ** a matrix power; a masked array
+# ignores its masked entries.  A layer's arithmetic would silently mean
+# something else, so such subclasses are refused (np.memmap is fine).
+_ARITHMETIC = ("__add__", "__sub__", "__mul__", "__rmul__", "__imul__", "__truediv__", "__pow__",
+               "__matmul__", "__rmatmul__")
+
+
+def check_plain_ndarray(owner, x, name="input"):
+    """Require an ndarray whose arithmetic operators are ndarray's own."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(
+            f"{name_of(owner)}: expected {name} to be a numpy.ndarray, got {type(x).__name__}; "
+            f"convert it with np.asarray({name}, dtype=np.float32)"
+        )
+    changed = [op for op in _ARITHMETIC if getattr(type(x), op) is not getattr(np.ndarray, op)]
+    if changed:
+        raise TypeError(
+            f"{name_of(owner)}: expected {name} to be a plain numpy.ndarray, got {type(x).__module__}."
+            f"{type(x).__name__}, whose operators {', '.join(changed)} differ from ndarray's "
+            f"(np.matrix turns * into a matrix product); convert it with np.asarray({name})"
+        )
 
 
 def check_finite(owner, x, name="input"):
@@ -108,6 +128,13 @@ def check_learning_rate(owner, lr):
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr < 0:
         raise ValueError(f"{name_of(owner)}: expected a finite learning rate >= 0, got {lr!r}")
     return float(lr)
+
+
+def check_real(owner, name, value):
+    """Require a finite real number (not a bool); return it as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name_of(owner)}: expected {name} to be a finite number, got {value!r}")
+    return float(value)
 
 
 def check_positive_int(owner, name, value):

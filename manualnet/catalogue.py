@@ -15,7 +15,7 @@ import numpy as np
 
 from . import functional as F
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .batchnorm import BatchNorm1d
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .dropout import Dropout
 from .gradcheck import GradcheckReport, check_loss, check_module, compare_arrays, numerical_gradient
 from .layers import Flatten, Linear, Sequential
@@ -137,6 +137,7 @@ CATALOGUE = {
         (BATCH, FEATURES)),
     Dropout: _dropout_check,
     BatchNorm1d: _module_check(lambda rng: BatchNorm1d(FEATURES, dtype=np.float64), (BATCH, FEATURES)),
+    BatchNorm2d: _module_check(lambda rng: BatchNorm2d(2, dtype=np.float64), (BATCH, 2, 3, 3)),
     ReLU: _module_check(lambda rng: ReLU(), (BATCH, FEATURES), margin=KINK_MARGIN),
     LeakyReLU: _module_check(lambda rng: LeakyReLU(0.1), (BATCH, FEATURES), margin=KINK_MARGIN),
     Sigmoid: _module_check(lambda rng: Sigmoid(), (BATCH, FEATURES)),

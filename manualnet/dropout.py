@@ -15,8 +15,9 @@ from .rng import as_generator
 class Dropout(Module):
     """Inverted dropout: y = x ⊙ m / (1 − p) with m ~ Bernoulli(1 − p) in training, y = x in eval.  Derivation: derivations/dropout.md
 
-    ``p`` is the probability of DROPPING an element, as in PyTorch (cs231n's
-    ``p`` is the probability of keeping one).  Kept elements are scaled by
+    ``p`` is the probability of DROPPING an element, as in PyTorch (CS231n's
+    assignments since 2018 use the same ``p``; their 2016–2017 versions used
+    it as the probability of keeping one).  Kept elements are scaled by
     1/(1 − p) so that E[y] = x, and evaluation needs no rescaling.
 
     Shape: x (*) -> y (*), the same shape.
@@ -24,48 +25,55 @@ class Dropout(Module):
     The keep-mask of the last training forward is ``self.mask`` (bool, x's
     shape; None after an evaluation forward); backward multiplies by the same
     mask.  In training, ``forward(x, mask)`` uses a given keep-mask instead
-    of drawing one, so a test can hold it fixed — for finite differences, or
-    to apply the mask PyTorch drew.  ``rng`` (a Generator or an int seed)
-    makes the masks reproducible.
+    of drawing one (a private copy is kept), so a test can hold it fixed —
+    for finite differences, or to apply the mask PyTorch drew.  ``rng`` (a
+    Generator or an int seed) makes the masks reproducible.  ``inplace=True``
+    is accepted, as in PyTorch, and changes nothing: the input is never
+    overwritten here.
     """
 
-    def __init__(self, p=0.5, rng=None):
+    saved_for_backward = ("mask",)
+
+    def __init__(self, p=0.5, inplace=False, rng=None):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
             raise ValueError(f"Dropout: expected p, the probability of dropping an element, in [0, 1], got {p!r}")
         self.p = float(p)
+        self.inplace = bool(inplace)
         self.rng = as_generator(rng)
         # p = 1 drops everything: scale 0 instead of 1/0, so y = 0 and not 0 · inf = NaN.
         self.scale = 1 / (1 - self.p) if self.p < 1 else 0.0
 
     def forward(self, x, mask=None):
-        check_float_array(self, x)
-        self.input_shape, self.input_dtype = x.shape, x.dtype     # kept for backward's checks
+        self._check_input(x, mask)
         if not self.training:
             self.mask = None
             return x                                 # eq. (3)
         if mask is None:
-            mask = self.rng.random(x.shape) >= self.p    # eq. (1): keep with probability 1 − p
+            self.mask = self.rng.random(x.shape) >= self.p   # eq. (1): keep with probability 1 − p
         else:
-            self._check_mask(mask, x)
-        self.mask = mask                             # kept for backward
-        y = x * mask
+            self.mask = mask.copy()
+        y = x * self.mask
         y *= self.scale                              # eq. (2)
         return y
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G ⊙ m / (1 − p) after a training forward, G after an evaluation one."""
-        input_shape = self._saved("input_shape")
-        check_grad_output(self, grad_output, input_shape, self.input_dtype)
+        mask = self.mask
+        if mask is None:                             # evaluation: the identity, any shape passes
+            check_float_array(self, grad_output, "grad_output")
+            return grad_output if need_input_grad else None    # eq. (5)
+        check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
         if not need_input_grad:
             return None
-        if self.mask is None:
-            return grad_output                       # eq. (5)
-        dx = grad_output * self.mask
+        dx = grad_output * mask
         dx *= self.scale                             # eq. (4)
         return dx
 
-    def _check_mask(self, mask, x):
+    def _check_input(self, x, mask):
+        check_float_array(self, x)
+        if mask is None or not self.training:
+            return
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
             raise TypeError(
                 f"{self.describe()}: expected mask to be a boolean numpy.ndarray (True = keep), "

@@ -36,21 +36,49 @@ def softplus_of_negative_abs(z):
     return np.log1p(np.exp(-np.abs(z)))
 
 
-def logsumexp(z, axis=-1):
-    """log Σ_j e^{z_j} along ``axis`` (kept as a size-1 axis), shifted by the max to avoid overflow."""
-    shift = np.max(z, axis=axis, keepdims=True)
-    return shift + np.log(np.sum(np.exp(z - shift), axis=axis, keepdims=True))
+BCE_LOG_FLOOR = -100.0     # PyTorch clamps log(p) at −100, so p = 0 or 1 gives a finite loss
+
+
+def binary_cross_entropy(p, y):
+    """l = −[y log p + (1 − y) log(1 − p)] element-wise, each log clamped at −100 as in PyTorch."""
+    with np.errstate(divide="ignore"):                              # log(0) = −inf, then clamped
+        log_p = np.maximum(np.log(p), BCE_LOG_FLOOR)
+        log_1mp = np.maximum(np.log1p(-p), BCE_LOG_FLOOR)
+    return -(y * log_p + (1 - y) * log_1mp)
+
+
+def softmax_parts(z, axis=-1):
+    """s = z − max z, p = softmax(z) and log Σ_j e^{s_j} along ``axis``: the pieces of every stable softmax.
+
+    Shifting by the maximum makes every exponent <= 0, so nothing overflows,
+    and s is exact where (max + log Σ) − z would cancel (logits of 1e8 in
+    float32 give log C, not 0).  The sum always holds the maximum's own
+    e^0 = 1, so log Σ_j e^{s_j} = log1p(Σ_{j ≠ max} e^{s_j}): adding the 1
+    before the log would round the rest away exactly when it is small, when
+    a loss is small (a confident right answer).  Computed this way, every
+    log-softmax entry and every cross-entropy loss is within a few ulp of
+    the exact value.  An axis of length 0 gives empty pieces.
+    """
+    if z.shape[axis] == 0:                       # nothing to normalise
+        return z.copy(), z.copy(), np.zeros_like(np.sum(z, axis=axis, keepdims=True))
+    shifted = z - np.max(z, axis=axis, keepdims=True)
+    exponentials = np.exp(shifted)
+    at_max = shifted == 0                        # exactly where z equals the maximum (ties included)
+    # Σ_{j ≠ max} e^{s_j}: each maximum's e^0 = 1 taken out exactly, the ties but one put back.
+    ties = np.sum(at_max, axis=axis, keepdims=True, dtype=z.dtype) - 1
+    rest = np.sum(exponentials - at_max, axis=axis, keepdims=True) + ties
+    return shifted, exponentials / (1 + rest), np.log1p(rest)
 
 
 def log_softmax(z, axis=-1):
-    """log softmax(z) = z − logsumexp(z): never takes the log of an underflowed 0."""
-    return z - logsumexp(z, axis)
+    """log softmax(z) = (z − max z) − log Σ e^{z − max z}: never the log of an underflowed 0."""
+    shifted, _, log_total = softmax_parts(z, axis)
+    return shifted - log_total
 
 
 def softmax(z, axis=-1):
-    """softmax(z)_i = e^{z_i − max z} / Σ_j e^{z_j − max z}; every entry in [0, 1], rows sum to 1."""
-    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    """softmax(z)_i = e^{z_i − max z} / Σ_j e^{z_j − max z}; every entry in [0, 1], summing to 1 along axis."""
+    return softmax_parts(z, axis)[1]
 
 
 # -- convolution and pooling: the layers' own forward and backward, on given arrays ----------------

@@ -9,10 +9,8 @@ import math
 import numpy as np
 
 from . import init
-from ._checks import (
-    check_dtype_matches, check_float_array, check_grad_output, check_ndim, check_positive_int, check_shape,
-)
-from .module import Module
+from ._checks import check_dtype_matches, check_float_array, check_grad_output, check_positive_int, check_shape
+from .module import Module, keep_input
 from .parameter import Parameter, as_float_dtype
 from .rng import as_generator
 
@@ -27,6 +25,8 @@ class Linear(Module):
     a = √5) and b ~ U(−1/√in, 1/√in).  ``rng`` (Generator or int seed) makes it
     reproducible; ``dtype`` is float32 (default) or float64.
     """
+
+    saved_for_backward = ("x",)
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
         super().__init__()
@@ -46,14 +46,8 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound, rng=rng)
 
     def forward(self, x):
-        check_float_array(self, x)
-        check_ndim(
-            self, x, (2,), f"(N, {self.in_features})",
-            hint="; flatten images first with Flatten() or x.reshape(len(x), -1)" if x.ndim > 2 else "",
-        )
-        check_shape(self, x, (None, self.in_features))
-        check_dtype_matches(self, x, self.weight.dtype)
-        self.x = x                                   # kept for backward
+        self._check_input(x)
+        self.x = keep_input(x)                       # kept for backward
         y = x @ self.weight.data.T                   # eq. (1)
         if self.bias is not None:
             y += self.bias.data                      # eq. (1)
@@ -61,7 +55,7 @@ class Linear(Module):
 
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
-        x = self._saved("x")
+        x = self.x
         check_grad_output(self, grad_output, (len(x), self.out_features), x.dtype)
         self.weight.grad += grad_output.T @ x        # eq. (3)
         if self.bias is not None:
@@ -69,6 +63,16 @@ class Linear(Module):
         if not need_input_grad:
             return None
         return grad_output @ self.weight.data        # eq. (2)
+
+    def _check_input(self, x):
+        check_float_array(self, x)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            hint = "; flatten images first with Flatten() or x.reshape(len(x), -1)" if x.ndim > 2 else ""
+            raise ValueError(
+                f"{self.describe()}: expected input of shape (N, {self.in_features}), "
+                f"got shape {x.shape} ({x.ndim}-D){hint}"
+            )
+        check_dtype_matches(self, x, self.weight.dtype)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -81,6 +85,8 @@ class Flatten(Module):
     Backward only reshapes G back to x's shape: flattening moves no values.
     """
 
+    saved_for_backward = ("input_shape",)
+
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
         self.start_dim = start_dim
@@ -88,11 +94,21 @@ class Flatten(Module):
 
     def forward(self, x):
         check_float_array(self, x)
-        start, end = self._axes(x.ndim)
-        self.input_shape = x.shape
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])  # eq. (1)
+        self.input_shape = x.shape                   # kept for backward: where G goes back to
+        return x.reshape(self._flat_shape(x.shape))  # eq. (1)
 
-    def _axes(self, ndim):
+    def backward(self, grad_output, need_input_grad=True):
+        """Reshape G back to the input's shape (eq. 2); None if no input gradient is needed."""
+        input_shape = self.input_shape
+        check_float_array(self, grad_output, "grad_output")
+        check_shape(self, grad_output, self._flat_shape(input_shape), "grad_output")
+        if not need_input_grad:
+            return None
+        return grad_output.reshape(input_shape)      # eq. (2)
+
+    def _flat_shape(self, shape):
+        """The shape with dims start_dim..end_dim multiplied into one (size known even for 0-size inputs)."""
+        ndim = len(shape)
         start = self.start_dim + ndim if self.start_dim < 0 else self.start_dim
         end = self.end_dim + ndim if self.end_dim < 0 else self.end_dim
         if not (0 <= start <= end < max(ndim, 1)):
@@ -100,21 +116,7 @@ class Flatten(Module):
                 f"{self.describe()}: cannot flatten dims {self.start_dim}..{self.end_dim} "
                 f"of an input with {ndim} dimension(s)"
             )
-        return start, end
-
-    def backward(self, grad_output, need_input_grad=True):
-        """Reshape G back to the input's shape (eq. 2); None if no input gradient is needed."""
-        input_shape = self._saved("input_shape")
-        if not need_input_grad:
-            return None
-        flat_shape = self._flat_shape(input_shape)
-        check_float_array(self, grad_output, "grad_output")
-        check_shape(self, grad_output, flat_shape, "grad_output")
-        return grad_output.reshape(input_shape)      # eq. (2)
-
-    def _flat_shape(self, input_shape):
-        start, end = self._axes(len(input_shape))
-        return input_shape[:start] + (math.prod(input_shape[start:end + 1]),) + input_shape[end + 1:]
+        return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

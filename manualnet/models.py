@@ -13,11 +13,12 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from ._checks import check_dtype_matches, check_float_array, check_learning_rate, check_ndim, check_shape, name_of
+from ._checks import (
+    check_dtype_matches, check_float_array, check_learning_rate, check_plain_ndarray, check_shape, name_of,
+)
 from .activations import ReLU
 from .conv import Conv2d
 from .layers import Flatten, Linear, Sequential
-from .losses import BCE_LOG_FLOOR
 from .module import Module
 from .parameter import Parameter, as_float_dtype
 from .pooling import MaxPool2d
@@ -35,7 +36,9 @@ class LogisticRegression(Module):
     model does, and ``optimize()`` steps with the model's own ``lr``.  The
     notes' bugs, fixed: ``super(LR, self)`` named a class that does not exist;
     ``(1/x.shape[1])(torch.sum(...))`` called a float; ``self.w = self.w - ...``
-    rebound the name instead of updating in place.
+    rebound the name instead of updating in place; and its forward
+    ``z = torch.mm(self.w.T, x)`` never added ``b``, so b was trained but
+    never used (here z = x w + b).
     """
 
     def __init__(self, dim, lr=0.01, dtype=np.float32):
@@ -60,10 +63,7 @@ class LogisticRegression(Module):
     def loss(self, yhat, y):
         """Mean binary cross-entropy −(1/N) Σ [y log ŷ + (1 − y) log(1 − ŷ)], logs clamped at −100."""
         y = self._check_targets(yhat, y)
-        with np.errstate(divide="ignore"):
-            log_p = np.maximum(np.log(yhat), BCE_LOG_FLOOR)
-            log_1mp = np.maximum(np.log1p(-yhat), BCE_LOG_FLOOR)
-        return -np.mean(y * log_p + (1 - y) * log_1mp)   # eq. (3)
+        return np.mean(F.binary_cross_entropy(yhat, y))   # eq. (3)
 
     def backward(self, x, yhat, y):
         """Store dL/dw = xᵀ(ŷ − y)/N and dL/db = mean(ŷ − y) in ``w.grad`` and ``b.grad``."""
@@ -84,21 +84,19 @@ class LogisticRegression(Module):
         return (self.forward(x) >= threshold).astype(np.int64)
 
     def _check_x(self, x):
-        owner = self
-        check_float_array(owner, x, "x")
-        check_ndim(owner, x, (2,), f"(N, {self.dim})", "x")
-        check_shape(owner, x, (None, self.dim), "x")
-        check_dtype_matches(owner, x, self.w.dtype, "x")
+        check_float_array(self, x, "x")
+        check_shape(self, x, (None, self.dim), "x")
+        check_dtype_matches(self, x, self.w.dtype, "x")
 
     def _check_targets(self, yhat, y):
-        owner = self
-        check_float_array(owner, yhat, "yhat")
-        check_ndim(owner, yhat, (1,), "(N,)", "yhat")
-        if not isinstance(y, np.ndarray) or y.dtype.kind not in "fiub":
-            raise TypeError(f"{name_of(owner)}: expected y to be a numeric numpy.ndarray of 0/1 labels, got {type(y).__name__}")
-        check_shape(owner, y, yhat.shape, "y", hint=" (the shape of yhat)")
+        check_float_array(self, yhat, "yhat")
+        check_shape(self, yhat, (None,), "yhat")
+        check_plain_ndarray(self, y, "y")
+        if y.dtype.kind not in "fiub":
+            raise TypeError(f"{name_of(self)}: expected y to be a numeric array of 0/1 labels, got dtype {y.dtype}")
+        check_shape(self, y, yhat.shape, "y", hint=" (the shape of yhat)")
         if y.size and (y.min() < 0 or y.max() > 1):
-            raise ValueError(f"{name_of(owner)}: expected labels y in [0, 1], got values from {y.min()} to {y.max()}")
+            raise ValueError(f"{name_of(self)}: expected labels y in [0, 1], got values from {y.min()} to {y.max()}")
         return y.astype(yhat.dtype, copy=False)
 
     def extra_repr(self):

@@ -143,16 +143,6 @@ class Module:
             )
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def _saved(self, name):
-        """Return what forward kept for backward, or explain that forward never ran."""
-        value = self.__dict__.get(name)
-        if value is None:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward called before forward: "
-                f"run forward first (it keeps {name!r} for backward)"
-            )
-        return value
-
     # -- walking the tree ---------------------------------------------------
 
     def children(self):
@@ -207,6 +197,23 @@ class Module:
     def eval(self):
         """Set evaluation mode: same as ``train(False)``; return self."""
         return self.train(False)
+
+    def to(self, *args, device=None, dtype=None):
+        """PyTorch's ``model.to("cpu")`` / ``model.to(torch.float64)``: a float dtype converts (as ``astype``).
+
+        NumPy runs on the CPU, so "cpu" is accepted and changes nothing; any
+        other device ("cuda", "mps") is an error that says so.  Returns self.
+        """
+        owner = f"{type(self).__name__}.to"
+        for arg in (*args, device, dtype):
+            text = str(arg)
+            if arg is None or text.split(":")[0] == "cpu":
+                continue
+            if arg is device or text.split(":")[0] in ("cuda", "mps", "xpu", "meta"):
+                raise ValueError(f"{owner}: manualnet runs on the CPU with NumPy; there is no device {text!r} "
+                                 "to move to (leave the .to(device) line out, or use 'cpu')")
+            self.astype(as_float_dtype(text[len("torch."):] if text.startswith("torch.") else arg, owner))
+        return self
 
     def astype(self, dtype=np.float32):
         """Convert parameters and floating-point buffers to float32 or float64 in place."""

@@ -82,7 +82,7 @@ class MaxPool2d(_Pool2d):
     does: the flat position h·W + w of each maximum in its input plane.
     """
 
-    saved_for_backward = ("argmax", "input_shape", "input_dtype")
+    saved_for_backward = ("routes", "input_shape", "input_dtype")
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
@@ -95,14 +95,12 @@ class MaxPool2d(_Pool2d):
         y = cells[:, :, 0, 0].copy()
         for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
             np.maximum(y, cells[:, :, p, q], out=y)                          # eq. (1)
-        # The first maximum in window order (row by row) is the number of cells before it, eq. (2):
-        # count, cell by cell, while every cell so far is below the maximum.
-        argmax = np.zeros(y.shape, dtype=np.min_scalar_type(np.prod(self.kernel_size) - 1))
-        before_maximum = np.ones(y.shape, dtype=bool)
-        for p, q in np.ndindex(self.kernel_size):
-            before_maximum &= cells[:, :, p, q] < y
-            argmax += before_maximum                                         # eq. (2)
-        self.argmax = argmax
+        routes = np.empty((*y.shape[:2], cells.shape[2] * cells.shape[3], *y.shape[2:]), dtype=bool)
+        unclaimed = np.ones(y.shape, dtype=bool)                             # no maximum met yet, in window order
+        for offset, (p, q) in enumerate(np.ndindex(self.kernel_size)):      # row by row, as PyTorch
+            routes[:, :, offset] = (cells[:, :, p, q] == y) & unclaimed      # eq. (2): the first maximum only
+            unclaimed &= ~routes[:, :, offset]
+        self.routes = routes                                                 # (N, C, kH·kW, Ho, Wo), for backward
         self.input_shape, self.input_dtype = x.shape, x.dtype                # to check G against
         if self.return_indices:
             return y, self._flat_indices(x.shape)
@@ -110,24 +108,19 @@ class MaxPool2d(_Pool2d):
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx: each G[n, c, i, j] added at its window's maximum, eq. (4)."""
-        argmax, input_shape = self.argmax, self.input_shape
-        check_grad_output(self, grad_output, (*input_shape[:2], *argmax.shape[2:]), self.input_dtype)
+        routes, input_shape = self.routes, self.input_shape
+        check_grad_output(self, grad_output, (*input_shape[:2], *routes.shape[3:]), self.input_dtype)
         if not need_input_grad:
             return None
-        d_cells = self._routes() * grad_output[:, :, np.newaxis]            # eq. (4): (N, C, kH·kW, Ho, Wo)
-        return self._add_to_input(d_cells.reshape(*input_shape[:2], *self.kernel_size, *argmax.shape[2:]),
-                                  input_shape)                               # eq. (5)
-
-    def _routes(self):
-        """1 at the cell of each window that receives its gradient, the first maximum; else 0, eq. (4)."""
-        offsets = np.arange(np.prod(self.kernel_size)).reshape(-1, 1, 1)
-        return self.argmax[:, :, np.newaxis] == offsets                       # (N, C, kH·kW, Ho, Wo)
+        d_cells = routes * grad_output[:, :, np.newaxis]                     # eq. (4)
+        d_windows = d_cells.reshape(*input_shape[:2], *self.kernel_size, *routes.shape[3:])
+        return self._add_to_input(d_windows, input_shape)                   # eq. (5)
 
     def _flat_indices(self, input_shape):
         """PyTorch's indices: h·W + w of each window's maximum, in unpadded input coordinates."""
         (stride_h, stride_w), (pad_h, pad_w), (dilation_h, dilation_w) = self.stride, self.padding, self.dilation
-        out_h, out_w = self.argmax.shape[2:]
-        p, q = np.divmod(self.argmax, self.kernel_size[1])
+        out_h, out_w = self.routes.shape[3:]
+        p, q = np.divmod(self.routes.argmax(axis=2), self.kernel_size[1])
         rows = np.arange(out_h)[:, np.newaxis] * stride_h - pad_h + dilation_h * p
         cols = np.arange(out_w) * stride_w - pad_w + dilation_w * q
         return rows * input_shape[3] + cols
@@ -176,14 +169,10 @@ class AvgPool2d(_Pool2d):
                           self.input_dtype)
         if not need_input_grad:
             return None
-        share = self._share(grad_output, input_shape)                       # eq. (8)
+        share = grad_output / self._divisor(input_shape).astype(grad_output.dtype)   # eq. (8)
         d_windows = np.broadcast_to(share[:, :, np.newaxis, np.newaxis],
                                     (*share.shape[:2], *self.kernel_size, *share.shape[2:]))
         return self._add_to_input(d_windows, input_shape)                   # eq. (9)
-
-    def _share(self, grad_output, input_shape):
-        """What each cell of window (i, j) receives: G[n, c, i, j] / divisor[i, j], eq. (8)."""
-        return grad_output / self._divisor(input_shape).astype(grad_output.dtype)
 
     def _divisor(self, input_shape):
         """(Ho, Wo): the number each window's sum is divided by, eq. (7); one count per axis, multiplied."""

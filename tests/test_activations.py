@@ -176,5 +176,29 @@ def test_softmax_rejects_dim_out_of_range():
 
 @pytest.mark.parametrize("slope", [float("nan"), "0.1", None])
 def test_leaky_relu_rejects_bad_slope(slope):
-    with pytest.raises(ValueError, match="LeakyReLU: expected a finite negative_slope"):
+    with pytest.raises(ValueError, match="LeakyReLU: expected negative_slope to be a finite number"):
         mn.LeakyReLU(slope)
+
+
+@pytest.mark.parametrize("layer", [mn.Softmax(dim=1), mn.LogSoftmax(dim=1)], ids=lambda layer: type(layer).__name__)
+def test_softmax_over_zero_classes_is_empty_as_in_torch(layer):
+    y = layer(np.zeros((4, 0), np.float32))
+    assert y.shape == (4, 0) and y.dtype == np.float32
+    assert layer.backward(np.zeros((4, 0), np.float32)).shape == (4, 0)
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("layer", [mn.ReLU(), mn.Sigmoid(), mn.Tanh(), mn.LeakyReLU(), mn.Dropout(0.5, rng=0),
+                                   mn.Linear(2, 2, rng=0), mn.Softmax()], ids=lambda layer: type(layer).__name__)
+def test_np_matrix_is_refused_by_name(layer):
+    """np.matrix turns * into a matrix product: with square shapes a layer would compute something else silently."""
+    with pytest.raises(TypeError, match=r"expected input to be a plain numpy.ndarray, got numpy.*matrix.*__mul__"):
+        layer(np.asmatrix(np.ones((2, 2), np.float32)))
+
+
+def test_a_masked_array_is_refused_and_a_memmap_accepted(tmp_path):
+    with pytest.raises(TypeError, match="MaskedArray"):
+        mn.ReLU()(np.ma.masked_array(np.ones((2, 2), np.float32), mask=[[0, 1], [0, 0]]))
+    mapped = np.memmap(tmp_path / "x.bin", dtype=np.float32, mode="w+", shape=(2, 2))
+    mapped[...] = [[1, -1], [-2, 2]]
+    np.testing.assert_array_equal(mn.ReLU()(mapped), [[1, 0], [0, 2]])

@@ -1,4 +1,9 @@
-"""BatchNorm1d: gradients through the batch statistics, running statistics, PyTorch parity, bad input."""
+"""BatchNorm1d and BatchNorm2d: gradients through the batch statistics, running statistics, bad input.
+
+One implementation serves both (statistics over every axis but the channel
+axis), so the properties are drawn over (N, C), (N, C, L) and (N, C, H, W)
+inputs alike.  PyTorch parity: tests/test_training_parity.py.
+"""
 
 import numpy as np
 import pytest
@@ -13,19 +18,19 @@ from .strategies import float_dtypes, random_array, seeds
 
 @st.composite
 def batchnorm_inputs(draw, min_batch=2):
-    """(shape, seed): (N, C) or (N, C, L), with at least two values per feature."""
+    """(shape, seed): (N, C), (N, C, L) or (N, C, H, W), with at least two values per channel."""
     batch, features = draw(st.integers(min_batch, 6)), draw(st.integers(1, 4))
-    length = draw(st.sampled_from([None, 1, 3]))
-    shape = (batch, features) if length is None else (batch, features, length)
-    return shape, draw(seeds)
+    rest = draw(st.sampled_from([(), (1,), (3,), (2, 3), (1, 1)]))
+    return (batch, features, *rest), draw(seeds)
 
 
-def random_batchnorm(features, seed, **options):
-    """A float64 BatchNorm1d with random γ, β (never all ones, all zeros) and random running statistics."""
-    layer = mn.BatchNorm1d(features, dtype=np.float64, **options)
+def random_batchnorm(features, seed, ndim=2, **options):
+    """A float64 BatchNorm1d (ndim 2, 3) or BatchNorm2d (ndim 4) with random γ, β and running statistics."""
+    layer = (mn.BatchNorm2d if ndim == 4 else mn.BatchNorm1d)(features, dtype=np.float64, **options)
     rng = np.random.default_rng(seed)
     if layer.affine:
         layer.weight.data[...] = rng.uniform(0.5, 2.0, features) * rng.choice([-1, 1], features)
+    if layer.bias is not None:
         layer.bias.data[...] = rng.standard_normal(features)
     if layer.track_running_stats:
         layer.running_mean[...] = rng.standard_normal(features)
@@ -35,21 +40,22 @@ def random_batchnorm(features, seed, **options):
 
 # -- gradients -------------------------------------------------------------------
 
-@given(data=batchnorm_inputs(), affine=st.booleans())
-def test_batchnorm_training_backward_matches_finite_differences(data, affine):
+@given(data=batchnorm_inputs(), affine=st.booleans(), bias=st.booleans())
+def test_batchnorm_training_backward_matches_finite_differences(data, affine, bias):
     """Property: dL/dx through μ and σ², and dL/dγ, dL/dβ, equal central differences (random R)."""
     shape, seed = data
-    layer = random_batchnorm(shape[1], seed, affine=affine)
+    layer = random_batchnorm(shape[1], seed, ndim=len(shape), affine=affine, bias=bias)
     report = check_module(layer, random_array(seed, shape, scale=2.0) + 1.0, rng=seed)
     assert report.passed
-    assert [a.name for a in report.arrays] == ["input"] + (["weight", "bias"] if affine else [])
+    assert [a.name for a in report.arrays] == ["input"] + (["weight"] if affine else []) + (
+        ["bias"] if affine and bias else [])
 
 
 @given(data=batchnorm_inputs(min_batch=1))
 def test_batchnorm_eval_backward_matches_finite_differences(data):
     """Property: in eval the running statistics are constants; even one sample checks out."""
     shape, seed = data
-    layer = random_batchnorm(shape[1], seed).eval()
+    layer = random_batchnorm(shape[1], seed, ndim=len(shape)).eval()
     assert check_module(layer, random_array(seed, shape), rng=seed).passed
 
 
@@ -57,15 +63,15 @@ def test_batchnorm_eval_backward_matches_finite_differences(data):
 def test_batchnorm_input_gradient_sums_to_zero_per_feature(data, dtype):
     """Property: Σ_n dL/dx_n = 0 per feature: shifting a whole feature changes nothing after normalising."""
     shape, seed = data
-    layer = random_batchnorm(shape[1], seed).astype(dtype)
+    layer = random_batchnorm(shape[1], seed, ndim=len(shape)).astype(dtype)
     x = random_array(seed, shape, dtype=dtype)
     layer(x)
     G = random_array(seed + 1, shape, dtype=dtype)
     dx = layer.backward(G)
-    axes = (0,) if len(shape) == 2 else (0, 2)
+    axes = (0, *range(2, len(shape)))
     # dx is a difference of terms of size s·Σ|dx̂| that cancel (by far, when σ is small): rounding
     # errors scale with those terms, not with dx.
-    gamma = layer.weight.data if x.ndim == 2 else layer.weight.data[:, np.newaxis]
+    gamma = layer.weight.data.reshape((-1,) + (1,) * (len(shape) - 2))
     terms = layer.inv_std * np.abs(G * gamma).sum(axis=axes)
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
     assert np.all(np.abs(dx.sum(axis=axes)) <= tolerance * terms)
@@ -143,7 +149,7 @@ def test_without_running_statistics_eval_uses_the_batch(rng):
     x = rng.standard_normal((5, 3))
     train_output = layer(x)
     np.testing.assert_array_equal(layer.eval()(x), train_output)
-    with pytest.raises(ValueError, match="more than 1 value per feature"):
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
         layer(x[:1])
 
 
@@ -193,7 +199,7 @@ def test_batchnorm_constant_feature_gives_finite_output_and_gradient():
 
 def test_training_on_one_value_per_feature_is_an_error_as_in_torch(rng):
     layer = mn.BatchNorm1d(3)
-    with pytest.raises(ValueError, match=r"BatchNorm1d\(3, .*\): expected more than 1 value per feature .*"
+    with pytest.raises(ValueError, match=r"BatchNorm1d\(3, .*\): expected more than 1 value per channel .*"
                                          r"got input of shape \(1, 3\).*model.eval\(\)"):
         layer(rng.standard_normal((1, 3)).astype(np.float32))
     assert layer(rng.standard_normal((1, 3, 4)).astype(np.float32)).shape == (1, 3, 4)   # N·L = 4 values
@@ -208,7 +214,7 @@ def test_training_on_one_value_per_feature_is_an_error_as_in_torch(rng):
     (np.zeros((4, 3), np.int64), TypeError, "float32 or float64, got int64"),
 ])
 def test_batchnorm_rejects_bad_input_naming_the_layer(bad, error, message):
-    with pytest.raises(error, match=r"BatchNorm1d\(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True\): .*" + message):
+    with pytest.raises(error, match=r"BatchNorm1d\(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True\): .*" + message):
         mn.BatchNorm1d(3)(bad)
 
 
@@ -229,3 +235,29 @@ def test_batchnorm_rejects_bad_grad_output_and_backward_before_forward(rng):
     layer(rng.standard_normal((4, 3)))
     with pytest.raises(ValueError, match=r"expected grad_output of shape \(4, 3\)"):
         layer.backward(np.zeros((3, 4)))
+
+
+def test_batchnorm2d_rejects_other_shapes_and_names_its_own():
+    with pytest.raises(ValueError, match=r"BatchNorm2d\(3, .*\): expected input of shape \(N, 3, H, W\), got shape \(4, 3\)"):
+        mn.BatchNorm2d(3)(np.zeros((4, 3), np.float32))
+
+
+@pytest.mark.parametrize("cls, shape", [(mn.BatchNorm1d, (0, 3)), (mn.BatchNorm1d, (0, 3, 5)), (mn.BatchNorm2d, (0, 3, 2, 2))])
+def test_an_empty_batch_gives_an_empty_output_and_leaves_the_statistics_as_torch_does(cls, shape):
+    """PyTorch returns an empty output, keeps running_mean/var and counts the batch in num_batches_tracked."""
+    layer = cls(3)
+    before = layer.state_dict()
+    y = layer(np.zeros(shape, np.float32))
+    assert y.shape == shape and y.dtype == np.float32
+    after = layer.state_dict()
+    np.testing.assert_array_equal(after["running_mean"], before["running_mean"])
+    np.testing.assert_array_equal(after["running_var"], before["running_var"])
+    assert after["num_batches_tracked"] == 1
+    assert layer.backward(np.zeros(shape, np.float32)).shape == shape
+    assert np.all(layer.weight.grad == 0) and np.all(np.isfinite(layer.bias.grad))
+
+
+def test_bias_false_drops_beta_only_as_in_torch():
+    layer = mn.BatchNorm1d(3, bias=False)
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]
+    assert list(layer.state_dict()) == ["weight", "running_mean", "running_var", "num_batches_tracked"]

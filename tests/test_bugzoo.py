@@ -106,6 +106,15 @@ def _pool(kernel_size, stride=None):
     return lambda cls, seed: cls(kernel_size, stride)
 
 
+def _batchnorm2d(cls, seed):
+    """BatchNorm2d(2) with random γ and β, as _batchnorm."""
+    layer = cls(2, dtype=np.float64)
+    rng = np.random.default_rng(seed + 3)
+    layer.weight.data[...] = rng.uniform(0.5, 1.5, 2)
+    layer.bias.data[...] = rng.standard_normal(2)
+    return layer
+
+
 def _tied(shape):
     """Integers 0–2: most windows tie for their maximum (a tie is a kink: see test_gradient_checker_...)."""
     return lambda seed: (np.random.default_rng(seed).integers(0, 3, shape).astype(np.float64),)
@@ -121,6 +130,7 @@ CASES += [
     Case(bugzoo.MaxPoolGradToWholeWindow, _pool(3, 2), _distinct((2, 2, 7, 6)), "input.grad", "max to whole window"),
     Case(bugzoo.MaxPoolGradToAllTies, _pool(2), _tied((2, 2, 6, 6)), "input.grad", "max to every tie"),
     Case(bugzoo.AvgPoolGradNotDivided, _pool(3, 2), _batch((2, 2, 7, 6)), "input.grad", "average not divided"),
+    Case(bugzoo.BatchNorm2dOverAllAxes, _batchnorm2d, _batch((3, 2, 3, 4)), "output", "batch-norm axes"),
 ]
 # A tie is a kink of max: there the central difference is the average of the one-sided slopes, and
 # the gradient checker excludes the entry instead of judging it.  So finite differences pass this
@@ -222,3 +232,23 @@ def test_each_bug_links_the_page_of_its_right_gradient_and_cites_its_equations(b
     numbered = {int(n) for n in re.findall(r"\\tag\{(\d+)\}", text)}
     cited = {int(n) for n in re.findall(r"eq\. \((\d+)\)", inspect.getsource(bug))}
     assert cited and cited <= numbered
+
+
+@pytest.mark.parametrize("bug", bugzoo.BUGS, ids=lambda bug: bug.__name__)
+def test_each_copied_backward_differs_from_its_layer_only_on_the_bug_line(bug):
+    """A bug copies its layer's method with one line changed; the rest must never drift from the layer."""
+    copied = [name for name in ("forward", "backward") if name in vars(bug)]
+    for name in copied:
+        mine = inspect.getsource(getattr(bug, name)).splitlines()
+        layer = inspect.getsource(getattr(bug.__mro__[1], name)).splitlines()
+        assert len(mine) == len(layer), f"{bug.__name__}.{name} has {len(mine)} lines, the layer's {len(layer)}"
+        marked = [i for i, line in enumerate(mine) if "# BUG" in line]
+        assert len(marked) == 1, f"{bug.__name__}.{name}: expected one line marked # BUG, found {len(marked)}"
+        for i, (ours, theirs) in enumerate(zip(mine, layer)):
+            if i in marked:
+                assert ours.split("#")[0].strip() != theirs.split("#")[0].strip()
+            else:
+                assert ours == theirs, f"{bug.__name__}.{name} drifted from the layer at line {i + 1}:\n{ours}\n{theirs}"
+    # or it overrides one small method: a loss's reduction, or a convolution's input gradient, which the
+    # conv bugs write in its other form (full correlation, shared and checked in tests/test_conv.py)
+    assert copied or any(name in vars(bug) for name in ("_reduce", "_grad_per_element", "_input_gradient"))

@@ -49,7 +49,7 @@ class LinearWithTransposedBug(mn.Linear):
     """dW computed as xᵀ G (shape (in, out)) — transposed, so only square layers even run."""
 
     def backward(self, grad_output, need_input_grad=True):
-        x = self._saved("x")
+        x = self.x
         self.weight.grad += x.T @ grad_output
         self.bias.grad += grad_output.sum(axis=0)
         return grad_output @ self.weight.data
@@ -59,7 +59,7 @@ class SigmoidWithoutOneMinus(mn.Sigmoid):
     """σ'(z) written as σ(z) instead of σ(z)(1 − σ(z))."""
 
     def backward(self, grad_output, need_input_grad=True):
-        return grad_output * self._saved("y")
+        return grad_output * self.y
 
 
 def test_checker_catches_a_transposed_weight_gradient(rng):
@@ -89,7 +89,7 @@ def test_report_without_raising_names_the_worst_entry(rng):
 def test_check_loss_catches_a_missing_one_over_n(rng):
     class SumInsteadOfMean(mn.MSELoss):
         def backward(self, grad_output=1.0):
-            return 2 * self._saved("difference") * grad_output
+            return 2 * self.difference * grad_output
 
     with pytest.raises(GradcheckError):
         check_loss(SumInsteadOfMean(), rng.standard_normal((4, 2)), rng.standard_normal((4, 2)))
@@ -106,7 +106,7 @@ def test_kink_crossings_are_excluded_not_passed():
 def test_kink_exclusion_does_not_hide_a_wrong_gradient(rng):
     class ReLUWithWrongSign(mn.ReLU):
         def backward(self, grad_output, need_input_grad=True):
-            return -grad_output * (self._saved("x") > 0)
+            return -grad_output * (self.y > 0)
 
     with pytest.raises(GradcheckError):
         check_module(ReLUWithWrongSign(), np.array([[1e-7, -0.5, 0.3]]))

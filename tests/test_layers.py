@@ -190,3 +190,17 @@ def test_sequential_names_indexing_and_repr():
     assert len(model[:2]) == 2
     with pytest.raises(TypeError, match="expected a Module, got ufunc"):
         mn.Sequential(np.tanh)
+
+
+def test_flatten_of_an_empty_batch_is_empty_as_in_torch():
+    layer = mn.Flatten()
+    y = layer(np.zeros((0, 28, 28), np.float32))
+    assert y.shape == (0, 784)
+    assert layer.backward(np.zeros((0, 784), np.float32)).shape == (0, 28, 28)
+
+
+def test_linear_of_an_empty_batch_is_empty_and_adds_nothing():
+    layer = mn.Linear(3, 2, rng=0)
+    assert layer(np.zeros((0, 3), np.float32)).shape == (0, 2)
+    assert layer.backward(np.zeros((0, 2), np.float32)).shape == (0, 3)
+    assert not layer.weight.grad.any() and not layer.bias.grad.any()

@@ -170,7 +170,7 @@ def test_bce_rejects_values_outside_unit_interval():
         mn.BCELoss()(np.array([-0.5, 1.0]), np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match=r"BCELoss\(\): expected target values in \[0, 1\], got values from 0.0 to 2.0"):
         mn.BCELoss()(np.array([0.5, 0.5]), np.array([0.0, 2.0]))
-    with pytest.raises(ValueError, match=r"BCEWithLogitsLoss\(\): expected target of shape \(2,\), got shape \(3,\) \(the shape of input\)"):
+    with pytest.raises(ValueError, match=r"BCEWithLogitsLoss\(\): expected target of shape \(2,\) \(the shape of input\), got shape \(3,\)"):
         mn.BCEWithLogitsLoss()(np.zeros(2), np.zeros(3))
 
 
@@ -194,3 +194,21 @@ def test_losses_reject_bad_reduction_and_grad_output():
 def test_losses_reject_nan_logits_with_a_hint():
     with pytest.raises(ValueError, match="CrossEntropyLoss.*non-finite.*learning rate"):
         mn.CrossEntropyLoss()(np.array([[np.nan, 0.0]]), np.array([0]))
+
+
+def test_loss_backward_out_of_pytorch_habit_says_what_to_write_instead():
+    """The notes' `loss.backward()`: the loss is a plain number here, and says so."""
+    loss = mn.CrossEntropyLoss()(np.zeros((2, 3), np.float32), np.array([0, 1]))
+    with pytest.raises(RuntimeError, match=r"model.backward\(criterion.backward\(\)\) is what loss.backward\(\) does"):
+        loss.backward()
+    assert isinstance(loss, np.float32) and isinstance(loss.item(), float)
+    assert f"{loss:.3f}" == "1.099" and loss == np.float32(np.log(3)) and str(loss) == str(np.float32(np.log(3)))
+
+
+@pytest.mark.parametrize("reduction, expected", [("mean", np.nan), ("sum", 0.0)])
+def test_cross_entropy_of_an_empty_batch_is_what_torch_gives(reduction, expected):
+    """PyTorch: nan for the mean of no samples (0/0), 0 for their sum — and no NumPy warning here."""
+    loss = mn.CrossEntropyLoss(reduction=reduction)
+    value = loss(np.zeros((0, 3), np.float32), np.zeros(0, np.int64))
+    np.testing.assert_equal(value, np.float32(expected))
+    assert loss.backward().shape == (0, 3)

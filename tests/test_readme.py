@@ -48,3 +48,15 @@ def test_readme_python_block_runs_and_prints_what_is_shown(source, shown, tmp_pa
 
 def test_readme_has_runnable_examples():
     assert len(list(python_blocks())) >= 3
+
+
+def backward_share_skipped(sizes):
+    """The share of a Linear stack's backward multiply-adds that need_input_grad=False skips: the first G W."""
+    layers = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return layers[0] / (2 * sum(layers))          # backward: dW and G W per layer, each as large as forward
+
+
+def test_readme_states_the_share_of_backward_work_that_need_input_grad_skips():
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    ours, notes = backward_share_skipped((20, 32, 2)), backward_share_skipped((784, 256, 10))
+    assert f"G W: {ours:.0%} of this network's backward multiply-adds, and {notes:.0%} for the notes' 784-256-10 MLP" in text

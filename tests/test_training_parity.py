@@ -188,11 +188,14 @@ def test_dropout_matches_torch_in_train_and_eval_over_several_steps(rng):
     np.testing.assert_array_equal(ours(x), theirs(torch.from_numpy(x)).numpy())
 
 
-# -- BatchNorm1d -----------------------------------------------------------------------
+# -- BatchNorm1d and BatchNorm2d --------------------------------------------------------
 
 PARITY_OPTIONS = [
     ({}, (6, 4)),
     ({}, (3, 4, 5)),
+    ({}, (3, 4, 2, 3)),
+    ({"momentum": None, "bias": False}, (2, 4, 3, 1)),
+    ({"bias": False}, (6, 4)),
     ({"momentum": None}, (6, 4)),
     ({"momentum": 0.3, "eps": 1e-3}, (2, 4, 2)),
     ({"affine": False}, (6, 4)),
@@ -203,8 +206,8 @@ PARITY_OPTIONS = [
 @pytest.mark.parametrize("options, shape", PARITY_OPTIONS, ids=[f"{o}-{s}" for o, s in PARITY_OPTIONS])
 def test_batchnorm_matches_torch_over_training_steps_then_eval(options, shape):
     rng = np.random.default_rng(11)
-    ours = random_batchnorm(4, 5, **options)
-    theirs = torch.nn.BatchNorm1d(4, dtype=torch.float64, **options)
+    ours = random_batchnorm(4, 5, ndim=len(shape), **options)
+    theirs = (torch.nn.BatchNorm2d if len(shape) == 4 else torch.nn.BatchNorm1d)(4, dtype=torch.float64, **options)
     theirs.load_state_dict({key: torch.from_numpy(value) for key, value in ours.state_dict().items()})
 
     def compare(x):

@@ -1,9 +1,14 @@
 """The bug zoo: the classic wrong backward passes, one mistake per class.
 
-Each class subclasses the correct manualnet layer and changes ONE line of its
-backward (or, once, of its forward), marked ``# BUG:`` with the right line
-beside it.  Its docstring says what is wrong and how it shows.  Use them to
-see what each mistake looks like in a report::
+Each class subclasses the correct manualnet layer and overrides the
+smallest method that holds its mistake: a loss's one-line reduction
+(``_reduce``, ``_grad_per_element``) where the mistake is there, else
+``backward`` copied from the layer with ONE line changed.  The wrong line is
+marked ``# BUG:`` with the right one beside it.  tests/test_bugzoo.py checks
+that every copied ``backward`` still equals the layer's own except on its
+``# BUG`` line, so a bug can never drift from the layer it breaks.  Its docstring
+says what is wrong and how it shows.  Use them to see what each mistake
+looks like in a report::
 
     import numpy as np
     import manualnet as mn
@@ -23,14 +28,14 @@ import copy
 import numpy as np
 
 from .. import functional as F
-from .._checks import check_grad_output
+from .._checks import check_float_array, check_grad_output
 from ..activations import ReLU, Sigmoid, Softmax
-from ..batchnorm import BatchNorm1d
+from ..batchnorm import BatchNorm1d, BatchNorm2d, _channel_shape, _other_axes
 from ..dropout import Dropout
 from ..layers import Linear
 from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from ..conv import Conv2d
-from ..module import keep_input
+from ..module import keep_output
 from ..pooling import AvgPool2d, MaxPool2d
 from ..windows import im2col, pad, pad_adjoint, windows
 
@@ -45,9 +50,10 @@ class SignFlippedBCEWithLogitsLoss(BCEWithLogitsLoss):
     """
 
     def backward(self, grad_output=1.0):
-        z = self._saved("z")
+        """dL/dz = (σ(z) − y) · g / M."""
+        z, target = self.z, self.target
         scale = self._grad_per_element(grad_output, z.shape, z.dtype)
-        return (self.target - F.sigmoid(z)) * scale      # BUG: should be (σ(z) − y) · g / M, eq. (5)
+        return (target - F.sigmoid(z)) * scale                         # BUG: should be (F.sigmoid(z) - target) * scale, eq. (5)
 
 
 class CrossEntropyMissingOneOverN(CrossEntropyLoss):
@@ -59,10 +65,8 @@ class CrossEntropyMissingOneOverN(CrossEntropyLoss):
     The right gradient: derivations/cross_entropy.md.
     """
 
-    def backward(self, grad_output=1.0):
-        grad = self._saved("probs") * grad_output    # BUG: should be · g / N (the mean's 1/N)
-        grad[np.arange(len(self.target)), self.target] -= grad_output  # eq. (5): − onehot(y)
-        return grad
+    def _grad_per_element(self, grad_output, losses_shape, dtype):
+        return np.asarray(grad_output, dtype=dtype)                    # BUG: should be g / N for the mean, eq. (5)
 
 
 class MSELossSummedForward(MSELoss):
@@ -75,9 +79,8 @@ class MSELossSummedForward(MSELoss):
     The right gradient: derivations/mse.md.
     """
 
-    def forward(self, input, target):
-        super().forward(input, target)
-        return (self.difference ** 2).sum()          # BUG: should be the mean, self._reduce(...), eq. (2)
+    def _reduce(self, losses):
+        return losses.sum()                                            # BUG: should be the mean, eq. (2)
 
 
 class MSELossMissingTwo(MSELoss):
@@ -89,9 +92,10 @@ class MSELossMissingTwo(MSELoss):
     """
 
     def backward(self, grad_output=1.0):
-        difference = self._saved("difference")
+        """dL/dx = 2 (x − y) · g / M."""
+        difference = self.difference
         scale = self._grad_per_element(grad_output, difference.shape, difference.dtype)
-        return difference * scale                    # BUG: should be 2 · (x − y) · g / M, eq. (3)
+        return difference * scale                    # BUG: should be difference * (2 * scale), eq. (3)
 
 
 class TransposedWeightGradLinear(Linear):
@@ -105,10 +109,15 @@ class TransposedWeightGradLinear(Linear):
     """
 
     def backward(self, grad_output, need_input_grad=True):
-        x = self._saved("x")
+        """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
+        x = self.x
+        check_grad_output(self, grad_output, (len(x), self.out_features), x.dtype)
         self.weight.grad += x.T @ grad_output        # BUG: should be grad_output.T @ x, eq. (3)
-        self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
-        return grad_output @ self.weight.data if need_input_grad else None   # eq. (2)
+        if self.bias is not None:
+            self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
+        if not need_input_grad:
+            return None
+        return grad_output @ self.weight.data        # eq. (2)
 
 
 class BiasGradMeanLinear(Linear):
@@ -120,10 +129,15 @@ class BiasGradMeanLinear(Linear):
     """
 
     def backward(self, grad_output, need_input_grad=True):
-        x = self._saved("x")
+        """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
+        x = self.x
+        check_grad_output(self, grad_output, (len(x), self.out_features), x.dtype)
         self.weight.grad += grad_output.T @ x        # eq. (3)
-        self.bias.grad += grad_output.mean(axis=0)   # BUG: should be grad_output.sum(axis=0), eq. (4)
-        return grad_output @ self.weight.data if need_input_grad else None   # eq. (2)
+        if self.bias is not None:
+            self.bias.grad += grad_output.mean(axis=0)   # BUG: should be grad_output.sum(axis=0), eq. (4)
+        if not need_input_grad:
+            return None
+        return grad_output @ self.weight.data        # eq. (2)
 
 
 class OverwritingLinear(Linear):
@@ -139,10 +153,15 @@ class OverwritingLinear(Linear):
     """
 
     def backward(self, grad_output, need_input_grad=True):
-        x = self._saved("x")
-        self.weight.grad = grad_output.T @ x         # BUG: should be +=, eq. (3)
-        self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
-        return grad_output @ self.weight.data if need_input_grad else None   # eq. (2)
+        """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
+        x = self.x
+        check_grad_output(self, grad_output, (len(x), self.out_features), x.dtype)
+        self.weight.grad = grad_output.T @ x         # BUG: should be self.weight.grad += ..., eq. (3)
+        if self.bias is not None:
+            self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
+        if not need_input_grad:
+            return None
+        return grad_output @ self.weight.data        # eq. (2)
 
 
 class ReLUWithoutMask(ReLU):
@@ -155,8 +174,12 @@ class ReLUWithoutMask(ReLU):
     """
 
     def backward(self, grad_output, need_input_grad=True):
-        self._saved("x")
-        return grad_output                           # BUG: should be grad_output * (x > 0), eq. (3)
+        """dL/dx = G ⊙ 1[x > 0]."""
+        y = self.y
+        check_grad_output(self, grad_output, y.shape, y.dtype)
+        if not need_input_grad:
+            return None
+        return grad_output                           # BUG: should be grad_output * (y > 0), eq. (4)
 
 
 class SoftmaxDiagonalOnly(Softmax):
@@ -170,8 +193,13 @@ class SoftmaxDiagonalOnly(Softmax):
     """
 
     def backward(self, grad_output, need_input_grad=True):
-        y = self._saved("y")
-        return grad_output * y * (1 - y)             # BUG: should be y ⊙ (G − Σ_j G_j y_j), eq. (4)
+        """dL/dx = y ⊙ (G − Σ_j G_j y_j)."""
+        y = self.y
+        check_grad_output(self, grad_output, y.shape, y.dtype)
+        if not need_input_grad:
+            return None
+        weighted_sum = np.sum(grad_output * y, axis=self.dim, keepdims=True)
+        return grad_output * y * (1 - y)             # BUG: should be y * (grad_output - weighted_sum), eq. (4)
 
 
 class SigmoidDerivativeAsValue(Sigmoid):
@@ -183,8 +211,12 @@ class SigmoidDerivativeAsValue(Sigmoid):
     """
 
     def backward(self, grad_output, need_input_grad=True):
-        y = self._saved("y")
-        return grad_output * y                       # BUG: should be G ⊙ y ⊙ (1 − y), eq. (3)
+        """dL/dx = G ⊙ y ⊙ (1 − y)."""
+        y = self.y
+        check_grad_output(self, grad_output, y.shape, y.dtype)
+        if not need_input_grad:
+            return None
+        return grad_output * y                       # BUG: should be grad_output * y * (1 - y), eq. (3)
 
 
 class DropoutWithoutMask(Dropout):
@@ -198,13 +230,15 @@ class DropoutWithoutMask(Dropout):
     """
 
     def backward(self, grad_output, need_input_grad=True):
-        input_shape = self._saved("input_shape")
-        check_grad_output(self, grad_output, input_shape, self.input_dtype)
+        """dL/dx = G ⊙ m / (1 − p) after a training forward, G after an evaluation one."""
+        mask = self.mask
+        if mask is None:                             # evaluation: the identity, any shape passes
+            check_float_array(self, grad_output, "grad_output")
+            return grad_output if need_input_grad else None    # eq. (5)
+        check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
         if not need_input_grad:
             return None
-        if self.mask is None:
-            return grad_output                       # eq. (5)
-        dx = grad_output.copy()                      # BUG: should be grad_output * self.mask
+        dx = grad_output.copy()                      # BUG: should be grad_output * mask
         dx *= self.scale                             # eq. (4)
         return dx
 
@@ -220,14 +254,16 @@ class DropoutScaledByP(Dropout):
     """
 
     def backward(self, grad_output, need_input_grad=True):
-        input_shape = self._saved("input_shape")
-        check_grad_output(self, grad_output, input_shape, self.input_dtype)
+        """dL/dx = G ⊙ m / (1 − p) after a training forward, G after an evaluation one."""
+        mask = self.mask
+        if mask is None:                             # evaluation: the identity, any shape passes
+            check_float_array(self, grad_output, "grad_output")
+            return grad_output if need_input_grad else None    # eq. (5)
+        check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
         if not need_input_grad:
             return None
-        if self.mask is None:
-            return grad_output                       # eq. (5)
-        dx = grad_output * self.mask
-        dx *= 1 / self.p                             # BUG: should be self.scale = 1/(1 − p), eq. (4)
+        dx = grad_output * mask
+        dx *= 1 / self.p                             # BUG: should be dx *= self.scale, 1/(1 − p), eq. (4)
         return dx
 
 
@@ -243,21 +279,28 @@ class BatchNormWithoutMeanTerm(BatchNorm1d):
     """
 
     def backward(self, grad_output, need_input_grad=True):
-        x_hat = self._saved("x_hat")
+        """Add dL/dγ, dL/dβ to .grad; return dL/dx through the batch mean and variance (or the running ones)."""
+        x_hat, inv_std = self.x_hat, self.inv_std
         check_grad_output(self, grad_output, x_hat.shape, x_hat.dtype)
-        axes = self._axes(x_hat)
+        axes, channel = _other_axes(x_hat), _channel_shape(x_hat)
+        # Σ G and Σ G x̂ serve twice: they are dL/dβ and dL/dγ, and, times γ, the
+        # sums Σ dx̂ and Σ dx̂ x̂ of eq. (14), because dx̂ = γ G (eq. (8)).
+        sum_g = np.sum(grad_output, axis=axes)                              # eq. (10)
+        sum_g_x_hat = np.sum(grad_output * x_hat, axis=axes)                # eq. (9)
         if self.affine:
-            self.weight.grad += np.sum(grad_output * x_hat, axis=axes)      # eq. (9)
-            self.bias.grad += np.sum(grad_output, axis=axes)                # eq. (10)
+            self.weight.grad += sum_g_x_hat                                 # eq. (9)
+        if self.bias is not None:
+            self.bias.grad += sum_g                                         # eq. (10)
         if not need_input_grad:
             return None
-        d_x_hat = grad_output * self._per_feature(self.weight.data, x_hat) if self.affine else grad_output  # eq. (8)
-        inv_std = self._per_feature(self.inv_std, x_hat)
+        gamma = self.weight.data if self.affine else np.ones_like(inv_std)
+        d_x_hat = grad_output * gamma.reshape(channel)                      # eq. (8)
         if not self.used_batch_statistics:
-            return d_x_hat * inv_std                                        # eq. (15)
+            return d_x_hat * inv_std.reshape(channel)                       # eq. (15)
         count = x_hat.size // self.num_features
-        sum_d_x_hat_x_hat = self._per_feature(np.sum(d_x_hat * x_hat, axis=axes), x_hat)
-        return inv_std / count * (count * d_x_hat - x_hat * sum_d_x_hat_x_hat)   # BUG: − Σ dx̂ missing, eq. (14)
+        sum_d_x_hat = (gamma * sum_g).reshape(channel)
+        sum_d_x_hat_x_hat = (gamma * sum_g_x_hat).reshape(channel)
+        return (inv_std / count).reshape(channel) * (count * d_x_hat - x_hat * sum_d_x_hat_x_hat)   # BUG: − Σ dx̂ missing, eq. (14)
 
 
 BUGS = (
@@ -342,8 +385,15 @@ class MaxPoolGradToWholeWindow(MaxPool2d):
     The right gradient: derivations/pooling.md, eq. (4).
     """
 
-    def _routes(self):
-        return np.ones((*self.argmax.shape[:2], np.prod(self.kernel_size), *self.argmax.shape[2:]), bool)   # BUG: should be 1 at the argmax only, eq. (4)
+    def backward(self, grad_output, need_input_grad=True):
+        """dL/dx: each G[n, c, i, j] added at its window's maximum, eq. (4)."""
+        routes, input_shape = self.routes, self.input_shape
+        check_grad_output(self, grad_output, (*input_shape[:2], *routes.shape[3:]), self.input_dtype)
+        if not need_input_grad:
+            return None
+        d_cells = np.broadcast_to(grad_output[:, :, np.newaxis], routes.shape)   # BUG: should be routes * G, eq. (4)
+        d_windows = d_cells.reshape(*input_shape[:2], *self.kernel_size, *routes.shape[3:])
+        return self._add_to_input(d_windows, input_shape)                   # eq. (5)
 
 
 class MaxPoolGradToAllTies(MaxPool2d):
@@ -355,20 +405,26 @@ class MaxPoolGradToAllTies(MaxPool2d):
     first maximum in window order.  Shows as: with tied inputs, input.grad nonzero at the later
     tied cells ("max to every tie").
 
-    The right gradient: derivations/pooling.md, eq. (4).
+    The right gradient: derivations/pooling.md, eq. (2).
     """
 
-    saved_for_backward = (*MaxPool2d.saved_for_backward, "x")
-
     def forward(self, x):
-        self.x = keep_input(x)                       # to find every cell equal to the maximum
-        return super().forward(x)
-
-    def _routes(self):
-        padded = pad(self.x, self._pads(self.x.shape), value=-np.inf)
-        cells = windows(padded, self.kernel_size, self.stride, self.dilation)
-        cells = cells.reshape(*cells.shape[:2], -1, *cells.shape[4:])
-        return cells == cells.max(axis=2, keepdims=True)   # BUG: should be 1 at the first maximum only, eq. (4)
+        self._check_input(x)
+        padded = pad(x, self._pads(x.shape), value=-np.inf)                  # eq. (1): padding never wins
+        cells = windows(padded, self.kernel_size, self.stride, self.dilation)    # (N, C, kH, kW, Ho, Wo), a view
+        y = cells[:, :, 0, 0].copy()
+        for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
+            np.maximum(y, cells[:, :, p, q], out=y)                          # eq. (1)
+        routes = np.empty((*y.shape[:2], cells.shape[2] * cells.shape[3], *y.shape[2:]), dtype=bool)
+        unclaimed = np.ones(y.shape, dtype=bool)                             # no maximum met yet, in window order
+        for offset, (p, q) in enumerate(np.ndindex(self.kernel_size)):      # row by row, as PyTorch
+            routes[:, :, offset] = cells[:, :, p, q] == y                    # BUG: should be & unclaimed, eq. (2)
+            unclaimed &= ~routes[:, :, offset]
+        self.routes = routes                                                 # (N, C, kH·kW, Ho, Wo), for backward
+        self.input_shape, self.input_dtype = x.shape, x.dtype                # to check G against
+        if self.return_indices:
+            return y, self._flat_indices(x.shape)
+        return y
 
 
 class AvgPoolGradNotDivided(AvgPool2d):
@@ -381,12 +437,57 @@ class AvgPoolGradNotDivided(AvgPool2d):
     The right gradient: derivations/pooling.md, eq. (8).
     """
 
-    def _share(self, grad_output, input_shape):
-        return grad_output                           # BUG: should be G / divisor, eq. (8)
+    def backward(self, grad_output, need_input_grad=True):
+        """dL/dx: every cell of window (i, j) gets G[n, c, i, j] / divisor[i, j], eq. (8)."""
+        input_shape = self.input_shape
+        check_grad_output(self, grad_output, (*input_shape[:2], *self._output_size(input_shape)),
+                          self.input_dtype)
+        if not need_input_grad:
+            return None
+        share = grad_output                                                 # BUG: should be G / divisor, eq. (8)
+        d_windows = np.broadcast_to(share[:, :, np.newaxis, np.newaxis],
+                                    (*share.shape[:2], *self.kernel_size, *share.shape[2:]))
+        return self._add_to_input(d_windows, input_shape)                   # eq. (9)
+
+
+class BatchNorm2dOverAllAxes(BatchNorm2d):
+    """Batch norm's statistics taken over every axis, the channel axis too: one μ and σ² for the whole
+    batch (``x.mean()`` without ``axis``), where each channel needs its own, over (N, H, W).
+
+    It runs silently (the scalar statistics broadcast everywhere), and backward, written for
+    per-channel statistics, no longer matches forward.  Shows as: a wrong output that equals this
+    class's ("batch-norm axes"); every gradient wrong with it.
+
+    The right gradient: derivations/batchnorm.md, eq. (1).
+    """
+
+    def forward(self, x):
+        self._check_input(x)
+        if x.size == 0:
+            return self._empty_batch(x)
+        axes, channel = tuple(range(x.ndim)), _channel_shape(x)            # BUG: should be _other_axes(x), eq. (1)
+        self.used_batch_statistics = self.training or not self.track_running_stats
+        if self.used_batch_statistics:
+            mean = x.mean(axis=axes)                                        # eq. (1)
+            centered = x - mean.reshape(channel)
+            var = np.mean(centered * centered, axis=axes)                   # eq. (2)
+            if self.training and self.track_running_stats:
+                self._update_running_statistics(mean, var, x.size // self.num_features)
+        else:
+            centered = x - self.running_mean.reshape(channel)
+            var = self.running_var
+        self.inv_std = 1 / np.sqrt(var + self.eps)                          # eq. (3), kept for backward
+        self.x_hat = centered * self.inv_std.reshape(channel)               # eq. (4), kept for backward
+        if not self.affine:
+            return keep_output(self.x_hat)                                  # y = x̂: handed out read-only
+        y = self.x_hat * self.weight.data.reshape(channel)                  # eq. (5)
+        if self.bias is not None:
+            y += self.bias.data.reshape(channel)                            # eq. (5)
+        return y
 
 
 BUGS += (UnflippedKernelConv2d, UndilatedGradConv2d, MaxPoolGradToWholeWindow, MaxPoolGradToAllTies,
-         AvgPoolGradNotDivided)
+         AvgPoolGradNotDivided, BatchNorm2dOverAllAxes)
 
 
 def with_bug(layer, bug):

@@ -193,6 +193,7 @@ MISTAKES.update({
     "max to whole window": "max pooling's gradient sent to every cell of the window, not only its maximum",
     "max to every tie": "max pooling's gradient sent to every cell equal to the maximum, not only the first",
     "average not divided": "average pooling's gradient not divided by the window's size",
+    "batch-norm axes": "batch-norm statistics taken over other axes than every axis but the channel",
 })
 
 
@@ -214,6 +215,9 @@ def _layer_bugs():
          "the first maximum in window order only, derivations/pooling.md eq. (4)"),
         (bugzoo.AvgPoolGradNotDivided, "average not divided",
          "mine spreads each G to its window without dividing by the window's size, derivations/pooling.md eq. (8)"),
+        (bugzoo.BatchNorm2dOverAllAxes, "batch-norm axes",
+         "mine normalises with one mean and variance over every axis; each channel needs its own, over (N, H, W): "
+         "mean(axis=(0, 2, 3)), derivations/batchnorm.md eq. (1)"),
     )
 
 

@@ -25,6 +25,8 @@ class FunctionModule(Module):
     parameters may return dx alone from backward.
     """
 
+    saved_for_backward = ("cache",)
+
     def __init__(self, forward, backward, params=None):
         super().__init__()
         self.forward_function = forward
@@ -34,13 +36,12 @@ class FunctionModule(Module):
 
     def forward(self, *inputs):
         y, cache = self.forward_function(*inputs, *(p.data for p in self._parameters.values()))
-        self.saved = (cache,)                        # boxed: the cache itself may be None
+        self.cache = cache                           # kept for backward, whatever the function returned
         return y
 
     def backward(self, grad_output, need_input_grad=True):
         """Call the backward function; add each dparam into its Parameter's .grad; return dx."""
-        (cache,) = self._saved("saved")
-        grads = self.backward_function(grad_output, cache)
+        grads = self.backward_function(grad_output, self.cache)
         if not isinstance(grads, tuple):
             grads = (grads,)
         parameters = list(self._parameters.items())
