@@ -110,15 +110,15 @@ class _ConvNd(Module):
 
     def _input_gradient(self, G, input_shape):
         """dL/dx from G (g, O/g, N·Ho·Wo): the columns' gradient, added back where each column was read."""
-        d_cols = np.matmul(self._weight_matrices().transpose(0, 2, 1), G)                    # eq. (14)
+        d_cols = np.matmul(self._weight_matrices().transpose(0, 2, 1), G)                    # eq. (13)
         padded_shape = (input_shape[0], self.in_channels, *self._padded_size(input_shape))
-        d_padded = col2im(d_cols, padded_shape, self._kernel, self._stride, self._dilation)   # eq. (13)
+        d_padded = col2im(d_cols, padded_shape, self._kernel, self._stride, self._dilation)   # eq. (14)
         return pad_adjoint(d_padded, self._padding, self._pad_mode).reshape(input_shape)     # eq. (8)
 
     # -- shapes -----------------------------------------------------------------
 
     def _weight_matrices(self):
-        """The kernel as one matrix per group: (g, O/g, C/g·kH·kW), a view of the weight."""
+        """The kernel as one matrix per group: (g, O/g, C/g·kH·kW), a view of the weight, eq. (15)."""
         return self.weight.data.reshape(self.groups, self.out_channels // self.groups, -1)
 
     def _image_size(self, input_shape):

@@ -33,7 +33,7 @@ class _Pool2d(Module):
                              f"kernel_size={self.kernel_size} (a window of padding alone would have no input)")
 
     def _output_size(self, input_shape):
-        """(Ho, Wo): eq. (3) of conv2d.md per axis, rounded up with ceil_mode."""
+        """(Ho, Wo): eq. (3) per axis, rounded up with ceil_mode."""
         return tuple(output_size(size, k, s, 2 * p, d, self.ceil_mode) for size, k, s, p, d in
                      zip(input_shape[2:], self.kernel_size, self.stride, self.padding, self.dilation))
 
@@ -49,7 +49,7 @@ class _Pool2d(Module):
 
     def _add_to_input(self, d_windows, input_shape):
         """dL/dx from every window's gradient d_windows (N, C, kH, kW, Ho, Wo): added back where each window
-        read, overlapping windows adding up; the padding's share dropped (eq. (13) and (8) of conv2d.md)."""
+        read, overlapping windows adding up, and the padding's share dropped, eq. (5)."""
         pads = self._pads(input_shape)
         padded_size = tuple(size + before + after for size, (before, after) in zip(input_shape[2:], pads))
         d_padded = np.zeros((*input_shape[:2], *padded_size), dtype=d_windows.dtype)

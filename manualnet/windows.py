@@ -8,8 +8,8 @@ MaxPool2d and AvgPool2d, each step with its adjoint for the backward pass:
 * ``output_size``: how many windows fit along one axis, eq. (3);
 * ``pad`` and ``pad_adjoint``: the padded image x̃, eq. (2), and dL/dx from dL/dx̃, eq. (8);
 * ``windows``: every window as a read-only view (N, C, kH, kW, Ho, Wo), no copy, eq. (9);
-* ``add_windows``: its adjoint, each window's gradient added back where the window read, eq. (13);
-* ``im2col`` and ``col2im``: the same two, laid out for the convolution's one matrix product, eq. (10), (13).
+* ``add_windows``: its adjoint, each window's gradient added back where the window read, eq. (14);
+* ``im2col`` and ``col2im``: the same two, laid out for the convolution's one matrix product, eq. (10), (14).
 
 ``add_windows`` loops over the kH·kW kernel offsets, each step one strided
 add over all of N, C, Ho and Wo.  It was measured against the alternative,
@@ -93,7 +93,7 @@ def windows(padded, kernel, stride, dilation):
 
 
 def add_windows(d_padded, d_windows, stride, dilation):
-    """The adjoint of ``windows``: add d_windows[n, c, p, q, i, j] into d_padded[n, c, s_h·i + d_h·p, s_w·j + d_w·q], eq. (13).
+    """The adjoint of ``windows``: add d_windows[n, c, p, q, i, j] into d_padded[n, c, s_h·i + d_h·p, s_w·j + d_w·q], eq. (14).
 
     Windows that overlap add into the same cells.  One vectorised strided add
     per kernel offset (p, q), each over all of N, C, Ho and Wo; returns d_padded.
@@ -121,7 +121,7 @@ def im2col(padded, kernel, stride, dilation, groups=1):
 
 
 def col2im(d_columns, padded_shape, kernel, stride, dilation):
-    """The adjoint of ``im2col``: the gradient of each column entry added back into dL/dx̃ (N, C, Hp, Wp), eq. (13)."""
+    """The adjoint of ``im2col``: the gradient of each column entry added back into dL/dx̃ (N, C, Hp, Wp), eq. (14)."""
     batch, channels, padded_h, padded_w = padded_shape
     out_h = output_size(padded_h, kernel[0], stride[0], 0, dilation[0])
     out_w = output_size(padded_w, kernel[1], stride[1], 0, dilation[1])
