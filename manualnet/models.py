@@ -17,6 +17,7 @@ from ._checks import (
     check_dtype_matches, check_float_array, check_learning_rate, check_plain_ndarray, check_shape, name_of,
 )
 from .activations import ReLU
+from .batchnorm import BatchNorm2d
 from .conv import Conv2d
 from .layers import Flatten, Linear, Sequential
 from .module import Module
@@ -151,8 +152,9 @@ class MLP(Module):
 class CNN(Module):
     """A small LeNet-style network: logits = classifier(features(x)).  Derivation: derivations/backprop.md
 
-    features: two blocks of Conv2d(3 × 3, padding 1) → ReLU → MaxPool2d(2),
-    with ``channels`` (16, 32) filters; each block halves the image side.
+    features: two blocks of Conv2d(3 × 3, padding 1, no bias) → BatchNorm2d →
+    ReLU → MaxPool2d(2), with ``channels`` (16, 32) filters; each block halves
+    the image side (the batch norm's β does the bias's job).
     classifier: Flatten → Linear(32 · (s/4)², num_classes).
     Shape: x (N, in_channels, s, s) -> logits (N, num_classes), s = ``image_size``
     (28 for MNIST, 8 for the digits).  Parameters start at PyTorch's default
@@ -168,8 +170,10 @@ class CNN(Module):
         self.channels = tuple(channels)
         first, second = self.channels
         self.features = Sequential(
-            Conv2d(in_channels, first, 3, padding=1, dtype=dtype, rng=rng), ReLU(), MaxPool2d(2),
-            Conv2d(first, second, 3, padding=1, dtype=dtype, rng=rng), ReLU(), MaxPool2d(2),
+            Conv2d(in_channels, first, 3, padding=1, bias=False, dtype=dtype, rng=rng), BatchNorm2d(first, dtype=dtype),
+            ReLU(), MaxPool2d(2),
+            Conv2d(first, second, 3, padding=1, bias=False, dtype=dtype, rng=rng), BatchNorm2d(second, dtype=dtype),
+            ReLU(), MaxPool2d(2),
         )
         side = image_size // 4                    # two poolings, each ⌊side / 2⌋
         self.classifier = Sequential(Flatten(), Linear(second * side * side, num_classes, rng=rng, dtype=dtype))
