@@ -22,6 +22,7 @@ from manualnet.conv import conv2d_naive_backward, conv2d_naive_forward
 from manualnet.testing.bugzoo import full_correlation_input_gradient
 from manualnet.windows import col2im, im2col, pad, pad_adjoint
 
+from . import training
 from .ops import _median_call_time
 
 BATCH = 64
@@ -158,8 +159,8 @@ def input_gradient_choice(seconds=0.15, repeats=5, batch=BATCH):
 
 # -- a training epoch of the CNN ---------------------------------------------------------------
 
-class ManualnetCNNRun:
-    name = "manualnet"
+class ManualnetCNNRun(training.ManualnetRun):
+    """The README's loop (training.ManualnetRun's epoch) around manualnet.models.CNN."""
 
     def __init__(self, x, y, batch_size, seed=0):
         self.model = mn.CNN(rng=seed)
@@ -168,44 +169,26 @@ class ManualnetCNNRun:
         self.loader = mn.data.DataLoader(mn.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True,
                                          seed=seed)
 
-    def epoch(self):
-        model, criterion, optimizer = self.model, self.criterion, self.optimizer
-        for x, y in self.loader:
-            optimizer.zero_grad()
-            logits = model(x)
-            criterion(logits, y)
-            model.backward(criterion.backward(), need_input_grad=False)
-            optimizer.step()
 
-
-class TorchCNNRun:
-    """The same network in PyTorch (Conv2d without bias, BatchNorm2d, ReLU, MaxPool2d, Linear), batches by slicing."""
-
-    name = "torch"
+class TorchCNNRun(training.TorchRun):
+    """manualnet.models.CNN in PyTorch (Conv2d without bias, BatchNorm2d, ReLU, MaxPool2d, Linear), batches by slicing."""
 
     def __init__(self, torch, x, y, batch_size, seed=0):
         nn = torch.nn
+        self.torch, self.name, self.loader = torch, "torch", None
         torch.manual_seed(seed)
         self.model = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+            nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
         self.criterion = nn.CrossEntropyLoss()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.x, self.y, self.batch_size = torch.from_numpy(x), torch.from_numpy(y), batch_size
 
-    def epoch(self):
-        model, criterion, optimizer = self.model, self.criterion, self.optimizer
-        for i in range(0, len(self.x), self.batch_size):
-            optimizer.zero_grad()
-            criterion(model(self.x[i:i + self.batch_size]), self.y[i:i + self.batch_size]).backward()
-            optimizer.step()
-
 
 def mnist_images(samples, rng):
     """MNIST-shaped (N, 1, 28, 28) float32 images in [0, 1) with labels from a fixed random linear teacher."""
-    from .training import mnist_like
-    x, y = mnist_like(samples, rng)
+    x, y = training.mnist_like(samples, rng)
     return x.reshape(-1, 1, 28, 28), y
 
 

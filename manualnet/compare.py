@@ -28,7 +28,7 @@ import functools
 import numpy as np
 
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .batchnorm import BatchNorm1d
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .dropout import Dropout
 from .gradcheck import ATOL, RTOL
 from .layers import Flatten, Linear, Sequential
@@ -43,7 +43,7 @@ TORCH_SPEC = "torch==2.13.0"
 _LOSSES = (CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss)
 _SUPPORTED = ("Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Dropout, BatchNorm1d, "
               "Sequential, MLP (the study notes' MultiLayerPerceptronClass in PyTorch), the losses, "
-              "Conv1d, Conv2d, MaxPool2d, AvgPool2d and CNN (to PyTorch only)")
+              "Conv1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d and CNN (to PyTorch only)")
 
 
 def import_torch():
@@ -366,9 +366,14 @@ def _conv_to_torch(torch, path):
                                        _to_torch(m.classifier, torch, _join(path, "classifier")))
         return twin
 
+    def batchnorm2d(m):
+        return _with_state(nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats,
+                                          dtype=_torch_dtype(m, torch), bias=m.bias is not None), m, torch)
+
     return {
         Conv2d: conv,
         Conv1d: conv,
+        BatchNorm2d: batchnorm2d,
         MaxPool2d: lambda m: nn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, m.return_indices,
                                           m.ceil_mode),
         AvgPool2d: lambda m: nn.AvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
@@ -383,6 +388,8 @@ def _conv_from_torch(nn, path):
                              t.bias is not None, t.padding_mode, dtype=_numpy_dtype(t, path))
 
     return {
+        nn.BatchNorm2d: lambda t: BatchNorm2d(t.num_features, t.eps, t.momentum, t.affine, t.track_running_stats,
+                                              dtype=_numpy_dtype(t, path), bias=t.bias is not None),
         nn.Conv2d: conv(Conv2d),
         nn.Conv1d: conv(Conv1d),
         nn.MaxPool2d: lambda t: MaxPool2d(t.kernel_size, t.stride, t.padding, t.dilation, t.return_indices,

@@ -155,19 +155,19 @@ class CNN(Module):
     features: two blocks of Conv2d(3 × 3, padding 1, no bias) → BatchNorm2d →
     ReLU → MaxPool2d(2), with ``channels`` (16, 32) filters; each block halves
     the image side (the batch norm's β does the bias's job).
-    classifier: Flatten → Linear(32 · (s/4)², num_classes).
+    classifier: Flatten → Linear(32 · (s/4)², ``hidden``) → ReLU → Linear(hidden, num_classes).
     Shape: x (N, in_channels, s, s) -> logits (N, num_classes), s = ``image_size``
     (28 for MNIST, 8 for the digits).  Parameters start at PyTorch's default
     init; ``rng`` (Generator or int seed) makes them reproducible.
     backward is the chain rule through classifier, then features.
     """
 
-    def __init__(self, in_channels=1, num_classes=10, image_size=28, channels=(16, 32), rng=None,
+    def __init__(self, in_channels=1, num_classes=10, image_size=28, channels=(16, 32), hidden=128, rng=None,
                  dtype=np.float32):
         super().__init__()
         rng = as_generator(rng)
         self.in_channels, self.num_classes, self.image_size = in_channels, num_classes, image_size
-        self.channels = tuple(channels)
+        self.channels, self.hidden = tuple(channels), hidden
         first, second = self.channels
         self.features = Sequential(
             Conv2d(in_channels, first, 3, padding=1, bias=False, dtype=dtype, rng=rng), BatchNorm2d(first, dtype=dtype),
@@ -176,7 +176,8 @@ class CNN(Module):
             ReLU(), MaxPool2d(2),
         )
         side = image_size // 4                    # two poolings, each ⌊side / 2⌋
-        self.classifier = Sequential(Flatten(), Linear(second * side * side, num_classes, rng=rng, dtype=dtype))
+        self.classifier = Sequential(Flatten(), Linear(second * side * side, hidden, rng=rng, dtype=dtype), ReLU(),
+                                     Linear(hidden, num_classes, rng=rng, dtype=dtype))
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -188,4 +189,4 @@ class CNN(Module):
 
     def extra_repr(self):
         return (f"in_channels={self.in_channels}, num_classes={self.num_classes}, image_size={self.image_size}, "
-                f"channels={self.channels}")
+                f"channels={self.channels}, hidden={self.hidden}")

@@ -154,18 +154,35 @@ def test_functional_pooling_matches_pytorch(config, seed):
 
 # -- the whole network ----------------------------------------------------------------------
 
+def _torch_cnn(model):
+    """manualnet.models.CNN written in PyTorch, with the same children and state-dict keys, holding model's state."""
+    nn = torch.nn
+    first, second = model.channels
+    side = model.image_size // 4
+
+    class CNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(1, first, 3, padding=1, bias=False), nn.BatchNorm2d(first), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(first, second, 3, padding=1, bias=False), nn.BatchNorm2d(second), nn.ReLU(),
+                nn.MaxPool2d(2))
+            self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(second * side * side, model.hidden), nn.ReLU(),
+                                            nn.Linear(model.hidden, 10))
+
+        def forward(self, x):
+            return self.classifier(self.features(x))
+
+    twin = CNN().double()
+    twin.load_state_dict({key: torch.from_numpy(value) for key, value in model.state_dict().items()})
+    return twin
+
+
 @pytest.mark.parametrize("image_size", [8, 28])
 def test_cnn_matches_the_same_network_in_pytorch(image_size):
-    model = mn.CNN(image_size=image_size, channels=(4, 6), rng=0, dtype=np.float64)
-    twin = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(6 * (image_size // 4) ** 2, 10)).double()
-    keys = {"features.0": "0", "features.3": "3", "classifier.1": "7"}
-    state = {key.replace(prefix, twin_prefix): torch.from_numpy(value)
-             for key, value in model.state_dict().items() for prefix, twin_prefix in keys.items()
-             if key.startswith(prefix + ".")}
-    twin.load_state_dict(state)
+    """Training mode (batch statistics), forward and every gradient; then the running statistics it updated."""
+    model = mn.CNN(image_size=image_size, channels=(4, 6), hidden=16, rng=0, dtype=np.float64)
+    twin = _torch_cnn(model)
     x = random_array(3, (5, 1, image_size, image_size))
     y = model(x)
     G = random_array(4, y.shape)
@@ -174,5 +191,14 @@ def test_cnn_matches_the_same_network_in_pytorch(image_size):
     np.testing.assert_allclose(model.backward(G), torch_dx, **TOLERANCE)
     twin_parameters = dict(twin.named_parameters())
     for key, parameter in model.named_parameters():
-        twin_key = next(key.replace(p, t) for p, t in keys.items() if key.startswith(p + "."))
-        np.testing.assert_allclose(parameter.grad, twin_parameters[twin_key].grad.numpy(), **TOLERANCE, err_msg=key)
+        np.testing.assert_allclose(parameter.grad, twin_parameters[key].grad.numpy(), **TOLERANCE, err_msg=key)
+    for key, value in twin.state_dict().items():
+        np.testing.assert_allclose(model.state_dict()[key], value.numpy(), **TOLERANCE, err_msg=key)
+
+
+def test_cnn_compares_with_its_pytorch_twin_through_manualnet_compare():
+    """compare_with_torch builds the twin itself (manualnet.compare) and finds nothing to report."""
+    from manualnet.compare import compare_with_torch
+    model = mn.CNN(image_size=8, channels=(2, 3), hidden=8, rng=0, dtype=np.float64)
+    report = compare_with_torch(model, random_array(5, (4, 1, 8, 8)), rng=0)
+    assert report.passed and len(report.arrays) == 2 + len(model.parameters())
