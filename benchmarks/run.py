@@ -92,7 +92,7 @@ FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample"
         "cnn_samples": 60_000, "cnn_repeats": 3, "naive_batch": 4, "conv_batch": 64}
 QUICK = {"samples": 2_000, "repeats": 1, "warmup": 0, "digits_epochs_per_sample": 1,
          "op_seconds": 0.002, "op_repeats": 1, "process_repeats": 1,
-         "cnn_samples": 256, "cnn_repeats": 1, "naive_batch": 1, "conv_batch": 4}
+         "cnn_samples": 128, "cnn_repeats": 1, "naive_batch": 1, "conv_batch": 2}
 
 
 def run(quick):

@@ -178,5 +178,5 @@ CATALOGUE.update({
     Conv1d: _module_check(_float64(Conv1d, 2, 3, 3, padding="same", dilation=2), (BATCH // 2, 2, 7)),
     MaxPool2d: _max_pool_check,
     AvgPool2d: _module_check(lambda rng: AvgPool2d(3, 2, padding=1, count_include_pad=False), (BATCH // 2, 2, 5, 6)),
-    CNN: _module_check(_float64(CNN, 1, CLASSES, image_size=8, channels=(2, 3)), (BATCH // 2, 1, 8, 8)),
+    CNN: _module_check(_float64(CNN, 1, CLASSES, image_size=8, channels=(2, 3), hidden=6), (BATCH // 2, 1, 8, 8)),
 })
