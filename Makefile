@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: help install install-compare test test-thorough demo bench check clean
+.PHONY: help install install-compare test test-thorough demo bench check clean mnist download-mnist bench-mnist
 
 help:
 	@echo "make demo           train the digits MLP and print its test accuracy"
@@ -18,6 +18,8 @@ help:
 	@echo "make install-compare  add $(TORCH_SPEC) for the parity tests and benchmarks"
 	@echo "make bench          benchmarks against PyTorch CPU"
 	@echo "make check          gradient-check every operation from the command line"
+	@echo "make mnist          the study notes' experiment: the MLP on real MNIST, 10 epochs (downloads once)"
+	@echo "make bench-mnist    that experiment with manualnet and the notes' PyTorch program, same run"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +53,19 @@ check: install
 # OpenBLAS builds: it measures what users elsewhere get, and records it.
 bench: install-compare
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# -- real MNIST (issue 12): fetched once into the cache, each file verified by SHA-256 ----------
+download-mnist: install
+	$(BIN)/python -m manualnet download mnist
+
+mnist: install
+	$(BIN)/python -m manualnet train --dataset mnist --epochs 10
+
+# manualnet's MLP and the notes' own PyTorch program on real MNIST, epoch by epoch in one run;
+# the README's table is results/mnist-notes-readme-run.json (MNIST_BENCH_ARGS, e.g. --threads 1).
+bench-mnist: install-compare
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.mnist_notes $(MNIST_BENCH_ARGS)
+# -- end of the real MNIST block
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

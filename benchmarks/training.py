@@ -45,7 +45,7 @@ class ManualnetRun:
         self.criterion = mn.CrossEntropyLoss()
         make_optimizer = mn.optim.SGD if optimizer == "sgd" else mn.optim.Adam
         self.optimizer = make_optimizer(self.model.parameters(), lr=lr)
-        self.loader = mn.data.DataLoader(mn.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True, seed=seed)
+        self.loader = mn.data.DataLoader(mn.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True, rng=seed)
 
     def epoch(self):
         model, criterion, optimizer = self.model, self.criterion, self.optimizer

@@ -87,7 +87,7 @@ def main(argv=None):
     (x_train, y_train), (x_test, y_test) = load_digits()
     x_train, y_train = x_train[:args.samples], y_train[:args.samples]
     BATCH_SIZE = 64
-    train_iter = DataLoader(TensorDataset(x_train, y_train), batch_size=BATCH_SIZE, shuffle=True, seed=args.seed)
+    train_iter = DataLoader(TensorDataset(x_train, y_train), batch_size=BATCH_SIZE, shuffle=True, rng=args.seed)
     test_iter = DataLoader(TensorDataset(x_test, y_test), batch_size=BATCH_SIZE, shuffle=False)
 
     M = MultiLayerPerceptronClass(name='mlp', xdim=64, hdim=256, ydim=10, rng=args.seed)

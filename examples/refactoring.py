@@ -244,7 +244,7 @@ def dataloader(x_train, y_train, weights, bias, epochs):
 
 def get_data(train_ds, valid_ds, bs, seed):
     return (
-        DataLoader(train_ds, batch_size=bs, shuffle=True, seed=seed),
+        DataLoader(train_ds, batch_size=bs, shuffle=True, rng=seed),
         DataLoader(valid_ds, batch_size=bs * 2),
     )
 

@@ -5,6 +5,12 @@ gradient is derived in ``derivations/`` and checked against finite differences
 and PyTorch.  ``import manualnet as mn`` and use it as you would ``torch.nn``.
 """
 
+# -- python -m manualnet: Ctrl-C during these imports exits 130, not a traceback (see _main_guard.py)
+from ._main_guard import guard_imports as _guard_imports
+
+_guard_imports()
+# -- end of the python -m manualnet block
+
 import importlib
 
 from . import functional, init, optim, rng

@@ -144,6 +144,24 @@ def check_positive_int(owner, name, value):
     return int(value)
 
 
+def as_state_array(owner, name, value):
+    """A saved state value (a state dict's entry) as an array: NumPy's, a list's or a torch tensor's.
+
+    A torch tensor that requires grad, a ragged list and anything NumPy cannot
+    read are clear errors naming the key, not NumPy's or torch's.
+    """
+    if getattr(value, "requires_grad", False):
+        raise ValueError(f"{name_of(owner)}: {name!r} is a torch tensor that requires grad; "
+                         "a state dict holds no gradient: pass value.detach()")
+    try:
+        return np.asarray(value)
+    except ValueError:
+        raise ValueError(f"{name_of(owner)}: {name!r} is not a rectangular array of numbers "
+                         "(nested lists of different lengths?)") from None
+    except (TypeError, RuntimeError) as error:        # e.g. a tensor on a GPU
+        raise ValueError(f"{name_of(owner)}: {name!r} cannot be read as a NumPy array ({error})") from None
+
+
 # -- window arguments (convolution and pooling) ----------------------------------
 
 def check_int_tuple(owner, name, value, length, minimum):

@@ -180,3 +180,62 @@ CATALOGUE.update({
     AvgPool2d: _module_check(lambda rng: AvgPool2d(3, 2, padding=1, count_include_pad=False), (BATCH // 2, 2, 5, 6)),
     CNN: _module_check(_float64(CNN, 1, CLASSES, image_size=8, channels=(2, 3), hidden=6), (BATCH // 2, 1, 8, 8)),
 })
+# -- manualnet.autograd: its primitive operations (the operations with a layer are checked through it above) --
+
+from .autograd import gradcheck as autograd_gradcheck  # noqa: E402  (this block's own import)
+
+
+def _positive(shape):
+    """An input drawn in [0.5, 2]: away from 0 for division, square roots and log."""
+    return ("positive", shape)
+
+
+AUTOGRAD_PRIMITIVES = {
+    "add": (lambda a, b: a + b, [(3, 4), (4,)]),
+    "radd": (lambda a: 2.0 + a, [(3, 2)]),
+    "sub": (lambda a, b: a - b, [(3, 1), (1, 4)]),
+    "rsub": (lambda a: 2.0 - a, [(3,)]),
+    "mul": (lambda a, b: a * b, [(2, 3, 4), (3, 1)]),
+    "div": (lambda a, b: a / b, [(3, 4), _positive((4,))]),
+    "rdiv": (lambda a: 1.0 / a, [_positive((3, 2))]),
+    "pow": (lambda a: a ** 3, [(3, 4)]),
+    "pow_fraction": (lambda a: a ** 0.5, [_positive((3,))]),
+    "neg": (lambda a: -a, [(3, 4)]),
+    "mm": (lambda a, b: a @ b, [(3, 4), (4, 2)]),
+    "mv": (lambda a, b: a @ b, [(3, 4), (4,)]),
+    "vm": (lambda a, b: a @ b, [(4,), (4, 2)]),
+    "dot": (lambda a, b: a @ b, [(4,), (4,)]),
+    "sum_all": (lambda a: a.sum(), [(3, 4)]),
+    "sum_dim": (lambda a: a.sum(dim=(0, 2)), [(2, 3, 4)]),
+    "sum_axis_keepdims": (lambda a: a.sum(axis=-1, keepdims=True), [(3, 4)]),
+    "mean_all": (lambda a: a.mean(), [(3, 4)]),
+    "mean_dim": (lambda a: a.mean(dim=1, keepdim=True), [(3, 4)]),
+    "reshape": (lambda a: a.reshape(4, -1), [(2, 3, 2)]),
+    "view": (lambda a: a.view((6,)), [(2, 3)]),
+    "T": (lambda a: a.T, [(3, 4)]),
+    "transpose": (lambda a: a.transpose(0, 2), [(2, 3, 4)]),
+    "permute": (lambda a: a.permute(1, 2, 0), [(2, 3, 4)]),
+    "select": (lambda a: a[1], [(3, 4)]),
+    "slice": (lambda a: a[1:, ::2], [(3, 4)]),
+    "fancy_repeated": (lambda a: a[[0, 0, 2, 0]], [(3, 4)]),
+    "fancy_pairs": (lambda a: a[np.array([0, 1, 1]), np.array([3, 3, 3])], [(3, 4)]),
+    "boolean_mask": (lambda a: a[np.array([True, False, True])], [(3, 4)]),
+    "exp": (lambda a: a.exp(), [(3, 4)]),
+    "log": (lambda a: a.log(), [_positive((3, 4))]),
+}
+
+
+def autograd_inputs(specs, rng):
+    """The arrays of one AUTOGRAD_PRIMITIVES entry: normal values, or in [0.5, 2] where marked positive."""
+    return [rng.uniform(0.5, 2.0, spec[1]) if spec[0] == "positive" else rng.standard_normal(spec) for spec in specs]
+
+
+def run_autograd(seed=0):
+    """Check every autograd primitive's backward with ``autograd.gradcheck``; return one CheckResult each."""
+    results = []
+    for index, (name, (function, specs)) in enumerate(AUTOGRAD_PRIMITIVES.items()):
+        rng = np.random.default_rng([seed, index])
+        result = _summarise(autograd_gradcheck(function, *autograd_inputs(specs, rng), rng=rng, raise_on_failure=False))
+        result.operation = f"autograd {name}"
+        results.append(result)
+    return results

@@ -10,11 +10,16 @@ tuple of stacked arrays: ``for x, y in loader`` gives x of shape
 The loader sits on the training hot path, so a TensorDataset (arrays already
 in memory) is batched with ONE fancy index per array, ``x[indices]``, never a
 Python loop over samples; only other datasets are fetched sample by sample
-and stacked with ``np.stack``.
+and collated (``collate``).
+
+Randomness comes from ``rng=`` (a numpy Generator or an int seed), as
+everywhere in manualnet.  ``seed=`` is the same argument under the name
+earlier versions used; it stays valid through this version.
 """
 
 import math
 import numbers
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -22,28 +27,56 @@ from .rng import as_generator
 
 
 def collate(samples):
-    """Stack a list of samples into a batch, as PyTorch's ``default_collate``.
+    """Turn a list of samples into one batch, as PyTorch's ``default_collate``.
 
-    Samples that are tuples (or lists) give a tuple of stacked arrays, one per
-    field: ``[(x0, y0), (x1, y1)]`` -> ``(stack([x0, x1]), stack([y0, y1]))``.
-    Samples that are arrays or numbers give one stacked array.
+    Field by field, recursively: arrays and numbers are stacked along a new
+    first axis (``np.stack``); a tuple or list of fields gives a tuple or list
+    of batches, ``[(x0, y0), (x1, y1)]`` -> ``(stack([x0, x1]), stack([y0, y1]))``;
+    a dict gives a dict of batches, one per key; strings give a list.
     """
+    return _collate(samples, ())
+
+
+def _collate(samples, where):
     first = samples[0]
+    if isinstance(first, Mapping):
+        if not all(isinstance(sample, Mapping) and sample.keys() == first.keys() for sample in samples):
+            raise ValueError(f"DataLoader: the samples of a batch{_field(where)} are dicts with different keys "
+                             f"(the first has {list(first)}); every sample must have the same keys")
+        return {key: _collate([sample[key] for sample in samples], where + (f"key {key!r}",)) for key in first}
     if isinstance(first, (tuple, list)):
-        return tuple(_stack([sample[field] for sample in samples], field) for field in range(len(first)))
-    return _stack(samples)
+        if not all(isinstance(sample, (tuple, list)) and len(sample) == len(first) for sample in samples):
+            raise ValueError(f"DataLoader: the samples of a batch{_field(where)} have different numbers of fields "
+                             f"(the first has {len(first)}); every sample must have the same fields")
+        fields = [_collate([sample[field] for sample in samples], where + (f"field {field}",))
+                  for field in range(len(first))]
+        if hasattr(first, "_fields"):                    # a namedtuple keeps its type, as in PyTorch
+            return type(first)(*fields)
+        return fields if isinstance(first, list) else tuple(fields)
+    if isinstance(first, str):
+        return list(samples)
+    return _stack(samples, where)
 
 
-def _stack(values, field=None):
+def _stack(values, where):
     try:
-        return np.stack(values)
+        batch = np.stack(values)
     except ValueError:
-        where = "" if field is None else f" (field {field} of each sample)"
         shapes = sorted({np.shape(value) for value in values})
         raise ValueError(
-            f"DataLoader: cannot stack the samples of a batch{where}: they have different "
+            f"DataLoader: cannot stack the samples of a batch{_field(where)}: they have different "
             f"shapes {shapes}; every sample must have the same shape"
         ) from None
+    if batch.dtype == object:
+        raise TypeError(
+            f"DataLoader: cannot collate {type(values[0]).__name__} values{_field(where)}; a sample must hold "
+            "arrays, numbers, strings, or tuples, lists and dicts of them"
+        )
+    return batch
+
+
+def _field(where):
+    return f" ({' / '.join(where)} of each sample)" if where else ""
 
 
 class Dataset:
@@ -51,7 +84,7 @@ class Dataset:
 
     Subclass it and define ``__len__`` and ``__getitem__``, as with
     ``torch.utils.data.Dataset``.  ``get_batch(indices)`` is how a DataLoader
-    fetches a batch; the default collects the samples one by one and stacks
+    fetches a batch; the default collects the samples one by one and collates
     them (``collate``), and datasets that can do better override it.
     """
 
@@ -62,7 +95,7 @@ class Dataset:
         raise NotImplementedError(f"{type(self).__name__} does not define __getitem__")
 
     def get_batch(self, indices):
-        """The samples at ``indices`` (an int array), stacked into one batch."""
+        """The samples at ``indices`` (an int array), collated into one batch."""
         return collate([self[int(index)] for index in indices])
 
 
@@ -76,7 +109,7 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays):
         if not arrays:
             raise ValueError("TensorDataset: expected at least one array, got none")
-        arrays = tuple(np.asanyarray(array) for array in arrays)
+        arrays = tuple(_as_array(position, array) for position, array in enumerate(arrays))
         shapes = [array.shape for array in arrays]
         if any(len(shape) == 0 for shape in shapes):
             raise ValueError(f"TensorDataset: every array needs a first (sample) dimension, got shapes {shapes}")
@@ -101,13 +134,31 @@ class TensorDataset(Dataset):
         return f"TensorDataset({', '.join(str(array.shape) for array in self.arrays)})"
 
 
+def _as_array(position, array):
+    """One of TensorDataset's arrays: rectangular, and not an array of Python objects."""
+    try:
+        array = np.asanyarray(array)
+    except ValueError:
+        raise ValueError(f"TensorDataset: array {position} is ragged (its rows have different lengths); "
+                         "every array must be rectangular, e.g. pad the rows to one length") from None
+    if array.dtype == object:
+        raise TypeError(f"TensorDataset: array {position} has dtype object (rows of different lengths or "
+                        "mixed types); give arrays of numbers")
+    return array
+
+
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices``, in that order: subset[i] = dataset[indices[i]]."""
+    """The samples of ``dataset`` at ``indices``, in that order: subset[i] = dataset[indices[i]].
+
+    ``indices`` are integers in [-len(dataset), len(dataset)), negative ones
+    counting from the end as in Python; a boolean mask, floats or strings are
+    refused (``np.flatnonzero(mask)`` turns a mask into indices).
+    """
 
     def __init__(self, dataset, indices):
-        _check_dataset("Subset", dataset)
+        size = _check_dataset("Subset", dataset)
         self.dataset = dataset
-        self.indices = np.asarray(indices, dtype=np.int64)
+        self.indices = _check_indices(indices, size)
 
     def __len__(self):
         return len(self.indices)
@@ -118,6 +169,32 @@ class Subset(Dataset):
     def get_batch(self, indices):
         """Translate the indices and let the underlying dataset fetch (fast for a TensorDataset)."""
         return _fetch(self.dataset, self.indices[indices])
+
+
+def _check_indices(indices, size):
+    """``indices`` as a new int64 array in [0, size); integers only, where NumPy would convert anything."""
+    if isinstance(indices, (str, bytes)):
+        raise TypeError(f"Subset: expected indices to be integers, got the string {indices!r}")
+    try:
+        array = np.asarray(indices)
+    except ValueError:
+        raise ValueError("Subset: expected indices to be a flat sequence of integers, got nested sequences "
+                         "of different lengths") from None
+    if array.ndim != 1:
+        raise ValueError(f"Subset: expected indices to be a flat sequence of integers, got {array.ndim}-D "
+                         f"{type(indices).__name__} of shape {array.shape}")
+    if array.size == 0:
+        return np.empty(0, np.int64)
+    if array.dtype == bool:
+        raise TypeError("Subset: expected indices to be integers, got a boolean mask; "
+                        "turn it into the indices it selects with np.flatnonzero(mask)")
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"Subset: expected indices to be integers, got {array.dtype} values such as {array[0].item()!r}")
+    low, high = array.min(), array.max()
+    if low < -size or high >= size:
+        bad = low if low < -size else high
+        raise IndexError(f"Subset: index {bad} is out of range for a dataset of {size} samples")
+    return np.where(array < 0, array + size, array).astype(np.int64)
 
 
 def _check_dataset(owner, dataset):
@@ -139,17 +216,31 @@ def _fetch(dataset, indices):
     return collate([dataset[int(index)] for index in indices])
 
 
-def random_split(dataset, lengths, seed=None):
+def _generator(owner, rng, seed):
+    """The Generator from ``rng`` or from its older name ``seed`` (a Generator, an int seed, or None)."""
+    if seed is None:
+        return as_generator(rng, argument=f"{owner}: rng")
+    if rng is not None:
+        raise TypeError(f"{owner}: got both rng= and seed=; seed is the older name of rng, pass only rng")
+    return as_generator(seed, argument=f"{owner}: seed")
+
+
+def random_split(dataset, lengths, generator=None, *, rng=None, seed=None):
     """Split ``dataset`` into non-overlapping Subsets of the given lengths, at random.
 
     ``lengths`` are either integers summing to ``len(dataset)`` or fractions
     summing to 1 (as in PyTorch >= 1.13: each part gets floor(fraction · N)
     samples, and the samples left over go one each to the parts in order).
-    ``seed`` (int, Generator or None) makes the split reproducible.
+    ``rng`` (a numpy Generator, an int seed, or None for fresh entropy) makes
+    the split reproducible; ``seed`` is its older name.  PyTorch's
+    ``generator`` (a torch.Generator) is refused: pass ``rng``.
     """
     total = _check_dataset("random_split", dataset)
-    lengths = _split_lengths(list(lengths), total)
-    order = as_generator(seed).permutation(total)
+    if generator is not None:
+        raise TypeError("random_split: generator= takes a torch.Generator; manualnet draws from rng= "
+                        "(a numpy Generator or an int seed)")
+    lengths = _split_lengths(lengths, total)
+    order = _generator("random_split", rng, seed).permutation(total)
     bounds = np.cumsum([0] + lengths)
     return [Subset(dataset, order[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])]
 
@@ -158,6 +249,10 @@ def _split_lengths(lengths, total):
     def is_number(value):
         return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
+    if isinstance(lengths, (str, bytes)) or not isinstance(lengths, Iterable):
+        raise TypeError(f"random_split: expected lengths to be a list of integers or of fractions, "
+                        f"got {type(lengths).__name__} {lengths!r}")
+    lengths = list(lengths)
     if not lengths or not all(is_number(length) and length >= 0 for length in lengths):
         raise ValueError(f"random_split: expected lengths to be non-negative numbers, got {lengths!r}")
     if all(isinstance(length, numbers.Integral) for length in lengths):
@@ -185,34 +280,88 @@ class DataLoader:
     one smaller unless ``drop_last``.  ``len(loader)`` is the number of batches.
 
     ``shuffle=True`` draws a new order every epoch (every ``iter(loader)``) from
-    a Generator made once from ``seed``: the same seed gives the same sequence of
-    epochs, and each epoch differs from the one before.  ``seed=None`` takes
-    fresh entropy, like PyTorch's default.
+    ``rng`` (a numpy Generator, or an int seed it is made from once): the same
+    seed gives the same sequence of epochs, and each epoch differs from the one
+    before.  ``rng=None`` takes fresh entropy, like PyTorch's default; ``seed``
+    is the older name of ``rng``.  The dataset's length is read each epoch, as
+    in PyTorch.  ``collate_fn`` (a function of a list of samples) replaces
+    ``collate``.  PyTorch's other arguments are accepted at their defaults and
+    refused, by name, otherwise: batches are made in this process, on the CPU,
+    in the order shuffle and rng give.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
-        self.dataset = dataset
-        self.num_samples = _check_dataset("DataLoader", dataset)
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 pin_memory_device="", in_order=True, rng=None, seed=None):
+        _check_dataset("DataLoader", dataset)
+        _refuse_unsupported({
+            "sampler": sampler, "batch_sampler": batch_sampler, "num_workers": num_workers,
+            "pin_memory": pin_memory, "timeout": timeout, "worker_init_fn": worker_init_fn,
+            "multiprocessing_context": multiprocessing_context, "generator": generator,
+            "prefetch_factor": prefetch_factor, "persistent_workers": persistent_workers,
+            "pin_memory_device": pin_memory_device, "in_order": in_order,
+        })
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"DataLoader: expected batch_size to be a positive integer, got {batch_size!r}")
+        shuffle = False if shuffle is None else shuffle
         for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise TypeError(f"DataLoader: expected {name} to be True or False, got {flag!r}")
+        if collate_fn is not None and not callable(collate_fn):
+            raise TypeError(f"DataLoader: expected collate_fn to be a function of a list of samples, "
+                            f"got {type(collate_fn).__name__}")
+        self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        self.rng = as_generator(seed)
+        self.collate_fn = collate_fn
+        self.rng = _generator("DataLoader", rng, seed)
 
     def __len__(self):
+        return self._batch_count(len(self.dataset))
+
+    def _batch_count(self, samples):
         if self.drop_last:
-            return self.num_samples // self.batch_size
-        return math.ceil(self.num_samples / self.batch_size)
+            return samples // self.batch_size
+        return math.ceil(samples / self.batch_size)
 
     def __iter__(self):
-        order = self.rng.permutation(self.num_samples) if self.shuffle else np.arange(self.num_samples)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            yield _fetch(self.dataset, order[start:start + self.batch_size])
+        samples = len(self.dataset)                      # read each epoch: the dataset may have grown
+        order = self.rng.permutation(samples) if self.shuffle else np.arange(samples)
+        for start in range(0, self._batch_count(samples) * self.batch_size, self.batch_size):
+            indices = order[start:start + self.batch_size]
+            if self.collate_fn is None:
+                yield _fetch(self.dataset, indices)
+            else:
+                yield self.collate_fn([self.dataset[int(index)] for index in indices])
 
     def __repr__(self):
-        return (f"DataLoader({type(self.dataset).__name__} of {self.num_samples} samples, "
+        return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)} samples, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, drop_last={self.drop_last})")
+
+
+# PyTorch DataLoader arguments manualnet accepts only at their defaults: (default, why, what to do instead).
+_IN_THIS_PROCESS = "manualnet makes every batch in this process"
+_UNSUPPORTED = {
+    "sampler": (None, "the order comes from shuffle and rng", "pick samples with Subset(dataset, indices)"),
+    "batch_sampler": (None, "the order comes from shuffle and rng", "pick samples with Subset(dataset, indices)"),
+    "num_workers": (0, _IN_THIS_PROCESS, "leave num_workers at 0"),
+    "timeout": (0, _IN_THIS_PROCESS, "leave timeout at 0"),
+    "worker_init_fn": (None, _IN_THIS_PROCESS, "leave it out"),
+    "multiprocessing_context": (None, _IN_THIS_PROCESS, "leave it out"),
+    "prefetch_factor": (None, _IN_THIS_PROCESS, "leave it out"),
+    "persistent_workers": (False, _IN_THIS_PROCESS, "leave it out"),
+    "in_order": (True, _IN_THIS_PROCESS, "batches always come in order"),
+    "pin_memory": (False, "manualnet's arrays live in CPU memory", "leave it out"),
+    "pin_memory_device": ("", "manualnet's arrays live in CPU memory", "leave it out"),
+    "generator": (None, "generator= takes a torch.Generator", "pass rng= (a numpy Generator or an int seed)"),
+}
+
+
+def _refuse_unsupported(given):
+    for name, value in given.items():
+        default, why, instead = _UNSUPPORTED[name]
+        if value is default or (isinstance(value, (numbers.Number, str)) and value == default):
+            continue
+        raise ValueError(f"DataLoader: {name}={value!r} is not supported ({why}); {instead}")

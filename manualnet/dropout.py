@@ -15,9 +15,9 @@ from .rng import as_generator
 class Dropout(Module):
     """Inverted dropout: y = x ⊙ m / (1 − p) with m ~ Bernoulli(1 − p) in training, y = x in eval.  Derivation: derivations/dropout.md
 
-    ``p`` is the probability of DROPPING an element, as in PyTorch (CS231n's
-    assignments since 2018 use the same ``p``; their 2016–2017 versions used
-    it as the probability of keeping one).  Kept elements are scaled by
+    ``p`` is the probability of DROPPING an element, as in PyTorch (and in
+    CS231n's 2016–2017 assignments; since 2018 CS231n's ``p`` is the
+    probability of KEEPING one).  Kept elements are scaled by
     1/(1 − p) so that E[y] = x, and evaluation needs no rescaling.
 
     Shape: x (*) -> y (*), the same shape.

@@ -19,7 +19,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._checks import check_learning_rate
+from ._checks import as_state_array, check_learning_rate
 from .parameter import Parameter, as_float_dtype
 
 LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
@@ -270,7 +270,7 @@ class Module:
         for key, current in targets.items():
             if key not in state_dict:
                 continue
-            value = np.asarray(state_dict[key])
+            value = as_state_array(f"{owner}.load_state_dict", key, state_dict[key])
             if value.shape != current.shape:
                 problems.append(f"{key!r}: expected shape {current.shape}, got {value.shape}")
             elif value.dtype.kind not in "fiub" or (current.dtype.kind == "f" and value.dtype.kind == "b"):

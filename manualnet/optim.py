@@ -22,6 +22,14 @@ fills it with zeros), so every parameter takes part in every step, where
 PyTorch skips a parameter whose ``.grad`` is None.  With weight decay or
 momentum, a parameter that backward never reached still moves.
 
+``step()`` first checks that every ``.grad`` is an array of its parameter's
+shape and dtype (PyTorch refuses any other when it is assigned); NumPy
+would otherwise broadcast a wrong-shaped gradient into a wrong step without
+a word.  It does not look at the values: a NaN or inf in ``.grad`` is
+applied, and the weights become NaN, exactly as in PyTorch.  Finding it is
+the training loop's job, once per step on the loss (``np.isfinite(loss)``),
+rather than a pass over every gradient inside every step.
+
 Each update line carries the number of its equation in
 derivations/optimizers.md, which also explains momentum as an exponential
 average and why Adam corrects its bias.
@@ -32,7 +40,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_learning_rate
+from ._checks import as_state_array, check_learning_rate
 from .module import Module
 from .parameter import Parameter
 
@@ -44,10 +52,12 @@ class Optimizer:
 
     A subclass passes the default value of each option to ``__init__``,
     validates a group's options in ``_check_group``, names the state a
-    parameter carries in ``_state_names`` and moves one parameter in
-    ``_update``.  ``param_groups`` is a list of dicts holding ``"params"``
-    and every option, as in PyTorch (so ``group["lr"] = 0.01`` changes the
-    learning rate); ``state`` maps each Parameter to its state dict.
+    parameter carries in ``_state_names`` (and, in ``_nonnegative_state``,
+    which of it can never be negative, such as averages of g²) and moves one
+    parameter in ``_update``, whose ``.grad`` ``step`` has checked already.
+    ``param_groups`` is a list of dicts holding ``"params"`` and every
+    option, as in PyTorch (so ``group["lr"] = 0.01`` changes the learning
+    rate); ``state`` maps each Parameter to its state dict.
     """
 
     def __init__(self, params, defaults):
@@ -88,7 +98,12 @@ class Optimizer:
             p.zero_grad()
 
     def step(self):
-        """Take one step: update every parameter in place from its ``.grad`` and its state."""
+        """Take one step: update every parameter in place from its ``.grad`` and its state.
+
+        Every ``.grad`` is checked before any parameter moves, so a refused
+        step changes nothing.
+        """
+        self._check_gradients()
         for group in self.param_groups:
             for p in group["params"]:
                 self._update(p, group, self.state.setdefault(p, {}))
@@ -107,12 +122,38 @@ class Optimizer:
         """Move ``p.data`` in place; ``state`` is this parameter's (empty before its first step)."""
         raise NotImplementedError
 
+    _nonnegative_state = ()      # state names whose entries are never negative (checked by load_state_dict)
+
     def _work_array(self, p):
         """A scratch array shaped like ``p``, allocated once and reused, so a step allocates nothing."""
         work = self._scratch.get(p)
         if work is None or work.dtype != p.dtype:
             work = self._scratch[p] = np.empty_like(p.data)
         return work
+
+    def _check_gradients(self):
+        """Require every ``.grad`` to be an ndarray of its parameter's shape and dtype (one comparison each)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = p.grad
+                if type(grad) is not np.ndarray or grad.shape != p.data.shape or grad.dtype != p.data.dtype:
+                    self._refuse_gradient(p)
+
+    def _refuse_gradient(self, p):
+        """Name the parameter whose ``.grad`` step cannot use, and say why (called only when one fails)."""
+        index = next(i for i, q in enumerate(self.parameters()) if q is p)
+        number, group = next((n, g) for n, g in enumerate(self.param_groups) if any(q is p for q in g["params"]))
+        position = next(i for i, q in enumerate(group["params"]) if q is p)
+        where = f"{self._name}.step: parameter {index} (group {number}, position {position}) has a .grad of"
+        advice = ("; .grad holds dL/dp in p's shape and dtype: let backward add into it or fill it in place "
+                  "(p.grad[...] = g), and clear it with zero_grad(), not p.grad = None")
+        grad = p.grad
+        if type(grad) is not np.ndarray:
+            raise TypeError(f"{where} type {type(grad).__name__}, not a numpy.ndarray{advice}")
+        if grad.shape != p.shape:
+            raise ValueError(f"{where} shape {grad.shape}, but the parameter's shape is {p.shape} "
+                             f"(NumPy would broadcast it into a wrong step){advice}")
+        raise TypeError(f"{where} dtype {grad.dtype}, but the parameter's dtype is {p.dtype}{advice}")
 
     # -- state dicts ------------------------------------------------------------
 
@@ -142,8 +183,9 @@ class Optimizer:
         Saved parameters are matched to this optimizer's by position, as in
         PyTorch.  Everything is validated before anything changes: the group
         count and sizes, the option names and values, and each state entry's
-        names, shapes and values.  Arrays are copied and cast to the
-        parameter's dtype.
+        names, shapes and values (finite; averages of g² not negative).
+        Arrays (NumPy arrays, lists, torch tensors that do not require grad)
+        are copied and cast to the parameter's dtype.
         """
         owner = f"{self._name}.load_state_dict"
         if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
@@ -207,12 +249,18 @@ class Optimizer:
             if name == "step":
                 state[name] = _step_count(owner, value)
                 continue
-            array = np.asarray(value)
+            array = as_state_array(owner, name, value)
             if array.shape != p.shape or array.dtype.kind not in "fiu":
                 raise ValueError(
                     f"{owner}: {name!r} must be a real array of the parameter's shape {p.shape}, "
                     f"got shape {array.shape} and dtype {array.dtype}"
                 )
+            if not np.isfinite(array).all():
+                raise ValueError(f"{owner}: {name!r} holds {np.count_nonzero(~np.isfinite(array))} "
+                                 "NaN or infinite value(s); a saved state is finite")
+            if name in self._nonnegative_state and (array < 0).any():
+                raise ValueError(f"{owner}: {name!r} holds negative values (the smallest {float(array.min())!r}); "
+                                 "it is an average of squared gradients, never below 0")
             state[name] = array.astype(p.dtype, copy=True)
         return state
 
@@ -309,6 +357,7 @@ class Adam(Optimizer):
     """
 
     decoupled_weight_decay = False
+    _nonnegative_state = ("exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad}
@@ -465,7 +514,7 @@ def _check_flag(owner, name, value):
 
 def _step_count(owner, value):
     """A saved step count: a non-negative whole number (an int, or a 0-d array from torch's float tensor)."""
-    number = np.asarray(value)
+    number = as_state_array(owner, "step", value)
     if number.shape != () or number.dtype.kind not in "fiu" or not np.isfinite(number) \
             or number < 0 or number != np.floor(number):
         raise ValueError(f"{owner}: 'step' must be a whole number >= 0, got {value!r}")

@@ -25,19 +25,32 @@ The file (format version 1) is a zip archive NumPy can open too
 
 Writing is atomic: the archive goes to a temporary file in the target's
 directory, named ``.<name>.<16 hex digits>.tmp`` (hidden, and never ending
-in ``.npz``, so it cannot be mistaken for a checkpoint), is flushed and
-fsynced, then renamed over the target with ``os.replace`` and the directory
-is fsynced.  A reader sees the old file or the new one, never half of
-either.  If writing fails, the temporary file is removed; only a process
-killed outright (SIGKILL, power loss) can leave one behind, under that
-pattern, and it is safe to delete.
+in ``.npz``, so it cannot be mistaken for a checkpoint; ``<name>`` is
+shortened when needed so the whole name fits the file system's limit, 255
+bytes), is flushed and fsynced, then renamed over the target with
+``os.replace`` and the directory is fsynced.  A reader sees the old file or
+the new one, never half of either.  If writing fails, the temporary file is
+removed; only a process killed outright (SIGKILL, power loss) can leave one
+behind, under that pattern, and it is safe to delete.  A path that is a
+symbolic link is written through, as ``torch.save`` (``open(path, "wb")``)
+does: the file it points to is replaced and the link stays.  Save refuses,
+before writing anything, what load could not read back: a key that puts a
+NUL character, an unencodable character or more than 65,535 bytes into an
+array's member name, and a structure whose metadata exceeds the bound below.
 
-Loading trusts nothing in the file: ``allow_pickle=False`` throughout, the
-member list must be exactly the one the metadata names, each name must be
-the one its path gives, dtypes must be numbers, each member's header and
-size must agree with the metadata, members must be stored uncompressed (so
+Loading trusts nothing in the file, and its cost is bounded by the file's
+size: it opens only a regular file (a device such as /dev/zero never ends, a
+FIFO can block forever), the zip's central directory may hold at most
+MAX_CENTRAL_DIRECTORY_BYTES and the metadata at most MAX_METADATA_BYTES
+(4 MiB: room for some 30,000 arrays, where a model and its Adam state take
+about 140 bytes each), ``allow_pickle=False`` throughout, the member list
+must be exactly the one the metadata names, each name must be the one its
+path gives, dtypes must be numbers, each member's header and size must agree
+with the metadata, members must be stored uncompressed and unencrypted (so
 no declared size can exceed the file), and the zip's CRC must hold.  Any
-failure raises CheckpointError naming the file and what is wrong.
+failure raises CheckpointError naming the file and what is wrong; only a
+missing or unreadable path raises the operating system's error
+(FileNotFoundError, PermissionError).
 """
 
 import contextlib
@@ -45,6 +58,7 @@ import json
 import math
 import os
 import secrets
+import stat
 import zipfile
 
 import numpy as np
@@ -55,10 +69,18 @@ from .optim import Optimizer
 FORMAT = "manualnet-checkpoint"
 VERSION = 1
 METADATA_MEMBER = "%manualnet.npy"
-MAX_METADATA_BYTES = 64 * 2**20     # the tree of any sane checkpoint is far smaller
+MAX_METADATA_BYTES = 4 * 2**20      # about 30,000 arrays; reading it costs at most ~100 MB and ~1 s
+# Every member but the metadata is an array the metadata lists by name, and a
+# central-directory entry (at most 74 bytes + the name) is less than twice the
+# array's metadata (at least 40 bytes + the name): whatever save writes fits.
+MAX_CENTRAL_DIRECTORY_BYTES = 2 * MAX_METADATA_BYTES
+MAX_MEMBER_NAME_BYTES = 65535       # a zip stores a name's length in 16 bits
 MAX_DEPTH = 64                      # nesting deeper than this is not a state dict
 READ_CHUNK = 16 * 2**20             # read arrays in pieces: no second full-size copy in memory
 NUMERIC_KINDS = "biufc"             # bool, int, uint, float, complex: never objects
+# Zip flag bits save may set: 0x0008 sizes after the data, 0x0800 UTF-8 name.  Never 0x0001
+# (encrypted), 0x0020 (patched data) or 0x0040 (strong encryption), which zipfile cannot read.
+ALLOWED_FLAG_BITS = 0x0008 | 0x0800
 
 
 class CheckpointError(ValueError):
@@ -71,13 +93,20 @@ def save(obj, path):
     """Write a Module's state dict, an Optimizer's, or a dict of them to ``path`` as .npz, atomically.
 
     The path is used as given (no ".npz" is appended).  An existing file is
-    replaced only once the new one is complete on disk.
+    replaced only once the new one is complete on disk; through a symbolic
+    link, the file it points to is replaced and the link stays.
     """
     if not isinstance(obj, (Module, Optimizer, dict)):
         raise TypeError(f"save: expected a Module, an Optimizer or a dict (a state dict), got {type(obj).__name__}")
     arrays = {}
     tree = _flatten(obj, (), arrays)
     metadata = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
+    if len(metadata) > MAX_METADATA_BYTES:
+        raise ValueError(
+            f"save: the structure takes {len(metadata)} bytes to describe ({len(arrays)} arrays), more than "
+            f"the {MAX_METADATA_BYTES} that load accepts; store a long list of numbers as one array "
+            "(np.array(values)) instead of one entry per number"
+        )
     _write_atomically(os.fspath(path), arrays, np.frombuffer(metadata, dtype=np.uint8))
 
 
@@ -103,7 +132,7 @@ def _flatten(obj, path, arrays):
         array = np.asarray(obj)
         if array.dtype.kind not in NUMERIC_KINDS:
             raise TypeError(f"save: only arrays of numbers can be saved, got dtype {array.dtype} at {_where(path)}")
-        name = member_name(path)
+        name = _checked_member_name(path)
         if name in arrays:
             raise ValueError(f"save: two keys at {_where(path)} give the same entry name {name!r} (e.g. 0 and '0')")
         arrays[name] = array
@@ -119,6 +148,25 @@ def member_name(path):
     return "/".join(_escape(str(key)) for key in path) + ".npy"
 
 
+def _checked_member_name(path):
+    """The member name of the array at ``path``, refused here if a zip archive could not give it back."""
+    name = member_name(path)
+    if "\x00" in name:                      # zipfile cuts a member name at its first NUL
+        raise ValueError(f"save: a key holding an array cannot contain the NUL character '\\x00', at {_where(path)}")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"save: a key holding an array is not valid Unicode ({error.reason}), at {_where(path)}"
+        ) from None
+    if size > MAX_MEMBER_NAME_BYTES:
+        raise ValueError(
+            f"save: the keys at {_where(path)[:200]} make a member name of {size} bytes, "
+            f"more than the {MAX_MEMBER_NAME_BYTES} a zip archive allows"
+        )
+    return name
+
+
 def _escape(key):
     """Make a key safe as one path component: % and / escaped; "", "." and ".." spelled out."""
     text = key.replace("%", "%25").replace("/", "%2F")
@@ -132,11 +180,10 @@ def _where(path):
 
 
 def _write_atomically(path, arrays, metadata):
-    """Write the archive to a temporary file beside ``path``, fsync it, rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: cannot write {path!r}: the directory {directory!r} does not exist")
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+    """Write the archive to a temporary file beside ``path``'s target, fsync it, rename it over the target."""
+    target = _target_of(path)
+    directory = os.path.dirname(target)
+    temporary = os.path.join(directory, _temporary_name(os.path.basename(target), directory))
     # O_EXCL: never reuse a file someone else made; mode 0o666 lets the umask decide, as open() would.
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -144,12 +191,49 @@ def _write_atomically(path, arrays, metadata):
             _write_archive(file, arrays, metadata)
             file.flush()
             os.fsync(file.fileno())         # the data is on disk before the name points at it
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException:                   # KeyboardInterrupt too: leave nothing behind
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
     _fsync_directory(directory)
+
+
+def _target_of(path):
+    """The file ``save`` replaces: ``path`` itself, or the file its symbolic links lead to."""
+    target = os.path.realpath(path)
+    if os.path.islink(target):                       # realpath stops where links go round in a circle
+        raise OSError(f"save: cannot write {path!r}: its symbolic links form a loop")
+    directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: cannot write {path!r}: the directory {directory!r} does not exist")
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target                                # a new file
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"save: cannot write {path!r}: it is a directory")
+    if not stat.S_ISREG(mode):
+        raise OSError(f"save: cannot write {path!r}: it is {_file_kind(mode)}, not a regular file")
+    return target
+
+
+def _temporary_name(name, directory):
+    """``.<name>.<16 hex digits>.tmp``, with ``name`` shortened so the whole fits the file system's limit."""
+    suffix = f".{secrets.token_hex(8)}.tmp"
+    try:
+        limit = os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    while len(os.fsencode(f".{name}{suffix}")) > limit:
+        name = name[:-1]
+    return f".{name}{suffix}"
+
+
+def _file_kind(mode):
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
 
 
 def _write_archive(file, arrays, metadata):
@@ -183,19 +267,47 @@ def load(path):
     the file, for anything that is not an intact manualnet checkpoint.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load: no such file {path!r}")
-    if os.path.isdir(path):
-        raise CheckpointError(f"load: {path!r} is a directory, not a checkpoint file")
+    with _open_regular_file(path) as file:
+        try:
+            file_size = os.fstat(file.fileno()).st_size
+            _check_central_directory_size(file)
+            with zipfile.ZipFile(file) as archive:
+                return _read_checkpoint(archive, file_size)
+        except _Invalid as error:
+            raise CheckpointError(f"load: {path!r} is not a valid manualnet checkpoint: {error}") from None
+        # What zipfile and NumPy raise for a damaged archive: NotImplementedError for zip
+        # features a checkpoint never uses, OSError for a seek that a corrupt offset sends astray.
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError, OSError) as error:
+            raise CheckpointError(
+                f"load: {path!r} is not a valid manualnet checkpoint (damaged, truncated or not an .npz archive): {error}"
+            ) from None
+
+
+def _open_regular_file(path):
+    """Open ``path`` for reading if it is a regular file; a device can be endless, a FIFO can block forever."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            return _read_checkpoint(archive, os.path.getsize(path))
-    except _Invalid as error:
-        raise CheckpointError(f"load: {path!r} is not a valid manualnet checkpoint: {error}") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as error:
-        raise CheckpointError(
-            f"load: {path!r} is not a valid manualnet checkpoint (damaged, truncated or not an .npz archive): {error}"
-        ) from None
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"load: no such file {path!r}") from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"load: {path!r} is {_file_kind(mode)}, not a checkpoint file")
+    # O_NONBLOCK: should the path turn into a FIFO before open, opening it must not wait for a writer.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise CheckpointError(f"load: {path!r} is {_file_kind(mode)}, not a checkpoint file")
+    return os.fdopen(descriptor, "rb")
+
+
+def _check_central_directory_size(file):
+    """Refuse an oversized table of members before zipfile parses it (~6 bytes of memory per byte of it)."""
+    end_record = zipfile._EndRecData(file)       # zipfile's own reader of the end record, what ZipFile reads first
+    if end_record is not None and end_record[zipfile._ECD_SIZE] > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise _Invalid(
+            f"its table of members is {end_record[zipfile._ECD_SIZE]} bytes, more than the "
+            f"{MAX_CENTRAL_DIRECTORY_BYTES} a manualnet checkpoint can need"
+        )
 
 
 class _Invalid(Exception):
@@ -227,6 +339,11 @@ def _check_member_list(archive, file_size):
     if METADATA_MEMBER not in members:
         raise _Invalid(f"no {METADATA_MEMBER!r} member: this .npz was not written by manualnet.save")
     for info in infos:
+        if info.flag_bits & ~ALLOWED_FLAG_BITS:
+            raise _Invalid(
+                f"member {info.filename!r} has zip flag bits {info.flag_bits:#06x} (encrypted or "
+                f"otherwise transformed); manualnet.save sets only {ALLOWED_FLAG_BITS:#06x}"
+            )
         if info.compress_type != zipfile.ZIP_STORED:
             raise _Invalid(f"member {info.filename!r} is compressed; manualnet.save writes uncompressed members")
         if info.file_size > file_size:
@@ -277,7 +394,8 @@ def _check_tree(node, path, arrays):
             raise _Invalid(f"a malformed value at {_where(path)}")
         return node
     if set(node) == {"array", "dtype", "shape"}:
-        arrays[_check_array_node(node, path)] = (node["dtype"], tuple(node["shape"]))
+        name = _check_array_node(node, path)
+        arrays[name] = (node["dtype"], tuple(node["shape"]))
         return node
     raise _Invalid(f"a malformed metadata node at {_where(path)}: {str(node)[:80]}")
 

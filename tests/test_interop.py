@@ -66,7 +66,7 @@ def func_eval(model, data_iter):
 # -- the notes' code, ported -------------------------------------------------------------
 
 def test_study_notes_mlp_adam_loop_ports_line_for_line(capsys):
-    train_iter = DataLoader(TensorDataset(*fake_mnist(512, 0)), batch_size=64, shuffle=True, seed=0)
+    train_iter = DataLoader(TensorDataset(*fake_mnist(512, 0)), batch_size=64, shuffle=True, rng=0)
     test_iter = DataLoader(TensorDataset(*fake_mnist(256, 1)), batch_size=64)
 
     M = mn.MLP(name="mlp", xdim=784, hdim=256, ydim=10, rng=0)
@@ -103,7 +103,7 @@ def test_study_notes_mlp_adam_loop_ports_line_for_line(capsys):
 
 def test_study_notes_loop_matches_the_same_loop_in_torch():
     """Same initial weights, same batches, float64: every epoch's mean loss and the final weights agree."""
-    train_iter = DataLoader(TensorDataset(*fake_mnist(256, 2, np.float64)), batch_size=32, shuffle=True, seed=3)
+    train_iter = DataLoader(TensorDataset(*fake_mnist(256, 2, np.float64)), batch_size=32, shuffle=True, rng=3)
     M = mn.MLP(xdim=784, hdim=64, ydim=10, rng=4, dtype=np.float64)
     T = MultiLayerPerceptronClass(xdim=784, hdim=64, ydim=10).double()
     T.load_state_dict({key: torch.from_numpy(value) for key, value in M.state_dict().items()})

@@ -188,3 +188,15 @@ def test_describe_and_repr():
 def test_has_parameters_looks_into_children():
     assert TwoLayer().has_parameters() and mn.Sequential(mn.ReLU(), mn.Linear(1, 1)).has_parameters()
     assert not mn.Sequential(mn.ReLU(), mn.Sequential(mn.Flatten())).has_parameters()
+
+
+def test_load_state_dict_refuses_ragged_lists_and_tensors_that_require_grad_by_key():
+    layer = mn.Linear(2, 3)
+    with pytest.raises(ValueError, match=r"Linear.load_state_dict: 'weight' is not a rectangular array"):
+        layer.load_state_dict({"weight": [[1, 2], [3]], "bias": np.zeros(3)})
+
+    class RequiresGrad:                               # what a torch parameter looks like to NumPy
+        requires_grad = True
+
+    with pytest.raises(ValueError, match=r"'bias' is a torch tensor that requires grad.*value.detach\(\)"):
+        layer.load_state_dict({"weight": np.zeros((3, 2)), "bias": RequiresGrad()})

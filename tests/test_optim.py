@@ -14,6 +14,7 @@ import manualnet as mn
 from manualnet import optim
 
 from .strategies import random_array, seeds
+from .torch_required import import_torch
 
 SHAPES = [(3, 4), (4,), (2, 3, 2)]
 
@@ -203,6 +204,82 @@ def test_optimizer_accepts_a_generator_and_a_single_parameter_group():
     assert grouped.param_groups[1]["lr"] == 0.5 and grouped.param_groups[1]["momentum"] == 0.0
 
 
+# -- what step() refuses, and what it lets through as PyTorch does ------------------------
+
+OPTIMIZERS = [
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: optim.Adam(ps, lr=0.01),
+    lambda ps: optim.AdamW(ps, lr=0.01),
+]
+
+
+def snapshot(optimizer, params):
+    return [p.data.copy() for p in params], optimizer.state_dict()
+
+
+def assert_unchanged(optimizer, params, before):
+    data, state = before
+    for p, old in zip(params, data):
+        np.testing.assert_array_equal(p.data, old)
+    after = optimizer.state_dict()
+    assert after["state"].keys() == state["state"].keys()
+    for index, entries in state["state"].items():
+        for name, value in entries.items():
+            np.testing.assert_array_equal(after["state"][index][name], value)
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=["SGD", "Adam", "AdamW"])
+@pytest.mark.parametrize("bad_grad, error, message", [
+    (np.ones((1, 3, 2)), ValueError, r"shape \(1, 3, 2\), but the parameter's shape is \(2, 3, 2\) \(NumPy would broadcast"),
+    (np.ones(2), ValueError, r"shape \(2,\), but the parameter's shape is \(2, 3, 2\)"),
+    (np.float64(1.0), TypeError, "type float64, not a numpy.ndarray"),
+    (np.ones((2, 3, 2), np.float32), TypeError, "dtype float32, but the parameter's dtype is float64"),
+    (None, TypeError, r"type NoneType, not a numpy.ndarray; .*clear it with zero_grad\(\), not p.grad = None"),
+    ([[1.0] * 2] * 3, TypeError, "type list, not a numpy.ndarray"),
+])
+def test_step_refuses_a_grad_that_does_not_fit_its_parameter_and_changes_nothing(make, bad_grad, error, message):
+    """A user-assigned .grad of the wrong shape would broadcast silently; the step names the parameter instead."""
+    rng = np.random.default_rng(3)
+    params = make_parameters(rng)
+    optimizer = make([{"params": params[:2]}, {"params": params[2:], "lr": 0.05}])
+    run_steps(optimizer, params, rng, steps=2)
+    before = snapshot(optimizer, params)
+    params[2].grad = bad_grad
+    with pytest.raises(error, match=r"\.step: parameter 2 \(group 1, position 0\) has a \.grad of " + message):
+        optimizer.step()
+    assert_unchanged(optimizer, params, before)
+
+
+def test_a_non_finite_gradient_is_applied_as_pytorch_applies_it():
+    """The documented choice: step() checks shapes, not values; NaN and inf reach the weights, as in torch.optim."""
+    for make in OPTIMIZERS:
+        p = mn.Parameter(np.array([1.0, 2.0, 3.0]))
+        optimizer = make([p])
+        p.grad[...] = [np.nan, 0.5, np.inf]
+        with np.errstate(invalid="ignore"):          # Adam's inf / inf: NumPy warns, PyTorch does not
+            optimizer.step()
+        assert np.isnan(p.data[0]) and np.isfinite(p.data[1]) and p.data[1] < 2.0
+        assert not np.isfinite(p.data[2])
+
+
+def test_a_non_finite_gradient_gives_what_torch_optim_gives():
+    torch = import_torch()
+    grad = [np.nan, 0.5, np.inf, -np.inf]
+    pairs = [(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9)),
+             (lambda ps: optim.Adam(ps, lr=0.01), lambda ps: torch.optim.Adam(ps, lr=0.01))]
+    for mine, theirs in pairs:
+        p = mn.Parameter(np.array([1.0, 2.0, 3.0, 4.0]))
+        q = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64, requires_grad=True)
+        step_mine, step_theirs = mine([p]), theirs([q])
+        for _ in range(2):
+            p.grad[...] = grad
+            q.grad = torch.tensor(grad, dtype=torch.float64)
+            with np.errstate(invalid="ignore"):
+                step_mine.step()
+            step_theirs.step()
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-12, equal_nan=True)
+
+
 # -- bad arguments -------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, message", [
@@ -334,6 +411,14 @@ def test_load_state_dict_casts_arrays_and_accepts_a_torch_style_step():
     (lambda sd: sd["state"][1].update(exp_avg=np.zeros(5)), r"state of parameter 1: 'exp_avg' must be a real array of the parameter's shape \(4,\), got shape \(5,\)"),
     (lambda sd: sd["state"][0].pop("exp_avg_sq"), r"state of parameter 0: expected entries \['step', 'exp_avg', 'exp_avg_sq'\]"),
     (lambda sd: sd["state"][0].update(step=2.5), r"'step' must be a whole number >= 0, got 2.5"),
+    (lambda sd: sd["state"][0]["exp_avg"].__setitem__((1, 2), np.nan),
+     r"state of parameter 0: 'exp_avg' holds 1 NaN or infinite value\(s\); a saved state is finite"),
+    (lambda sd: sd["state"][1]["exp_avg_sq"].__setitem__(3, np.inf), r"'exp_avg_sq' holds 1 NaN or infinite value"),
+    (lambda sd: sd["state"][2]["exp_avg_sq"].__setitem__((0, 0, 0), -1e-3),
+     r"state of parameter 2: 'exp_avg_sq' holds negative values \(the smallest -0.001\); it is an average of squared"),
+    (lambda sd: sd["state"][1].update(exp_avg=[[1.0, 2.0], [3.0]]),
+     r"state of parameter 1: 'exp_avg' is not a rectangular array of numbers"),
+    (lambda sd: sd["state"][1].update(step=[1, [2]]), r"'step' is not a rectangular array of numbers"),
     (lambda sd: sd["state"].update({7: {}}), r"state for parameter 7, which no saved group lists"),
     (lambda sd: sd.pop("state"), r"expected a dict with keys 'state' and 'param_groups'"),
 ])
@@ -352,6 +437,38 @@ def test_load_state_dict_rejects_mismatched_state_and_changes_nothing(tamper, me
     for index, entries in before["state"].items():
         for key, value in entries.items():
             np.testing.assert_array_equal(after["state"][index][key], value)
+
+
+def test_load_state_dict_checks_amsgrad_maximum_and_lets_a_momentum_buffer_be_negative():
+    p = mn.Parameter(np.zeros(2))
+    amsgrad = optim.Adam([p], amsgrad=True)
+    saved = {"state": {0: {"step": 1, "exp_avg": np.zeros(2), "exp_avg_sq": np.ones(2),
+                           "max_exp_avg_sq": np.array([1.0, -1.0])}},
+             "param_groups": amsgrad.state_dict()["param_groups"]}
+    with pytest.raises(ValueError, match="'max_exp_avg_sq' holds negative values"):
+        amsgrad.load_state_dict(saved)
+    sgd = optim.SGD([p], lr=0.1, momentum=0.9)
+    sgd.load_state_dict({"state": {0: {"momentum_buffer": np.array([-1.0, 2.0])}},
+                         "param_groups": sgd.state_dict()["param_groups"]})
+    assert sgd.state[p]["momentum_buffer"].tolist() == [-1.0, 2.0]
+
+
+def test_load_state_dict_takes_torch_tensors_but_not_ones_that_require_grad():
+    torch = import_torch()
+    p = mn.Parameter(np.zeros(2))
+    optimizer = optim.Adam([p])
+    groups = optimizer.state_dict()["param_groups"]
+
+    def saved(exp_avg):
+        return {"state": {0: {"step": torch.tensor(2.0), "exp_avg": exp_avg, "exp_avg_sq": torch.ones(2)}},
+                "param_groups": groups}
+
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: state of parameter 0: 'exp_avg' is a torch tensor "
+                                         r"that requires grad; .* pass value.detach\(\)"):
+        optimizer.load_state_dict(saved(torch.ones(2, requires_grad=True)))
+    assert optimizer.state == {}
+    optimizer.load_state_dict(saved(torch.ones(2, requires_grad=True).detach()))
+    assert optimizer.state[p]["step"] == 2 and optimizer.state[p]["exp_avg"].tolist() == [1.0, 1.0]
 
 
 def test_repr_lists_each_group():

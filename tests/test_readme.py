@@ -33,15 +33,17 @@ def python_blocks():
         if after is not None and after.group(1) == "text" and not text[here.end():after.start()].strip():
             shown = after.group(2)
         line = text.count("\n", 0, here.start()) + 1
-        yield pytest.param(here.group(2), shown, id=f"README.md:L{line}")
+        yield pytest.param(here.group(2), shown, line, id=f"README.md:L{line}")
 
 
-@pytest.mark.parametrize("source, shown", list(python_blocks()))
-def test_readme_python_block_runs_and_prints_what_is_shown(source, shown, tmp_path, monkeypatch):
+@pytest.mark.parametrize("source, shown, line", list(python_blocks()))
+def test_readme_python_block_runs_and_prints_what_is_shown(source, shown, line, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(source, str(README), "exec"), {"__name__": "__readme__"})
+        # Padded so that line numbers are README.md's: tracebacks, and inspect.getsource
+        # (hypothesis calls it), then read the block's own lines.
+        exec(compile("\n" * line + source, str(README), "exec"), {"__name__": "__readme__"})
     if shown is not None:
         assert masked(printed.getvalue()) == masked(shown)
 

@@ -4,7 +4,9 @@ import io
 import json
 import os
 import re
+import resource
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,7 +18,8 @@ import pytest
 
 import manualnet as mn
 from manualnet import optim
-from manualnet.serialization import METADATA_MEMBER, CheckpointError
+from manualnet import serialization
+from manualnet.serialization import MAX_CENTRAL_DIRECTORY_BYTES, MAX_METADATA_BYTES, METADATA_MEMBER, CheckpointError
 
 # -- round trips ---------------------------------------------------------------------------
 
@@ -122,11 +125,70 @@ def test_saved_file_permissions_follow_the_umask(tmp_path):
     ({1.5: np.zeros(1)}, TypeError, "dict keys must be str or int, got 1.5"),
     ({"model": {"w": mn.Parameter(np.zeros(1))}}, TypeError, r"cannot save a Parameter at key path 'model' / 'w'"),
     ({0: np.zeros(1), "0": np.ones(1)}, ValueError, "give the same entry name '0.npy'"),
+    # What a zip archive could not give back: zipfile cuts a name at NUL, stores UTF-8, counts bytes in 16 bits.
+    ({"model": {"a\x00b": np.zeros(1)}}, ValueError,
+     r"cannot contain the NUL character '\\x00', at key path 'model' / 'a\\x00b'"),
+    ({"w\udc80": np.zeros(1)}, ValueError, r"not valid Unicode \(surrogates not allowed\), at key path 'w\\udc80'"),
+    ({"k" * 70_000: np.zeros(1)}, ValueError, "member name of 70004 bytes, more than the 65535 a zip archive allows"),
+    ({"losses": [0.5] * 300_000}, ValueError,
+     r"takes \d+ bytes to describe \(0 arrays\), more than the 4194304 that load accepts"),
 ])
 def test_save_rejects_what_it_cannot_store_and_writes_nothing(tmp_path, obj, error, message):
     with pytest.raises(error, match=message):
         mn.save(obj, tmp_path / "bad.npz")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_nul_in_a_key_without_an_array_round_trips(tmp_path):
+    """Only member names are cut at NUL; a key that holds a plain value lives in the metadata's JSON."""
+    mn.save({"note\x00": "kept", "w": np.zeros(1)}, tmp_path / "m.npz")
+    assert mn.load(tmp_path / "m.npz")["note\x00"] == "kept"
+
+
+@pytest.mark.parametrize("name", ["m" * 250, "m" * 255, "é" * 125 + ".npz"], ids=["250", "255", "multibyte"])
+def test_save_accepts_names_up_to_the_file_system_limit(tmp_path, monkeypatch, name):
+    """The temporary name is shortened, at a character boundary, so it fits 255 bytes like the name itself."""
+    temporaries = []
+    real_replace = os.replace
+    monkeypatch.setattr(serialization.os, "replace", lambda src, dst: (temporaries.append(src), real_replace(src, dst)))
+    mn.save({"w": np.arange(3.0)}, tmp_path / name)
+    np.testing.assert_array_equal(mn.load(tmp_path / name)["w"], np.arange(3.0))
+    temporary = os.path.basename(temporaries[0])
+    assert len(os.fsencode(temporary)) <= 255 and re.fullmatch(r"\.m*é*\.[0-9a-f]{16}\.tmp", temporary)
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_save_writes_through_a_symbolic_link_as_torch_save_does(tmp_path):
+    """The link stays a link; the file it names gets the new checkpoint, replaced atomically beside it."""
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "epoch3.npz"
+    mn.save({"w": np.zeros(2)}, target)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(os.path.join("runs", "epoch3.npz"))
+    mn.save({"w": np.ones(2)}, link)
+    assert link.is_symlink() and os.readlink(link) == os.path.join("runs", "epoch3.npz")
+    np.testing.assert_array_equal(mn.load(target)["w"], np.ones(2))
+    assert sorted(os.listdir(tmp_path)) == ["latest.npz", "runs"] and os.listdir(tmp_path / "runs") == ["epoch3.npz"]
+
+    dangling = tmp_path / "next.npz"
+    dangling.symlink_to(os.path.join("runs", "epoch4.npz"))
+    mn.save({"w": np.full(2, 4.0)}, dangling)                 # like open(path, "wb"): creates the target
+    assert dangling.is_symlink() and mn.load(tmp_path / "runs" / "epoch4.npz")["w"].tolist() == [4.0, 4.0]
+
+
+def test_save_refuses_a_link_loop_a_directory_and_a_fifo_and_changes_nothing(tmp_path):
+    (tmp_path / "a.npz").symlink_to("b.npz")
+    (tmp_path / "b.npz").symlink_to("a.npz")
+    with pytest.raises(OSError, match="symbolic links form a loop"):
+        mn.save({"w": np.zeros(1)}, tmp_path / "a.npz")
+    (tmp_path / "folder.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match="folder.npz.*it is a directory"):
+        mn.save({"w": np.zeros(1)}, tmp_path / "folder.npz")
+    os.mkfifo(tmp_path / "pipe.npz")
+    with pytest.raises(OSError, match=r"pipe.npz.*it is a FIFO \(named pipe\), not a regular file"):
+        mn.save({"w": np.zeros(1)}, tmp_path / "pipe.npz")
+    assert (tmp_path / "a.npz").is_symlink() and (tmp_path / "folder.npz").is_dir()
+    assert (tmp_path / "pipe.npz").is_fifo() and len(os.listdir(tmp_path)) == 4
 
 
 def test_save_into_a_missing_directory_names_it(tmp_path):
@@ -273,6 +335,10 @@ HOSTILE = {
     "unexpected member": (lambda m: m.update({"evil.npy": npy_bytes(np.zeros(1))}), r"unexpected member\(s\) \['evil.npy'\]"),
     "missing member": (lambda m: m.pop("w.npy"), "the metadata lists 'w.npy', which the archive lacks"),
     "absurd size in header": (absurd_header, "its header promises"),
+    "shape null in metadata": (
+        edit_metadata(lambda md: md["tree"]["dict"][0][1].update(shape=None)), "a malformed shape None for 'w.npy'"),
+    "dtype null in metadata": (
+        edit_metadata(lambda md: md["tree"]["dict"][0][1].update(dtype=None)), "has dtype None; only arrays of numbers"),
     "absurd shape in metadata": (
         edit_metadata(lambda md: md["tree"]["dict"][0][1].update(shape=[10**12])), "but the metadata says"),
     "name that its path does not give": (
@@ -357,3 +423,157 @@ def test_load_never_unpickles(tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "loads", no_unpickling)
     with pytest.raises(CheckpointError):
         mn.load(tmp_path / "bad.npz")
+
+
+# -- flag bits, fuzzing, and what load must never do: hang, run away, raise another type ----------
+
+def with_flag_bits(data, bits):
+    """Set zip flag bits in every local header (offset 6) and central-directory entry (offset 8)."""
+    data = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = data.find(signature)
+        while start >= 0:
+            data[start + offset] |= bits
+            start = data.find(signature, start + 1)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("bits, meaning", [(0x01, "encrypted"), (0x20, "compressed patched data"),
+                                           (0x40, "strong encryption")])
+def test_load_refuses_encrypted_or_transformed_members_naming_the_file(tmp_path, bits, meaning):
+    """zipfile itself raises RuntimeError (bit 0) or NotImplementedError (bits 5, 6) for these."""
+    mn.save({"w": np.arange(3.0)}, tmp_path / "good.npz")
+    path = tmp_path / "flagged.npz"
+    path.write_bytes(with_flag_bits((tmp_path / "good.npz").read_bytes(), bits))
+    with pytest.raises(CheckpointError, match=re.escape(str(path)) + f".*has zip flag bits 0x{bits:04x}"):
+        mn.load(path)
+
+
+def test_load_raises_only_checkpoint_error_for_damaged_copies_of_a_real_checkpoint(tmp_path):
+    """Fuzz: truncations and random byte flips of a model + Adam checkpoint are refused by name, or load intact.
+
+    A flip in a field nothing depends on (a timestamp) may load; then the values must be the saved ones.
+    """
+    model = mn.MLP(6, 5, 3, rng=0)
+    optimizer = optim.Adam(model.parameters())
+    for p in model.parameters():
+        p.grad += 1.0
+    optimizer.step()
+    checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 3}
+    mn.save(checkpoint, tmp_path / "good.npz")
+    data = (tmp_path / "good.npz").read_bytes()
+    rng = np.random.default_rng(10)
+    damaged = [data[:cut] for cut in range(0, len(data), 23)]         # 259 truncations, then 500 flips
+    for _ in range(500):
+        flipped = bytearray(data)
+        for position in rng.integers(len(data), size=rng.integers(1, 4)):
+            flipped[position] ^= 1 << int(rng.integers(8))
+        damaged.append(bytes(flipped))
+    path = tmp_path / "damaged.npz"
+    loaded = 0
+    for content in damaged:
+        path.write_bytes(content)
+        try:
+            result = mn.load(path)
+        except CheckpointError as error:
+            assert str(path) in str(error)
+        else:
+            assert_same_structure(result, checkpoint)
+            loaded += 1
+    assert loaded < len(damaged) // 10          # the fuzz reached the checks, not only harmless bytes
+
+
+def test_load_refuses_an_oversized_metadata_member_before_parsing_it(tmp_path, monkeypatch):
+    """A valid but 5 MiB tree (the issue's 63 MiB one took 1.08 GiB and 7.6 s to parse) is refused unread."""
+    tree = {"list": [{"value": 0}] * (5 * 2**20 // 12)}
+    metadata = json.dumps({"format": "manualnet-checkpoint", "version": 1, "tree": tree}).encode()
+    assert len(metadata) > MAX_METADATA_BYTES
+    with zipfile.ZipFile(tmp_path / "big.npz", "w") as archive:
+        archive.writestr(METADATA_MEMBER, npy_bytes(np.frombuffer(metadata, np.uint8)))
+    monkeypatch.setattr(serialization.json, "loads", lambda *args: pytest.fail("the metadata was parsed"))
+    with pytest.raises(CheckpointError, match=f"big.npz.*the metadata member is {len(metadata) + 128} bytes, "
+                                              f"more than the {MAX_METADATA_BYTES} allowed"):
+        mn.load(tmp_path / "big.npz")
+
+
+def test_load_refuses_an_oversized_table_of_members_before_zipfile_parses_it(tmp_path, monkeypatch):
+    """150 members with 60,000-character names: a 9 MB central directory costs ~6x that to parse."""
+    with zipfile.ZipFile(tmp_path / "wide.npz", "w") as archive:
+        for index in range(150):
+            archive.writestr(f"{index:03d}" + "x" * 60_000, b"")
+    monkeypatch.setattr(serialization.zipfile, "ZipFile", lambda *args: pytest.fail("zipfile parsed the table"))
+    with pytest.raises(CheckpointError, match=r"wide.npz.*its table of members is \d+ bytes, "
+                                              f"more than the {MAX_CENTRAL_DIRECTORY_BYTES}"):
+        mn.load(tmp_path / "wide.npz")
+
+
+def test_a_structure_near_the_metadata_bound_saves_and_loads(tmp_path):
+    """Long member names are where the table of members grows fastest: it still fits its bound."""
+    state = {"p" * 60_000: {index: np.zeros(0, np.uint8) for index in range(65)}}
+    mn.save(state, tmp_path / "wide.npz")
+    with zipfile.ZipFile(tmp_path / "wide.npz") as archive:
+        assert archive.getinfo(METADATA_MEMBER).file_size > 0.9 * MAX_METADATA_BYTES
+    assert list(mn.load(tmp_path / "wide.npz")["p" * 60_000]) == list(range(65))
+
+
+LOAD_IN_A_CHILD = textwrap.dedent("""
+    import os, stat, sys
+    import manualnet as mn
+    from manualnet.serialization import CheckpointError
+    if sys.argv[2] == "pretend-regular":      # the path changes kind between the check and the open
+        real_stat = os.stat
+        os.stat = lambda path, *args, **kwargs: real_stat(sys.argv[3])
+    try:
+        mn.load(sys.argv[1])
+    except CheckpointError as error:
+        print("CheckpointError:", error)
+""")
+
+
+def load_in_a_child(path, *options, timeout=60):
+    """mn.load(path) in a child process with a time limit and a 4 GiB address-space limit.
+
+    A regression must fail the test, not hang the suite (a FIFO blocks forever) or
+    eat the machine's memory (/dev/zero never ends).
+    """
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+
+    try:
+        done = subprocess.run([sys.executable, "-c", LOAD_IN_A_CHILD, str(path), *(options or ["-"])],
+                              capture_output=True, text=True, timeout=timeout, preexec_fn=limit_memory)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"mn.load({str(path)!r}) did not return within {timeout} s")
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_load_refuses_a_symlink_to_an_endless_device_at_once(tmp_path, device):
+    if not os.path.exists(device):
+        pytest.skip(f"{device} does not exist here")
+    link = tmp_path / "model.npz"
+    link.symlink_to(device)
+    output = load_in_a_child(link)
+    assert re.search(f"CheckpointError: load: {re.escape(repr(str(link)))} is a character device, "
+                     "not a checkpoint file", output), output
+
+
+def test_load_refuses_a_fifo_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "model.npz")
+    output = load_in_a_child(tmp_path / "model.npz")
+    assert "model.npz' is a FIFO (named pipe), not a checkpoint file" in output, output
+
+
+def test_load_refuses_a_fifo_that_was_a_regular_file_when_checked(tmp_path):
+    """The check is repeated on the opened file, which O_NONBLOCK opened without blocking."""
+    mn.save({"w": np.zeros(1)}, tmp_path / "good.npz")
+    os.mkfifo(tmp_path / "model.npz")
+    output = load_in_a_child(tmp_path / "model.npz", "pretend-regular", tmp_path / "good.npz")
+    assert "model.npz' is a FIFO (named pipe), not a checkpoint file" in output, output
+
+
+def test_load_refuses_a_socket(tmp_path):
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(tmp_path / "model.npz"))
+        with pytest.raises(CheckpointError, match="model.npz' is a socket, not a checkpoint file"):
+            mn.load(tmp_path / "model.npz")

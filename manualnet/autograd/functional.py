@@ -1,0 +1,282 @@
+"""The operations that have a manualnet layer: each node runs THAT layer's forward and backward.
+
+``linear(x, W, b)`` records one node holding a ``Linear`` whose Parameters'
+``.data`` are the tensors' arrays (no copy).  Forward is ``Linear.forward``;
+backward zeroes the layer's ``.grad`` arrays, calls ``Linear.backward(G)``
+and hands the engine dL/dx and the ``.grad`` the layer accumulated.  No
+derivative is written here: the manual chain (``model.backward(...)``) and
+the recorded graph run the same lines, so they give the same numbers, bit
+for bit (derivations/autograd.md, section "Why the nodes are the layers").
+
+The names and arguments are ``torch.nn.functional``'s; an argument whose
+non-default value the manualnet layer does not support is refused by name.
+Each layer's math is on its own page (derivations/linear.md, relu.md, ...).
+"""
+
+import functools
+
+import numpy as np
+
+from ..activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from ..batchnorm import BatchNorm1d, BatchNorm2d
+from ..dropout import Dropout
+from ..layers import Flatten, Linear
+from ..losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .engine import Node
+from .tensor import Tensor, record
+
+
+class LayerNode(Node):
+    """A recorded operation whose forward and backward are a manualnet layer's own.
+
+    Inputs: the layer's input, then one tensor per Parameter in the order of
+    ``layer.parameters()``.  forward points each Parameter's ``.data`` at its
+    tensor's array and calls ``layer.forward``; backward starts the layer's
+    ``.grad`` arrays from zero (the engine does the adding up across uses),
+    calls ``layer.backward`` and returns dL/d(input) and those ``.grad``.
+    """
+
+    saved = ("layer",)
+
+    def __init__(self, name, layer, *extra_forward_arguments):
+        super().__init__()
+        self.node_name, self.layer = name, layer
+        self.extra_forward_arguments = extra_forward_arguments     # a loss's target, dropout's mask
+
+    def forward(self, x, *parameter_arrays):
+        layer = self.layer
+        for parameter, array in zip(layer.parameters(), parameter_arrays):
+            parameter.data = array
+        return layer.forward(x, *self.extra_forward_arguments)
+
+    def backward(self, grad_output):
+        layer = self.layer
+        for parameter in layer.parameters():
+            parameter.zero_grad()
+        grad_input = self._layer_backward(layer, grad_output)
+        return (grad_input, *(parameter.grad for parameter in layer.parameters()))
+
+    def _layer_backward(self, layer, grad_output):
+        return layer.backward(grad_output, need_input_grad=self.needs_input_grad[0])
+
+
+class LossNode(LayerNode):
+    """A loss: ``backward(grad_output)`` takes dL/d(loss) and returns dL/d(input) (the target gets none)."""
+
+    def _layer_backward(self, layer, grad_output):
+        return layer.backward(grad_output)
+
+
+@functools.cache
+def _without_initial_values(layer_class):
+    """``layer_class`` with a ``reset_parameters`` that draws nothing.
+
+    A node's Parameters take the tensors' arrays right after construction,
+    so the random initial values the constructor would draw (as costly as a
+    forward pass, for a large Linear) are never used.  The class keeps its
+    name, so the layer's error messages read 'Linear(...)'.
+    """
+    if not hasattr(layer_class, "reset_parameters"):
+        return layer_class
+    return type(layer_class.__name__, (layer_class,), {
+        "reset_parameters": lambda self, rng=None: None,
+        "__doc__": layer_class.__doc__, "__module__": layer_class.__module__,
+        "__qualname__": layer_class.__qualname__,
+    })
+
+
+def _build(layer_class, *args, **kwargs):
+    return _without_initial_values(layer_class)(*args, **kwargs)
+
+
+def _tensor(value, function, name="input"):
+    """A Tensor as it is; an array or number as a constant Tensor; anything else a TypeError."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (np.ndarray, np.generic, int, float)):
+        return Tensor._wrap(np.asarray(value))
+    raise TypeError(f"{function}: expected {name} to be a Tensor or a numpy.ndarray, got {type(value).__name__}")
+
+
+def _refuse(function, layer, **arguments):
+    """Refuse, by name, PyTorch arguments given a value the manualnet layer does not support."""
+    for name, (value, default) in arguments.items():
+        if value is not default and (default is None or value != default):
+            raise TypeError(
+                f"{function}: {name}={value!r} is not supported (manualnet's {layer} has no such option); "
+                f"leave {name} at its default {default!r}"
+            )
+
+
+def _target(value, function):
+    """A loss target as a plain array: labels and targets get no gradient here."""
+    if isinstance(value, Tensor):
+        if value.requires_grad:
+            raise ValueError(
+                f"{function}: the target requires grad, but manualnet's losses differentiate their input only; "
+                "pass target.detach()"
+            )
+        return value.data
+    return value
+
+
+def _parameters_of(function, weight, bias, want_weight_ndim):
+    weight = _tensor(weight, function, "weight")
+    bias = None if bias is None else _tensor(bias, function, "bias")
+    if weight.ndim != want_weight_ndim:
+        raise ValueError(f"{function}: expected a {want_weight_ndim}-D weight, got shape {weight.shape}")
+    return weight, bias
+
+
+# -- layers --------------------------------------------------------------------------------
+
+def linear(input, weight, bias=None):
+    """y = x Wᵀ + b through ``Linear``: one node, AddmmBackward0 (MmBackward0 without a bias).
+
+    Shape: input (N, in_features), weight (out_features, in_features), bias (out_features,).
+    """
+    input = _tensor(input, "linear")
+    weight, bias = _parameters_of("linear", weight, bias, 2)
+    out_features, in_features = weight.shape
+    if bias is not None and (bias.shape != (out_features,) or bias.dtype != weight.dtype):
+        raise ValueError(
+            f"linear: expected bias of shape ({out_features},) and dtype {weight.dtype} for weight {weight.shape}, "
+            f"got shape {bias.shape} and dtype {bias.dtype}"
+        )
+    layer = _build(Linear, in_features, out_features, bias=bias is not None, dtype=weight.dtype)
+    name = "AddmmBackward0" if bias is not None else "MmBackward0"
+    return record(LayerNode(name, layer), input, weight, *([bias] if bias is not None else []))
+
+
+def relu(input, inplace=False):
+    """max(x, 0) through ``ReLU``: ReluBackward0."""
+    _refuse("relu", "ReLU", inplace=(inplace, False))
+    return record(LayerNode("ReluBackward0", ReLU()), _tensor(input, "relu"))
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x for x > 0, a·x otherwise, through ``LeakyReLU``: LeakyReluBackward0."""
+    _refuse("leaky_relu", "LeakyReLU", inplace=(inplace, False))
+    return record(LayerNode("LeakyReluBackward0", LeakyReLU(negative_slope)), _tensor(input, "leaky_relu"))
+
+
+def sigmoid(input):
+    """σ(x) through ``Sigmoid``: SigmoidBackward0."""
+    return record(LayerNode("SigmoidBackward0", Sigmoid()), _tensor(input, "sigmoid"))
+
+
+def tanh(input):
+    """tanh(x) through ``Tanh``: TanhBackward0."""
+    return record(LayerNode("TanhBackward0", Tanh()), _tensor(input, "tanh"))
+
+
+def _dim(function, layer, dim, dtype):
+    if dim is None:
+        raise TypeError(f"{function}: pass dim, the axis to normalise along (PyTorch's implicit choice is deprecated)")
+    _refuse(function, layer, dtype=(dtype, None))
+    return dim
+
+
+def softmax(input, dim=None, dtype=None):
+    """e^{x_i} / Σ_j e^{x_j} along ``dim`` through ``Softmax``: SoftmaxBackward0."""
+    layer = Softmax(_dim("softmax", "Softmax", dim, dtype))
+    return record(LayerNode("SoftmaxBackward0", layer), _tensor(input, "softmax"))
+
+
+def log_softmax(input, dim=None, dtype=None):
+    """x_i − log Σ_j e^{x_j} along ``dim`` through ``LogSoftmax``: LogSoftmaxBackward0."""
+    layer = LogSoftmax(_dim("log_softmax", "LogSoftmax", dim, dtype))
+    return record(LayerNode("LogSoftmaxBackward0", layer), _tensor(input, "log_softmax"))
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    """Dims start_dim..end_dim merged into one (``torch.flatten``'s defaults) through ``Flatten``: ViewBackward0."""
+    return record(LayerNode("ViewBackward0", Flatten(start_dim, end_dim)), _tensor(input, "flatten"))
+
+
+def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, mask=None):
+    """Inverted dropout through ``Dropout``: NativeDropoutBackward0; the input itself when not training.
+
+    ``rng`` draws the keep-mask; ``mask`` (boolean, True = keep) fixes it, as
+    ``Dropout.forward(x, mask)`` does — to apply the mask PyTorch drew, or to
+    hold it still for finite differences.
+    """
+    _refuse("dropout", "Dropout", inplace=(inplace, False))
+    input = _tensor(input, "dropout")
+    layer = Dropout(p, rng=rng)
+    if not training:
+        return input
+    return record(LayerNode("NativeDropoutBackward0", layer, *([] if mask is None else [mask])), input)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
+    """Batch normalisation through ``BatchNorm1d`` (or ``BatchNorm2d`` for images): NativeBatchNormBackward0.
+
+    Shape: input (N, C), (N, C, L) or (N, C, H, W); weight γ, bias β,
+    running_mean and running_var (C,).  As in PyTorch, training updates the
+    running statistics in place; they get no gradient.
+    """
+    input = _tensor(input, "batch_norm")
+    if bias is not None and weight is None:
+        raise ValueError("batch_norm: a bias needs a weight (the layer's bias=True needs affine=True)")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected input of shape (N, C, *), got shape {input.shape}")
+    parameters = [_parameters_of("batch_norm", value, None, 1)[0] for value in (weight, bias) if value is not None]
+    layer = _build(BatchNorm2d if input.ndim == 4 else BatchNorm1d, input.shape[1], eps=eps, momentum=momentum,
+                   affine=weight is not None, track_running_stats=running_mean is not None, dtype=input.dtype,
+                   bias=bias is not None)
+    if running_mean is not None:
+        layer.running_mean, layer.running_var = _target(running_mean, "batch_norm"), _target(running_var, "batch_norm")
+    layer.train(training)
+    return record(LayerNode("NativeBatchNormBackward0", layer), input, *parameters)
+
+
+# -- losses --------------------------------------------------------------------------------
+
+def _loss(function, name, layer, input, target):
+    return record(LossNode(name, layer, _target(target, function)), _tensor(input, function))
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """Softmax and negative log-likelihood in one node through ``CrossEntropyLoss``: CrossEntropyLossBackward.
+
+    PyTorch records two nodes here, LogSoftmaxBackward0 then
+    NllLossBackward0; manualnet's CrossEntropyLoss has the fused gradient
+    (softmax(z) − onehot(y))/N, so it is one node with no PyTorch name.
+    ``nll_loss(log_softmax(z, 1), y)`` records PyTorch's two.
+    """
+    _refuse("cross_entropy", "CrossEntropyLoss", weight=(weight, None), size_average=(size_average, None),
+            ignore_index=(ignore_index, -100), reduce=(reduce, None), label_smoothing=(label_smoothing, 0.0))
+    return _loss("cross_entropy", "CrossEntropyLossBackward", CrossEntropyLoss(reduction=reduction), input, target)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """−x[n, y_n] averaged, through ``NLLLoss``: NllLossBackward0."""
+    _refuse("nll_loss", "NLLLoss", weight=(weight, None), size_average=(size_average, None),
+            ignore_index=(ignore_index, -100), reduce=(reduce, None))
+    return _loss("nll_loss", "NllLossBackward0", NLLLoss(reduction=reduction), input, target)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """(x − y)² averaged, through ``MSELoss``: MseLossBackward0."""
+    _refuse("mse_loss", "MSELoss", size_average=(size_average, None), reduce=(reduce, None), weight=(weight, None))
+    return _loss("mse_loss", "MseLossBackward0", MSELoss(reduction=reduction), input, target)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """−[y log p + (1 − y) log(1 − p)] averaged, through ``BCELoss``: BinaryCrossEntropyBackward0."""
+    _refuse("binary_cross_entropy", "BCELoss", weight=(weight, None), size_average=(size_average, None),
+            reduce=(reduce, None))
+    return _loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", BCELoss(reduction=reduction), input, target)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    """BCE on logits, stable, through ``BCEWithLogitsLoss``: BinaryCrossEntropyWithLogitsBackward0."""
+    _refuse("binary_cross_entropy_with_logits", "BCEWithLogitsLoss", weight=(weight, None),
+            size_average=(size_average, None), reduce=(reduce, None), pos_weight=(pos_weight, None))
+    return _loss("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0",
+                 BCEWithLogitsLoss(reduction=reduction), input, target)

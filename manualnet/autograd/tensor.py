@@ -1,0 +1,544 @@
+"""Tensor: a NumPy array that records the operations that made it, so backward can walk back.
+
+With ``requires_grad=True`` every operation on a tensor records a node
+(``y.grad_fn``) that knows how to turn dL/dy into dL/d(its inputs);
+``loss.backward()`` walks those nodes from the loss back to the leaves and
+adds each leaf's gradient into its ``.grad`` — what PyTorch's autograd does,
+in a few hundred lines you can read.  ``no_grad()`` turns the recording off.
+
+``ParameterTensor(p)`` is the meeting point with the manual chain: a leaf
+whose ``.data`` IS a manualnet Parameter's ``.data`` and whose gradient is
+added into the Parameter's ``.grad``, so ``mn.optim`` optimizers train it.
+
+Derivation: derivations/autograd.md
+"""
+
+import contextlib
+import numbers
+import threading
+import warnings
+
+import numpy as np
+
+from ..parameter import Parameter, as_float_dtype
+from . import primitives as P
+from .engine import AccumulateGrad, run_backward
+
+NON_LEAF_GRAD = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
+    "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
+    "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor."
+)
+
+
+class _GradMode(threading.local):
+    enabled = True                   # per thread, as in PyTorch
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled():
+    """Whether operations are being recorded (False inside ``no_grad()``)."""
+    return _mode.enabled
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Inside ``with no_grad():`` (or a function decorated with it) nothing is recorded.
+
+    Results have ``requires_grad=False`` and no ``grad_fn``: use it for
+    evaluation, and for updating weights by hand (``w -= lr * w.grad``),
+    which must not become part of the next graph.
+    """
+
+    def __enter__(self):
+        self.previous = _mode.enabled
+        _mode.enabled = False
+
+    def __exit__(self, *exc_info):
+        _mode.enabled = self.previous
+
+
+def record(node, *inputs):
+    """Run ``node.forward`` on the inputs' arrays; return the output, recorded if any input needs a gradient.
+
+    ``inputs`` are Tensors, or constants (arrays, numbers) that get no
+    gradient.  The node is linked into the graph — ``next_functions`` points
+    at the node that made each input — only when recording is on and some
+    input requires grad; otherwise it is dropped and the result is a plain
+    tensor.
+    """
+    arrays = [value.data if isinstance(value, Tensor) else value for value in inputs]
+    output = np.asarray(node.forward(*arrays))
+    requires_grad = _mode.enabled and any(isinstance(value, Tensor) and value.requires_grad for value in inputs)
+    if not requires_grad:
+        return Tensor._wrap(output)
+    tensors = [value if isinstance(value, Tensor) else None for value in inputs]
+    node.next_functions = tuple((None if t is None else t._edge(), 0) for t in tensors)
+    node.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
+    node.input_shapes = tuple(np.shape(array) for array in arrays)
+    node.input_dtypes = tuple(np.asarray(array).dtype for array in arrays)
+    node.output_shape = output.shape
+    if node.saved:
+        node._input_versions = tuple((t, t._version) for t in tensors if t is not None)
+    return Tensor._wrap(output, requires_grad=True, grad_fn=node)
+
+
+class Tensor:
+    """An array that can record how it was made: PyTorch's ``torch.Tensor``, in NumPy.
+
+    ``Tensor(data, requires_grad=False, dtype=None)`` copies ``data`` (as
+    ``torch.tensor`` does).  A NumPy array keeps its dtype; Python floats
+    become float32, PyTorch's default.  ``.data`` is the NumPy array itself.
+
+    ``.grad`` is None until a backward reaches the tensor (a leaf, or a
+    tensor that called ``retain_grad()``), then a Tensor of the same shape
+    that later backward passes ADD into.  ``.grad_fn`` is the node that made
+    the tensor (None for a leaf), ``.is_leaf`` says it has none.
+    """
+
+    # ndarray + Tensor must call Tensor.__radd__ (and record), not NumPy's own loop.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        if isinstance(data, Parameter):
+            raise TypeError("Tensor: got a Parameter; ParameterTensor(p) shares its arrays, Tensor(p.data) copies them")
+        source = data.data if isinstance(data, Tensor) else data
+        array = np.array(source, dtype=dtype, copy=True)
+        if dtype is None and not isinstance(source, (np.ndarray, np.generic)) and array.dtype == np.float64:
+            array = array.astype(np.float32)          # Python floats: PyTorch's default dtype
+        self._init(array, requires_grad, grad_fn=None)
+
+    @classmethod
+    def _wrap(cls, array, requires_grad=False, grad_fn=None):
+        """A Tensor around ``array`` itself (no copy): the result of an operation."""
+        tensor = cls.__new__(cls)
+        tensor._init(array, requires_grad, grad_fn)
+        return tensor
+
+    def _init(self, array, requires_grad, grad_fn):
+        self.data = array
+        self.grad_fn = grad_fn
+        self._requires_grad = False
+        self._grad = None
+        self._retains_grad = False
+        self._version = 0             # bumped by in-place changes; a node that saved the tensor checks it
+        self._accumulator = None      # this leaf's AccumulateGrad node, made on first use
+        self.requires_grad = requires_grad
+
+    # -- what a tensor is ---------------------------------------------------------
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if self.grad_fn is not None and not value:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+                "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+            )
+        if value and self.dtype.kind != "f":
+            raise TypeError(f"Tensor: only floating-point tensors can require gradients, got dtype {self.dtype}")
+        if value:
+            as_float_dtype(self.dtype, "Tensor")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` in place (leaves only); return self."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        """True for a tensor no recorded operation made: data, weights, anything detached."""
+        return self.grad_fn is None
+
+    @property
+    def grad(self):
+        if self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(NON_LEAF_GRAD, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None and (not isinstance(value, Tensor) or value.shape != self.shape):
+            raise TypeError(
+                f"Tensor.grad: expected None or a Tensor of shape {self.shape}, got "
+                f"{getattr(value, 'shape', type(value).__name__)}"
+            )
+        self._grad = value
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves keep theirs anyway)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is not None:
+            self._retains_grad = True
+            self.grad_fn.retained = self
+
+    def accumulate_grad(self, grad):
+        """Add a gradient into ``.grad`` in place (create it at the first one), eq. (33)."""
+        if self._grad is None:
+            self._grad = Tensor._wrap(np.array(grad, dtype=self.dtype, copy=True))
+        else:
+            self._grad.data += grad
+
+    def _edge(self):
+        """Where a gradient for this tensor goes: its grad_fn, its AccumulateGrad, or nowhere (None)."""
+        if self.grad_fn is not None:
+            return self.grad_fn
+        if not self.requires_grad:
+            return None
+        if self._accumulator is None:
+            self._accumulator = AccumulateGrad(self)
+        return self._accumulator
+
+    # -- backward -------------------------------------------------------------------
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Add dL/d(leaf) into the ``.grad`` of every leaf this tensor was made from.
+
+        ``gradient`` is dL/d(this tensor); a scalar (the loss) needs none,
+        any other shape must pass it.  The graph's saved values are freed
+        afterwards unless ``retain_graph=True``: a second backward through a
+        node that saved something raises PyTorch's error.
+        """
+        if create_graph:
+            raise NotImplementedError("Tensor.backward: create_graph=True (gradients of gradients) is not supported")
+        if inputs is not None:
+            raise NotImplementedError("Tensor.backward: inputs= is not supported; every leaf receives its gradient")
+        if not self.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        run_backward(self._edge(), self._initial_gradient(gradient), retain_graph=bool(retain_graph))
+
+    def _initial_gradient(self, gradient):
+        """dL/d(this tensor): 1 for a scalar, else the caller's, checked against our shape."""
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            return np.ones(self.shape, dtype=self.dtype)
+        array = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
+        if array.shape != self.shape:
+            raise RuntimeError(
+                f"Mismatch in shape: gradient has a shape of {array.shape} and the tensor has a shape of {self.shape}"
+            )
+        if array.dtype.kind != "f":
+            raise TypeError(f"Tensor.backward: expected a floating-point gradient, got dtype {array.dtype}")
+        return array.astype(self.dtype, copy=False)
+
+    # -- leaving the graph ----------------------------------------------------------
+
+    def detach(self):
+        """The same array as a new leaf that records nothing (no copy)."""
+        return Tensor._wrap(self.data)
+
+    def numpy(self):
+        """The NumPy array itself (no copy), as ``torch.Tensor.numpy``; refused while it requires grad."""
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        return array.astype(dtype or array.dtype, copy=bool(copy))
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise RuntimeError(f"a Tensor with {self.data.size} elements cannot be converted to Scalar")
+        return self.data.item()
+
+    def __float__(self):
+        return float(self.item())
+
+    # -- in place: only where nothing is being recorded -----------------------------
+
+    def _in_place(self, ufunc, other):
+        if _mode.enabled and self.requires_grad:
+            if self.is_leaf:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            raise RuntimeError(
+                f"{self.describe()}: manualnet.autograd records no in-place operations on a tensor in a graph; "
+                "write y = y + ... instead of y += ..."
+            )
+        ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+        self._version += 1
+        return self
+
+    def __iadd__(self, other):
+        return self._in_place(np.add, other)
+
+    def __isub__(self, other):
+        return self._in_place(np.subtract, other)
+
+    def __imul__(self, other):
+        return self._in_place(np.multiply, other)
+
+    def __itruediv__(self, other):
+        return self._in_place(np.divide, other)
+
+    def zero_(self):
+        """Fill with zeros in place (``x.grad.zero_()``); return self."""
+        return self._in_place(np.multiply, 0)
+
+    # -- arithmetic: primitives.py, with broadcasting -------------------------------
+
+    def _binary(self, node, left, right):
+        if not isinstance(right if left is self else left, (Tensor, np.ndarray, np.generic, numbers.Number)):
+            return NotImplemented
+        try:
+            np.broadcast_shapes(np.shape(_array(left)), np.shape(_array(right)))
+        except ValueError:
+            raise ValueError(
+                f"{node.name().removesuffix('Backward0').lower()}: cannot broadcast shapes {np.shape(_array(left))} and "
+                f"{np.shape(_array(right))} together"
+            ) from None
+        return record(node, left, right)
+
+    def __add__(self, other):
+        return self._binary(P.AddBackward0(), self, other)
+
+    def __radd__(self, other):
+        return self._binary(P.AddBackward0(), other, self)
+
+    def __sub__(self, other):
+        return self._binary(P.SubBackward0(), self, other)
+
+    def __rsub__(self, other):
+        return self._binary(P.SubBackward0(), other, self)
+
+    def __mul__(self, other):
+        return self._binary(P.MulBackward0(), self, other)
+
+    def __rmul__(self, other):
+        return self._binary(P.MulBackward0(), other, self)
+
+    def __truediv__(self, other):
+        return self._binary(P.DivBackward0(), self, other)
+
+    def __rtruediv__(self, other):
+        return self._binary(P.DivBackward0(), other, self)
+
+    def __neg__(self):
+        return record(P.NegBackward0(), self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real):
+            raise TypeError(
+                f"{self.describe()} ** {type(exponent).__name__}: manualnet.autograd raises tensors to a number "
+                "only; for a tensor exponent write (b * a.log()).exp()"
+            )
+        return record(P.PowBackward0(exponent), self)
+
+    def __matmul__(self, other):
+        return self._matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return self._matmul(other, self)
+
+    def _matmul(self, left, right):
+        if not isinstance(right if left is self else left, (Tensor, np.ndarray)):
+            return NotImplemented
+        a_shape, b_shape = np.shape(_array(left)), np.shape(_array(right))
+        if not (len(a_shape) in (1, 2) and len(b_shape) in (1, 2)):
+            raise ValueError(
+                f"matmul: manualnet.autograd multiplies 1-D and 2-D tensors, got shapes {a_shape} and {b_shape}; "
+                "reshape batched operands to 2-D"
+            )
+        if a_shape[-1] != b_shape[0]:
+            raise ValueError(f"matmul: shapes {a_shape} and {b_shape} do not fit: {a_shape[-1]} != {b_shape[0]}")
+        return record(P.MatmulBackward(), left, right)
+
+    # -- reductions and shapes ---------------------------------------------------------
+
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Σ over ``dim`` (all entries by default).  ``axis``/``keepdims`` are NumPy's names for the same."""
+        dim, keepdim = self._reduction_arguments("sum", dim, keepdim, axis, keepdims)
+        return record(P.SumBackward(dim, keepdim), self)
+
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """The mean over ``dim`` (all entries by default).  ``axis``/``keepdims`` are NumPy's names for the same."""
+        dim, keepdim = self._reduction_arguments("mean", dim, keepdim, axis, keepdims)
+        if self.dtype.kind != "f":
+            raise TypeError(f"mean: expected a floating-point tensor, got dtype {self.dtype}")
+        return record(P.MeanBackward(dim, keepdim), self)
+
+    def _reduction_arguments(self, what, dim, keepdim, axis, keepdims):
+        if axis is not None:
+            if dim is not None:
+                raise TypeError(f"{what}: give dim or axis (its NumPy name), not both")
+            dim = axis
+        keepdim = keepdim if keepdims is None else keepdims
+        if dim is None:
+            return None, bool(keepdim)
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        if not all(isinstance(d, (int, np.integer)) and -self.ndim <= d < self.ndim for d in dims):
+            raise ValueError(f"{what}: dim {dim!r} is out of range for a tensor of shape {self.shape}")
+        return tuple(sorted(int(d) % self.ndim for d in dims)), bool(keepdim)
+
+    def reshape(self, *shape):
+        """The same entries in a new shape (one size may be -1)."""
+        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)) else shape
+        try:
+            return record(P.ViewBackward0(shape), self)
+        except (ValueError, TypeError):
+            raise ValueError(f"reshape: shape {shape} is invalid for a tensor of shape {self.shape}") from None
+
+    view = reshape
+
+    @property
+    def T(self):
+        """All axes reversed (the transpose of a matrix)."""
+        return record(P.PermuteBackward0(tuple(reversed(range(self.ndim)))), self)
+
+    def permute(self, *dims):
+        """The axes in the order ``dims`` (a permutation of 0 .. ndim − 1)."""
+        dims = tuple(dims[0]) if len(dims) == 1 and not isinstance(dims[0], (int, np.integer)) else dims
+        if sorted(d % self.ndim if -self.ndim <= d < self.ndim else d for d in dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} axes of {self.describe()}")
+        return record(P.PermuteBackward0(tuple(d % self.ndim for d in dims)), self)
+
+    def transpose(self, dim0, dim1):
+        """Swap two axes."""
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return record(P.PermuteBackward0(axes, name="TransposeBackward0"), self)
+
+    def __getitem__(self, index):
+        index = _plain_index(index)
+        try:
+            return record(P.IndexBackward(index, _index_node_name(index)), self)
+        except IndexError as error:
+            raise IndexError(f"{self.describe()}[...]: {error}") from None
+
+    # -- element-wise functions -------------------------------------------------------------
+
+    def exp(self):
+        return record(P.ExpBackward0(), self)
+
+    def log(self):
+        return record(P.LogBackward0(), self)
+
+    def relu(self):
+        return functional.relu(self)
+
+    def sigmoid(self):
+        return functional.sigmoid(self)
+
+    def tanh(self):
+        return functional.tanh(self)
+
+    def softmax(self, dim):
+        return functional.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return functional.log_softmax(self, dim)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return functional.flatten(self, start_dim, end_dim)
+
+    # -- printing ---------------------------------------------------------------------------
+
+    def describe(self):
+        """A one-line name for messages: 'Tensor(shape=(4, 3), dtype=float64, grad_fn=MulBackward0)'."""
+        extra = f", grad_fn={self.grad_fn.name()}" if self.grad_fn else (", requires_grad=True" if self.requires_grad else "")
+        return f"Tensor(shape={self.shape}, dtype={self.dtype}{extra})"
+
+    def __repr__(self):
+        """PyTorch's layout, NumPy's numbers: tensor([1., 2.], dtype=float64, grad_fn=<MulBackward0>)."""
+        text = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extras = []
+        if self.dtype not in (np.float32, np.int64, np.bool_):      # PyTorch's defaults are not printed
+            extras.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({', '.join([text, *extras])})"
+
+
+class ParameterTensor(Tensor):
+    """A leaf Tensor that IS a manualnet Parameter: ``.data`` is ``p.data``, backward adds into ``p.grad``.
+
+    This is how the recorded graph and the manual chain share weights: build
+    tensors over a model's Parameters, run the forward with autograd
+    operations, call ``loss.backward()``, and ``mn.optim`` steps the same
+    Parameters as it would after ``model.backward(...)``.  ``.grad`` is a
+    Tensor over ``p.grad`` (never None: a Parameter's gradient is an array of
+    zeros until backward adds to it), so ``optimizer.zero_grad()`` clears it.
+    """
+
+    def __init__(self, parameter):
+        if not isinstance(parameter, Parameter):
+            raise TypeError(f"ParameterTensor: expected a manualnet Parameter, got {type(parameter).__name__}")
+        self.parameter = parameter
+        self._init(None, requires_grad=True, grad_fn=None)
+
+    @property
+    def data(self):
+        return self.parameter.data
+
+    @data.setter
+    def data(self, value):
+        if value is not None:                          # _init's placeholder; the Parameter owns the array
+            raise AttributeError("ParameterTensor.data is its Parameter's array: change parameter.data in place")
+
+    @property
+    def grad(self):
+        return Tensor._wrap(self.parameter.grad)
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            raise TypeError("ParameterTensor.grad is its Parameter's .grad; set it to None to zero it")
+        self.parameter.zero_grad()
+
+    def accumulate_grad(self, grad):
+        self.parameter.grad += grad                    # eq. (33): the Parameter's .grad, in place
+
+
+def _array(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _plain_index(index):
+    """The index with any Tensor inside it replaced by its array (NumPy indexes with arrays)."""
+    if isinstance(index, tuple):
+        return tuple(_array(part) for part in index)
+    return _array(index)
+
+
+def _index_node_name(index):
+    """PyTorch's node: SelectBackward0 for integers, SliceBackward0 for slices, IndexBackward0 for arrays."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(part, (np.ndarray, list, bool, np.bool_)) for part in parts):
+        return "IndexBackward0"
+    if all(isinstance(part, (int, np.integer)) for part in parts):
+        return "SelectBackward0"
+    return "SliceBackward0"
+
+
+from . import functional  # noqa: E402  (functional builds on Tensor, defined above)

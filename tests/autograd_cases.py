@@ -1,0 +1,175 @@
+"""Every public layer and loss, next to the autograd graph of the same forward.
+
+``LAYER_CASES`` maps each public Module class to a function ``case(rng)``
+returning a ``LayerCase``: the layer (float64, random parameters), the
+arguments of its forward, and ``graph(x, params)``, the same forward written
+with manualnet.autograd operations on tensors (``params`` maps each of the
+layer's parameter names to a Tensor holding a copy of its values).  The
+tests run both and compare (tests/test_autograd.py: manual chain against
+graph, bit for bit; tests/test_autograd_parity.py: graph against PyTorch).
+``torch_forward`` is set where ``manualnet.compare.to_torch`` has no exact
+twin (Dropout draws its own mask in PyTorch; BatchNorm2d is not in it yet).
+
+The primitive operations' cases are the gradcheck catalogue's
+(``manualnet.catalogue.AUTOGRAD_PRIMITIVES``): each function runs on
+manualnet tensors and on torch tensors alike.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import manualnet as mn
+from manualnet import autograd as ag
+from manualnet.catalogue import (  # the gradcheck catalogue's sample inputs
+    BATCH, CLASSES, FEATURES, _log_probabilities_and_labels, _logits_and_labels, _logits_and_targets,
+    _probabilities_and_targets, _values_and_targets,
+)
+LOSSES = (mn.CrossEntropyLoss, mn.NLLLoss, mn.BCELoss, mn.BCEWithLogitsLoss, mn.MSELoss)
+
+
+@dataclass
+class LayerCase:
+    layer: mn.Module
+    forward_args: tuple             # layer(*forward_args); the first one is differentiated
+    graph: object                   # (x Tensor, {name: Tensor}) -> output Tensor
+    torch_forward: object = None    # (torch, x tensor, {} to fill with its torch leaves) -> output, where to_torch cannot
+
+    @property
+    def is_loss(self):
+        return isinstance(self.layer, LOSSES)
+
+
+def _randomize(layer, rng):
+    for parameter in layer.parameters():
+        parameter.data[...] = rng.uniform(0.5, 1.5, parameter.shape) * rng.choice([-1, 1], parameter.shape)
+    return layer
+
+
+def _away_from_zero(rng, shape, margin=0.05):
+    values = rng.standard_normal(shape)
+    return np.sign(values) * (margin + np.abs(values))
+
+
+def _linear(rng):
+    layer = _randomize(mn.Linear(FEATURES, CLASSES, rng=rng, dtype=np.float64), rng)
+    return LayerCase(layer, (rng.standard_normal((BATCH, FEATURES)),),
+                     lambda x, p: ag.linear(x, p["weight"], p["bias"]))
+
+
+def _activation(layer, function, margin=0.0):
+    def case(rng):
+        return LayerCase(layer(), (_away_from_zero(rng, (BATCH, FEATURES), margin) if margin
+                                   else rng.standard_normal((BATCH, FEATURES)),),
+                         lambda x, p: function(x))
+    return case
+
+
+def _flatten(rng):
+    return LayerCase(mn.Flatten(), (rng.standard_normal((BATCH, 2, 3)),), lambda x, p: ag.flatten(x, 1))
+
+
+def _dropout(rng):
+    mask = rng.random((BATCH, FEATURES)) >= 0.3
+
+    def torch_forward(torch, x, params):
+        return x * torch.from_numpy(mask) / (1 - 0.3)
+
+    return LayerCase(mn.Dropout(0.3), (rng.standard_normal((BATCH, FEATURES)), mask),
+                     lambda x, p: ag.dropout(x, 0.3, mask=mask), torch_forward)
+
+
+def _batchnorm(rng):
+    layer = _randomize(mn.BatchNorm1d(FEATURES, dtype=np.float64), rng)
+    mean, var = layer.running_mean.copy(), layer.running_var.copy()   # before the manual forward moves them
+    return LayerCase(layer, (rng.standard_normal((BATCH, FEATURES)),),
+                     lambda x, p: ag.batch_norm(x, mean, var, p["weight"], p["bias"], training=True))
+
+
+def _batchnorm2d(rng):
+    layer = _randomize(mn.BatchNorm2d(3, dtype=np.float64), rng)
+    mean, var = layer.running_mean.copy(), layer.running_var.copy()
+
+    def torch_forward(torch, x, params):
+        for name, parameter in layer.named_parameters():
+            params[name] = torch.tensor(parameter.data, requires_grad=True)
+        return torch.nn.functional.batch_norm(x, torch.tensor(mean), torch.tensor(var), params["weight"],
+                                              params["bias"], training=True)
+
+    return LayerCase(layer, (rng.standard_normal((2, 3, 2, 2)),),
+                     lambda x, p: ag.batch_norm(x, mean, var, p["weight"], p["bias"], training=True), torch_forward)
+
+
+def _sequential(rng):
+    layer = mn.Sequential(mn.Linear(FEATURES, 6, rng=rng, dtype=np.float64), mn.Tanh(),
+                          mn.Linear(6, CLASSES, rng=rng, dtype=np.float64))
+    _randomize(layer, rng)
+
+    def graph(x, p):
+        return ag.linear(ag.tanh(ag.linear(x, p["0.weight"], p["0.bias"])), p["2.weight"], p["2.bias"])
+
+    return LayerCase(layer, (rng.standard_normal((BATCH, FEATURES)),), graph)
+
+
+def _mlp(rng):
+    layer = _randomize(mn.MLP(FEATURES, 6, CLASSES, rng=rng, dtype=np.float64), rng)
+
+    def graph(x, p):
+        hidden = ag.relu(ag.linear(x, p["lin_1.weight"], p["lin_1.bias"]))
+        return ag.linear(hidden, p["lin_2.weight"], p["lin_2.bias"])
+
+    return LayerCase(layer, (rng.standard_normal((BATCH, FEATURES)),), graph)
+
+
+def _loss(loss_class, function, make_input_and_target, reduction="mean"):
+    def case(rng):
+        input, target = make_input_and_target(rng)
+        return LayerCase(loss_class(reduction=reduction), (input, target),
+                         lambda x, p: function(x, target, reduction=reduction))
+    return case
+
+
+LAYER_CASES = {
+    mn.Linear: _linear,
+    mn.Flatten: _flatten,
+    mn.Sequential: _sequential,
+    mn.Dropout: _dropout,
+    mn.BatchNorm1d: _batchnorm,
+    mn.BatchNorm2d: _batchnorm2d,
+    mn.ReLU: _activation(mn.ReLU, ag.relu, margin=0.05),
+    mn.LeakyReLU: _activation(lambda: mn.LeakyReLU(0.1), lambda x: ag.leaky_relu(x, 0.1), margin=0.05),
+    mn.Sigmoid: _activation(mn.Sigmoid, ag.sigmoid),
+    mn.Tanh: _activation(mn.Tanh, ag.tanh),
+    mn.Softmax: _activation(lambda: mn.Softmax(dim=1), lambda x: ag.softmax(x, dim=1)),
+    mn.LogSoftmax: _activation(lambda: mn.LogSoftmax(dim=1), lambda x: ag.log_softmax(x, dim=1)),
+    mn.CrossEntropyLoss: _loss(mn.CrossEntropyLoss, ag.cross_entropy, _logits_and_labels),
+    mn.NLLLoss: _loss(mn.NLLLoss, ag.nll_loss, _log_probabilities_and_labels),
+    mn.BCELoss: _loss(mn.BCELoss, ag.binary_cross_entropy, _probabilities_and_targets),
+    mn.BCEWithLogitsLoss: _loss(mn.BCEWithLogitsLoss, ag.binary_cross_entropy_with_logits, _logits_and_targets),
+    mn.MSELoss: _loss(mn.MSELoss, ag.mse_loss, _values_and_targets),
+    mn.MLP: _mlp,
+}
+# The notes' LogisticRegression is a whole model with its own backward(x, yhat, y);
+# tests/test_autograd.py compares it with its graph separately.
+SEPARATELY_TESTED = (mn.LogisticRegression,)
+
+
+# -- running a case both ways ----------------------------------------------------------------------
+
+def run_manual(case, rng):
+    """The manual chain: forward, then backward with a random upstream gradient (1.0 for a loss)."""
+    layer = case.layer
+    output = layer(*case.forward_args)
+    upstream = None if case.is_loss else rng.standard_normal(np.shape(output))
+    input_grad = layer.backward() if case.is_loss else layer.backward(upstream)
+    grads = {name: parameter.grad.copy() for name, parameter in layer.named_parameters()}
+    return np.asarray(output), input_grad, grads, upstream
+
+
+def run_graph(case, upstream, parameter_values):
+    """The recorded graph of the same forward, from copies of the parameters; backward with the same upstream."""
+    x = ag.Tensor(case.forward_args[0], requires_grad=True)
+    params = {name: ag.Tensor(value, requires_grad=True) for name, value in parameter_values.items()}
+    output = case.graph(x, params)
+    output.backward(upstream)
+    return output, x, params
