@@ -38,7 +38,7 @@ from . import datasets, optim
 from ._main_guard import EXIT_INTERRUPTED
 from .data import DataLoader, TensorDataset
 from .losses import CrossEntropyLoss
-from .models import MLP
+from .models import CNN, MLP
 from .progress import ProgressBar
 from .serialization import load, save
 
@@ -113,13 +113,22 @@ def _mlp_from_state(state, path):
     """The MLP whose weights are ``state``, its sizes read from the weight shapes; None if not an MLP's."""
     if set(state) != set(MLP_KEYS):
         return None
-    for key, ndim in MLP_KEYS.items():
+    _check_weight_ndims(state, MLP_KEYS, path)
+    hdim, xdim = np.shape(state["lin_1.weight"])
+    ydim = np.shape(state["lin_2.weight"])[0]
+    return _loaded(MLP(xdim=xdim, hdim=hdim, ydim=ydim), state, path)
+
+
+def _check_weight_ndims(state, ndims, path):
+    """Each weight named in ``ndims`` a non-empty array of that many dimensions, so its shape can size a model."""
+    for key, ndim in ndims.items():
         if np.ndim(state[key]) != ndim or 0 in np.shape(state[key]):
             raise ValueError(f"{path}: the weight {key} has shape {np.shape(state[key])}, "
                              f"expected a non-empty {ndim}-D array")
-    hdim, xdim = np.shape(state["lin_1.weight"])
-    ydim = np.shape(state["lin_2.weight"])[0]
-    model = MLP(xdim=xdim, hdim=hdim, ydim=ydim)
+
+
+def _loaded(model, state, path):
+    """``model`` holding ``state``; a mismatch is a ValueError naming the file."""
     try:
         model.load_state_dict(state)
     except (TypeError, ValueError) as error:
@@ -133,6 +142,43 @@ MODELS = {
                       help="the study notes' MultiLayerPerceptronClass: lin_1, ReLU, lin_2 "
                            "(--hidden units, Kaiming-normal weights, zero biases)"),
 }
+
+
+# -- the CNN (issue 14) ------------------------------------------------------------------
+
+CNN_WEIGHTS = {"features.0.weight": 4, "features.4.weight": 4, "classifier.1.weight": 2, "classifier.3.weight": 2}
+
+
+def _build_cnn(image_shape, num_classes, args, rng):
+    channels, size, _ = image_shape
+    return CNN(in_channels=channels, num_classes=num_classes, image_size=size, rng=rng)
+
+
+def _cnn_keys():
+    return tuple(CNN(image_size=4, channels=(1, 1), hidden=1, rng=0).state_dict())
+
+
+def _cnn_from_state(state, path):
+    """The CNN whose state is ``state``, its sizes read from the weight shapes; None if not a CNN's."""
+    if set(state) != set(_cnn_keys()):
+        return None
+    _check_weight_ndims(state, CNN_WEIGHTS, path)
+    first, in_channels = np.shape(state["features.0.weight"])[:2]
+    second = np.shape(state["features.4.weight"])[0]
+    hidden, flat = np.shape(state["classifier.1.weight"])
+    num_classes = np.shape(state["classifier.3.weight"])[0]
+    side = math.isqrt(flat // second)
+    if second * side * side != flat:
+        raise ValueError(f"{path}: classifier.1.weight has {flat} inputs, which is not {second} channels "
+                         "of a square image")
+    return _loaded(CNN(in_channels, num_classes, image_size=4 * side, channels=(first, second), hidden=hidden),
+                   state, path)
+
+
+MODELS["cnn"] = ModelEntry(_build_cnn, input_shape=lambda image_shape: image_shape, from_state=_cnn_from_state,
+                           state_keys=_cnn_keys(),
+                           help="manualnet.models.CNN: two 3x3 convolution, batch-norm, ReLU and 2x2 max-pool "
+                                "blocks (16, 32 channels), then Linear 128, ReLU, Linear (a LeNet-style network)")
 
 
 # -- errors ------------------------------------------------------------------------

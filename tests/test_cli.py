@@ -493,3 +493,33 @@ def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path):
     imported = subprocess.run([sys.executable, "-c", "import manualnet"], capture_output=True, text=True,
                               env=environment, timeout=60)
     assert imported.returncode == -signal.SIGINT and "KeyboardInterrupt" in imported.stderr   # your program: Python's Ctrl-C
+
+
+# -- the CNN (issue 14) ---------------------------------------------------------------------
+
+def test_cnn_trains_on_the_digits_saves_and_evaluates_to_the_same_accuracy(capsys, tmp_path):
+    path = str(tmp_path / "cnn.npz")
+    code, out, _ = run_main(capsys, "train", "--model", "cnn", "--epochs", "1", "--save", path)
+    assert code == 0 and "training CNN(in_channels=1, num_classes=10, image_size=8, " in out
+    assert len(epoch_lines(out)) == 1 and accuracy_of(out)[0] > 0.5          # one epoch; chance is 0.1
+    code, evaluated, _ = run_main(capsys, "evaluate", path)
+    assert code == 0 and "tested on the 359 digits test images" in evaluated
+    assert accuracy_of(evaluated) == accuracy_of(out)
+
+
+def test_cnn_trains_on_mnist_images_from_idx_files(capsys, tmp_path, rng):
+    write_mnist(tmp_path, small_mnist(rng, train=20, test=10, side=28))
+    path = str(tmp_path / "cnn.npz")
+    code, out, _ = run_main(capsys, "train", "--model", "cnn", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                            "--epochs", "1", "--save", path)
+    assert code == 0 and "image_size=28" in out and "on mnist: 20 training and 10 test images" in out
+    code, evaluated, _ = run_main(capsys, "evaluate", path, "--data-dir", str(tmp_path))
+    assert code == 0 and accuracy_of(evaluated) == accuracy_of(out)
+
+
+def test_evaluate_names_a_cnn_weight_that_fits_no_image(capsys, tmp_path):
+    state = mn.CNN(image_size=8, rng=0).state_dict()
+    state["classifier.1.weight"] = np.zeros((128, 100), np.float32)          # 100 inputs: not 32 channels of s²
+    mn.save(state, tmp_path / "bad.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "bad.npz"))
+    assert code == 1 and "classifier.1.weight has 100 inputs, which is not 32 channels of a square image" in err
