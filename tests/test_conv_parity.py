@@ -202,3 +202,20 @@ def test_cnn_compares_with_its_pytorch_twin_through_manualnet_compare():
     model = mn.CNN(image_size=8, channels=(2, 3), hidden=8, rng=0, dtype=np.float64)
     report = compare_with_torch(model, random_array(5, (4, 1, 8, 8)), rng=0)
     assert report.passed and len(report.arrays) == 2 + len(model.parameters())
+
+
+def test_autograd_nodes_have_pytorchs_names():
+    """manualnet.autograd's conv and pooling nodes (the layers, recorded) carry PyTorch's grad_fn names."""
+    from manualnet import autograd as ag
+    x, w1, w2 = random_array(0, (2, 2, 6, 6)), random_array(1, (3, 2, 3, 3)), random_array(2, (3, 2, 3))
+    pairs = [(ag.conv2d(ag.Tensor(x, requires_grad=True), w1),
+              torch.nn.functional.conv2d(torch.tensor(x, requires_grad=True), torch.from_numpy(w1))),
+             (ag.conv1d(ag.Tensor(x[:, :, 0], requires_grad=True), w2),
+              torch.nn.functional.conv1d(torch.tensor(x[:, :, 0], requires_grad=True), torch.from_numpy(w2))),
+             (ag.max_pool2d(ag.Tensor(x, requires_grad=True), 2),
+              torch.nn.functional.max_pool2d(torch.tensor(x, requires_grad=True), 2)),
+             (ag.avg_pool2d(ag.Tensor(x, requires_grad=True), 2),
+              torch.nn.functional.avg_pool2d(torch.tensor(x, requires_grad=True), 2))]
+    for ours, theirs in pairs:
+        assert ours.grad_fn.name() == theirs.grad_fn.name()
+        np.testing.assert_allclose(ours.data, theirs.detach().numpy(), **TOLERANCE)
