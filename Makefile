@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: help install install-compare test test-thorough demo bench check clean mnist download-mnist bench-mnist
+.PHONY: help install install-compare test test-thorough demo bench check clean mnist download-mnist bench-mnist docs docs-test clean-docs
 
 help:
 	@echo "make demo           train the digits MLP and print its test accuracy"
@@ -20,6 +20,8 @@ help:
 	@echo "make check          gradient-check every operation from the command line"
 	@echo "make mnist          the study notes' experiment: the MLP on real MNIST, 10 epochs (downloads once)"
 	@echo "make bench-mnist    that experiment with manualnet and the notes' PyTorch program, same run"
+	@echo "make docs           build the study site into $(DOCS_OUT) (math rendered by KaTeX, works offline)"
+	@echo "make docs-test      build it and open every page in headless Chromium (apt-get install chromium)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,5 +69,28 @@ bench-mnist: install-compare
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.mnist_notes $(MNIST_BENCH_ARGS)
 # -- end of the real MNIST block
 
-clean:
+clean: clean-docs
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+
+# -- the study site: README, derivations/ and exercises/ as pages (docs/build.py) ------------------
+# KaTeX comes from npm at the version docs/package-lock.json pins, and is bundled into
+# the site; docs-test needs Debian's chromium (apt-get install chromium) and fails,
+# rather than skips, without it (MANUALNET_REQUIRE_DOCS=1).
+DOCS_OUT ?= build/site
+
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,data,plot,docs]'
+	touch $@
+
+docs/node_modules/.package-lock.json: docs/package.json docs/package-lock.json
+	cd docs && npm ci --no-audit --no-fund
+	touch $@
+
+docs: $(VENV)/.installed-docs docs/node_modules/.package-lock.json
+	$(BIN)/python docs/build.py --out $(DOCS_OUT)
+
+docs-test: docs
+	MANUALNET_REQUIRE_DOCS=1 $(BIN)/python -m pytest tests/test_docs.py $(PYTEST_ARGS)
+
+clean-docs:
+	rm -rf $(DOCS_OUT) build/docs-screenshots docs/node_modules

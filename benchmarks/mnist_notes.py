@@ -40,7 +40,7 @@ import numpy as np
 
 from manualnet import datasets, optim
 from manualnet.cli import EPOCH_LINE, EVAL_BATCH_SIZE, func_eval, train_one_epoch
-from manualnet.compare import _notes_mlp_class
+from manualnet.torch_interop import notes_mlp_class
 from manualnet.data import DataLoader, TensorDataset
 from manualnet.losses import CrossEntropyLoss
 from manualnet.models import MLP
@@ -94,7 +94,7 @@ class NotesTorchProgram:
         self.test_iter = data.DataLoader(data.TensorDataset(images(x_test), torch.from_numpy(y_test)),
                                          batch_size=BATCH_SIZE)
         self.device = torch.device("cpu")
-        self.M = _notes_mlp_class(torch)(name="mlp", xdim=784, hdim=256, ydim=10).to(self.device)
+        self.M = notes_mlp_class()(name="mlp", xdim=784, hdim=256, ydim=10).to(self.device)
         self.loss = nn.CrossEntropyLoss()
         self.optm = optim_.Adam(self.M.parameters(), lr=LR)
         self.M.init_param()

@@ -14,8 +14,11 @@ Put it beside the notes' PyTorch code; the lines match one for one, except:
   already give flat rows (the notes reshape with ``view(-1, 28*28)``);
 * ``torch.no_grad()`` has nothing to turn off: nothing is recorded.
 
-The class is written out as in the notes; ``manualnet.models.MLP`` is the same
-model, ready made.
+The notes' class has one home in manualnet: ``manualnet.models.MLP`` writes
+it out, lin_1, relu, lin_2 and ``init_param()`` line for line, with the
+``backward`` that autograd computes in the notes; it is imported here under
+the notes' name.  The notes' PyTorch class itself is
+``manualnet.torch_interop.notes_mlp_class()``.
 """
 
 import argparse
@@ -23,42 +26,7 @@ import argparse
 import manualnet as mn
 from manualnet.data import DataLoader, TensorDataset
 from manualnet.datasets import load_digits
-
-
-class MultiLayerPerceptronClass(mn.Module):
-    """
-        Multilayer Perceptron (MLP) Class
-    """
-    def __init__(self, name='mlp', xdim=784, hdim=256, ydim=10, rng=None):
-        super().__init__()
-        self.name = name
-        self.xdim = xdim
-        self.hdim = hdim
-        self.ydim = ydim
-        self.lin_1 = mn.Linear(self.xdim, self.hdim)
-        self.relu = mn.ReLU()
-        self.lin_2 = mn.Linear(self.hdim, self.ydim)
-        self.init_param(rng)  # initialize parameters
-
-    def init_param(self, rng=None):
-        rng = mn.rng.as_generator(rng)       # one Generator for all four: reproducible, no global seed
-        mn.init.kaiming_normal_(self.lin_1.weight, rng=rng)
-        mn.init.zeros_(self.lin_1.bias)
-        mn.init.kaiming_normal_(self.lin_2.weight, rng=rng)
-        mn.init.zeros_(self.lin_2.bias)
-
-    def forward(self, x):
-        net = x
-        net = self.lin_1(net)
-        net = self.relu(net)
-        net = self.lin_2(net)
-        return net
-
-    def backward(self, grad_output, need_input_grad=True):
-        """What autograd does for the notes: walk forward's steps in reverse."""
-        grad = self.lin_2.backward(grad_output)
-        grad = self.relu.backward(grad)
-        return self.lin_1.backward(grad, need_input_grad=need_input_grad)
+from manualnet.models import MLP as MultiLayerPerceptronClass
 
 
 def func_eval(model, data_iter):

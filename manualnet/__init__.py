@@ -32,7 +32,8 @@ __version__ = "0.1.0"
 
 # Loaded on first use, so `import manualnet` stays light: some submodules
 # pull in SciPy, scikit-learn, matplotlib or torch, and saving needs zipfile.
-_LAZY_SUBMODULES = ("gradcheck", "data", "datasets", "testing", "compare", "serialization")
+_LAZY_SUBMODULES = ("gradcheck", "data", "datasets", "testing", "compare", "serialization",
+                    "torch_interop", "reports")   # compare: torch_interop's name before version 2, an alias
 _LAZY_FUNCTIONS = {"save": "serialization", "load": "serialization"}
 
 

@@ -178,8 +178,11 @@ def check_int_tuple(owner, name, value, length, minimum):
     return tuple(int(v) for v in values)
 
 
+# -- PyTorch's device argument (issue 13) ------------------------------------------------
+
 def check_device(owner, device):
-    """manualnet computes with NumPy on the CPU: accept PyTorch's device=None or 'cpu', refuse the rest by name."""
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"{name_of(owner)}: device={device!r} is not supported; manualnet computes with NumPy "
-                         "on the CPU (leave device=None or 'cpu')")
+    """Accept PyTorch's ``device=None`` or a CPU device; refuse any other by name (NumPy runs on the CPU)."""
+    if device is None or str(device).split(":")[0] == "cpu":
+        return
+    raise ValueError(f"{name_of(owner)}: manualnet runs on the CPU with NumPy; there is no device {str(device)!r} "
+                     "(leave device out, or pass device='cpu')")

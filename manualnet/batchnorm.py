@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_dtype_matches, check_float_array, check_grad_output, check_positive_int
+from ._checks import check_device, check_dtype_matches, check_float_array, check_grad_output, check_positive_int
 from .module import Module, keep_output
 from .parameter import Parameter, as_float_dtype
 
@@ -41,9 +41,10 @@ class _BatchNorm(Module):
     saved_for_backward = ("x_hat", "inv_std", "used_batch_statistics")
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 dtype=np.float32, *, bias=True):
+                 device=None, dtype=np.float32, *, bias=True):
         super().__init__()
         owner = type(self).__name__
+        check_device(owner, device)
         self.num_features = check_positive_int(owner, "num_features", num_features)
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < np.inf:
             raise ValueError(f"{owner}: expected eps > 0 (it keeps 1/√(σ² + ε) finite), got {eps!r}")

@@ -17,14 +17,14 @@ from . import functional as F
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .dropout import Dropout
-from .gradcheck import GradcheckReport, check_loss, check_module, compare_arrays, numerical_gradient
+from .gradcheck import KINK_MARGIN, check_loss, check_module, numerical_gradient
 from .layers import Flatten, Linear, Sequential
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .models import CNN, MLP, LogisticRegression
 from .conv import Conv1d, Conv2d
 from .pooling import AvgPool2d, MaxPool2d
+from .reports import GradcheckReport, compare_arrays
 
-KINK_MARGIN = 0.01        # |x| >= this at ReLU/LeakyReLU inputs: far beyond any step of 1e-6·max(1, |x|)
 BATCH, FEATURES, CLASSES = 5, 4, 3
 
 
@@ -128,8 +128,50 @@ def _float64(cls, *args, **kwargs):
     return lambda rng: cls(*args, rng=rng, dtype=np.float64, **kwargs)
 
 
+# -- PyTorch's options and layouts (issue 13): checked in the same row as the plain operation --
+
+def _with_options(plain, options, *checks):
+    """One row for an operation checked plainly and with PyTorch's ``options`` (named in the row): the worst."""
+    def check(rng):
+        results = [one(rng) for one in (plain, *checks)]
+        errors = lambda name: [getattr(r, name) for r in results if getattr(r, name) is not None]   # noqa: E731
+        return CheckResult(
+            operation=f"{results[0].operation}; also {options}",
+            input_error=max(errors("input_error"), default=None),
+            parameter_error=max(errors("parameter_error"), default=None),
+            passed=all(result.passed for result in results),
+            details="\n\n".join(result.details for result in results),
+        )
+    return check
+
+
+def _logits_and_labels_per_position(rng):
+    """(N, C, 2) logits and (N, 2) labels, position (0, 0) labelled 1 (ignored below), (1, 0) labelled 0."""
+    logits, labels = 3 * rng.standard_normal((BATCH, CLASSES, 2)), rng.integers(0, CLASSES, size=(BATCH, 2))
+    labels[0, 0], labels[1, 0] = 1, 0
+    return logits, labels
+
+
+def _log_probabilities_per_position(rng):
+    logits, labels = _logits_and_labels_per_position(rng)
+    return F.log_softmax(logits, axis=1), labels
+
+
+def _logits_and_probabilities(rng):
+    return 3 * rng.standard_normal((BATCH, CLASSES)), F.softmax(rng.standard_normal((BATCH, CLASSES)))
+
+
+def _logits_and_any_targets(rng):
+    """Targets in [-0.5, 1.5]: BCEWithLogitsLoss takes them as numbers, as PyTorch does."""
+    return 3 * rng.standard_normal((BATCH, CLASSES)), rng.uniform(-0.5, 1.5, (BATCH, CLASSES))
+
+
+CLASS_WEIGHT = np.array([1.3, 0.7, 2.1])                        # one per class (CLASSES = 3)
+
+
 CATALOGUE = {
-    Linear: _module_check(_float64(Linear, FEATURES, CLASSES), (BATCH, FEATURES)),
+    Linear: _with_options(_module_check(_float64(Linear, FEATURES, CLASSES), (BATCH, FEATURES)),
+                          "on (2, N, in)", _module_check(_float64(Linear, FEATURES, CLASSES), (2, BATCH, FEATURES))),
     Flatten: _module_check(lambda rng: Flatten(), (BATCH, 2, 3)),
     Sequential: _module_check(
         lambda rng: Sequential(Linear(FEATURES, 6, rng=rng, dtype=np.float64), Tanh(),
@@ -142,12 +184,26 @@ CATALOGUE = {
     LeakyReLU: _module_check(lambda rng: LeakyReLU(0.1), (BATCH, FEATURES), margin=KINK_MARGIN),
     Sigmoid: _module_check(lambda rng: Sigmoid(), (BATCH, FEATURES)),
     Tanh: _module_check(lambda rng: Tanh(), (BATCH, FEATURES)),
-    Softmax: _module_check(lambda rng: Softmax(dim=-1), (BATCH, FEATURES)),
-    LogSoftmax: _module_check(lambda rng: LogSoftmax(dim=-1), (BATCH, FEATURES)),
-    CrossEntropyLoss: _loss_check(CrossEntropyLoss(), _logits_and_labels),
-    NLLLoss: _loss_check(NLLLoss(), _log_probabilities_and_labels),
-    BCELoss: _loss_check(BCELoss(), _probabilities_and_targets),
-    BCEWithLogitsLoss: _loss_check(BCEWithLogitsLoss(), _logits_and_targets),
+    Softmax: _with_options(_module_check(lambda rng: Softmax(dim=-1), (BATCH, FEATURES)),
+                           "dim=1 of 3-D", _module_check(lambda rng: Softmax(dim=1), (2, FEATURES, 3))),
+    LogSoftmax: _with_options(_module_check(lambda rng: LogSoftmax(dim=-1), (BATCH, FEATURES)),
+                              "dim=1 of 3-D", _module_check(lambda rng: LogSoftmax(dim=1), (2, FEATURES, 3))),
+    CrossEntropyLoss: _with_options(
+        _loss_check(CrossEntropyLoss(), _logits_and_labels),
+        "weight, ignore_index, label_smoothing on (N, C, d); class probabilities",
+        _loss_check(CrossEntropyLoss(weight=CLASS_WEIGHT, ignore_index=1, label_smoothing=0.1),
+                    _logits_and_labels_per_position),
+        _loss_check(CrossEntropyLoss(weight=CLASS_WEIGHT, label_smoothing=0.1), _logits_and_probabilities)),
+    NLLLoss: _with_options(_loss_check(NLLLoss(), _log_probabilities_and_labels),
+                           "weight, ignore_index on (N, C, d)",
+                           _loss_check(NLLLoss(weight=CLASS_WEIGHT, ignore_index=1), _log_probabilities_per_position)),
+    BCELoss: _with_options(_loss_check(BCELoss(), _probabilities_and_targets),
+                           "weight", _loss_check(BCELoss(weight=CLASS_WEIGHT), _probabilities_and_targets)),
+    BCEWithLogitsLoss: _with_options(
+        _loss_check(BCEWithLogitsLoss(), _logits_and_targets),
+        "weight, pos_weight, targets outside [0, 1]",
+        _loss_check(BCEWithLogitsLoss(weight=np.linspace(0.5, 2.0, BATCH)[:, None], pos_weight=CLASS_WEIGHT),
+                    _logits_and_any_targets)),
     MSELoss: _loss_check(MSELoss(), _values_and_targets),
     LogisticRegression: _logistic_regression_check,
     MLP: _module_check(_float64(MLP, FEATURES, 6, CLASSES), (BATCH, FEATURES)),

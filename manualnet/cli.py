@@ -1,4 +1,4 @@
-"""The command line: ``python -m manualnet train | evaluate PATH | download mnist | gradcheck | graph``.
+"""The command line: ``python -m manualnet train | evaluate PATH | download mnist | gradcheck | graph | exercises``.
 
 ``train`` is the study notes' last program, run for real: a model (``--model``,
 the notes' MLP by default) learns handwritten digits with the notes' loop and
@@ -286,6 +286,7 @@ def build_parser():
                            help="seed for the sample inputs and parameters (default 0)")
     gradcheck.set_defaults(run=run_gradcheck)
     add_graph_command(commands)
+    add_exercises_command(commands)
     return parser
 
 
@@ -627,7 +628,8 @@ def run_download(args):
 
 def run_gradcheck(args):
     from .catalogue import run_all
-    from .gradcheck import ATOL, EPS, RTOL, GradcheckWarning, format_table
+    from .gradcheck import ATOL, EPS, RTOL, GradcheckWarning
+    from .reports import format_table
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GradcheckWarning)   # a vacuous check already shows as FAIL
@@ -670,6 +672,33 @@ def run_graph(args):
     graph = mlp_loss_graph(batch_size=args.batch_size)
     print(graph.to_dot() if args.dot else graph, end="" if args.dot else "\n")
     return 0
+
+
+# -- exercises: the learner writes each backward, the checkers grade it (manualnet/exercises.py) ------
+
+def add_exercises_command(commands):
+    from .exercises import BY_NAME, FOLDER
+
+    exercises = commands.add_parser(
+        "exercises", help="list the exercises with their status, or grade one: exercises check NAME",
+        description=f"The learning path: write each backward in {FOLDER}/NAME.py, then grade it. Without "
+                    "arguments, list every exercise with its status (not started, failing, passing) and the "
+                    f"next one; 'check NAME' grades {FOLDER}/NAME.py against manualnet's own layer and finite "
+                    f"differences. git checkout {FOLDER}/ brings the stubs back.")
+    exercises.add_argument("action", nargs="?", choices=("check",), metavar="check", help="grade one exercise")
+    exercises.add_argument("name", nargs="?", choices=tuple(BY_NAME), metavar="NAME",
+                           help=f"the exercise to grade: {', '.join(BY_NAME)}")
+    exercises.add_argument("--dir", metavar="DIR", help=f"the folder of exercise files (default: ./{FOLDER}, "
+                                                       "else the one in manualnet's checkout)")
+    exercises.set_defaults(run=run_exercises)
+
+
+def run_exercises(args):
+    from .exercises import run_command
+
+    if (args.action is None) != (args.name is None):
+        raise UsageError(f"{PROG} exercises", "expected 'exercises' alone or 'exercises check NAME'")
+    return run_command(args.name, args.dir)
 
 
 # -- entry point ----------------------------------------------------------------

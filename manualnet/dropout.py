@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from ._checks import check_float_array, check_grad_output
-from .module import Module
+from .module import Module, as_ndarray
 from .rng import as_generator
 
 
@@ -20,7 +20,7 @@ class Dropout(Module):
     probability of KEEPING one).  Kept elements are scaled by
     1/(1 − p) so that E[y] = x, and evaluation needs no rescaling.
 
-    Shape: x (*) -> y (*), the same shape.
+    Shape: x (*) -> y (*), the same shape (any, 0-d and empty included).
 
     The keep-mask of the last training forward is ``self.mask`` (bool, x's
     shape; None after an evaluation forward); backward multiplies by the same
@@ -50,10 +50,10 @@ class Dropout(Module):
             self.mask = None
             return x                                 # eq. (3)
         if mask is None:
-            self.mask = self.rng.random(x.shape) >= self.p   # eq. (1): keep with probability 1 − p
+            self.mask = np.asarray(self.rng.random(x.shape) >= self.p)   # eq. (1): keep with probability 1 − p
         else:
             self.mask = mask.copy()
-        y = x * self.mask
+        y = as_ndarray(x * self.mask)                # (a 0-d x would give a NumPy scalar)
         y *= self.scale                              # eq. (2)
         return y
 
@@ -66,7 +66,7 @@ class Dropout(Module):
         check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
         if not need_input_grad:
             return None
-        dx = grad_output * mask
+        dx = as_ndarray(grad_output * mask)
         dx *= self.scale                             # eq. (4)
         return dx
 

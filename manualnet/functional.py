@@ -57,9 +57,10 @@ def softmax_parts(z, axis=-1):
     before the log would round the rest away exactly when it is small, when
     a loss is small (a confident right answer).  Computed this way, every
     log-softmax entry and every cross-entropy loss is within a few ulp of
-    the exact value.  An axis of length 0 gives empty pieces.
+    the exact value.  An axis of length 0 gives empty pieces; axis=None
+    takes a 0-d z as a whole (softmax 1, log-softmax 0).
     """
-    if z.shape[axis] == 0:                       # nothing to normalise
+    if (z.size if axis is None else z.shape[axis]) == 0:   # nothing to normalise (axis=None: a 0-d z, whole)
         return z.copy(), z.copy(), np.zeros_like(np.sum(z, axis=axis, keepdims=True))
     shifted = z - np.max(z, axis=axis, keepdims=True)
     exponentials = np.exp(shifted)

@@ -7,28 +7,45 @@ differences estimate one entry at a time:
     dL/dx_i ≈ (L(x + h e_i) − L(x − h e_i)) / 2h,   h = eps · max(1, |x_i|).
 
 Everything runs in float64 on a copy of the module, so your module is never
-touched.  The tolerance, stated once here, is |analytic − numeric| <=
-ATOL + RTOL · |numeric|.  A check that cannot tell right from wrong is not
-passed silently: entries whose step crosses a kink (ReLU at 0) are reported as
-excluded; an array whose gradients are ~0 on both sides, or a uniform upstream
-gradient (all ones cancels the softmax and batch-norm input gradients), draws
-a GradcheckWarning; a check where every array is ~0 fails.
-Derivation of the method: derivations/gradcheck.md
+touched.  The tolerance, |analytic − numeric| <= ATOL + RTOL · |numeric|, and
+the step eps are stated once, in ``manualnet.reports``.  A check that cannot
+tell right from wrong is not passed silently:
+
+* a NaN or an infinity in your backward's gradient or in the estimate fails,
+  naming the array, the entry and the side; so does a gradient of the wrong
+  shape, or none at all;
+* entries whose step crosses a kink (ReLU at 0) are reported as excluded; an
+  array that is empty, all excluded, or within ATOL of 0 on both sides draws
+  a GradcheckWarning, and a check where every array is like that fails;
+* a uniform upstream gradient (all ones cancels the softmax and batch-norm
+  input gradients) draws a GradcheckWarning; the random one is never
+  proportional to an input (x.T @ x is symmetric and hides a transposed
+  weight gradient);
+* refused before any work: eps outside [EPS_MIN, EPS_MAX] (a step so small
+  that x + h == x, or too large to be a derivative), an input to
+  differentiate that is not a float array or holds NaN or inf, a grad_output
+  not of the output's shape.
+
+Derivation of the method and of each rule: derivations/gradcheck.md
 """
 
 import copy
+import math
+import numbers
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
-from .rng import as_generator
 from .module import Module
+from .reports import ATOL, EPS, RTOL, GradcheckReport, compare_arrays
+from .rng import as_generator
 
-ATOL = 1e-7      # absolute tolerance, float64
-RTOL = 1e-5      # relative tolerance, float64
-EPS = 1e-6       # relative finite-difference step
-VACUOUS = 1e-12  # gradients below this everywhere prove nothing
+EPS_MIN = float(np.finfo(np.float64).eps)     # 2⁻⁵²: any smaller and x + h can round to x, eq. (11)
+EPS_MAX = 1e-3                                # any larger and the step is no derivative, eq. (2) and (7)
+KINK_MARGIN = 0.01                            # inputs this far from a kink: no step of eq. (3) crosses it
+
+__all__ = ["ATOL", "RTOL", "EPS", "EPS_MIN", "EPS_MAX", "KINK_MARGIN", "GradcheckError", "GradcheckWarning",
+           "GradcheckReport", "numerical_gradient", "check_module", "check_loss", "as_float64", "random_upstream"]
 
 
 class GradcheckError(AssertionError):
@@ -43,167 +60,103 @@ class GradcheckWarning(UserWarning):
     """The check ran but could not tell a right gradient from a wrong one somewhere."""
 
 
-@dataclass
-class ArrayReport:
-    """How one array (a gradient, or a forward output) compares with its trusted value.
-
-    In a gradient check ``analytic`` is your backward's value and ``numeric``
-    the finite-difference estimate; in a module comparison they are mine and
-    the reference's (see ``manualnet.testing``).
-    """
-
-    name: str
-    shape: tuple
-    max_abs_error: float
-    max_rel_error: float
-    worst_index: tuple
-    analytic: float       # the value under test at worst_index
-    numeric: float        # the trusted value at worst_index
-    excluded: int         # entries whose step crossed a kink (not compared)
-    vacuous: bool         # both sides ~0 everywhere: proves nothing
-    passed: bool
-
-    @property
-    def status(self):
-        return ("ok" if self.passed else "FAIL") + (" (all ~0)" if self.vacuous else "")
-
-    def cells(self):
-        """The table cells shared by every report: name, shape, errors, worst index, the two values."""
-        return (self.name, str(self.shape), f"{self.max_abs_error:.2e}", f"{self.max_rel_error:.2e}",
-                str(self.worst_index), f"{self.analytic:.6g}", f"{self.numeric:.6g}")
-
-
-@dataclass
-class ArraysReport:
-    """One ArrayReport per compared array, the tolerances, and whether all passed."""
-
-    label: str
-    arrays: list
-    atol: float = ATOL
-    rtol: float = RTOL
-
-    @property
-    def passed(self):
-        return all(array.passed for array in self.arrays)
-
-    @property
-    def max_rel_error(self):
-        return max((array.max_rel_error for array in self.arrays), default=0.0)
-
-    def __getitem__(self, name):
-        for array in self.arrays:
-            if array.name == name:
-                return array
-        raise KeyError(f"no array named {name!r}; have {[a.name for a in self.arrays]}")
-
-
-@dataclass
-class GradcheckReport(ArraysReport):
-    """The result of a gradient check: one ArrayReport per gradient, and whether all passed."""
-
-    eps: float = EPS
-
-    @property
-    def excluded(self):
-        return sum(array.excluded for array in self.arrays)
-
-    def __str__(self):
-        verdict = "passed" if self.passed else "FAILED"
-        heading = (f"gradcheck {self.label}: {verdict} "
-                   f"(float64, eps={self.eps:g}, |analytic - numeric| <= {self.atol:g} + {self.rtol:g}*|numeric|)")
-        header = ("gradient", "shape", "max abs err", "max rel err", "worst index", "analytic", "numeric",
-                  "excluded", "status")
-        rows = [(*a.cells(), str(a.excluded), a.status) for a in self.arrays]
-        return "\n".join([heading, *format_table(header, rows)])
-
-
-def format_table(header, rows):
-    """Lines of a plain-text table, each column as wide as its widest cell."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    return ["  ".join(str(cell).ljust(width) for cell, width in zip(cells, widths)).rstrip()
-            for cells in (header, *rows)]
-
-
 # -- finite differences -----------------------------------------------------
 
-def _central_differences(f, x, eps):
+def _central_differences(f, x, eps, rounding):
     """Central differences of scalar f at x (perturbed in place, then restored).
 
     Returns (gradient, kink_signal): the second difference
     (L(x+h) − 2 L(x) + L(x−h)) / h, which is ~f''·h (tiny) where f is smooth
-    and about twice the central-difference error where the step crosses a kink.
+    and about twice the central-difference error where the step crosses a
+    kink.  ``rounding`` bounds the rounding error of one value of f; a second
+    difference within the noise that leaves is set to 0: noise is no kink.
     """
-    gradient = np.zeros(x.shape, dtype=np.float64)
-    kink_signal = np.zeros(x.shape, dtype=np.float64)
-    center = f(x)
-    for index in np.ndindex(x.shape):
-        original = x[index]
-        step = eps * max(1.0, abs(original))       # eq. (3)
-        x[index] = original + step
-        upper_x, upper = x[index], f(x)
-        x[index] = original - step
-        lower_x, lower = x[index], f(x)
-        x[index] = original
-        width = upper_x - lower_x                  # the step actually taken, after rounding
-        gradient[index] = (upper - lower) / width                      # eq. (1)
-        kink_signal[index] = 2 * (upper - 2 * center + lower) / width  # eq. (7)
-    return gradient, kink_signal
+    steps = eps * np.maximum(1.0, np.abs(x))        # eq. (3)
+    upper_x, lower_x = x + steps, x - steps
+    upper, lower = np.empty(x.shape), np.empty(x.shape)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # a non-finite L fails by name
+        center = f(x)
+        for index in np.ndindex(x.shape):
+            original = x[index]
+            x[index] = upper_x[index]
+            upper[index] = f(x)
+            x[index] = lower_x[index]
+            lower[index] = f(x)
+            x[index] = original
+        width = upper_x - lower_x                   # the step actually taken, after rounding
+        gradient = (upper - lower) / width                           # eq. (1)
+        kink_signal = 2 * (upper - 2 * center + lower) / width       # eq. (7)
+        noise = 8 * rounding / width                                 # eq. (10): noise is no kink
+    return np.asarray(gradient), np.where(np.abs(kink_signal) > noise, kink_signal, 0.0)
+
+
+def _rounding_of_loss(R, y):
+    """A bound on the rounding error of L = Σ R ⊙ y in float64: ε · (1 + log₂ n) · Σ|R ⊙ y|, eq. (10)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = np.abs(np.multiply(R, y, dtype=np.float64))
+        return float(np.finfo(np.float64).eps * (1 + math.log2(max(terms.size, 1))) * terms.sum())
 
 
 def numerical_gradient(f, x, eps=EPS):
     """dF/dx of a scalar function F by central differences, step eps · max(1, |x_i|).
 
-    ``x`` must be a float64 array; it is perturbed in place and restored.
+    ``x`` must be a finite float64 array; it is perturbed in place and
+    restored.  Raises ValueError where F is not finite near x.
     Shape: x (*) -> gradient (*), float64.
     """
     if not isinstance(x, np.ndarray) or x.dtype != np.float64:
         raise TypeError("numerical_gradient: expected a float64 numpy.ndarray x (differences in float32 are noise)")
-    return _central_differences(lambda values: float(f(values)), x, eps)[0]
+    eps = _check_eps("numerical_gradient", eps)
+    _check_differentiable("numerical_gradient", "x", x, eps)
+    F = lambda values: float(f(values))             # noqa: E731
+    gradient = _central_differences(F, x, eps, rounding=_rounding_of_loss(1.0, F(x)))[0]
+    if not np.isfinite(gradient).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(gradient))[0])
+        raise ValueError(f"numerical_gradient: F is not finite at x ± h at index {where} (the estimate there is "
+                         f"{gradient[where]}); choose x where F is finite")
+    return gradient
 
 
-def _compare(name, analytic, numeric, kink_signal, atol, rtol):
-    if np.shape(analytic) != numeric.shape:
-        raise GradcheckError(
-            GradcheckReport(name, []),
-            f"gradient {name!r}: backward gave shape {np.shape(analytic)}, expected {numeric.shape}",
-        )
-    return compare_arrays(name, analytic, numeric, atol, rtol, kink_signal)
+# -- what the check refuses -----------------------------------------------------
+
+def _check_eps(owner, eps):
+    """eps as a float, if it is a real number in [EPS_MIN, EPS_MAX]; else a clear error."""
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"{owner}: eps must be a real number, got {type(eps).__name__}")
+    eps = float(eps)
+    if not EPS_MIN <= eps <= EPS_MAX:          # also refuses NaN
+        why = ("it is not a finite number" if not math.isfinite(eps) else
+               "a step this small can vanish (x + h == x in float64), leaving 0/0" if eps < EPS_MIN else
+               "a step this large is no derivative: its error h²·L'''/6 passes the tolerance, and smooth "
+               "curvature would be excused as a kink")
+        raise ValueError(f"{owner}: eps={eps:g} is outside [{EPS_MIN:.3g}, {EPS_MAX:g}]: {why} "
+                         f"(derivations/gradcheck.md, section 6); use the default eps={EPS:g}")
+    return eps
 
 
-def compare_arrays(name, analytic, numeric, atol=ATOL, rtol=RTOL, kink_signal=None):
-    """Compare two arrays of one shape entry by entry: |analytic − numeric| <= atol + rtol·|numeric|.
-
-    ``kink_signal`` (from the finite differences) marks entries whose step
-    crossed a kink: those are counted as excluded instead of failing.
-    """
-    analytic = np.asarray(analytic, dtype=np.float64)
-    numeric = np.asarray(numeric, dtype=np.float64)
-    if analytic.size == 0:
-        return ArrayReport(name, analytic.shape, 0.0, 0.0, (), 0.0, 0.0, 0, False, True)
-    error = np.abs(analytic - numeric)
-    scale = np.maximum(np.abs(analytic), np.abs(numeric))
-    relative = np.divide(error, scale, out=np.zeros_like(error), where=scale > 0)
-    failing = error > atol + rtol * np.abs(numeric)        # eq. (6)
-    at_kink = (failing & (np.abs(kink_signal) >= error)    # eq. (9): a kink explains the error
-               if kink_signal is not None else np.zeros_like(failing))
-    counted = ~at_kink
-    worst = np.unravel_index(np.argmax(np.where(counted, error, -1.0)), error.shape)
-    vacuous = bool(np.max(np.abs(analytic)) <= VACUOUS and np.max(np.abs(numeric)) <= VACUOUS)
-    return ArrayReport(
-        name=name,
-        shape=analytic.shape,
-        max_abs_error=float(np.max(error, where=counted, initial=0.0)),
-        max_rel_error=float(np.max(relative, where=counted, initial=0.0)),
-        worst_index=tuple(int(i) for i in worst),
-        analytic=float(analytic[worst]),
-        numeric=float(numeric[worst]),
-        excluded=int(at_kink.sum()),
-        vacuous=vacuous,
-        passed=not bool((failing & counted).any()),
-    )
+def _check_differentiable(owner, what, x, eps):
+    """x holds finite floats that every step of eq. (3) moves and keeps finite."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"{owner}: {what} must be a float array to be differentiated, got dtype {x.dtype} "
+                        "(a step of 1e-6 cannot move an integer); convert it, e.g. x.astype(np.float64)")
+    finite = np.isfinite(x)
+    if not finite.all():
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"{owner}: {what} holds {x[where]} at index {where}; finite differences need finite values")
+    with np.errstate(over="ignore"):
+        stepped = np.abs(x) + eps * np.maximum(1.0, np.abs(x))
+    if not np.isfinite(stepped).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(stepped))[0])
+        raise ValueError(f"{owner}: {what}[{where}] = {x[where]:g} is so large that x + h overflows to inf")
 
 
-# -- checking modules and losses ---------------------------------------------
+def _float64_input(owner, x, eps):
+    """The array to differentiate, as a float64 copy (refused unless it holds finite floats)."""
+    if not isinstance(x, np.ndarray):
+        x = np.asarray(x)
+    _check_differentiable(owner, "the input", x, eps)
+    return x.astype(np.float64)
+
 
 def as_float64(value):
     """A float array as a float64 copy; anything else (integer labels, masks) as it is."""
@@ -212,80 +165,129 @@ def as_float64(value):
     return value
 
 
-def _upstream(grad_output, output, rng):
-    """A random upstream gradient R shaped like the output (or the caller's, cast to float64)."""
+def random_upstream(rng, shape, avoid=()):
+    """A random upstream gradient R ~ N(0, 1) of ``shape`` (eq. 5), never proportional to an array in ``avoid``.
+
+    ``avoid`` holds the inputs: data drawn from the same seed as R would make
+    R = x, and x.T @ R symmetric, which hides a transposed weight gradient.
+    """
+    generator = as_generator(rng)
+    R = generator.standard_normal(shape)
+    while R.size > 1 and any(_proportional(R, array) for array in avoid):
+        R = generator.standard_normal(shape)
+    return R
+
+
+def _proportional(R, array):
+    """Whether ``array`` (of R's shape, finite and not all zero) is a multiple of R, to 1e-9 in angle."""
+    if not (isinstance(array, np.ndarray) and array.shape == R.shape and array.dtype.kind == "f"):
+        return False
+    array = array.astype(np.float64)
+    norm = np.linalg.norm(array)
+    return bool(np.isfinite(norm) and norm > 0
+                and abs(np.vdot(R, array)) >= (1 - 1e-9) * np.linalg.norm(R) * norm)
+
+
+def _upstream(owner, grad_output, output, rng, inputs):
+    """A random R shaped like the output, or the caller's grad_output checked and cast to float64."""
     if grad_output is None:
-        return as_generator(rng).standard_normal(np.shape(output))           # eq. (5)
-    grad_output = np.asarray(grad_output, dtype=np.float64)
-    if grad_output.size > 1 and np.all(grad_output == grad_output.flat[0]):
+        return random_upstream(rng, np.shape(output), avoid=inputs)
+    R = np.asarray(grad_output)
+    if R.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: grad_output must hold real numbers, got dtype {R.dtype}")
+    if R.shape != np.shape(output):
+        raise ValueError(f"{owner}: grad_output has shape {R.shape}, the output {np.shape(output)}: give one "
+                         "upstream value per output entry (a scalar would broadcast as a uniform R), or leave "
+                         "grad_output=None for a random one")
+    if not np.isfinite(R).all():
+        raise ValueError(f"{owner}: grad_output holds NaN or inf; an upstream gradient must be finite")
+    R = R.astype(np.float64)
+    if R.size > 1 and np.all(R == R.flat[0]):
         warnings.warn(
-            "gradcheck: the upstream gradient is uniform (e.g. all ones); it cancels the input "
+            f"{owner}: the upstream gradient is uniform (e.g. all ones); it cancels the input "
             "gradient of softmax and batch norm and can hide bugs. Leave grad_output=None for a "
             "random one.", GradcheckWarning, stacklevel=3,
         )
-    return grad_output
+    return R
+
+
+def _grad_copy(value):
+    """What backward left as a gradient, copied (None and odd types as they are: the report names them)."""
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 def _finish(report, raise_on_failure):
+    advice = {"empty": "an empty array has no entry to compare",
+              "all excluded": "every step crossed a kink; draw inputs at least KINK_MARGIN from it",
+              "all ~0": f"both sides are within {report.atol:g} of 0 everywhere, where zeros pass too "
+                        "(e.g. ReLU given only negative inputs, softmax over one class)"}
     for array in report.arrays:
         if array.vacuous:
-            warnings.warn(
-                f"gradcheck {report.label}: gradient {array.name!r} is ~0 on both sides everywhere, "
-                "so comparing it proves nothing (e.g. ReLU given only negative inputs, softmax over one class)",
-                GradcheckWarning, stacklevel=3,
-            )
-    if raise_on_failure and report.arrays and all(array.vacuous for array in report.arrays):
-        raise GradcheckError(report, "every gradient is ~0: the check proves nothing; choose other inputs")
+            warnings.warn(f"gradcheck {report.label}: gradient {array.name!r} proves nothing: "
+                          f"{advice[array.why_vacuous]}", GradcheckWarning, stacklevel=3)
     if raise_on_failure and not report.passed:
         raise GradcheckError(report)
     return report
 
 
+# -- checking modules and losses ---------------------------------------------
+
 def check_module(module, *inputs, grad_output=None, rng=0, eps=EPS, atol=ATOL, rtol=RTOL,
                  raise_on_failure=True):
     """Check ``module.backward`` (input gradient and every parameter's) against finite differences.
 
-    Works on a float64 copy of ``module``; ``inputs`` are cast to float64 (the
-    first one is differentiated, any others are held fixed).  ``grad_output``
-    defaults to a random R ~ N(0, 1) drawn from ``rng`` (a Generator or a seed;
-    the default seed 0 makes the report the same on every run).  Returns a GradcheckReport;
-    raises GradcheckError with the report as a table on failure.
+    Works on a float64 copy of ``module``; the first input, differentiated,
+    must be a float array and is cast to float64 (any others are held fixed).
+    ``grad_output`` defaults to a random R ~ N(0, 1) drawn from ``rng`` (a
+    Generator or a seed; the default seed 0 makes the report the same on
+    every run).  Returns a GradcheckReport; raises GradcheckError with the
+    report as a table on failure.
     """
     if not isinstance(module, Module):
         raise TypeError(f"check_module: expected a manualnet Module, got {type(module).__name__}")
     if not inputs:
         raise TypeError("check_module: give at least one input array")
+    eps = _check_eps("check_module", eps)
+    x, held = _float64_input("check_module", inputs[0], eps), [as_float64(value) for value in inputs[1:]]
     probe = copy.deepcopy(module).astype(np.float64)
-    inputs = [as_float64(x) for x in inputs]
-    R = _upstream(grad_output, probe(*inputs), rng)     # that forward also kept what backward needs
+    for name, parameter in probe.named_parameters():
+        _check_differentiable("check_module", f"parameter {name!r}", parameter.data, eps)
+    output = probe(x, *held)                          # that forward also kept what backward needs
+    R = _upstream("check_module", grad_output, output, rng, (x, *held))
+    rounding = _rounding_of_loss(R, output)
 
     def loss_at(*args):
-        return float(np.sum(R * probe(*args)))
+        return float(np.sum(R * probe(*args)))        # eq. (5)
 
     probe.zero_grad()
-    analytic = {"input": probe.backward(R)}
-    analytic.update({name: p.grad.copy() for name, p in probe.named_parameters()})
-    arrays = [_compare("input", analytic["input"],
-                       *_central_differences(lambda x: loss_at(x, *inputs[1:]), inputs[0], eps), atol, rtol)]
+    analytic = {"input": probe.backward(R.copy())}   # a copy: a backward that changes its G cannot change L
+    analytic.update({name: _grad_copy(p.grad) for name, p in probe.named_parameters()})
+    numeric, kinks = _central_differences(lambda values: loss_at(values, *held), x, eps, rounding)
+    arrays = [compare_arrays("input", analytic["input"], numeric, atol, rtol, kinks)]
     for name, parameter in probe.named_parameters():
-        numeric = _central_differences(lambda _: loss_at(*inputs), parameter.data, eps)
-        arrays.append(_compare(name, analytic[name], *numeric, atol, rtol))
-    return _finish(GradcheckReport(module.describe(), arrays, atol, rtol, eps), raise_on_failure)
+        numeric, kinks = _central_differences(lambda _: loss_at(x, *held), parameter.data, eps, rounding)
+        arrays.append(compare_arrays(name, analytic[name], numeric, atol, rtol, kinks))
+    return _finish(GradcheckReport(module.describe(), arrays, atol, rtol, eps=eps), raise_on_failure)
 
 
 def check_loss(loss, input, target, grad_output=None, rng=0, eps=EPS, atol=ATOL, rtol=RTOL,
                raise_on_failure=True):
     """Check a loss's ``backward`` (dL/d input) against finite differences, in float64.
 
-    ``grad_output`` defaults to a random scalar (a random array for
-    reduction='none') drawn from ``rng`` (default seed 0).  Returns a GradcheckReport; raises GradcheckError on failure.
+    ``input`` must be a float array; ``grad_output`` defaults to a random
+    scalar (a random array for reduction='none') drawn from ``rng`` (default
+    seed 0).  Returns a GradcheckReport; raises GradcheckError on failure.
     """
     if not isinstance(loss, Module):
         raise TypeError(f"check_loss: expected a manualnet loss Module, got {type(loss).__name__}")
+    eps = _check_eps("check_loss", eps)
+    input, target = _float64_input("check_loss", input, eps), as_float64(target)
     probe = copy.deepcopy(loss).astype(np.float64)
-    input, target = as_float64(input), as_float64(target)
-    R = _upstream(grad_output, probe(input, target), rng)   # that forward also kept what backward needs
-    analytic = probe.backward(R if R.ndim else float(R))
-    numeric = _central_differences(lambda x: float(np.sum(R * probe(x, target))), input, eps)
-    report = GradcheckReport(loss.describe(), [_compare("input", analytic, *numeric, atol, rtol)], atol, rtol, eps)
+    output = probe(input, target)                     # that forward also kept what backward needs
+    R = _upstream("check_loss", grad_output, output, rng, (input, target))
+    analytic = probe.backward(R.copy() if R.ndim else float(R))
+    rounding = _rounding_of_loss(R, output)
+    numeric, kinks = _central_differences(lambda x: float(np.sum(R * probe(x, target))), input, eps, rounding)
+    report = GradcheckReport(loss.describe(), [compare_arrays("input", analytic, numeric, atol, rtol, kinks)],
+                             atol, rtol, eps=eps)
     return _finish(report, raise_on_failure)

@@ -5,11 +5,13 @@ layer's derivation page (derivations/<name>.md).
 """
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 
 from . import init
-from ._checks import check_dtype_matches, check_float_array, check_grad_output, check_positive_int, check_shape
+from ._checks import (check_device, check_dtype_matches, check_float_array, check_grad_output, check_positive_int,
+                      check_shape)
 from .module import Module, keep_input
 from .parameter import Parameter, as_float_dtype
 from .rng import as_generator
@@ -18,18 +20,22 @@ from .rng import as_generator
 class Linear(Module):
     """Affine map y = x Wᵀ + b.  Derivation: derivations/linear.md
 
-    Shape: x (N, in_features) -> y (N, out_features);
+    Shape: x (*, in_features) -> y (*, out_features): any leading dimensions,
+    each position mapped alike, as in PyTorch — (N, in) -> (N, out),
+    (N, T, in) -> (N, T, out), and one sample (in,) -> (out,).
     weight (out_features, in_features), bias (out_features,) — PyTorch's layout.
 
     Initialised as PyTorch does: W ~ U(−1/√in, 1/√in) (``kaiming_uniform_`` with
     a = √5) and b ~ U(−1/√in, 1/√in).  ``rng`` (Generator or int seed) makes it
-    reproducible; ``dtype`` is float32 (default) or float64.
+    reproducible; ``dtype`` is float32 (default) or float64; ``device`` may
+    be None or "cpu" (NumPy runs on the CPU).
     """
 
     saved_for_backward = ("x",)
 
-    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=np.float32, *, rng=None):
         super().__init__()
+        check_device("Linear", device)
         self.in_features = check_positive_int("Linear", "in_features", in_features)
         self.out_features = check_positive_int("Linear", "out_features", out_features)
         dtype = as_float_dtype(dtype, "Linear")
@@ -48,29 +54,32 @@ class Linear(Module):
     def forward(self, x):
         self._check_input(x)
         self.x = keep_input(x)                       # kept for backward
-        y = x @ self.weight.data.T                   # eq. (1)
+        # Every leading position is a row: (*, in) as (M, in), one matrix product.
+        y = x.reshape(-1, self.in_features) @ self.weight.data.T     # eq. (1), (5)
         if self.bias is not None:
             y += self.bias.data                      # eq. (1)
-        return y
+        return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         x = self.x
-        check_grad_output(self, grad_output, (len(x), self.out_features), x.dtype)
-        self.weight.grad += grad_output.T @ x        # eq. (3)
+        check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
+        G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        self.weight.grad += G.T @ x.reshape(-1, self.in_features)       # eq. (3)
         if self.bias is not None:
-            self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
+            self.bias.grad += G.sum(axis=0)                              # eq. (4)
         if not need_input_grad:
             return None
-        return grad_output @ self.weight.data        # eq. (2)
+        return (G @ self.weight.data).reshape(x.shape)                   # eq. (2)
 
     def _check_input(self, x):
         check_float_array(self, x)
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            hint = "; flatten images first with Flatten() or x.reshape(len(x), -1)" if x.ndim > 2 else ""
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            images = x.ndim > 2 and math.prod(x.shape[1:]) == self.in_features
+            hint = "; flatten images first with Flatten() or x.reshape(len(x), -1)" if images else ""
             raise ValueError(
-                f"{self.describe()}: expected input of shape (N, {self.in_features}), "
-                f"got shape {x.shape} ({x.ndim}-D){hint}"
+                f"{self.describe()}: expected input of shape (*, {self.in_features}) (in_features last, "
+                f"after any leading dimensions), got shape {x.shape} ({x.ndim}-D){hint}"
             )
         check_dtype_matches(self, x, self.weight.dtype)
 
@@ -108,13 +117,13 @@ class Flatten(Module):
 
     def _flat_shape(self, shape):
         """The shape with dims start_dim..end_dim multiplied into one (size known even for 0-size inputs)."""
-        ndim = len(shape)
+        ndim = max(len(shape), 1)                    # a 0-d input flattens as one dimension: () -> (1,), as in PyTorch
         start = self.start_dim + ndim if self.start_dim < 0 else self.start_dim
         end = self.end_dim + ndim if self.end_dim < 0 else self.end_dim
-        if not (0 <= start <= end < max(ndim, 1)):
+        if not (0 <= start <= end < ndim):
             raise ValueError(
                 f"{self.describe()}: cannot flatten dims {self.start_dim}..{self.end_dim} "
-                f"of an input with {ndim} dimension(s)"
+                f"of an input with {len(shape)} dimension(s)"
             )
         return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
 
@@ -126,20 +135,31 @@ class Sequential(Module):
     """Run modules in order: y = f_K(... f_2(f_1(x))).  Derivation: derivations/backprop.md
 
     Children are named "0", "1", ... as in PyTorch, so ``state_dict()`` keys
-    read ``0.weight``, ``2.bias``.  Backward is the chain rule walked in
-    reverse: each module turns dL/d(its output) into dL/d(its input).
+    read ``0.weight``, ``2.bias``; PyTorch's other form, one OrderedDict of
+    {name: module}, names them (``fc.weight``).  Backward is the chain rule
+    walked in reverse: each module turns dL/d(its output) into dL/d(its input).
     """
 
     def __init__(self, *modules):
         super().__init__()
-        for module in modules:
-            self.append(module)
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, module in modules[0].items():
+                self._add(name, module)
+        else:
+            for module in modules:
+                self.append(module)
 
     def append(self, module):
         """Add a module at the end; return self."""
+        return self._add(str(len(self._modules)), module)
+
+    def _add(self, name, module):
         if not isinstance(module, Module):
             raise TypeError(f"Sequential: expected a Module, got {type(module).__name__}")
-        setattr(self, str(len(self._modules)), module)
+        if not isinstance(name, str) or not name or "." in name or name in self.__dict__ or hasattr(type(self), name):
+            raise ValueError(f"Sequential: a child's name must be a non-empty str without '.' that names nothing "
+                             f"else of the container, got {name!r}")
+        setattr(self, name, module)
         return self
 
     def __len__(self):

@@ -49,8 +49,19 @@ def keep_output(y):
     instead of silently changing what backward reads; ``y = y * 2`` works.
     The next layer can keep it without a copy (see ``keep_input``).
     """
+    y = as_ndarray(y)
     y.flags.writeable = False
     return y
+
+
+def as_ndarray(y):
+    """``y`` as an ndarray: NumPy's arithmetic on 0-d arrays returns scalars, and layers hand out arrays.
+
+    ``np.maximum(np.array(0.7), 0)`` is the scalar ``np.float64(0.7)``; a
+    layer returns it as the 0-d array PyTorch would, so the next layer's
+    checks, ``keep_output`` and ``.flags`` work on it as on any other output.
+    """
+    return y if type(y) is np.ndarray else np.asarray(y)
 
 
 class Module:

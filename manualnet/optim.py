@@ -1,4 +1,4 @@
-"""Optimizers: SGD, Adam and AdamW, the update rules of ``torch.optim`` written out.
+"""Optimizers: SGD, Adam, AdamW, RMSprop and Adagrad, the update rules of ``torch.optim`` written out.
 
 An optimizer keeps references to Parameters.  ``step()`` moves every
 ``p.data`` IN PLACE, using ``p.grad`` (which backward filled) and the
@@ -33,10 +33,19 @@ rather than a pass over every gradient inside every step.
 Each update line carries the number of its equation in
 derivations/optimizers.md, which also explains momentum as an exponential
 average and why Adam corrects its bias.
+
+Every constructor takes PyTorch's arguments in PyTorch's order, and each
+parameter group holds the options torch.optim's does, so state dicts move
+between the two libraries.  ``maximize=True`` climbs instead of descending.
+``foreach`` and ``fused`` choose among PyTorch's kernels (the numbers are
+the same): accepted, no effect here; ``capturable`` (CUDA graphs) and
+``differentiable`` (autograd through ``step``) cannot apply to NumPy and
+are refused when True.  Learning-rate schedules: ``manualnet.optim.lr_scheduler``.
 """
 
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -44,7 +53,7 @@ from ._checks import as_state_array, check_learning_rate
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
 
 
 class Optimizer:
@@ -107,6 +116,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 self._update(p, group, self.state.setdefault(p, {}))
+        self._opt_called = True     # a learning-rate scheduler stepped before any optimizer step warns, as in torch
 
     # -- what a subclass defines ----------------------------------------------
 
@@ -123,6 +133,10 @@ class Optimizer:
         raise NotImplementedError
 
     _nonnegative_state = ()      # state names whose entries are never negative (checked by load_state_dict)
+
+    # Options a save made before they existed lacks, with the value that save meant
+    # (torch.optim's __setstate__ fills the same ones).
+    _options_added_later = {}
 
     def _work_array(self, p):
         """A scratch array shaped like ``p``, allocated once and reused, so a step allocates nothing."""
@@ -229,12 +243,16 @@ class Optimizer:
                 f"{owner}: saved parameter group {number} has {len(indices)} parameter(s), "
                 f"this optimizer's has {len(current['params'])}"
             )
-        names = [name for name in saved if name != "params"]
+        names = [name for name in saved if name not in ("params", *SCHEDULER_KEYS)]
         _check_option_names(owner, names, self.defaults)
-        missing = sorted(set(self.defaults) - set(names))
+        missing = sorted(set(self.defaults) - set(names) - set(self._options_added_later))
         if missing:
             raise ValueError(f"{owner}: saved parameter group {number} lacks option(s) {missing}")
-        group = self._check_group({name: saved[name] for name in names})
+        # A save from before an option existed meant its old behaviour, as torch.optim reads one.
+        group = self._check_group({**self._options_added_later, **{name: saved[name] for name in names}})
+        for key in SCHEDULER_KEYS:
+            if key in saved:
+                group[key] = _check_number(owner, key, saved[key])
         group["params"] = current["params"]
         return group
 
@@ -279,6 +297,7 @@ class SGD(Optimizer):
     μ momentum, τ dampening), for each parameter θ at step t = 1, 2, ...::
 
         g ← θ.grad                                 what backward left there
+        if maximize:  g ← −g                       climb instead         eq. (16)
         if λ ≠ 0:  g ← g + λ θ                     L2 penalty            eq. (2)
         if μ ≠ 0:
             b ← g                   if t = 1       first step: no history   eq. (3)
@@ -290,9 +309,13 @@ class SGD(Optimizer):
     shape and dtype.  Nesterov momentum needs μ > 0 and τ = 0, as in PyTorch.
     """
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
-                    "weight_decay": weight_decay, "nesterov": nesterov}
+    _options_added_later = {"maximize": False, "foreach": None, "differentiable": False, "fused": None}
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+                    "nesterov": nesterov, "maximize": maximize, "foreach": foreach, "differentiable": differentiable,
+                    "fused": fused}
         super().__init__(params, defaults)
 
     def _check_group(self, group):
@@ -302,6 +325,7 @@ class SGD(Optimizer):
         group["dampening"] = _check_number(owner, "dampening", group["dampening"])
         group["weight_decay"] = _check_number(owner, "weight_decay", group["weight_decay"], lower=0.0)
         group["nesterov"] = _check_flag(owner, "nesterov", group["nesterov"])
+        _check_common_options(owner, group)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(
                 f"{owner}: Nesterov momentum requires momentum > 0 and dampening = 0, "
@@ -314,11 +338,11 @@ class SGD(Optimizer):
 
     def _update(self, p, group, state):
         lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-        grad = p.grad
+        grad = -p.grad if group["maximize"] else p.grad               # eq. (16)
         if group["weight_decay"] != 0:
             # Into the work array: p.grad itself must stay dL/dθ for whoever reads it next.
-            grad = np.multiply(p.data, group["weight_decay"], out=self._work_array(p))
-            grad += p.grad                                        # eq. (2)
+            decay = np.multiply(p.data, group["weight_decay"], out=self._work_array(p))
+            grad = np.add(grad, decay, out=decay)                 # eq. (2)
         if momentum != 0:
             buffer = state.get("momentum_buffer")
             if buffer is None:
@@ -340,7 +364,7 @@ class Adam(Optimizer):
     steps and goes up by one per ``step()`` call::
 
         t ← t + 1                                                          eq. (7)
-        g ← θ.grad
+        g ← θ.grad, or −θ.grad with maximize                               eq. (16)
         if λ ≠ 0:  g ← g + λ θ                     L2 penalty, as in SGD   eq. (2)
         m ← β₁ m + (1 − β₁) g                      average of g            eq. (8)
         v ← β₂ v + (1 − β₂) g²                     average of g²           eq. (9)
@@ -356,11 +380,16 @@ class Adam(Optimizer):
     ``step`` is an int.
     """
 
-    decoupled_weight_decay = False
+    _options_added_later = {"maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+                            "fused": None, "decoupled_weight_decay": False}
     _nonnegative_state = ("exp_avg_sq", "max_exp_avg_sq")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad}
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
+                    "maximize": maximize, "foreach": foreach, "capturable": capturable,
+                    "differentiable": differentiable, "fused": fused, "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
 
     def _check_group(self, group):
@@ -370,6 +399,8 @@ class Adam(Optimizer):
         group["eps"] = _check_number(owner, "eps", group["eps"], lower=0.0)
         group["weight_decay"] = _check_number(owner, "weight_decay", group["weight_decay"], lower=0.0)
         group["amsgrad"] = _check_flag(owner, "amsgrad", group["amsgrad"])
+        group["decoupled_weight_decay"] = _check_flag(owner, "decoupled_weight_decay", group["decoupled_weight_decay"])
+        _check_common_options(owner, group)
         return group
 
     def _state_names(self, group):
@@ -381,9 +412,9 @@ class Adam(Optimizer):
             state.update({name: 0 if name == "step" else np.zeros_like(p.data) for name in self._state_names(group)})
         state["step"] += 1                                       # eq. (7)
         t = state["step"]
-        grad = p.grad
+        grad = -p.grad if group["maximize"] else p.grad          # eq. (16)
         if weight_decay != 0:
-            if self.decoupled_weight_decay:
+            if group["decoupled_weight_decay"]:
                 p.data *= 1 - lr * weight_decay                  # eq. (14)
             else:
                 grad = grad + weight_decay * p.data              # eq. (2)
@@ -425,10 +456,13 @@ class AdamW(Adam):
     Shape: as Adam.
     """
 
-    decoupled_weight_decay = True
+    _options_added_later = {**Adam._options_added_later, "decoupled_weight_decay": True}
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
 
 
 # -- checking what the user passed ---------------------------------------------
@@ -523,3 +557,167 @@ def _step_count(owner, value):
 
 def _copy(value):
     return value.copy() if isinstance(value, np.ndarray) else value
+
+
+# == issue 13: RMSprop, Adagrad, and the options every optimizer shares with torch.optim ==========
+
+class RMSprop(Optimizer):
+    """RMSprop: θ ← θ − γ·g / (√v + ε), v an exponential average of g².  Derivation: derivations/optimizers.md
+
+    The algorithm, as torch.optim.RMSprop documents it (γ lr, α alpha,
+    ε eps, λ weight_decay, μ momentum), for each parameter θ::
+
+        g ← θ.grad, or −θ.grad with maximize                               eq. (16)
+        if λ ≠ 0:  g ← g + λ θ                     L2 penalty, as in SGD   eq. (2)
+        v ← α v + (1 − α) g²                       average of g²           eq. (17)
+        if centered:
+            ḡ ← α ḡ + (1 − α) g                    average of g            eq. (18)
+            d ← √(v − ḡ²) + ε                      a running std. dev.     eq. (19)
+        else:
+            d ← √v + ε                                                     eq. (19)
+        if μ > 0:  b ← μ b + g / d;  θ ← θ − γ b   momentum on the step    eq. (20)
+        else:      θ ← θ − γ g / d                                         eq. (21)
+
+    v, ḡ and b start at zeros.  Unlike Adam there is no bias correction, so
+    the first steps are large (v starts small): (1 − α) g² is all of v₁.
+
+    Shape: each state array (``square_avg`` v, ``grad_avg`` ḡ when centered,
+    ``momentum_buffer`` b when μ > 0) has its parameter's shape and dtype;
+    ``step`` is an int.
+    """
+
+    _nonnegative_state = ("square_avg",)
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
+                 capturable=False, foreach=None, maximize=False, differentiable=False):
+        defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
+                    "weight_decay": weight_decay, "capturable": capturable, "foreach": foreach,
+                    "maximize": maximize, "differentiable": differentiable}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group):
+        owner = self._name
+        group["lr"] = check_learning_rate(owner, group["lr"])
+        for name in ("alpha", "eps", "weight_decay", "momentum"):
+            group[name] = _check_number(owner, name, group[name], lower=0.0)
+        group["centered"] = _check_flag(owner, "centered", group["centered"])
+        _check_common_options(owner, group)
+        return group
+
+    def _state_names(self, group):
+        return ("step", "square_avg") + (("momentum_buffer",) if group["momentum"] > 0 else ()) \
+            + (("grad_avg",) if group["centered"] else ())
+
+    def _update(self, p, group, state):
+        lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+        if not state:
+            state.update({name: 0 if name == "step" else np.zeros_like(p.data) for name in self._state_names(group)})
+        state["step"] += 1
+        grad = -p.grad if group["maximize"] else p.grad                  # eq. (16)
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * p.data                 # eq. (2)
+        square_avg = state["square_avg"]
+        square_avg *= alpha                                              # eq. (17)
+        square_avg += (1 - alpha) * grad * grad                          # eq. (17)
+        if group["centered"]:
+            grad_avg = state.setdefault("grad_avg", np.zeros_like(p.data))
+            grad_avg += (1 - alpha) * (grad - grad_avg)                  # eq. (18), as torch's lerp
+            denominator = np.sqrt(square_avg - grad_avg * grad_avg)      # eq. (19)
+        else:
+            denominator = np.sqrt(square_avg)                            # eq. (19)
+        denominator += eps                                               # eq. (19)
+        if momentum > 0:
+            buffer = state.setdefault("momentum_buffer", np.zeros_like(p.data))
+            buffer *= momentum                                           # eq. (20)
+            buffer += grad / denominator                                 # eq. (20)
+            p.data -= lr * buffer                                        # eq. (20)
+        else:
+            p.data -= lr * (grad / denominator)                          # eq. (21)
+
+
+class Adagrad(Optimizer):
+    """Adagrad: θ ← θ − γ_t·g / (√Σg² + ε), each weight's step shrunk by all its past gradients.  Derivation: derivations/optimizers.md
+
+    The algorithm, as torch.optim.Adagrad documents it (γ lr, η lr_decay,
+    λ weight_decay, ε eps, s₀ initial_accumulator_value), for each
+    parameter θ at step t = 1, 2, ...::
+
+        g ← θ.grad, or −θ.grad with maximize                               eq. (16)
+        if λ ≠ 0:  g ← g + λ θ                     L2 penalty, as in SGD   eq. (2)
+        γ_t ← γ / (1 + (t − 1) η)                  a decaying rate         eq. (22)
+        s ← s + g²                                 a sum, not an average   eq. (23)
+        θ ← θ − γ_t g / (√s + ε)                                           eq. (24)
+
+    s starts at s₀.  As PyTorch does, every parameter's state (``step`` 0,
+    ``sum`` s₀) exists from construction, so ``state_dict()`` lists it before
+    the first step.  (A parameter group's own ``initial_accumulator_value``
+    is honoured here; PyTorch fills every state with the constructor's.)
+
+    Shape: ``sum`` has its parameter's shape and dtype; ``step`` is an int.
+    """
+
+    _nonnegative_state = ("sum",)
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None):
+        defaults = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
+                    "initial_accumulator_value": initial_accumulator_value, "foreach": foreach,
+                    "maximize": maximize, "differentiable": differentiable, "fused": fused}
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._initial_state(p, group, self.state.setdefault(p, {}))
+
+    def _check_group(self, group):
+        owner = self._name
+        group["lr"] = check_learning_rate(owner, group["lr"])
+        for name in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+            group[name] = _check_number(owner, name, group[name], lower=0.0)
+        _check_common_options(owner, group)
+        return group
+
+    def _state_names(self, group):
+        return ("step", "sum")
+
+    def _initial_state(self, p, group, state):
+        if not state:
+            state.update({"step": 0, "sum": np.full_like(p.data, group["initial_accumulator_value"])})
+
+    def _update(self, p, group, state):
+        self._initial_state(p, group, state)          # a parameter added by add_param_group after construction
+        state["step"] += 1
+        grad = -p.grad if group["maximize"] else p.grad                  # eq. (16)
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * p.data                 # eq. (2)
+        decayed_lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])   # eq. (22)
+        state["sum"] += grad * grad                                      # eq. (23)
+        p.data -= decayed_lr * (grad / (np.sqrt(state["sum"]) + group["eps"]))     # eq. (24)
+
+
+# The keys a learning-rate scheduler (manualnet.optim.lr_scheduler, as torch's)
+# writes into each parameter group, kept in its state dict beside the options.
+SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
+
+
+def _check_common_options(owner, group):
+    """maximize, and PyTorch's implementation switches where the optimizer has them."""
+    group["maximize"] = _check_flag(owner, "maximize", group["maximize"])
+    for name in ("foreach", "fused"):                 # a choice of PyTorch kernels: same numbers, no effect here
+        if name in group and group[name] is not None:
+            group[name] = _check_flag(owner, name, group[name])
+    if group.get("foreach") and group.get("fused"):
+        raise ValueError(f"{owner}: fused and foreach cannot both be True (as in PyTorch)")
+    refused = {"capturable": "captures the step in a CUDA graph", "differentiable": "lets autograd differentiate "
+               "through step()"}
+    for name, what in refused.items():
+        if name in group:
+            if _check_flag(owner, name, group[name]):
+                raise ValueError(f"{owner}: {name}=True {what} in PyTorch; manualnet's step is plain NumPy on "
+                                 f"the CPU, so leave {name} at False")
+            group[name] = False
+
+
+# mn.optim.lr_scheduler, as torch.optim.lr_scheduler (it needs Optimizer, defined above);
+# registered by its dotted name too, so `from manualnet.optim.lr_scheduler import StepLR` works.
+from . import lr_scheduler  # noqa: E402
+sys.modules[f"{__name__}.lr_scheduler"] = lr_scheduler

@@ -6,6 +6,7 @@ explicitly with HYPOTHESIS_PROFILE=<name>.
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,3 +27,22 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.enviro
 def rng():
     """A fresh, seeded Generator per test: reproducible without global seeding."""
     return np.random.default_rng(20261122)
+
+
+# -- exercises/ holds the committed stubs: no test may write into it (tests/test_exercises.py) --------
+
+EXERCISES = Path(__file__).resolve().parent.parent / "exercises"
+
+
+def _snapshot(folder):
+    return {str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None
+            for path in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def exercises_folder_untouched():
+    """Fail the session if anything wrote into exercises/ (the learner's stubs; tests use temporary copies)."""
+    before = _snapshot(EXERCISES)
+    yield
+    changed = sorted(set(before) ^ set(after := _snapshot(EXERCISES)) | {k for k in before if before[k] != after.get(k)})
+    assert not changed, f"the test session wrote into exercises/: {changed}"

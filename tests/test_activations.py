@@ -101,14 +101,14 @@ def test_softmax_rows_are_probabilities(shape, seed, data):
 def test_log_softmax_is_log_of_softmax(shape, seed):
     """Property: LogSoftmax(x) = log(Softmax(x)) (where softmax does not underflow)."""
     x = random_array(seed, shape, 3.0)
-    np.testing.assert_allclose(mn.LogSoftmax()(x), np.log(mn.Softmax()(x)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mn.LogSoftmax(dim=-1)(x), np.log(mn.Softmax(dim=-1)(x)), rtol=1e-10, atol=1e-12)
 
 
 @given(shape=shapes(), seed=seeds)
 def test_softmax_input_gradient_rows_sum_to_zero(shape, seed):
     """Property: softmax is shift-invariant along dim, so dL/dx sums to 0 along dim."""
     x, g = random_array(seed, shape), random_array(seed + 1, shape)
-    layer = mn.Softmax()
+    layer = mn.Softmax(dim=-1)
     layer(x)
     np.testing.assert_allclose(layer.backward(g).sum(axis=-1), 0.0, atol=1e-12)
 
@@ -202,3 +202,52 @@ def test_a_masked_array_is_refused_and_a_memmap_accepted(tmp_path):
     mapped = np.memmap(tmp_path / "x.bin", dtype=np.float32, mode="w+", shape=(2, 2))
     mapped[...] = [[1, -1], [-2, 2]]
     np.testing.assert_array_equal(mn.ReLU()(mapped), [[1, 0], [0, 2]])
+
+
+# -- issue 13: any shape, 0-d inputs, PyTorch's dim=None --------------------------------------
+
+@pytest.mark.parametrize("make_layer", ALL_LAYERS + [lambda: mn.Softmax(dim=0), lambda: mn.LogSoftmax(dim=-1)])
+@given(value=st.floats(-5, 5).filter(lambda v: abs(v) > KINK_MARGIN), upstream=st.floats(-2, 2))
+def test_activations_take_0d_inputs_as_pytorch(make_layer, value, upstream):
+    """A 0-d input gives a 0-d ndarray output and gradient, the values of the same entry in a 1-element array."""
+    scalar, vector = make_layer(), make_layer()
+    y = scalar(np.array(value))
+    grad = scalar.backward(np.array(upstream))
+    assert isinstance(y, np.ndarray) and y.shape == () and isinstance(grad, np.ndarray) and grad.shape == ()
+    np.testing.assert_allclose(y, vector(np.array([value]))[0], rtol=1e-15)
+    np.testing.assert_allclose(grad, vector.backward(np.array([upstream]))[0], rtol=1e-15, atol=1e-300)
+
+
+@pytest.mark.parametrize("layer", [mn.Softmax(dim=0), mn.LogSoftmax(dim=0)], ids=["Softmax", "LogSoftmax"])
+def test_softmax_of_a_0d_input_is_one_and_log_softmax_zero_with_no_gradient(layer):
+    """derivations/softmax.md, eq. (7)."""
+    assert layer(np.array(3.7)) == (1.0 if isinstance(layer, mn.Softmax) else 0.0)
+    assert layer.backward(np.array(2.0)) == 0.0
+    with pytest.raises(ValueError, match=r"dim 1 is out of range for an input of shape \(\) \(0-D\); expected dim in \[-1, 0\]"):
+        type(layer)(dim=1)(np.array(3.7))
+
+
+@pytest.mark.parametrize("cls", [mn.Softmax, mn.LogSoftmax])
+@given(shape=shapes(min_dims=0, max_dims=2), seed=seeds)
+def test_dim_none_is_the_last_axis_up_to_two_dimensions(cls, shape, seed):
+    """PyTorch's implicit dim for 0-, 1- and 2-D inputs (0, 0 and 1) is the last axis: the same numbers."""
+    x = np.asarray(random_array(seed, shape, 2.0))
+    implicit, explicit = cls(), cls(dim=-1)
+    np.testing.assert_array_equal(implicit(x), explicit(x))
+    g = np.asarray(random_array(seed + 1, shape))
+    np.testing.assert_array_equal(implicit.backward(g), explicit.backward(g))
+
+
+@pytest.mark.parametrize("cls", [mn.Softmax, mn.LogSoftmax])
+@pytest.mark.parametrize("shape, torch_dim", [((2, 3, 4), 0), ((2, 3, 4, 5), 1)])
+def test_dim_none_on_three_or_more_dimensions_is_refused_naming_pytorchs_choice(cls, shape, torch_dim):
+    """PyTorch would take dim 0 of a 3-D input (its batch) and dim 1 of a 4-D one; manualnet asks for dim."""
+    name = cls.__name__
+    with pytest.raises(ValueError, match=rf"{name}\(dim=None\): dim=None on a {len(shape)}-D input .* PyTorch's "
+                                         rf"implicit choice would be dim {torch_dim} .* e\.g\. {name}\(dim=-1\)"):
+        cls()(np.zeros(shape))
+
+
+def test_softmax_rejects_a_dim_that_is_not_an_integer():
+    with pytest.raises(TypeError, match=r"Softmax: expected an integer dim \(or None\), got 1.0"):
+        mn.Softmax(dim=1.0)

@@ -60,6 +60,12 @@ def _plain(cls, seed):
     return cls()
 
 
+def _class_weighted(cls, seed):
+    """CrossEntropyLoss with class weights in [1.2, 1.6]: Σ w_{y_n} / N lies there too, for any labels, so
+    the ratio is never 1, 2 or the batch size, whose diagnoses would name another mistake."""
+    return cls(weight=np.array([1.2, 1.5, 1.3, 1.6, 1.4]))
+
+
 def _dropout(p):
     return lambda cls, seed: cls(p, rng=seed)
 
@@ -81,6 +87,7 @@ def _batchnorm(cls, seed):
 CASES = [
     Case(bugzoo.SignFlippedBCEWithLogitsLoss, _plain, _logits_and_targets, "input.grad", "sign flipped"),
     Case(bugzoo.CrossEntropyMissingOneOverN, _plain, _logits_and_labels, "input.grad", "sum vs mean"),
+    Case(bugzoo.CrossEntropyWeightedGradOverN, _class_weighted, _logits_and_labels, "input.grad", "constant factor"),
     Case(bugzoo.MSELossSummedForward, _plain, _prediction_and_target, "output", "sum vs mean"),
     Case(bugzoo.MSELossMissingTwo, _plain, _prediction_and_target, "input.grad", "factor of 2"),
     Case(bugzoo.TransposedWeightGradLinear, _square_linear, _batch(), "weight.grad", "transposed"),

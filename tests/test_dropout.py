@@ -121,3 +121,19 @@ def test_dropout_rejects_bad_input_masks_and_gradients(rng):
     layer(x)
     with pytest.raises(ValueError, match=r"expected grad_output of shape \(2, 3\)"):
         layer.backward(np.ones((3, 2)))
+
+
+# -- issue 13: any shape, 0-d included ----------------------------------------------------------
+
+@given(shape=shapes(min_dims=0, max_dims=4, max_side=3), seed=seeds)
+def test_dropout_takes_any_shape_as_pytorch(shape, seed):
+    """dropout.md, eq. (6): one mask entry per input entry; a 0-d input is one Bernoulli draw."""
+    x = np.asarray(random_array(seed, shape))
+    layer = mn.Dropout(0.4, rng=seed)
+    y = layer(x)
+    assert isinstance(y, np.ndarray) and y.shape == x.shape and layer.mask.shape == x.shape
+    np.testing.assert_allclose(y, x * layer.mask / 0.6, rtol=1e-15)
+    g = np.asarray(random_array(seed + 1, shape))
+    grad = layer.backward(g)
+    assert isinstance(grad, np.ndarray) and grad.shape == x.shape
+    np.testing.assert_allclose(grad, g * layer.mask / 0.6, rtol=1e-15)

@@ -53,6 +53,19 @@ CASES = [
     ("BCELoss", lambda: mn.BCELoss(), lambda: (RNG.uniform(0.05, 0.95, (5, 4)), RNG.uniform(0, 1, (5, 4)))),
     ("BCEWithLogitsLoss", lambda: mn.BCEWithLogitsLoss(), lambda: (batch(5, 4), RNG.uniform(0, 1, (5, 4)))),
     ("MSELoss", lambda: mn.MSELoss(), lambda: (batch(5, 4), batch(5, 4))),
+    # issue 13: the options and layouts keep what they need privately too
+    ("Linear(on (N, T, in))", lambda: mn.Linear(4, 3, rng=0, dtype=np.float64), lambda: (batch(2, 5, 4),)),
+    ("Softmax(dim=0 of 3-D)", lambda: mn.Softmax(dim=0), lambda: (batch(3, 2, 4),)),
+    ("CrossEntropyLoss(weight, ignore_index, label_smoothing on (N, C, d))",
+     lambda: mn.CrossEntropyLoss(weight=np.array([1.0, 2.0, 0.5, 1.5]), ignore_index=1, label_smoothing=0.1),
+     lambda: (batch(5, 4, 3), labels(15, 4).reshape(5, 3))),
+    ("CrossEntropyLoss(class probabilities)", lambda: mn.CrossEntropyLoss(label_smoothing=0.2),
+     lambda: (batch(5, 4), RNG.dirichlet(np.ones(4), 5))),
+    ("NLLLoss(weight, ignore_index)", lambda: mn.NLLLoss(weight=np.array([1.0, 2.0, 0.5, 1.5]), ignore_index=2),
+     lambda: (batch(5, 4), labels(5, 4))),
+    ("BCEWithLogitsLoss(weight, pos_weight)",
+     lambda: mn.BCEWithLogitsLoss(weight=np.array([1.0, 2.0, 0.5, 1.5]), pos_weight=np.array([3.0, 1.0, 2.0, 0.5])),
+     lambda: (batch(5, 4), RNG.uniform(-0.5, 1.5, (5, 4)))),
 ]
 # Convolution and pooling (issue 14): each keeps its own copy (im2col columns, max-pool routes).
 CASES += [

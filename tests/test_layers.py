@@ -86,9 +86,12 @@ def test_linear_keeps_dtype(dtype, seed):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (np.zeros((64, 28, 28), np.float32), r"expected input of shape \(N, 784\), got shape \(64, 28, 28\) \(3-D\); flatten"),
-    (np.zeros(784, np.float32), r"expected input of shape \(N, 784\), got shape \(784,\) \(1-D\)"),
-    (np.zeros((64, 100), np.float32), r"expected input of shape \(N, 784\), got shape \(64, 100\)"),
+    (np.zeros((64, 28, 28), np.float32),
+     r"expected input of shape \(\*, 784\) \(in_features last, after any leading dimensions\), "
+     r"got shape \(64, 28, 28\) \(3-D\); flatten images first"),
+    (np.zeros(100, np.float32), r"expected input of shape \(\*, 784\) .*, got shape \(100,\) \(1-D\)$"),
+    (np.zeros((64, 100), np.float32), r"expected input of shape \(\*, 784\) .*, got shape \(64, 100\) \(2-D\)$"),
+    (np.zeros((), np.float32), r"expected input of shape \(\*, 784\) .*, got shape \(\) \(0-D\)$"),
 ])
 def test_linear_rejects_wrong_shapes_naming_layer(bad, message):
     with pytest.raises(ValueError, match=r"Linear\(in_features=784, out_features=256, bias=True\): " + message):
@@ -204,3 +207,60 @@ def test_linear_of_an_empty_batch_is_empty_and_adds_nothing():
     assert layer(np.zeros((0, 3), np.float32)).shape == (0, 2)
     assert layer.backward(np.zeros((0, 2), np.float32)).shape == (0, 3)
     assert not layer.weight.grad.any() and not layer.bias.grad.any()
+
+
+# -- issue 13: Linear on (*, in_features), Sequential's OrderedDict -------------------------------
+
+@given(leading=shapes(min_dims=0, max_dims=3, max_side=4), seed=seeds, bias=st.booleans())
+def test_linear_on_any_leading_dimensions_matches_finite_differences(leading, seed, bias):
+    """Property (linear.md, eq. 5): (*, in) -> (*, out); dW and db sum over every leading position."""
+    layer = mn.Linear(3, 2, bias=bias, rng=seed, dtype=np.float64)
+    assert check_module(layer, np.asarray(random_array(seed, leading + (3,))), rng=seed).passed
+
+
+@given(leading=shapes(min_dims=0, max_dims=3, max_side=4), seed=seeds)
+def test_linear_on_leading_dimensions_equals_linear_on_rows(leading, seed):
+    """The positions of any leading shape are rows: output, dL/dx and the weight gradients agree exactly."""
+    x = np.asarray(random_array(seed, leading + (3,)))
+    g = np.asarray(random_array(seed + 1, leading + (2,)))
+    shaped, rows = mn.Linear(3, 2, rng=0, dtype=np.float64), mn.Linear(3, 2, rng=0, dtype=np.float64)
+    np.testing.assert_allclose(shaped(x), rows(x.reshape(-1, 3)).reshape(leading + (2,)), rtol=1e-15)
+    np.testing.assert_allclose(shaped.backward(g), rows.backward(g.reshape(-1, 2)).reshape(x.shape), rtol=1e-15)
+    np.testing.assert_allclose(shaped.weight.grad, rows.weight.grad, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(shaped.bias.grad, rows.bias.grad, rtol=1e-14, atol=1e-15)
+
+
+def test_linear_of_one_sample_is_a_vector():
+    layer = mn.Linear(3, 2, rng=0, dtype=np.float64)
+    x = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(layer(x), layer.weight.data @ x + layer.bias.data, rtol=1e-15)
+    g = np.array([0.3, -1.0])
+    np.testing.assert_allclose(layer.backward(g), g @ layer.weight.data, rtol=1e-15)
+    np.testing.assert_allclose(layer.weight.grad, np.outer(g, x), rtol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (2, 0, 3)])
+def test_linear_on_an_empty_batch_is_empty_with_zero_gradients(shape):
+    layer = mn.Linear(3, 2, rng=0)
+    y = layer(np.zeros(shape, np.float32))
+    assert y.shape == shape[:-1] + (2,)
+    assert layer.backward(np.zeros(y.shape, np.float32)).shape == shape
+    assert not layer.weight.grad.any() and not layer.bias.grad.any()
+
+
+def test_linear_refuses_a_device_other_than_the_cpu_by_name():
+    assert mn.Linear(3, 2, device="cpu").weight.shape == (2, 3)
+    with pytest.raises(ValueError, match=r"Linear: manualnet runs on the CPU with NumPy; there is no device 'cuda:1'"):
+        mn.Linear(3, 2, device="cuda:1")
+
+
+def test_sequential_of_an_ordered_dict_names_its_children():
+    from collections import OrderedDict
+    model = mn.Sequential(OrderedDict([("hidden", mn.Linear(3, 4, rng=0)), ("act", mn.ReLU()),
+                                       ("out", mn.Linear(4, 2, rng=1))]))
+    assert list(model.state_dict()) == ["hidden.weight", "hidden.bias", "out.weight", "out.bias"]
+    assert model[1] is model.act and len(model) == 3
+    with pytest.raises(ValueError, match=r"Sequential: a child's name must be a non-empty str without '.'"):
+        mn.Sequential(OrderedDict([("a.b", mn.ReLU())]))
+    with pytest.raises(ValueError, match=r"names nothing else of the container, got 'forward'"):
+        mn.Sequential(OrderedDict([("forward", mn.ReLU())]))

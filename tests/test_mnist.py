@@ -20,7 +20,7 @@ import pytest
 
 from manualnet import datasets, optim
 from manualnet.cli import main
-from manualnet.compare import _notes_mlp_class
+from manualnet.torch_interop import notes_mlp_class
 from manualnet.data import DataLoader, TensorDataset
 from manualnet.losses import CrossEntropyLoss
 from manualnet.models import MLP
@@ -110,7 +110,7 @@ def test_manualnet_and_pytorch_stay_together_for_50_steps_on_real_batches(mnist)
 def _train_both_50_steps(torch, mnist):
     (x_train, y_train), _ = mnist
     model = MLP(xdim=784, hdim=256, ydim=10, rng=0, dtype=np.float64)
-    twin = _notes_mlp_class(torch)("mlp", 784, 256, 10).double()
+    twin = notes_mlp_class()("mlp", 784, 256, 10).double()
     twin.load_state_dict({key: torch.from_numpy(np.array(value)) for key, value in model.state_dict().items()})
     criterion, twin_criterion = CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)

@@ -475,3 +475,201 @@ def test_repr_lists_each_group():
     text = repr(optim.SGD(make_parameters(np.random.default_rng(0)), lr=0.1, momentum=0.9))
     assert text.splitlines()[:3] == ["SGD (", "Parameter Group 0", "    lr: 0.1"]
     assert "    momentum: 0.9" in text
+
+
+# == issue 13: RMSprop, Adagrad, maximize, PyTorch's whole signatures ============================
+
+ALL_OPTIMIZERS = {
+    "SGD": lambda ps, **kw: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.05, **kw),
+    "Adam": lambda ps, **kw: optim.Adam(ps, lr=0.01, weight_decay=0.05, amsgrad=True, **kw),
+    "AdamW": lambda ps, **kw: optim.AdamW(ps, lr=0.01, **kw),
+    "RMSprop": lambda ps, **kw: optim.RMSprop(ps, momentum=0.5, centered=True, weight_decay=0.05, **kw),
+    "Adagrad": lambda ps, **kw: optim.Adagrad(ps, lr=0.1, lr_decay=0.01, weight_decay=0.05,
+                                              initial_accumulator_value=0.1, **kw),
+}
+
+
+@pytest.mark.parametrize("name", ALL_OPTIMIZERS)
+@given(seed=seeds)
+def test_maximize_climbs_as_minimizing_the_negated_gradient_descends(name, seed):
+    """Property (eq. 16): maximize=True on g takes exactly the steps of maximize=False on −g."""
+    rng = np.random.default_rng(seed)
+    climbing, descending = make_parameters(rng), None
+    descending = [mn.Parameter(p.data.copy()) for p in climbing]
+    up, down = ALL_OPTIMIZERS[name](climbing, maximize=True), ALL_OPTIMIZERS[name](descending)
+    for step in range(6):
+        grads = gradients(rng, step)
+        set_gradients(climbing, grads)
+        set_gradients(descending, [-g for g in grads])
+        up.step()
+        down.step()
+    for p, q in zip(climbing, descending):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_maximize_increases_a_concave_function():
+    """f(θ) = −θ²: its gradient −2θ points uphill, and maximize follows it to 0."""
+    p = mn.Parameter(np.array([3.0, -2.0]))
+    optimizer = optim.SGD([p], lr=0.1, maximize=True)
+    for _ in range(50):
+        p.zero_grad()
+        p.grad += -2 * p.data
+        optimizer.step()
+    np.testing.assert_allclose(p.data, 0.0, atol=1e-4)
+
+
+@given(alpha=st.floats(0.5, 0.999), scale=st.floats(1e-3, 1e3), seed=seeds)
+def test_rmsprop_first_step_is_lr_over_root_one_minus_alpha(alpha, scale, seed):
+    """Property: v₁ = (1 − α) g², so the first step is γ g / (√(1 − α) |g| + ε): no bias correction,
+    unlike Adam (eq. 17, 21) — 10γ per weight for α = 0.99, whatever the gradient's scale."""
+    grad = scale * random_array(seed, 5, margin=0.1)
+    p = mn.Parameter(np.zeros(5))
+    optimizer = optim.RMSprop([p], lr=0.01, alpha=alpha)
+    p.grad += grad
+    optimizer.step()
+    np.testing.assert_allclose(-p.data, 0.01 * grad / (np.sqrt(1 - alpha) * np.abs(grad) + 1e-8), rtol=1e-12)
+
+
+def test_centered_rmsprop_divides_by_the_spread_of_the_gradient():
+    """A constant gradient has no spread: v − ḡ² is (1 − α)α g² at step 2, much less than v (eq. 18, 19)."""
+    alpha, g = 0.9, 2.0
+    plain, centered = mn.Parameter(np.zeros(1)), mn.Parameter(np.zeros(1))
+    optimizers = optim.RMSprop([plain], lr=0.1, alpha=alpha), optim.RMSprop([centered], lr=0.1, alpha=alpha,
+                                                                             centered=True)
+    for _ in range(2):
+        for p, optimizer in zip((plain, centered), optimizers):
+            p.zero_grad()
+            p.grad += g
+            optimizer.step()
+    v = (1 - alpha) * g**2 * (1 + alpha)                                   # two steps of eq. (17)
+    mean = (1 - alpha) * g * (1 + alpha)                                   # two steps of eq. (18)
+    np.testing.assert_allclose(optimizers[1].state[centered]["grad_avg"], [mean], rtol=1e-15)
+    second_step = 0.1 * g / (np.sqrt(v - mean**2) + 1e-8)
+    first_step = 0.1 * g / (np.sqrt((1 - alpha) * g**2 - ((1 - alpha) * g) ** 2) + 1e-8)
+    np.testing.assert_allclose(-centered.data, [first_step + second_step], rtol=1e-12)
+
+
+@given(steps=st.integers(1, 8), lr_decay=st.floats(0, 1), initial=st.floats(0, 2), seed=seeds)
+def test_adagrad_sums_squared_gradients_and_decays_its_rate(steps, lr_decay, initial, seed):
+    """Property (eq. 22-24): s_t = s₀ + Σ g_k², and step t moves θ by γ/(1 + (t − 1)η) · g_t / (√s_t + ε)."""
+    rng = np.random.default_rng(seed)
+    p = mn.Parameter(rng.standard_normal(3))
+    optimizer = optim.Adagrad([p], lr=0.1, lr_decay=lr_decay, initial_accumulator_value=initial)
+    total = np.full(3, initial)
+    for t in range(1, steps + 1):
+        g = rng.standard_normal(3)
+        total += g * g
+        before = p.data.copy()
+        p.zero_grad()
+        p.grad += g
+        optimizer.step()
+        # before − after is exact only to the rounding of θ itself: a few ulp of |θ|, whatever the step.
+        np.testing.assert_allclose(before - p.data, 0.1 / (1 + (t - 1) * lr_decay) * g / (np.sqrt(total) + 1e-10),
+                                   rtol=1e-12, atol=4 * np.finfo(np.float64).eps * np.abs(before).max())
+    np.testing.assert_allclose(optimizer.state[p]["sum"], total, rtol=1e-13)
+    assert optimizer.state[p]["step"] == steps
+
+
+def test_adagrad_has_state_from_construction_as_pytorch():
+    """step 0 and sum s₀ for every parameter before the first step, so state_dict() lists them."""
+    params = make_parameters(np.random.default_rng(0))
+    state = optim.Adagrad(params, initial_accumulator_value=0.5).state_dict()["state"]
+    assert sorted(state) == [0, 1, 2]
+    assert all(entry["step"] == 0 and np.all(entry["sum"] == 0.5) for entry in state.values())
+
+
+def test_optimizer_worked_examples_of_rmsprop_and_adagrad():
+    """derivations/optimizers.md: g = 0.5 from θ = 1, lr 0.1."""
+    p, q = mn.Parameter(np.array([1.0])), mn.Parameter(np.array([1.0]))
+    rmsprop, adagrad = optim.RMSprop([p], lr=0.1), optim.Adagrad([q], lr=0.1)
+    p.grad += 0.5
+    q.grad += 0.5
+    rmsprop.step()
+    adagrad.step()
+    np.testing.assert_allclose(rmsprop.state[p]["square_avg"], [0.0025], rtol=1e-14)     # 0.01 · 0.25
+    np.testing.assert_allclose(p.data, [1 - 0.1 * 0.5 / (0.05 + 1e-8)], rtol=0, atol=1e-15)   # ≈ 0: a step of 1
+    np.testing.assert_allclose(q.data, [1 - 0.1 * 0.5 / (0.5 + 1e-10)], rtol=1e-14)      # 0.9: a step of γ
+
+
+@pytest.mark.parametrize("name", ALL_OPTIMIZERS)
+def test_every_optimizer_resumes_exactly_from_its_state_dict(name, tmp_path):
+    """Save after 3 steps (to a file), load into a fresh optimizer: the next 3 steps are the same bits."""
+    rng = np.random.default_rng(5)
+    params = make_parameters(rng)
+    optimizer = ALL_OPTIMIZERS[name](params)
+    run_steps(optimizer, params, rng, steps=3)
+    mn.save(optimizer, tmp_path / "optimizer.npz")
+    copies = [mn.Parameter(p.data.copy()) for p in params]
+    resumed = ALL_OPTIMIZERS[name](copies)
+    resumed.load_state_dict(mn.load(tmp_path / "optimizer.npz"))
+    step_in_lockstep(optimizer, params, resumed, copies, rng, range(3, 6))
+
+
+@pytest.mark.parametrize("name, later", [
+    ("SGD", ["maximize", "foreach", "differentiable", "fused"]),
+    ("Adam", ["maximize", "foreach", "capturable", "differentiable", "fused", "decoupled_weight_decay"]),
+    ("AdamW", ["decoupled_weight_decay", "maximize"]),
+])
+def test_a_state_dict_saved_before_the_new_options_still_loads(name, later):
+    """Groups saved without maximize, foreach, ... get the values those saves meant (AdamW: decoupled)."""
+    params = make_parameters(np.random.default_rng(0))
+    saved = ALL_OPTIMIZERS[name](params).state_dict()
+    for group in saved["param_groups"]:
+        for option in later:
+            del group[option]
+    optimizer = ALL_OPTIMIZERS[name](params)
+    optimizer.load_state_dict(saved)
+    assert optimizer.param_groups[0]["maximize"] is False
+    if name != "SGD":
+        assert optimizer.param_groups[0]["decoupled_weight_decay"] is (name == "AdamW")
+
+
+def test_groups_hold_pytorchs_option_names():
+    p = mn.Parameter(np.zeros(2))
+    assert sorted(optim.SGD([p]).param_groups[0]) == sorted(
+        ["params", "lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize", "foreach",
+         "differentiable", "fused"])
+    assert sorted(optim.RMSprop([p]).param_groups[0]) == sorted(
+        ["params", "lr", "momentum", "alpha", "eps", "centered", "weight_decay", "capturable", "foreach",
+         "maximize", "differentiable"])
+    assert optim.SGD([p]).param_groups[0]["lr"] == 1e-3                         # PyTorch 2.13's default
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda ps: optim.RMSprop(ps, alpha=-0.1), r"RMSprop: invalid alpha -0.1"),
+    (lambda ps: optim.RMSprop(ps, eps=-1.0), r"RMSprop: invalid eps"),
+    (lambda ps: optim.RMSprop(ps, momentum=-0.5), r"RMSprop: invalid momentum"),
+    (lambda ps: optim.RMSprop(ps, centered=1), r"RMSprop: expected centered to be True or False"),
+    (lambda ps: optim.Adagrad(ps, lr_decay=-0.1), r"Adagrad: invalid lr_decay"),
+    (lambda ps: optim.Adagrad(ps, initial_accumulator_value=-1.0), r"Adagrad: invalid initial_accumulator_value"),
+    (lambda ps: optim.Adagrad(ps, lr=-1.0), r"Adagrad: expected a finite learning rate >= 0"),
+    (lambda ps: optim.SGD(ps, maximize="yes"), r"SGD: expected maximize to be True or False"),
+    (lambda ps: optim.Adam(ps, capturable=True), r"Adam: capturable=True captures the step in a CUDA graph"),
+    (lambda ps: optim.RMSprop(ps, differentiable=True), r"RMSprop: differentiable=True lets autograd"),
+    (lambda ps: optim.Adagrad(ps, foreach=True, fused=True), r"Adagrad: fused and foreach cannot both be True"),
+    (lambda ps: optim.SGD([{"params": ps, "differentiable": True}]), r"SGD: differentiable=True"),
+])
+def test_new_optimizer_arguments_are_checked_by_name(build, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        build(make_parameters(np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("flags", [{"foreach": True}, {"foreach": False}, {"fused": True}])
+def test_kernel_choices_are_accepted_and_change_nothing(flags):
+    """foreach and fused pick PyTorch's kernels; here every choice takes the same steps."""
+    rng = np.random.default_rng(3)
+    params = make_parameters(rng)
+    twins = [mn.Parameter(p.data.copy()) for p in params]
+    step_in_lockstep(optim.Adam(params, **flags), params, optim.Adam(twins), twins, rng, range(3))
+
+
+def step_in_lockstep(first, params, second, twins, rng, steps):
+    """Step two optimizers on the same gradients; their parameters must end bit for bit equal."""
+    for step in steps:
+        grads = gradients(rng, step)
+        set_gradients(params, grads)
+        set_gradients(twins, grads)
+        first.step()
+        second.step()
+    for p, q in zip(params, twins):
+        np.testing.assert_array_equal(p.data, q.data)

@@ -96,3 +96,60 @@ def test_mse_gradient_stays_finite_for_differences_near_the_float32_limit():
         loss(x, np.zeros(4, np.float32))
     grad = loss.backward()
     assert np.all(np.isfinite(grad)) and grad[0] == np.float32(1.5e38)
+
+
+# -- issue 13: the options keep the precision ---------------------------------------------------
+# Every option's loss is computed from the same shifted logits: −log p_c = log Σ − s_c for each
+# class, then at most a product (a weight, a target probability) and a sum over the classes.
+
+def exact_losses(z, weighted_targets):
+    """−Σ_c u_c log p_c per row, in 60-digit decimals, for the float targets u given (their exact values)."""
+    return [[-sum(decimal.Decimal(float(u)) * log_p for u, log_p in zip(row_u, row))]
+            for row_u, row in zip(weighted_targets, exact_log_softmax(z))]
+
+
+def option_cases(dtype, seed, classes=10):
+    """(CrossEntropyLoss options, target, u = w ⊙ q per row as it enters the loss) for each option."""
+    rng = np.random.default_rng(seed + 100)
+    labels = rng.integers(0, classes, 16)
+    one_hot = np.eye(classes)[labels]
+    weight = rng.uniform(0.2, 3.0, classes).astype(dtype)
+    scores = np.exp(rng.standard_normal((16, classes)))
+    probabilities = (scores / scores.sum(axis=1, keepdims=True)).astype(dtype)
+    smoothing = 0.1
+    return {
+        "weight": ({"weight": weight}, labels, one_hot * weight),
+        "label_smoothing": ({"label_smoothing": smoothing}, labels,
+                            one_hot * dtype(1 - smoothing) + dtype(smoothing / classes)),
+        "probabilities": ({}, probabilities, probabilities),
+        "ignore_index": ({"ignore_index": int(labels[0])}, labels, one_hot * (labels != labels[0])[:, None]),
+    }
+
+
+@pytest.mark.parametrize("option", ["weight", "label_smoothing", "probabilities", "ignore_index"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset", [0.0, 1e4, 1e8])
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_cross_entropy_options_are_within_a_few_ulp_at_any_offset(option, dtype, offset, scale):
+    for seed in range(4):
+        z = logits(seed, offset, scale, dtype)
+        options, target, weighted_targets = option_cases(dtype, seed)[option]
+        losses = mn.CrossEntropyLoss(reduction="none", **options)(z, target)
+        counted = np.any(weighted_targets != 0, axis=1)                     # an ignored row is exactly 0
+        assert np.all(losses[~counted] == 0)
+        exact = [row for row, keep in zip(exact_losses(z, weighted_targets), counted) if keep]
+        assert ulps(losses[counted, None], exact, dtype).max() <= ULP_BOUND
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset", [0.0, 1e4, 1e8])
+def test_cross_entropy_per_position_and_one_sample_are_within_a_few_ulp(dtype, offset):
+    """(N, C, d) and (C,) inputs take the same path as rows: the same precision."""
+    z = logits(3, offset, 3.0, dtype)                                         # 16 rows of 10 classes
+    labels = np.random.default_rng(7).integers(0, 10, 16)
+    positions = np.moveaxis(z.reshape(4, 4, 10), -1, 1)                      # (4, 10, 4): rows as positions
+    per_position = mn.CrossEntropyLoss(reduction="none")(positions, labels.reshape(4, 4)).reshape(-1)
+    one_sample = np.array([mn.CrossEntropyLoss()(row, np.array(label)) for row, label in zip(z, labels)])
+    exact = [[-row[label]] for row, label in zip(exact_log_softmax(z), labels)]
+    assert ulps(per_position[:, None], exact, dtype).max() <= ULP_BOUND
+    assert ulps(one_sample[:, None], exact, dtype).max() <= ULP_BOUND

@@ -16,6 +16,10 @@ from manualnet.testing import (
 )
 from manualnet.testing.strategies import away_from_kinks, batches, class_labels, seeds
 
+from .corruptions import (
+    DoublesItsUpstreamInPlace, ReturnsAScalar, ReturnsComplex, ReturnsNothing, ReturnsObjects, ScalesItsInputInPlace,
+    ZeroBackwardSoftmax, corrupted_cases,
+)
 from .strategies import KINK_MARGIN, random_array
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -92,11 +96,9 @@ class Centering(mn.Module):
         self.keep_mean_term = keep_mean_term
 
     def forward(self, x):
-        self.x = x
         return x - x.mean(axis=0)
 
     def backward(self, grad_output):
-        self.x                                       # backward before forward is an error
         return grad_output - grad_output.mean(axis=0) if self.keep_mean_term else grad_output
 
 
@@ -105,20 +107,6 @@ class ScaledTanh(mn.Tanh):
 
     def backward(self, grad_output, need_input_grad=True):
         return 3 * super().backward(grad_output)
-
-
-class ZeroSoftmax(mn.Softmax):
-    """A softmax backward that returns zeros: right only for a uniform upstream gradient."""
-
-    def backward(self, grad_output, need_input_grad=True):
-        return np.zeros_like(grad_output)
-
-
-class ForgetfulTanh(mn.Tanh):
-    """A backward without its `return`."""
-
-    def backward(self, grad_output, need_input_grad=True):
-        super().backward(grad_output)
 
 
 def x_batch(shape=(4, 3), margin=0.0):
@@ -206,7 +194,7 @@ def test_upstream_gradient_is_random_not_uniform():
     softmax = mn.Softmax()
     y = softmax(x)
     np.testing.assert_allclose(softmax.backward(np.ones_like(y)), 0, atol=1e-15)
-    assert not compare_modules(ZeroSoftmax(), mn.Softmax(), x, rng=UPSTREAM_SEED).passed
+    assert not compare_modules(ZeroBackwardSoftmax(), mn.Softmax(), x, rng=UPSTREAM_SEED).passed
 
 
 def test_unmatched_parameters_are_a_clear_error_listing_both_sides():
@@ -299,7 +287,7 @@ def _diagnosed_cases():
         ("softmax diagonal", bugzoo.SoftmaxDiagonalOnly(), mn.Softmax(), (logits,), "input.grad"),
         ("derivative as value", bugzoo.SigmoidDerivativeAsValue(), mn.Sigmoid(), (x_batch(),), "input.grad"),
         ("mean term missing", Centering(keep_mean_term=False), Centering(), (x_batch(),), "input.grad"),
-        ("shape", ForgetfulTanh(), mn.Tanh(), (x_batch(),), "input.grad"),
+        ("shape", ReturnsNothing(), mn.Tanh(), (x_batch(),), "input.grad"),
         ("dropout scale", bugzoo.DropoutScaledByP(0.25), mn.Dropout(0.25), (x_batch(), keep), "input.grad"),
     ]
 
@@ -354,6 +342,58 @@ def test_a_failing_row_that_fits_no_relation_gets_no_diagnosis():
 
     report = compare_modules(NoisyTanh(), mn.Tanh(), x_batch(), rng=UPSTREAM_SEED)
     assert not report.passed and report.diagnoses == []
+
+
+# -- never a NaN, never a vacuous pass ---------------------------------------------------------
+
+@given(case=corrupted_cases(), seed=seeds)
+def test_no_corrupted_module_is_ever_passed(case, seed):
+    """Property: one entry of the output, dL/dx or a parameter's gradient replaced by NaN, ±inf or a
+    huge value fails compare_modules and assert_modules_match, and the report names it."""
+    row_name = {"output": "output", "input": "input.grad"}.get(case.corruption.array, f"{case.corruption.array}.grad")
+    report = compare_modules(case.module, case.reference, *case.inputs, rng=seed)
+    assert not report.passed and not report[row_name].passed
+    if not case.corruption.finite:
+        assert report[row_name].problem.startswith(f"mine is {case.corruption.kind()} at index {case.corruption.index}")
+        assert f"problem: {row_name}: mine is {case.corruption.kind()}" in str(report)
+    with pytest.raises(MismatchError):
+        assert_modules_match(case.module, case.reference, *case.inputs, rng=seed)
+
+
+@pytest.mark.parametrize("mine, problem", [
+    (ReturnsNothing(), r"mine is None, not an array"),
+    (ReturnsAScalar(), r"mine has shape \(\), reference \(4, 3\): .* never broadcast"),
+    (ReturnsObjects(), "mine holds object values, not real numbers"),
+    (ReturnsComplex(), "mine holds complex128 values, not real numbers"),
+], ids=lambda value: type(value).__name__ if isinstance(value, mn.Module) else None)
+def test_what_is_not_a_gradient_array_fails_the_comparison_by_name(mine, problem):
+    report = compare_modules(mine, mn.Tanh(), x_batch(), rng=UPSTREAM_SEED)
+    assert not report.passed and re.match(problem, report["input.grad"].problem)
+
+
+@pytest.mark.parametrize("mine", [DoublesItsUpstreamInPlace(), ScalesItsInputInPlace()], ids=lambda m: type(m).__name__)
+def test_a_module_that_changes_what_it_is_given_cannot_change_what_the_reference_sees(mine):
+    """Both modules were given the same arrays: the reference saw mine's in-place changes, and agreed."""
+    assert not compare_modules(mine, mn.Tanh(), x_batch(), rng=UPSTREAM_SEED).passed
+
+
+@pytest.mark.parametrize("mine, reference, x", [
+    (mn.ReLU(), mn.ReLU(), -np.abs(x_batch()) - 0.1),                  # every gradient exactly 0
+    (ZeroBackwardSoftmax(), mn.Softmax(), x_batch((4, 1))),             # softmax over one class
+    (MyLinear(3, 2), linear(), np.zeros((0, 3))),                      # nothing to compare
+], ids=["relu-negative", "softmax-one-class", "empty-batch"])
+def test_a_comparison_where_no_gradient_says_anything_fails(mine, reference, x):
+    report = compare_modules(mine, reference, x, rng=UPSTREAM_SEED)
+    assert not report.passed and report.proves_nothing
+    assert "problem: no gradient was compared" in str(report)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_inputs_are_refused(bad):
+    x = x_batch()
+    x[3, 0] = bad
+    with pytest.raises(ValueError, match=rf"compare_modules: input 0 holds {bad} at index \(3, 0\)"):
+        compare_modules(MyLinear(3, 2), linear(), x)
 
 
 # -- the package and its strategies ----------------------------------------------------

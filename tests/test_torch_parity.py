@@ -116,10 +116,10 @@ reductions = st.sampled_from(["mean", "sum", "none"])
 @given(data=logits_and_labels(scale=5.0), reduction=reductions, seed=seeds)
 def test_class_losses_match_torch(data, reduction, seed):
     logits, labels = data
-    compare_loss(mn.CrossEntropyLoss(reduction), torch.nn.CrossEntropyLoss(reduction=reduction),
+    compare_loss(mn.CrossEntropyLoss(reduction=reduction), torch.nn.CrossEntropyLoss(reduction=reduction),
                  logits, labels, torch.tensor(labels), seed)
     log_probs = mn.LogSoftmax()(logits)
-    compare_loss(mn.NLLLoss(reduction), torch.nn.NLLLoss(reduction=reduction),
+    compare_loss(mn.NLLLoss(reduction=reduction), torch.nn.NLLLoss(reduction=reduction),
                  log_probs, labels, torch.tensor(labels), seed)
 
 
@@ -127,10 +127,10 @@ def test_class_losses_match_torch(data, reduction, seed):
 def test_binary_and_regression_losses_match_torch(data, reduction, seed):
     p, y = data
     z = random_array(seed, p.shape, 4.0)
-    compare_loss(mn.BCELoss(reduction), torch.nn.BCELoss(reduction=reduction), p, y, tensor(y), seed)
-    compare_loss(mn.BCEWithLogitsLoss(reduction), torch.nn.BCEWithLogitsLoss(reduction=reduction),
+    compare_loss(mn.BCELoss(reduction=reduction), torch.nn.BCELoss(reduction=reduction), p, y, tensor(y), seed)
+    compare_loss(mn.BCEWithLogitsLoss(reduction=reduction), torch.nn.BCEWithLogitsLoss(reduction=reduction),
                  z, y, tensor(y), seed)
-    compare_loss(mn.MSELoss(reduction), torch.nn.MSELoss(reduction=reduction), z, y, tensor(y), seed)
+    compare_loss(mn.MSELoss(reduction=reduction), torch.nn.MSELoss(reduction=reduction), z, y, tensor(y), seed)
 
 
 def test_bce_matches_torch_at_saturated_probabilities():

@@ -110,6 +110,16 @@ def _refuse(function, layer, **arguments):
             )
 
 
+def _constant(value, function, name="weight"):
+    """A loss's weight or pos_weight: None, or a constant array (a Tensor's values; it gets no gradient)."""
+    if isinstance(value, Tensor):
+        if value.requires_grad:
+            raise ValueError(f"{function}: {name} requires grad, but manualnet's losses differentiate their input "
+                             f"only; pass {name}.detach()")
+        return value.data
+    return value
+
+
 def _target(value, function):
     """A loss target as a plain array: labels and targets get no gradient here."""
     if isinstance(value, Tensor):
@@ -248,18 +258,20 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     PyTorch records two nodes here, LogSoftmaxBackward0 then
     NllLossBackward0; manualnet's CrossEntropyLoss has the fused gradient
     (softmax(z) − onehot(y))/N, so it is one node with no PyTorch name.
-    ``nll_loss(log_softmax(z, 1), y)`` records PyTorch's two.
+    ``nll_loss(log_softmax(z, 1), y)`` records PyTorch's two.  ``weight``, ``ignore_index`` and
+    ``label_smoothing`` are the layer's (derivations/cross_entropy.md, eq. (6)-(12)).
     """
-    _refuse("cross_entropy", "CrossEntropyLoss", weight=(weight, None), size_average=(size_average, None),
-            ignore_index=(ignore_index, -100), reduce=(reduce, None), label_smoothing=(label_smoothing, 0.0))
-    return _loss("cross_entropy", "CrossEntropyLossBackward", CrossEntropyLoss(reduction=reduction), input, target)
+    _refuse("cross_entropy", "CrossEntropyLoss", size_average=(size_average, None), reduce=(reduce, None))
+    layer = CrossEntropyLoss(weight=_constant(weight, "cross_entropy"), ignore_index=ignore_index, reduction=reduction,
+                             label_smoothing=label_smoothing)
+    return _loss("cross_entropy", "CrossEntropyLossBackward", layer, input, target)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """−x[n, y_n] averaged, through ``NLLLoss``: NllLossBackward0."""
-    _refuse("nll_loss", "NLLLoss", weight=(weight, None), size_average=(size_average, None),
-            ignore_index=(ignore_index, -100), reduce=(reduce, None))
-    return _loss("nll_loss", "NllLossBackward0", NLLLoss(reduction=reduction), input, target)
+    _refuse("nll_loss", "NLLLoss", size_average=(size_average, None), reduce=(reduce, None))
+    layer = NLLLoss(weight=_constant(weight, "nll_loss"), ignore_index=ignore_index, reduction=reduction)
+    return _loss("nll_loss", "NllLossBackward0", layer, input, target)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -270,18 +282,20 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """−[y log p + (1 − y) log(1 − p)] averaged, through ``BCELoss``: BinaryCrossEntropyBackward0."""
-    _refuse("binary_cross_entropy", "BCELoss", weight=(weight, None), size_average=(size_average, None),
-            reduce=(reduce, None))
-    return _loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", BCELoss(reduction=reduction), input, target)
+    _refuse("binary_cross_entropy", "BCELoss", size_average=(size_average, None), reduce=(reduce, None))
+    layer = BCELoss(weight=_constant(weight, "binary_cross_entropy"), reduction=reduction)
+    return _loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", layer, input, target)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
                                      pos_weight=None):
     """BCE on logits, stable, through ``BCEWithLogitsLoss``: BinaryCrossEntropyWithLogitsBackward0."""
-    _refuse("binary_cross_entropy_with_logits", "BCEWithLogitsLoss", weight=(weight, None),
-            size_average=(size_average, None), reduce=(reduce, None), pos_weight=(pos_weight, None))
-    return _loss("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0",
-                 BCEWithLogitsLoss(reduction=reduction), input, target)
+    _refuse("binary_cross_entropy_with_logits", "BCEWithLogitsLoss", size_average=(size_average, None),
+            reduce=(reduce, None))
+    function = "binary_cross_entropy_with_logits"
+    layer = BCEWithLogitsLoss(weight=_constant(weight, function), reduction=reduction,
+                              pos_weight=_constant(pos_weight, function, "pos_weight"))
+    return _loss(function, "BinaryCrossEntropyWithLogitsBackward0", layer, input, target)
 
 
 # -- convolution and pooling (issue 14): nodes running Conv2d, Conv1d, MaxPool2d, AvgPool2d ---------------

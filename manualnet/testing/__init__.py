@@ -4,7 +4,7 @@
     assert_modules_match(MyLinear(3, 2), mn.Linear(3, 2), x)
 
 ``compare_modules`` runs your module and a trusted one (a manualnet layer,
-or PyTorch through ``manualnet.compare``) with the same weights, inputs and
+or PyTorch through ``manualnet.torch_interop``) with the same weights, inputs and
 random upstream gradients and reports, for the output, the input gradient
 and every parameter gradient, the largest error, where it is and the two
 values there — and names the classic mistakes when the numbers show them

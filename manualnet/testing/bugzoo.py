@@ -29,13 +29,13 @@ import numpy as np
 
 from .. import functional as F
 from .._checks import check_float_array, check_grad_output
-from ..activations import ReLU, Sigmoid, Softmax
+from ..activations import ReLU, Sigmoid, Softmax, _softmax_axis
 from ..batchnorm import BatchNorm1d, BatchNorm2d, _channel_shape, _other_axes
 from ..dropout import Dropout
 from ..layers import Linear
-from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, _Loss
 from ..conv import Conv2d
-from ..module import keep_output
+from ..module import as_ndarray, keep_output
 from ..pooling import AvgPool2d, MaxPool2d
 from ..windows import im2col, pad, pad_adjoint, windows
 
@@ -50,10 +50,12 @@ class SignFlippedBCEWithLogitsLoss(BCEWithLogitsLoss):
     """
 
     def backward(self, grad_output=1.0):
-        """dL/dz = (σ(z) − y) · g / M."""
+        """dL/dz = (σ(z) − y) · g / M; with weight or pos_weight, eq. (9)."""
         z, target = self.z, self.target
         scale = self._grad_per_element(grad_output, z.shape, z.dtype)
-        return (target - F.sigmoid(z)) * scale                         # BUG: should be (F.sigmoid(z) - target) * scale, eq. (5)
+        if self.weight is None and self.pos_weight is None:
+            return as_ndarray((target - F.sigmoid(z)) * scale)                 # BUG: should be (F.sigmoid(z) - target) * scale, eq. (5)
+        return as_ndarray(self._weighted_gradient(z, target) * scale)          # eq. (9)
 
 
 class CrossEntropyMissingOneOverN(CrossEntropyLoss):
@@ -67,6 +69,21 @@ class CrossEntropyMissingOneOverN(CrossEntropyLoss):
 
     def _grad_per_element(self, grad_output, losses_shape, dtype):
         return np.asarray(grad_output, dtype=dtype)                    # BUG: should be g / N for the mean, eq. (5)
+
+
+class CrossEntropyWeightedGradOverN(CrossEntropyLoss):
+    """Class weights whose gradient is divided by N, the batch size, where the mean divides by Σ w_{y_n}.
+
+    Forward is right (PyTorch's weighted mean); backward takes w_{y_n}(p − onehot)/N.
+    Shows as: input.grad = Σ w_{y_n} / N × reference ("constant factor"): the
+    weights then scale the learning rate, and a batch heavy in a large-weight
+    class takes a larger step.
+
+    The right gradient: derivations/cross_entropy.md.
+    """
+
+    def _grad_per_element(self, grad_output, losses_shape, dtype, total=None):
+        return _Loss._grad_per_element(self, grad_output, losses_shape, dtype)   # BUG: should pass total = Σ w_{y_n}, eq. (10)
 
 
 class MSELossSummedForward(MSELoss):
@@ -111,13 +128,14 @@ class TransposedWeightGradLinear(Linear):
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         x = self.x
-        check_grad_output(self, grad_output, (len(x), self.out_features), x.dtype)
-        self.weight.grad += x.T @ grad_output        # BUG: should be grad_output.T @ x, eq. (3)
+        check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
+        G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        self.weight.grad += x.reshape(-1, self.in_features).T @ G       # BUG: should be G.T @ x.reshape(...), eq. (3)
         if self.bias is not None:
-            self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
+            self.bias.grad += G.sum(axis=0)                              # eq. (4)
         if not need_input_grad:
             return None
-        return grad_output @ self.weight.data        # eq. (2)
+        return (G @ self.weight.data).reshape(x.shape)                   # eq. (2)
 
 
 class BiasGradMeanLinear(Linear):
@@ -131,13 +149,14 @@ class BiasGradMeanLinear(Linear):
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         x = self.x
-        check_grad_output(self, grad_output, (len(x), self.out_features), x.dtype)
-        self.weight.grad += grad_output.T @ x        # eq. (3)
+        check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
+        G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        self.weight.grad += G.T @ x.reshape(-1, self.in_features)       # eq. (3)
         if self.bias is not None:
-            self.bias.grad += grad_output.mean(axis=0)   # BUG: should be grad_output.sum(axis=0), eq. (4)
+            self.bias.grad += G.mean(axis=0)                             # BUG: should be G.sum(axis=0), eq. (4)
         if not need_input_grad:
             return None
-        return grad_output @ self.weight.data        # eq. (2)
+        return (G @ self.weight.data).reshape(x.shape)                   # eq. (2)
 
 
 class OverwritingLinear(Linear):
@@ -155,13 +174,14 @@ class OverwritingLinear(Linear):
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         x = self.x
-        check_grad_output(self, grad_output, (len(x), self.out_features), x.dtype)
-        self.weight.grad = grad_output.T @ x         # BUG: should be self.weight.grad += ..., eq. (3)
+        check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
+        G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        self.weight.grad = G.T @ x.reshape(-1, self.in_features)        # BUG: should be self.weight.grad += ..., eq. (3)
         if self.bias is not None:
-            self.bias.grad += grad_output.sum(axis=0)    # eq. (4)
+            self.bias.grad += G.sum(axis=0)                              # eq. (4)
         if not need_input_grad:
             return None
-        return grad_output @ self.weight.data        # eq. (2)
+        return (G @ self.weight.data).reshape(x.shape)                   # eq. (2)
 
 
 class ReLUWithoutMask(ReLU):
@@ -179,7 +199,7 @@ class ReLUWithoutMask(ReLU):
         check_grad_output(self, grad_output, y.shape, y.dtype)
         if not need_input_grad:
             return None
-        return grad_output                           # BUG: should be grad_output * (y > 0), eq. (4)
+        return grad_output                           # BUG: should be as_ndarray(grad_output * (y > 0)), eq. (4)
 
 
 class SoftmaxDiagonalOnly(Softmax):
@@ -198,8 +218,8 @@ class SoftmaxDiagonalOnly(Softmax):
         check_grad_output(self, grad_output, y.shape, y.dtype)
         if not need_input_grad:
             return None
-        weighted_sum = np.sum(grad_output * y, axis=self.dim, keepdims=True)
-        return grad_output * y * (1 - y)             # BUG: should be y * (grad_output - weighted_sum), eq. (4)
+        weighted_sum = np.sum(grad_output * y, axis=_softmax_axis(self, y.shape), keepdims=True)
+        return as_ndarray(grad_output * y * (1 - y))             # BUG: should be y * (grad_output - weighted_sum), eq. (4)
 
 
 class SigmoidDerivativeAsValue(Sigmoid):
@@ -216,7 +236,7 @@ class SigmoidDerivativeAsValue(Sigmoid):
         check_grad_output(self, grad_output, y.shape, y.dtype)
         if not need_input_grad:
             return None
-        return grad_output * y                       # BUG: should be grad_output * y * (1 - y), eq. (3)
+        return as_ndarray(grad_output * y)               # BUG: should be grad_output * y * (1 - y), eq. (3)
 
 
 class DropoutWithoutMask(Dropout):
@@ -238,7 +258,7 @@ class DropoutWithoutMask(Dropout):
         check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
         if not need_input_grad:
             return None
-        dx = grad_output.copy()                      # BUG: should be grad_output * mask
+        dx = grad_output.copy()                      # BUG: should be as_ndarray(grad_output * mask)
         dx *= self.scale                             # eq. (4)
         return dx
 
@@ -262,7 +282,7 @@ class DropoutScaledByP(Dropout):
         check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
         if not need_input_grad:
             return None
-        dx = grad_output * mask
+        dx = as_ndarray(grad_output * mask)
         dx *= 1 / self.p                             # BUG: should be dx *= self.scale, 1/(1 − p), eq. (4)
         return dx
 
@@ -304,7 +324,8 @@ class BatchNormWithoutMeanTerm(BatchNorm1d):
 
 
 BUGS = (
-    SignFlippedBCEWithLogitsLoss, CrossEntropyMissingOneOverN, MSELossSummedForward, MSELossMissingTwo,
+    SignFlippedBCEWithLogitsLoss, CrossEntropyMissingOneOverN, CrossEntropyWeightedGradOverN, MSELossSummedForward,
+    MSELossMissingTwo,
     TransposedWeightGradLinear, BiasGradMeanLinear, OverwritingLinear, ReLUWithoutMask,
     SoftmaxDiagonalOnly, SigmoidDerivativeAsValue, DropoutWithoutMask, DropoutScaledByP, BatchNormWithoutMeanTerm,
 )

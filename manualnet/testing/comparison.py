@@ -8,11 +8,19 @@
    the other way round (the (in, out) layout of ``x @ W``);
 2. it runs forward and backward TWICE with random upstream gradients R₁, R₂
    (never all ones: a uniform R hides the softmax and batch-norm input
-   gradients) and no ``zero_grad`` between, so each parameter's ``.grad``
-   must hold the sum of both passes, as backward's ``+=`` promises;
+   gradients; never proportional to an input) and no ``zero_grad``
+   between, so each parameter's ``.grad`` must hold the sum of both
+   passes, as backward's ``+=`` promises; each module gets its own copy of
+   every input and upstream gradient, so one that changes them in place
+   cannot change what the other sees;
 3. it compares the output, the input gradient (first pass) and every
-   parameter gradient, with gradcheck's tolerances, and names the mistake
-   when the numbers show one (see ``manualnet.testing.diagnoses``).
+   parameter gradient with ``manualnet.reports.compare_arrays`` (the
+   tolerances of gradcheck), and names the mistake when the numbers show
+   one (see ``manualnet.testing.diagnoses``).  It never passes a NaN or an
+   infinity on either side, an array of the wrong shape, ``None``, or
+   values that are not real numbers, and a comparison in which every
+   gradient is empty or within ATOL of 0 on both sides fails: it compared
+   nothing.
 
 Only the first input is differentiated; any others (a loss's target) are
 held fixed.  ``mine`` may be a ``manualnet.Module`` or anything with
@@ -22,16 +30,19 @@ in ``FunctionModule``.
 """
 
 import copy
-import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..dropout import Dropout
-from ..gradcheck import ATOL, RTOL, ArrayReport, ArraysReport, as_float64, compare_arrays, format_table
-from ..rng import as_generator
+from ..gradcheck import as_float64, random_upstream
 from ..module import Module
+from ..reports import ATOL, RTOL, ArraysReport, Side, compare_arrays, format_table, wrap
+from ..rng import as_generator
 from .diagnoses import Evidence, diagnose, diagnose_shape, known_bugs_of
+
+MINE = Side("mine", "your module produced it: look for 0/0, inf - inf, log(0) or an overflow in it")
+REFERENCE = Side("reference", "the reference is not finite at these inputs: choose inputs inside its domain")
 
 
 class MismatchError(AssertionError):
@@ -49,11 +60,17 @@ class ComparisonReport(ArraysReport):
     In each row ``analytic`` is mine and ``numeric`` the reference's value at
     the worst index.  ``report["bias.grad"]`` picks a row;
     ``report.diagnosed("bias.grad")`` lists the mistakes named for it.
+    It passes when every row passes and at least one gradient row proves
+    something (not every one ~0 on both sides, or empty).
     """
 
     reference: str = ""
     notes: list = field(default_factory=list)
     diagnoses: list = field(default_factory=list)
+
+    @property
+    def gradients(self):
+        return [array for array in self.arrays if array.name != "output"]
 
     def diagnosed(self, array=None):
         """Names of the diagnosed mistakes, for one row or for all."""
@@ -68,13 +85,10 @@ class ComparisonReport(ArraysReport):
             *format_table(("compared", "shape", "max abs err", "max rel err", "worst index", "mine", "reference",
                            "status"), [(*a.cells(), a.status) for a in self.arrays]),
         ]
-        lines += [_wrap(f"note: {note}") for note in self.notes]
-        lines += [_wrap(f"diagnosis: {diagnosis}") for diagnosis in self.diagnoses]
+        lines += [wrap(f"note: {note}") for note in self.notes]
+        lines += self.explanations()
+        lines += [wrap(f"diagnosis: {diagnosis}") for diagnosis in self.diagnoses]
         return "\n".join(lines)
-
-
-def _wrap(text):
-    return textwrap.fill(text, width=100, subsequent_indent="    ", break_on_hyphens=False)
 
 
 def compare_modules(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None):
@@ -86,6 +100,11 @@ def compare_modules(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None):
     if not inputs:
         raise TypeError("compare_modules: give at least one input array")
     inputs = [as_float64(x) for x in inputs]
+    for position, x in enumerate(inputs):
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f" and not np.isfinite(x).all():
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise ValueError(f"compare_modules: input {position} holds {x[where]} at index {where}; "
+                             "compare on finite inputs")
     mine, reference = _float64_copy(mine, "mine"), _float64_copy(reference, "reference")
     pairs = _give_reference_parameters(mine, reference, inputs)
     return _run_and_compare(mine, reference, inputs, pairs, atol, rtol, as_generator(rng))
@@ -230,8 +249,8 @@ def _copy_buffers(mine, reference):
 
 def _outputs_agree(mine, reference, inputs):
     """Whether throwaway copies of the two give the same output (so the real ones keep their state)."""
-    mine_output = copy.deepcopy(mine).forward(*inputs)
-    reference_output = copy.deepcopy(reference).forward(*inputs)
+    mine_output = copy.deepcopy(mine).forward(*_fresh(inputs))
+    reference_output = copy.deepcopy(reference).forward(*_fresh(inputs))
     return np.shape(mine_output) == np.shape(reference_output) and np.allclose(mine_output, reference_output)
 
 
@@ -252,6 +271,11 @@ def _notes(pairs):
 # -- running both and comparing -------------------------------------------------
 
 def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
+    """Two passes of forward and backward through both; one row per compared array.
+
+    Each module gets its own copy of every input and upstream gradient: one
+    that changes an array in place cannot change what the other one sees.
+    """
     report = ComparisonReport(_describe(mine), [], atol, rtol, reference=_describe(reference), notes=_notes(pairs))
     first_input = np.asarray(inputs[0])
     evidence = dict(atol=atol, rtol=rtol, batch_size=len(first_input) if first_input.ndim else 1,
@@ -260,24 +284,25 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
     _zero_grads(mine)
     _zero_grads(reference)
 
-    outputs = mine.forward(*inputs), reference.forward(*inputs)
+    outputs = mine.forward(*_fresh(inputs)), reference.forward(*_fresh(inputs))
     if not _add_row(report, "output", *outputs, evidence):
         return report                            # no common upstream gradient fits both outputs
-    first = _upstream(outputs[1], rng)
-    input_grads = [_copy(mine.backward(first)), _copy(reference.backward(first))]  # before pass 2 reuses buffers
+    first = _upstream(outputs[1], rng, inputs)
+    input_grads = [_copy(mine.backward(_copy(first))), _copy(reference.backward(_copy(first)))]
     first_grads = [np.array(pair.reference.grad, dtype=np.float64) for pair in pairs]
 
-    mine.forward(*inputs)
-    second = _upstream(reference.forward(*inputs), rng)
-    mine.backward(second)
-    reference.backward(second)
+    mine.forward(*_fresh(inputs))
+    second = _upstream(reference.forward(*_fresh(inputs)), rng, inputs)
+    mine.backward(_copy(second))
+    reference.backward(_copy(second))
 
     _add_row(report, "input.grad", *input_grads, dict(evidence, upstream=first, output=outputs[1]))
     for pair, first_grad in zip(pairs, first_grads):
-        mine_grad = np.asarray(pair.mine.grad, dtype=np.float64)
-        reference_grad = np.asarray(pair.reference.grad, dtype=np.float64)
-        _add_row(report, f"{pair.reference_name}.grad", mine_grad.T if pair.transposed else mine_grad,
-                 reference_grad, dict(evidence, last_pass=reference_grad - first_grad))
+        mine_grad, reference_grad = _copy(pair.mine.grad), np.asarray(pair.reference.grad, dtype=np.float64)
+        if pair.transposed and np.ndim(mine_grad) == 2:
+            mine_grad = mine_grad.T
+        _add_row(report, f"{pair.reference_name}.grad", mine_grad, reference_grad,
+                 dict(evidence, last_pass=reference_grad - first_grad))
     return report
 
 
@@ -291,29 +316,46 @@ def _layer_with_known_bugs(reference, mine):
 
 
 def _add_row(report, name, mine, reference, evidence):
-    """Compare one array and diagnose it if it fails; False when the shapes differ."""
-    reference = np.asarray(reference, dtype=np.float64)
-    mine = None if mine is None else np.asarray(mine, dtype=np.float64)
-    if mine is None or mine.shape != reference.shape:
-        report.arrays.append(ArrayReport(name, reference.shape, np.inf, np.inf, (), np.nan, np.nan, 0, False, False))
-        report.diagnoses.append(diagnose_shape(name, mine, reference, report.atol, report.rtol))
-        return False
-    row = compare_arrays(name, mine, reference, report.atol, report.rtol)
+    """Compare one array and diagnose it if it fails; False when mine is no array of the reference's shape."""
+    row = compare_arrays(name, mine, reference, report.atol, report.rtol, sides=(MINE, REFERENCE))
     report.arrays.append(row)
-    if not row.passed:
-        diagnosis = diagnose(name, Evidence(mine, reference, **evidence))
+    mine_array, reference = _numbers(mine), _numbers(reference)
+    if reference is None:
+        return False                             # the row's problem says what the reference gave
+    if mine is None or (mine_array is not None and mine_array.shape != reference.shape):
+        report.diagnoses.append(diagnose_shape(name, mine_array, reference, report.atol, report.rtol))
+        return False
+    if mine_array is None:
+        return False                             # object or complex values: the row's problem says so
+    if not row.passed and not row.problem:
+        diagnosis = diagnose(name, Evidence(mine_array, reference, **evidence))
         if diagnosis:
             report.diagnoses.append(diagnosis)
     return True
 
 
+def _numbers(value):
+    """``value`` as a float64 array if it is an array of real numbers, else None."""
+    try:
+        array = None if value is None else np.asarray(value)
+    except ValueError:                           # a ragged list
+        return None
+    return array.astype(np.float64) if array is not None and array.dtype.kind in "biuf" else None
+
+
 def _copy(array):
-    return None if array is None else np.array(array, dtype=np.float64)
+    """A private copy of an array (anything else, a float or what a module wrongly returned, as it is)."""
+    return array.copy() if isinstance(array, np.ndarray) else array
 
 
-def _upstream(output, rng):
+def _fresh(inputs):
+    """Private copies of the inputs, so that no module sees another's in-place changes."""
+    return [_copy(x) for x in inputs]
+
+
+def _upstream(output, rng, inputs):
     """A random upstream gradient R ~ N(0, 1) shaped like the output (a float for a scalar loss)."""
-    R = rng.standard_normal(np.shape(output))
+    R = random_upstream(rng, np.shape(output), avoid=inputs)
     return float(R) if R.ndim == 0 else R
 
 

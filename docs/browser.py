@@ -1,0 +1,173 @@
+"""Open the study site's pages in headless Chromium and report what a reader would see (tests/test_docs.py).
+
+``Chromium()`` starts Debian's ``chromium`` with a fresh profile, no network
+services and the DevTools protocol on a local port, and talks to its one tab
+over a websocket (the ``websocket-client`` package of the ``docs`` extra).
+``visit(url)`` loads a page, waits for its load event and its fonts, and
+returns what the page shows: its title, how many formulas KaTeX rendered and
+how many failed, whether KaTeX's stylesheet and fonts are in use, every link
+and id, text that still looks like raw TeX, and every request that failed.
+``screenshot(url, path)`` saves a PNG of the first screen.
+"""
+
+import base64
+import json
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync")
+BINARIES = ("chromium", "chromium-browser", "google-chrome")
+WIDTH, HEIGHT = 1280, 1000
+
+# What a page shows, read in the page once its fonts are ready.
+INSPECT = r"""
+(async () => {
+  await document.fonts.ready;
+  const formulas = document.querySelectorAll('.katex');
+  const first = formulas[0];
+  const raw = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.parentElement.closest('pre, code, .katex')) continue;
+    if (/\$|\\[a-zA-Z]+\b/.test(node.textContent)) raw.push(node.textContent.trim().slice(0, 80));
+  }
+  return JSON.stringify({
+    title: document.title,
+    url: location.href,
+    hasContent: !!document.querySelector('main h1, main h2') && document.querySelector('main').innerText.length > 100,
+    declaredMath: Number(document.body.dataset.math),
+    math: formulas.length,
+    mathErrors: document.querySelectorAll('.katex-error').length,
+    mathFont: first ? getComputedStyle(first).fontFamily : '',
+    mathWidth: first ? first.getBoundingClientRect().width : 0,
+    katexFontsLoaded: [...document.fonts].filter(f => f.family.replace(/"/g, '') === 'KaTeX_Main'
+                                                    && f.status === 'loaded').length,
+    stylesheets: document.styleSheets.length,
+    siteStyle: getComputedStyle(document.querySelector('nav.sidebar')).position,
+    links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+    resources: [...document.querySelectorAll('link[href], img[src], script[src]')].map(e => e.href || e.src),
+    ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+    raw: raw,
+  });
+})()
+"""
+
+
+def find_binary():
+    """The Chromium executable, or None."""
+    return next((path for path in map(shutil.which, BINARIES) if path), None)
+
+
+class Chromium:
+    """One headless Chromium with one tab, driven over the DevTools protocol; a context manager."""
+
+    def __init__(self, binary=None, timeout=60):
+        import websocket                     # the websocket-client package (docs extra)
+
+        self.binary = binary or find_binary()
+        if self.binary is None:
+            raise FileNotFoundError("no Chromium: apt-get install chromium")
+        self.timeout = timeout
+        self.profile = tempfile.TemporaryDirectory(prefix="manualnet-chromium-")
+        self.process = subprocess.Popen(
+            [self.binary, *FLAGS, f"--user-data-dir={self.profile.name}", "--remote-debugging-port=0",
+             f"--window-size={WIDTH},{HEIGHT}", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            port = self._devtools_port()
+            tabs = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=timeout))
+            tab = next(t for t in tabs if t["type"] == "page")
+            self.socket = websocket.create_connection(tab["webSocketDebuggerUrl"], timeout=timeout,
+                                                      suppress_origin=True)
+        except BaseException:
+            self.close()
+            raise
+        self._id = 0
+        self.events = []
+        for domain in ("Page", "Runtime", "Network", "Log"):
+            self.send(f"{domain}.enable")
+        self.send("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT, deviceScaleFactor=1, mobile=False)
+
+    def _devtools_port(self):
+        """Read 'DevTools listening on ws://127.0.0.1:PORT/...' from Chromium's stderr."""
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in self.process.stderr], daemon=True).start()
+        deadline, seen = time.monotonic() + self.timeout, []
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            seen.append(line)
+            if "DevTools listening on ws://" in line:
+                return int(line.split("ws://")[1].split("/")[0].rsplit(":", 1)[1])
+        raise RuntimeError(f"Chromium did not start its DevTools endpoint within {self.timeout} s:\n"
+                           + "".join(seen[-20:]))
+
+    def send(self, method, **params):
+        """Call a DevTools method and return its result; events that arrive meanwhile are kept."""
+        self._id += 1
+        self.socket.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self._id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+            self.events.append(message)
+
+    def wait_for(self, event):
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if any(e.get("method") == event for e in self.events):
+                return
+            self.events.append(json.loads(self.socket.recv()))
+        raise TimeoutError(f"no {event} within {self.timeout} s")
+
+    def visit(self, url):
+        """Load ``url``; return what it shows (INSPECT's fields) with 'failed' (requests) and 'errors'."""
+        self.events = []
+        self.send("Page.navigate", url=url)
+        self.wait_for("Page.loadEventFired")
+        result = self.send("Runtime.evaluate", expression=INSPECT, awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"inspecting {url} failed: {result['exceptionDetails']}")
+        shown = json.loads(result["result"]["value"])
+        shown["failed"] = [e["params"].get("errorText", "") + " " + e["params"].get("requestId", "")
+                           for e in self.events if e.get("method") == "Network.loadingFailed"]
+        shown["errors"] = [e["params"]["entry"]["text"] for e in self.events
+                           if e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
+        shown["errors"] += [e["params"]["exceptionDetails"]["text"] for e in self.events
+                            if e.get("method") == "Runtime.exceptionThrown"]
+        return shown
+
+    def screenshot(self, url, path):
+        """Save a PNG of the first screen of ``url`` (WIDTH × HEIGHT) to ``path``."""
+        self.visit(url)
+        data = self.send("Page.captureScreenshot", format="png")["data"]
+        with open(path, "wb") as file:
+            file.write(base64.b64decode(data))
+
+    def close(self):
+        if getattr(self, "socket", None) is not None:
+            self.socket.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.profile.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,70 @@
+"""Put an implementation in place of an exercise stub's method, for tests/test_exercises.py.
+
+``with_drop_in(stub_text, class_name, source)`` returns the stub file's text
+with two lines appended that, when the grader runs the file, replace the
+stub's ``backward`` (an optimizer's ``step``) by the one of ``source``: a
+manualnet class (the library's own implementation) or a bug-zoo class (one
+classic mistake).  The grader then loads the file as it loads a learner's,
+from a temporary copy of exercises/; the real folder is never written.
+
+A layer's backward comes with the helper methods it calls (a loss's
+``_grad_per_element``, the notes' model's ``_check_x``), which the stub does
+not define; the stub's own ``__init__`` and ``forward`` stay.  An optimizer's
+``step`` runs manualnet's optimizer, built with the stub's options, on the
+stub's parameters.
+"""
+
+import importlib
+import inspect
+
+from manualnet.module import Module
+
+
+def with_drop_in(stub_text, class_name, source, **attributes):
+    """The stub's text, ending with a drop-in of ``source`` ('module:Class') into ``class_name``."""
+    return (f"{stub_text}\n\n# dropped in by tests/test_exercises.py\n"
+            f"import tests.exercise_drop_in as _drop_in\n"
+            f"_drop_in.drop_in({class_name}, {source!r}, **{attributes!r})\n")
+
+
+def resolve(source):
+    module, name = source.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def drop_in(stub_class, source, **attributes):
+    """Replace ``stub_class``'s backward (or step) by ``source``'s, with the helpers it needs."""
+    source = resolve(source)
+    if not issubclass(source, Module):
+        stub_class.step = _delegating_step(source)
+        return
+    own = set(vars(stub_class))                # the stub's own methods, before any is added
+    for klass in reversed(source.__mro__[:source.__mro__.index(Module)]):
+        for name, value in vars(klass).items():
+            helper = name.startswith("_") and not name.startswith("__") and name not in own
+            if inspect.isfunction(value) and (name == "backward" or helper):
+                setattr(stub_class, name, value)
+    for name, value in attributes.items():
+        setattr(stub_class, name, value)
+
+
+def _delegating_step(optimizer_class):
+    """A ``step`` that runs ``optimizer_class`` on the stub's parameters with the stub's options."""
+    options = [name for name in inspect.signature(optimizer_class).parameters if name != "params"]
+
+    def step(self):
+        if "library" not in vars(self):
+            chosen = {name: getattr(self, name) for name in options if hasattr(self, name)}
+            self.library = optimizer_class(self.params, **chosen)
+        self.library.step()
+    return step
+
+
+def with_body(stub_text, body):
+    """The stub's text with its ``raise NotImplementedError(...)`` replaced by ``body``, as a learner writes it.
+
+    ``body`` is the method's code, indented as the method body is (8 spaces).
+    """
+    start = stub_text.index("        raise NotImplementedError(")
+    end = stub_text.index("\n        )\n", start) + len("\n        )\n")
+    return stub_text[:start] + body.rstrip("\n") + "\n" + stub_text[end:]
