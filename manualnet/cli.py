@@ -38,6 +38,7 @@ from . import datasets, optim
 from ._main_guard import EXIT_INTERRUPTED
 from .data import DataLoader, TensorDataset
 from .losses import CrossEntropyLoss
+from .lr_scheduler import CosineAnnealingLR
 from .models import CNN, MLP
 from .progress import ProgressBar
 from .serialization import load, save
@@ -78,6 +79,7 @@ class ModelEntry:
     from_state: Callable      # (state, path) -> Module, or None when the state is another model's
     state_keys: tuple         # the keys of its state dict, for the message when none matches
     help: str
+    default_schedule: str = "constant"    # --schedule when it is not given
 
 
 def _load_digits(args):
@@ -178,7 +180,9 @@ def _cnn_from_state(state, path):
 MODELS["cnn"] = ModelEntry(_build_cnn, input_shape=lambda image_shape: image_shape, from_state=_cnn_from_state,
                            state_keys=_cnn_keys(),
                            help="manualnet.models.CNN: two 3x3 convolution, batch-norm, ReLU and 2x2 max-pool "
-                                "blocks (16, 32 channels), then Linear 128, ReLU, Linear (a LeNet-style network)")
+                                "blocks (16, 32 channels), then Linear 128, ReLU, Linear (a LeNet-style network; "
+                                "--schedule cosine by default)",
+                           default_schedule="cosine")
 
 
 # -- errors ------------------------------------------------------------------------
@@ -255,6 +259,11 @@ def build_parser():
                        help=f"adam (default) or sgd (with momentum {SGD_MOMENTUM})")
     train.add_argument("--lr", type=learning_rate, metavar="X",
                        help=f"learning rate (default {DEFAULT_LR['adam']} for adam, {DEFAULT_LR['sgd']} for sgd)")
+    train.add_argument("--schedule", choices=tuple(SCHEDULES),
+                       help="the learning rate over the run: constant, or cosine (CosineAnnealingLR with T_max = "
+                            "--epochs, stepped after each epoch: from --lr down towards 0 along a half cosine); "
+                            "default: " + ", ".join(f"{entry.default_schedule} for {name}"
+                                                    for name, entry in MODELS.items()))
     train.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
                        help="seed for the initial weights and the shuffling (default 0): "
                             "the same seed prints the same numbers")
@@ -352,6 +361,10 @@ def _check_data_dir(prog, args, dataset_name):
 
 # -- the training loop, as in the study notes ----------------------------------------
 
+SCHEDULES = {"constant": lambda optimizer, epochs: None,
+             "cosine": lambda optimizer, epochs: CosineAnnealingLR(optimizer, T_max=epochs)}
+
+
 def make_optimizer(name, parameters, lr):
     if name == "sgd":
         return optim.SGD(parameters, lr=lr, momentum=SGD_MOMENTUM)
@@ -424,6 +437,7 @@ def run_train(args):
     figure_class = _import_matplotlib_figure() if args.plot is not None else None
     epochs = args.epochs or dataset.default_epochs
     lr = args.lr or DEFAULT_LR[args.optimizer]
+    schedule_name = args.schedule or model_entry.default_schedule
 
     init_rng, shuffle_rng = np.random.default_rng(args.seed).spawn(2)   # two independent streams
     try:
@@ -435,12 +449,14 @@ def run_train(args):
     x_train, x_test = x_train.reshape(-1, *sample_shape), x_test.reshape(-1, *sample_shape)
     criterion = CrossEntropyLoss()
     optimizer = make_optimizer(args.optimizer, model.parameters(), lr)
+    schedule = SCHEDULES[schedule_name](optimizer, epochs)
     train_iter = DataLoader(TensorDataset(x_train, y_train), batch_size=args.batch_size,
                             shuffle=True, rng=shuffle_rng)
     train_eval_iter = DataLoader(TensorDataset(x_train, y_train), batch_size=EVAL_BATCH_SIZE)
     test_iter = DataLoader(TensorDataset(x_test, y_test), batch_size=EVAL_BATCH_SIZE)
 
-    setting = f"{args.optimizer} lr={lr}, batch size {args.batch_size}, seed {args.seed}"
+    setting = (f"{args.optimizer} lr={lr}" + (f" ({schedule_name} over {epochs} epoch{'s' * (epochs != 1)})" if schedule else "")
+               + f", batch size {args.batch_size}, seed {args.seed}")
     print(f"training {model.describe()} on {args.dataset}: {len(x_train)} training and "
           f"{len(x_test)} test images, {setting}", flush=True)
     history = {"loss": [], "train_accr": [], "test_accr": [], "test_loss": []}
@@ -450,6 +466,8 @@ def run_train(args):
             for epoch in range(epochs):
                 progress = ProgressBar(len(train_iter), f"epoch {epoch}")
                 loss_val_avg = train_one_epoch(model, criterion, optimizer, train_iter, progress, epoch)
+                if schedule is not None:
+                    schedule.step()
                 train_accr = func_eval(model, train_eval_iter)
                 test_accr = func_eval(model, test_iter)
                 print(EPOCH_LINE % (epoch, loss_val_avg, train_accr, test_accr), flush=True)
