@@ -5,6 +5,7 @@ what it expected and what it got, so that a mistake is reported where it is
 made and not as a broadcast error deep inside NumPy.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -49,6 +50,8 @@ _ARITHMETIC = ("__add__", "__sub__", "__mul__", "__rmul__", "__imul__", "__trued
 
 def check_plain_ndarray(owner, x, name="input"):
     """Require an ndarray whose arithmetic operators are ndarray's own."""
+    if type(x) is np.ndarray:
+        return
     if not isinstance(x, np.ndarray):
         raise TypeError(
             f"{name_of(owner)}: expected {name} to be a numpy.ndarray, got {type(x).__name__}; "
@@ -70,7 +73,7 @@ def check_finite(owner, x, name="input"):
     non-finite).  Only when it is not finite — a bad entry, or squares that
     overflow — do we pay for the element-wise search.
     """
-    if np.isfinite(np.vdot(x, x)):
+    if math.isfinite(np.vdot(x, x)):
         return
     bad = np.argwhere(~np.isfinite(x))
     if len(bad):

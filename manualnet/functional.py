@@ -62,12 +62,12 @@ def softmax_parts(z, axis=-1):
     """
     if (z.size if axis is None else z.shape[axis]) == 0:   # nothing to normalise (axis=None: a 0-d z, whole)
         return z.copy(), z.copy(), np.zeros_like(np.sum(z, axis=axis, keepdims=True))
-    shifted = z - np.max(z, axis=axis, keepdims=True)
+    shifted = z - z.max(axis=axis, keepdims=True)
     exponentials = np.exp(shifted)
     at_max = shifted == 0                        # exactly where z equals the maximum (ties included)
     # Σ_{j ≠ max} e^{s_j}: each maximum's e^0 = 1 taken out exactly, the ties but one put back.
-    ties = np.sum(at_max, axis=axis, keepdims=True, dtype=z.dtype) - 1
-    rest = np.sum(exponentials - at_max, axis=axis, keepdims=True) + ties
+    ties = at_max.sum(axis=axis, keepdims=True, dtype=z.dtype) - 1
+    rest = (exponentials - at_max).sum(axis=axis, keepdims=True) + ties
     return shifted, exponentials / (1 + rest), np.log1p(rest)
 
 
