@@ -21,7 +21,7 @@ import numpy as np
 import manualnet as mn
 from manualnet.gradcheck import check_module
 
-from . import machine, memory, ops, sequences, training
+from . import conv, machine, memory, ops, sequences, training
 
 
 
@@ -88,11 +88,13 @@ def memory_rows(batch_size, optimizer, samples):
 
 
 FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample": 10,
-        "lstm_samples": 20_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100,   # LSTM: a third of an epoch
-        "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5}
+        "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5,
+        "cnn_samples": 60_000, "cnn_repeats": 3, "naive_batch": 4, "conv_batch": 64,
+        "lstm_samples": 20_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100}   # LSTM: a third of an epoch
 QUICK = {"samples": 2_000, "repeats": 1, "warmup": 0, "digits_epochs_per_sample": 1,
-         "lstm_samples": 256, "lstm_repeats": 1, "lstm_breakdown_batches": 2,
-         "op_seconds": 0.002, "op_repeats": 1, "process_repeats": 1}
+         "op_seconds": 0.002, "op_repeats": 1, "process_repeats": 1,
+         "cnn_samples": 128, "cnn_repeats": 1, "naive_batch": 1, "conv_batch": 2,
+         "lstm_samples": 256, "lstm_repeats": 1, "lstm_breakdown_batches": 2}
 
 
 def run(quick):
@@ -119,11 +121,73 @@ def run(quick):
     report["gradcheck_linear_64_32_batch_8"] = gradcheck_cost(budget["process_repeats"])
     report["import_manualnet"] = import_cost(budget["process_repeats"])
     report["peak_rss_epoch_batch_64_adam"] = memory_rows(64, "adam", budget["samples"])
+    report["conv"] = conv_report(torch, budget)
     report["lstm"] = sequences.lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"],
                                         budget["lstm_breakdown_batches"])
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     report["targets"] = targets(report)
     return report
+
+
+# -- convolutional networks (issue 14) ------------------------------------------------------------
+
+def conv_report(torch, budget):
+    """Conv2d/pooling layers, naive vs fast, the conv's pieces, col2im vs full correlation, and a CNN epoch."""
+    seconds, repeats, batch = budget["op_seconds"], budget["op_repeats"], budget["conv_batch"]
+    x, y = conv.mnist_images(budget["cnn_samples"], np.random.default_rng(0))
+    runs = [conv.ManualnetCNNRun(x, y, conv.BATCH), conv.TorchCNNRun(torch, x, y, conv.BATCH)]
+    times = time_epochs(runs, warmup=0, repeats=budget["cnn_repeats"])
+    wide = [size for size in conv.CONV_SIZES if size[0].startswith("wide")][0]
+    return {
+        "layers": conv.layer_rows(torch, seconds, repeats, batch),
+        "naive_vs_fast": conv.naive_vs_fast(budget["naive_batch"], repeats=1 if budget is QUICK else 3),
+        "breakdown": [conv.breakdown(*size[1:], batch=batch, seconds=seconds, repeats=repeats)
+                      for size in (conv.CONV_SIZES[1], wide)],
+        "input_gradient_choice": conv.input_gradient_choice(seconds, repeats, batch),
+        "cnn_epoch": {"samples": len(x), "batch_size": conv.BATCH,
+                      "seconds": {name: spread(values) for name, values in times.items()},
+                      "vs_torch": spread([a / b for a, b in zip(times["manualnet"], times["torch"])])},
+        "cnn_epoch_shares": conv.cnn_epoch_shares(x, y, batches=min(40, len(x) // conv.BATCH)),
+    }
+
+
+def conv_targets(report, add):
+    """Issue 14's targets: a CNN epoch within 2.0× of PyTorch (stretch 1.5×), fast conv >= 50× the loops."""
+    ratio = report["conv"]["cnn_epoch"]["vs_torch"]["median"]
+    add("CNN epoch manualnet/torch (issue 14)", ratio, 2.0)
+    add("CNN epoch manualnet/torch, stretch (issue 14)", ratio, 1.5)
+    add("Conv2d im2col / naive loops speed-up (issue 14)", report["conv"]["naive_vs_fast"]["speedup"], 50,
+        below=False)
+
+
+def format_conv(report):
+    c = report["conv"]
+    lines = ["", f"{'convolution and pooling (fwd+bwd)':<46} {'shape':<18} {'manualnet µs':>13} {'torch µs':>10}"
+                 f" {'ratio':>6}"]
+    for row in c["layers"]:
+        lines.append(f"{row['operation']:<46} {str(tuple(row['shape'])):<18} {row['manualnet_us']:>13.0f} "
+                     f"{row['torch_us']:>10.0f} {row['ratio']:>6.2f}")
+    nf = c["naive_vs_fast"]
+    lines.append(f"naive loops vs im2col, Conv2d 16->32 3x3 on {tuple(nf['shape'])}: {nf['naive_ms']:.0f} ms vs "
+                 f"{nf['fast_ms']:.2f} ms, {nf['speedup']:.0f}x")
+    for b in c["breakdown"]:
+        lines.append(f"where a Conv2d fwd+bwd goes, {b['shape'][1]}->{b['out_channels']} {b['kernel']}x{b['kernel']} on "
+                     f"{tuple(b['shape'])}: {b['total_us']:.0f} µs")
+        for name, us in b["pieces_us"].items():
+            lines.append(f"    {name:<34} {us:>9.0f} µs {us / b['total_us']:>6.1%}")
+    lines.append("dL/dx by col2im (the layer) vs the full correlation with the flipped kernel:")
+    for row in c["input_gradient_choice"]:
+        lines.append(f"    {row['layer']:<34} {row['col2im_us']:>9.0f} µs vs {row['full_correlation_us']:>9.0f} µs "
+                     f"({row['full_correlation_over_col2im']:.2f}x)")
+    epoch = c["cnn_epoch"]
+    lines.append(f"CNN epoch ({epoch['samples']} MNIST-shaped images, batch {epoch['batch_size']}, Adam): manualnet "
+                 f"{_ms(epoch['seconds']['manualnet'])} ms, torch {_ms(epoch['seconds']['torch'])} ms, "
+                 f"ratio {_ratio(epoch['vs_torch'])}")
+    shares = c["cnn_epoch_shares"]
+    lines.append(f"where a manualnet CNN epoch goes ({shares['batches']} batches, {shares['seconds']:.2f} s):")
+    for name, share in sorted(shares["shares"].items(), key=lambda item: -item[1]):
+        lines.append(f"    {name:<40} {share:>6.1%}")
+    return lines
 
 
 def targets(report):
@@ -147,6 +211,7 @@ def targets(report):
     add("check_module(Linear(64, 32)), batch 8, seconds", report["gradcheck_linear_64_32_batch_8"]["median"], 0.2)
     add("import manualnet, seconds", report["import_manualnet"]["seconds"]["median"], 0.1)
     add("import manualnet, peak RSS MiB", report["import_manualnet"]["peak_rss_mib"]["median"], 40)
+    conv_targets(report, add)
     lstm = report["lstm"]["vs_torch"]["median"]
     add("LSTM epoch on sequential MNIST, manualnet/torch (issue 16)", lstm, 2.0)
     add("LSTM epoch on sequential MNIST, manualnet/torch, stretch: faster", lstm, 1.0)
@@ -198,13 +263,10 @@ def format_report(report):
         f"import manualnet: {imp['seconds']['median'] * 1e3:.0f} ms, peak RSS {imp['peak_rss_mib']['median']:.0f} MiB",
         f"peak RSS of a 784-256-10 epoch (batch 64, Adam): manualnet {rss['manualnet']['peak_rss_mib']:.0f} MiB,"
         f" torch {rss['torch']['peak_rss_mib']:.0f} MiB",
-        "",
     ]
-    lines += lstm_lines(report["lstm"])
-    lines += [
-        "",
-        "targets (issue 7; the LSTM rows: issue 16):",
-    ]
+    lines += format_conv(report)
+    lines += ["", *lstm_lines(report["lstm"])]
+    lines += ["", "targets (issue 7; the CNN rows: issue 14; the LSTM rows: issue 16):"]
     for row in report["targets"]:
         lines.append(f"  {'met    ' if row['met'] else 'NOT met'}  {row['target']:<52} "
                      f"{row['measured']:8.3f} (target {row['relation']} {row['limit']})")

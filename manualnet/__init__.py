@@ -23,6 +23,10 @@ from .models import MLP, LogisticRegression
 from .module import Module
 from .parameter import Parameter
 
+# Convolutional networks (issue 14)
+from .conv import Conv1d, Conv2d
+from .models import CNN
+from .pooling import AvgPool2d, MaxPool2d
 # Sequences (issue 16): the lookup table and the recurrent layers; gradient clipping in mn.utils.
 from . import utils
 from .embedding import Embedding
@@ -51,6 +55,7 @@ __all__ = [
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
     "LogisticRegression", "MLP",
+    "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "CNN",
     "save", "load",
     "Embedding", "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "utils",
     "functional", "init", "optim", "rng", *_LAZY_SUBMODULES,

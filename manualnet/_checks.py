@@ -5,6 +5,7 @@ what it expected and what it got, so that a mistake is reported where it is
 made and not as a broadcast error deep inside NumPy.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -49,6 +50,8 @@ _ARITHMETIC = ("__add__", "__sub__", "__mul__", "__rmul__", "__imul__", "__trued
 
 def check_plain_ndarray(owner, x, name="input"):
     """Require an ndarray whose arithmetic operators are ndarray's own."""
+    if type(x) is np.ndarray:
+        return
     if not isinstance(x, np.ndarray):
         raise TypeError(
             f"{name_of(owner)}: expected {name} to be a numpy.ndarray, got {type(x).__name__}; "
@@ -70,7 +73,7 @@ def check_finite(owner, x, name="input"):
     non-finite).  Only when it is not finite — a bad entry, or squares that
     overflow — do we pay for the element-wise search.
     """
-    if np.isfinite(np.vdot(x, x)):
+    if math.isfinite(np.vdot(x, x)):
         return
     bad = np.argwhere(~np.isfinite(x))
     if len(bad):
@@ -160,6 +163,22 @@ def as_state_array(owner, name, value):
                          "(nested lists of different lengths?)") from None
     except (TypeError, RuntimeError) as error:        # e.g. a tensor on a GPU
         raise ValueError(f"{name_of(owner)}: {name!r} cannot be read as a NumPy array ({error})") from None
+
+
+# -- window arguments (convolution and pooling) ----------------------------------
+
+def check_int_tuple(owner, name, value, length, minimum):
+    """Require an int >= ``minimum`` or a tuple of ``length`` of them; return the tuple (3 -> (3, 3)).
+
+    PyTorch's ``kernel_size=3`` and ``kernel_size=(3, 3)`` mean the same.
+    """
+    values = (value,) * length if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    if not (isinstance(values, (tuple, list)) and len(values) == length
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum for v in values)):
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        plural = "" if length == 1 else f" or a tuple of {length} of them"
+        raise ValueError(f"{name_of(owner)}: expected {name} to be {kind}{plural}, got {value!r}")
+    return tuple(int(v) for v in values)
 
 
 # -- PyTorch's device argument (issue 13) ------------------------------------------------

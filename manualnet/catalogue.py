@@ -20,7 +20,9 @@ from .dropout import Dropout
 from .gradcheck import KINK_MARGIN, check_loss, check_module, numerical_gradient
 from .layers import Flatten, Linear, Sequential
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
-from .models import MLP, LogisticRegression
+from .models import CNN, MLP, LogisticRegression
+from .conv import Conv1d, Conv2d
+from .pooling import AvgPool2d, MaxPool2d
 from .embedding import Embedding
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .reports import GradcheckReport, compare_arrays
@@ -250,6 +252,27 @@ def run_all(seed=0):
     return [check(np.random.default_rng([seed, index])) for index, check in enumerate(CATALOGUE.values())]
 
 
+# -- convolution and pooling (issue 14) -------------------------------------------------
+
+TIE_SPACING = 0.01        # max-pool inputs this far apart: no tie, no step can change a window's maximum
+
+
+def _max_pool_check(rng):
+    """Overlapping 3 × 3 windows, stride 2, padding 1, on distinct values: the maximum of every
+    window is unique, so the gradient is defined (at a tie it is not: see derivations/pooling.md)."""
+    shape = (BATCH // 2, 2, 5, 6)
+    x = TIE_SPACING * rng.permutation(int(np.prod(shape))).reshape(shape)
+    return _summarise(check_module(MaxPool2d(3, 2, padding=1), x - x.mean(), rng=rng, raise_on_failure=False))
+
+
+CATALOGUE.update({
+    Conv2d: _module_check(_float64(Conv2d, 4, 6, (3, 2), stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
+                          (BATCH // 2, 4, 5, 6)),
+    Conv1d: _module_check(_float64(Conv1d, 2, 3, 3, padding="same", dilation=2), (BATCH // 2, 2, 7)),
+    MaxPool2d: _max_pool_check,
+    AvgPool2d: _module_check(lambda rng: AvgPool2d(3, 2, padding=1, count_include_pad=False), (BATCH // 2, 2, 5, 6)),
+    CNN: _module_check(_float64(CNN, 1, CLASSES, image_size=8, channels=(2, 3), hidden=6), (BATCH // 2, 1, 8, 8)),
+})
 # -- manualnet.autograd: its primitive operations (the operations with a layer are checked through it above) --
 
 from .autograd import gradcheck as autograd_gradcheck  # noqa: E402  (this block's own import)

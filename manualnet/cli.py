@@ -38,7 +38,8 @@ from . import datasets, optim
 from ._main_guard import EXIT_INTERRUPTED
 from .data import DataLoader, TensorDataset
 from .losses import CrossEntropyLoss
-from .models import MLP, LSTMClassifier
+from .lr_scheduler import CosineAnnealingLR
+from .models import CNN, MLP, LSTMClassifier
 from .progress import ProgressBar
 from .serialization import load, save
 
@@ -80,6 +81,7 @@ class ModelEntry:
     help: str
     default_hidden: int = None    # --hidden when it is not given (None: DEFAULT_HIDDEN)
     default_lr: dict = None       # {optimizer: lr} when --lr is not given (None: DEFAULT_LR)
+    default_schedule: str = "constant"    # --schedule when it is not given
 
 
 def _load_digits(args):
@@ -115,13 +117,22 @@ def _mlp_from_state(state, path):
     """The MLP whose weights are ``state``, its sizes read from the weight shapes; None if not an MLP's."""
     if set(state) != set(MLP_KEYS):
         return None
-    for key, ndim in MLP_KEYS.items():
+    _check_weight_ndims(state, MLP_KEYS, path)
+    hdim, xdim = np.shape(state["lin_1.weight"])
+    ydim = np.shape(state["lin_2.weight"])[0]
+    return _loaded(MLP(xdim=xdim, hdim=hdim, ydim=ydim), state, path)
+
+
+def _check_weight_ndims(state, ndims, path):
+    """Each weight named in ``ndims`` a non-empty array of that many dimensions, so its shape can size a model."""
+    for key, ndim in ndims.items():
         if np.ndim(state[key]) != ndim or 0 in np.shape(state[key]):
             raise ValueError(f"{path}: the weight {key} has shape {np.shape(state[key])}, "
                              f"expected a non-empty {ndim}-D array")
-    hdim, xdim = np.shape(state["lin_1.weight"])
-    ydim = np.shape(state["lin_2.weight"])[0]
-    model = MLP(xdim=xdim, hdim=hdim, ydim=ydim)
+
+
+def _loaded(model, state, path):
+    """``model`` holding ``state``; a mismatch is a ValueError naming the file."""
     try:
         model.load_state_dict(state)
     except (TypeError, ValueError) as error:
@@ -167,6 +178,45 @@ MODELS = {
                             "its last state (--hidden units, default 128; adam lr 2e-3; derivations/lstm.md)",
                        default_hidden=128, default_lr={"adam": 2e-3, "sgd": DEFAULT_LR["sgd"]}),
 }
+
+
+# -- the CNN (issue 14) ------------------------------------------------------------------
+
+CNN_WEIGHTS = {"features.0.weight": 4, "features.4.weight": 4, "classifier.1.weight": 2, "classifier.3.weight": 2}
+
+
+def _build_cnn(image_shape, num_classes, args, rng):
+    channels, size, _ = image_shape
+    return CNN(in_channels=channels, num_classes=num_classes, image_size=size, hidden=args.hidden, rng=rng)
+
+
+def _cnn_keys():
+    return tuple(CNN(image_size=4, channels=(1, 1), hidden=1, rng=0).state_dict())
+
+
+def _cnn_from_state(state, path):
+    """The CNN whose state is ``state``, its sizes read from the weight shapes; None if not a CNN's."""
+    if set(state) != set(_cnn_keys()):
+        return None
+    _check_weight_ndims(state, CNN_WEIGHTS, path)
+    first, in_channels = np.shape(state["features.0.weight"])[:2]
+    second = np.shape(state["features.4.weight"])[0]
+    hidden, flat = np.shape(state["classifier.1.weight"])
+    num_classes = np.shape(state["classifier.3.weight"])[0]
+    side = math.isqrt(flat // second)
+    if second * side * side != flat:
+        raise ValueError(f"{path}: classifier.1.weight has {flat} inputs, which is not {second} channels "
+                         "of a square image")
+    return _loaded(CNN(in_channels, num_classes, image_size=4 * side, channels=(first, second), hidden=hidden),
+                   state, path)
+
+
+MODELS["cnn"] = ModelEntry(_build_cnn, input_shape=lambda image_shape: image_shape, from_state=_cnn_from_state,
+                           state_keys=_cnn_keys(),
+                           help="manualnet.models.CNN: two 3x3 convolution, batch-norm, ReLU and 2x2 max-pool "
+                                "blocks (16, 32 channels), then Linear (--hidden units, default 128), ReLU, Linear "
+                                "(a LeNet-style network; --schedule cosine by default)",
+                           default_hidden=128, default_schedule="cosine")
 
 
 # -- errors ------------------------------------------------------------------------
@@ -245,6 +295,11 @@ def build_parser():
     train.add_argument("--lr", type=learning_rate, metavar="X",
                        help=f"learning rate (default {DEFAULT_LR['adam']} for adam, {DEFAULT_LR['sgd']} for sgd; "
                             f"the lstm model's adam: {MODELS['lstm'].default_lr['adam']})")
+    train.add_argument("--schedule", choices=tuple(SCHEDULES),
+                       help="the learning rate over the run: constant, or cosine (CosineAnnealingLR with T_max = "
+                            "--epochs, stepped after each epoch: from --lr down towards 0 along a half cosine); "
+                            "default: " + ", ".join(f"{entry.default_schedule} for {name}"
+                                                    for name, entry in MODELS.items()))
     train.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
                        help="seed for the initial weights and the shuffling (default 0): "
                             "the same seed prints the same numbers")
@@ -342,6 +397,10 @@ def _check_data_dir(prog, args, dataset_name):
 
 # -- the training loop, as in the study notes ----------------------------------------
 
+SCHEDULES = {"constant": lambda optimizer, epochs: None,
+             "cosine": lambda optimizer, epochs: CosineAnnealingLR(optimizer, T_max=epochs)}
+
+
 def make_optimizer(name, parameters, lr):
     if name == "sgd":
         return optim.SGD(parameters, lr=lr, momentum=SGD_MOMENTUM)
@@ -415,6 +474,7 @@ def run_train(args):
     epochs = args.epochs or dataset.default_epochs
     lr = args.lr or (model_entry.default_lr or DEFAULT_LR)[args.optimizer]
     args.hidden = args.hidden or model_entry.default_hidden or DEFAULT_HIDDEN
+    schedule_name = args.schedule or model_entry.default_schedule
 
     init_rng, shuffle_rng = np.random.default_rng(args.seed).spawn(2)   # two independent streams
     try:
@@ -426,12 +486,14 @@ def run_train(args):
     x_train, x_test = x_train.reshape(-1, *sample_shape), x_test.reshape(-1, *sample_shape)
     criterion = CrossEntropyLoss()
     optimizer = make_optimizer(args.optimizer, model.parameters(), lr)
+    schedule = SCHEDULES[schedule_name](optimizer, epochs)
     train_iter = DataLoader(TensorDataset(x_train, y_train), batch_size=args.batch_size,
                             shuffle=True, rng=shuffle_rng)
     train_eval_iter = DataLoader(TensorDataset(x_train, y_train), batch_size=EVAL_BATCH_SIZE)
     test_iter = DataLoader(TensorDataset(x_test, y_test), batch_size=EVAL_BATCH_SIZE)
 
-    setting = f"{args.optimizer} lr={lr}, batch size {args.batch_size}, seed {args.seed}"
+    setting = (f"{args.optimizer} lr={lr}" + (f" ({schedule_name} over {epochs} epoch{'s' * (epochs != 1)})" if schedule else "")
+               + f", batch size {args.batch_size}, seed {args.seed}")
     print(f"training {model.describe()} on {args.dataset}: {len(x_train)} training and "
           f"{len(x_test)} test images, {setting}", flush=True)
     history = {"loss": [], "train_accr": [], "test_accr": [], "test_loss": []}
@@ -441,6 +503,8 @@ def run_train(args):
             for epoch in range(epochs):
                 progress = ProgressBar(len(train_iter), f"epoch {epoch}")
                 loss_val_avg = train_one_epoch(model, criterion, optimizer, train_iter, progress, epoch)
+                if schedule is not None:
+                    schedule.step()
                 train_accr = func_eval(model, train_eval_iter)
                 test_accr = func_eval(model, test_iter)
                 print(EPOCH_LINE % (epoch, loss_val_avg, train_accr, test_accr), flush=True)

@@ -18,6 +18,7 @@ Each backward line carries the number of the equation it implements in the
 loss's page under derivations/.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -62,7 +63,7 @@ class _Loss(Module):
         if isinstance(grad_output, np.ndarray) and grad_output.ndim == 0:
             grad_output = grad_output.item()
         if isinstance(grad_output, bool) or not isinstance(grad_output, numbers.Real) \
-                or not np.isfinite(grad_output):
+                or not math.isfinite(grad_output):
             raise ValueError(
                 f"{name_of(self)}: with reduction={self.reduction!r} the loss is a scalar, so grad_output "
                 f"must be a finite number (default 1.0), got {grad_output!r}"
@@ -70,7 +71,7 @@ class _Loss(Module):
         if self.reduction != "mean":                  # sum, or none of one sample: a 0-d loss
             return np.asarray(grad_output, dtype=dtype)
         if total is None:
-            return np.asarray(grad_output / max(int(np.prod(losses_shape)), 1), dtype=dtype)
+            return np.asarray(grad_output / max(math.prod(losses_shape), 1), dtype=dtype)
         with np.errstate(divide="ignore"):             # a total of 0: inf, used only where nothing is kept
             return np.asarray(np.divide(grad_output, total), dtype=dtype)
 
@@ -104,8 +105,12 @@ class _WeightedLoss(_Loss):
 
 
 def _mean(losses):
-    """The mean, NaN for no elements as in PyTorch (without NumPy's empty-slice warning)."""
-    return losses.mean() if losses.size else losses.dtype.type(np.nan)
+    """The mean, NaN for no elements as in PyTorch (without NumPy's empty-slice warning).
+
+    Σ l / M is what ``losses.mean()`` computes (the same pairwise sum, in the
+    losses' dtype), without its Python-level bookkeeping.
+    """
+    return losses.sum() / losses.size if losses.size else losses.dtype.type(np.nan)
 
 
 def _no_backward(self, *args, **kwargs):

@@ -30,12 +30,14 @@ import functools
 import numpy as np
 
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .batchnorm import BatchNorm1d
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .dropout import Dropout
 from .layers import Flatten, Linear, Sequential
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
-from .models import MLP
+from .models import CNN, MLP
 from .module import Module
+from .conv import Conv1d, Conv2d
+from .pooling import AvgPool2d, MaxPool2d
 from .reports import ATOL, RTOL
 from .testing.comparison import compare_modules
 
@@ -43,7 +45,8 @@ TORCH_SPEC = "torch==2.13.0"
 _LOSSES = (CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss)
 _LOSS_OPTIONS = ("weight", "pos_weight", "ignore_index", "label_smoothing")   # attributes named as PyTorch's
 _SUPPORTED = ("Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Dropout, BatchNorm1d, "
-              "Sequential, MLP (the study notes' MultiLayerPerceptronClass in PyTorch) and the losses")
+              "Sequential, MLP (the study notes' MultiLayerPerceptronClass in PyTorch), the losses, "
+              "Conv1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d and CNN (to PyTorch only)")
 
 
 def import_torch():
@@ -83,6 +86,7 @@ def _to_torch(module, torch, path):
                                               for name, child in m.named_children())),
         MLP: lambda m: _torch_mlp(m, torch),
         **{loss: _torch_loss(loss, torch) for loss in _LOSSES},
+        **_conv_to_torch(torch, path),
     })
     if build is None:
         raise TypeError(
@@ -192,6 +196,7 @@ def _from_torch(torch_module, torch, path):
         nn.Sequential: lambda t: Sequential(*(_from_torch(child, torch, _join(path, name))
                                               for name, child in t.named_children())),
         **{getattr(nn, loss.__name__): _manualnet_loss(loss) for loss in _LOSSES},
+        **_conv_from_torch(nn, path),
     })
     if build is None and _is_notes_mlp(torch_module, nn):
         build = _manualnet_mlp
@@ -347,3 +352,66 @@ def _numpy_dtype(torch_module, path):
         raise TypeError(f"from_torch: {type(torch_module).__name__}{_at(path)} has dtype {dtypes[0]}; "
                         "manualnet holds float32 or float64")
     return names[dtypes[0]] if dtypes else np.float32
+
+
+# -- convolution and pooling (issue 14) ------------------------------------------------------
+
+def _conv_to_torch(torch, path):
+    nn = torch.nn
+
+    def conv(m):
+        cls = nn.Conv2d if isinstance(m, Conv2d) else nn.Conv1d
+        return _with_state(cls(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
+                               m.groups, m.bias is not None, m.padding_mode, dtype=_torch_dtype(m, torch)), m, torch)
+
+    def cnn(m):
+        twin = _torch_cnn_class(torch)(_to_torch(m.features, torch, _join(path, "features")),
+                                       _to_torch(m.classifier, torch, _join(path, "classifier")))
+        return twin
+
+    def batchnorm2d(m):
+        return _with_state(nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats,
+                                          dtype=_torch_dtype(m, torch), bias=m.bias is not None), m, torch)
+
+    return {
+        Conv2d: conv,
+        Conv1d: conv,
+        BatchNorm2d: batchnorm2d,
+        MaxPool2d: lambda m: nn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, m.return_indices,
+                                          m.ceil_mode),
+        AvgPool2d: lambda m: nn.AvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
+                                          m.divisor_override),
+        CNN: cnn,
+    }
+
+
+def _conv_from_torch(nn, path):
+    def conv(cls):
+        return lambda t: cls(t.in_channels, t.out_channels, t.kernel_size, t.stride, t.padding, t.dilation, t.groups,
+                             t.bias is not None, t.padding_mode, dtype=_numpy_dtype(t, path))
+
+    return {
+        nn.BatchNorm2d: lambda t: BatchNorm2d(t.num_features, t.eps, t.momentum, t.affine, t.track_running_stats,
+                                              dtype=_numpy_dtype(t, path), bias=t.bias is not None),
+        nn.Conv2d: conv(Conv2d),
+        nn.Conv1d: conv(Conv1d),
+        nn.MaxPool2d: lambda t: MaxPool2d(t.kernel_size, t.stride, t.padding, t.dilation, t.return_indices,
+                                          t.ceil_mode),
+        nn.AvgPool2d: lambda t: AvgPool2d(t.kernel_size, t.stride, t.padding, t.ceil_mode, t.count_include_pad,
+                                          t.divisor_override),
+    }
+
+
+@functools.cache
+def _torch_cnn_class(torch):
+    """manualnet.models.CNN in PyTorch: the same ``features`` and ``classifier`` children and state-dict keys."""
+
+    class CNN(torch.nn.Module):
+        def __init__(self, features, classifier):
+            super().__init__()
+            self.features, self.classifier = features, classifier
+
+        def forward(self, x):
+            return self.classifier(self.features(x))
+
+    return CNN

@@ -129,6 +129,50 @@ def _loss(loss_class, function, make_input_and_target, reduction="mean"):
     return case
 
 
+# -- convolution and pooling (issue 14) ----------------------------------------------------------------
+
+CONV2D = dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2)
+
+
+def _conv2d(rng):
+    layer = _randomize(mn.Conv2d(4, 6, (3, 2), **CONV2D, rng=rng, dtype=np.float64), rng)
+    return LayerCase(layer, (rng.standard_normal((2, 4, 5, 6)),),
+                     lambda x, p: ag.conv2d(x, p["weight"], p["bias"], **CONV2D))
+
+
+def _conv1d(rng):
+    layer = _randomize(mn.Conv1d(2, 3, 3, padding="same", dilation=2, rng=rng, dtype=np.float64), rng)
+    return LayerCase(layer, (rng.standard_normal((2, 2, 7)),),
+                     lambda x, p: ag.conv1d(x, p["weight"], p["bias"], padding="same", dilation=2))
+
+
+def _max_pool2d(rng):
+    x = 0.01 * rng.permutation(2 * 2 * 5 * 6).reshape(2, 2, 5, 6)          # distinct values: no ties
+    return LayerCase(mn.MaxPool2d(3, 2, padding=1), (x,), lambda x, p: ag.max_pool2d(x, 3, 2, padding=1))
+
+
+def _avg_pool2d(rng):
+    return LayerCase(mn.AvgPool2d(3, 2, padding=1, count_include_pad=False), (rng.standard_normal((2, 2, 5, 6)),),
+                     lambda x, p: ag.avg_pool2d(x, 3, 2, padding=1, count_include_pad=False))
+
+
+def _cnn(rng):
+    layer = _randomize(mn.CNN(image_size=8, channels=(2, 3), hidden=6, rng=rng, dtype=np.float64), rng)
+    statistics = [(bn.running_mean.copy(), bn.running_var.copy()) for bn in (layer.features[1], layer.features[5])]
+
+    def block(x, p, conv, bn, stats):
+        x = ag.conv2d(x, p[f"features.{conv}.weight"], padding=1)
+        x = ag.batch_norm(x, *stats, p[f"features.{bn}.weight"], p[f"features.{bn}.bias"], training=True)
+        return ag.max_pool2d(ag.relu(x), 2)
+
+    def graph(x, p):
+        x = ag.flatten(block(block(x, p, 0, 1, statistics[0]), p, 4, 5, statistics[1]), 1)
+        x = ag.relu(ag.linear(x, p["classifier.1.weight"], p["classifier.1.bias"]))
+        return ag.linear(x, p["classifier.3.weight"], p["classifier.3.bias"])
+
+    return LayerCase(layer, (rng.standard_normal((3, 1, 8, 8)),), graph)
+
+
 LAYER_CASES = {
     mn.Linear: _linear,
     mn.Flatten: _flatten,
@@ -148,6 +192,11 @@ LAYER_CASES = {
     mn.BCEWithLogitsLoss: _loss(mn.BCEWithLogitsLoss, ag.binary_cross_entropy_with_logits, _logits_and_targets),
     mn.MSELoss: _loss(mn.MSELoss, ag.mse_loss, _values_and_targets),
     mn.MLP: _mlp,
+    mn.Conv2d: _conv2d,
+    mn.Conv1d: _conv1d,
+    mn.MaxPool2d: _max_pool2d,
+    mn.AvgPool2d: _avg_pool2d,
+    mn.CNN: _cnn,
 }
 # The notes' LogisticRegression is a whole model with its own backward(x, yhat, y);
 # tests/test_autograd.py compares it with its graph separately.

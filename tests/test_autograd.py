@@ -449,9 +449,12 @@ def _wrong_methods(bug):
     return {name: value for name, value in vars(bug).items() if callable(value) and not name.startswith("__")}
 
 
+# MaxPoolGradToAllTies is right wherever max is differentiable: at a tie (a kink) finite differences cannot
+# judge it, so no gradient check fails it (tests/test_bugzoo.py catches it by comparison).
 # CrossEntropyWeightedGradOverN is wrong only with class weights, which the plain cases here do not set.
 @pytest.mark.parametrize("bug", [bug for bug in bugzoo.BUGS
-                                 if bug not in (bugzoo.OverwritingLinear, bugzoo.CrossEntropyWeightedGradOverN)
+                                 if bug not in (bugzoo.OverwritingLinear, bugzoo.MaxPoolGradToAllTies,
+                                                bugzoo.CrossEntropyWeightedGradOverN)
                                  and bug.__bases__[0] not in NO_AUTOGRAD_NODE_YET],
                          ids=lambda bug: bug.__name__)
 def test_a_wrong_line_in_a_layer_breaks_both_the_layer_and_the_graph(bug, monkeypatch):

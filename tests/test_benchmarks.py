@@ -40,6 +40,15 @@ def test_quick_benchmark_writes_every_row(tmp_path):
     assert lstm["manualnet_breakdown"]["phases"] and lstm["torch_breakdown"]["phases"]
     assert "LSTM epoch on sequential MNIST" in printed
     assert "targets (issue 7" in printed and "float32 GEMM rate" in printed
+    # convolutional networks (issue 14)
+    conv = report["conv"]
+    assert {row["operation"].split(" ")[0] for row in conv["layers"]} == {"Conv2d", "MaxPool2d", "AvgPool2d"}
+    assert conv["naive_vs_fast"]["speedup"] > 0 and conv["cnn_epoch"]["vs_torch"]["median"] > 0
+    assert all(b["total_us"] > 0 and "matmul: forward" in b["pieces_us"] for b in conv["breakdown"])
+    assert abs(sum(conv["cnn_epoch_shares"]["shares"].values()) - 1) < 1e-9
+    assert {row["target"] for row in report["targets"]} >= {
+        "CNN epoch manualnet/torch (issue 14)", "Conv2d im2col / naive loops speed-up (issue 14)"}
+    assert "where a manualnet CNN epoch goes" in printed
 
 
 @pytest.mark.parametrize("optimizer, lr", [("sgd", 0.5), ("adam", 0.01)])

@@ -8,6 +8,7 @@ served by a fake npm: nothing is downloaded.
 
 import dataclasses
 import io
+import math
 import os
 import re
 import signal
@@ -494,6 +495,71 @@ def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path):
     imported = subprocess.run([sys.executable, "-c", "import manualnet"], capture_output=True, text=True,
                               env=environment, timeout=60)
     assert imported.returncode == -signal.SIGINT and "KeyboardInterrupt" in imported.stderr   # your program: Python's Ctrl-C
+
+
+# -- the CNN (issue 14) ---------------------------------------------------------------------
+
+def test_cnn_trains_on_the_digits_saves_and_evaluates_to_the_same_accuracy(capsys, tmp_path):
+    path = str(tmp_path / "cnn.npz")
+    code, out, _ = run_main(capsys, "train", "--model", "cnn", "--epochs", "1", "--save", path)
+    assert code == 0 and "training CNN(in_channels=1, num_classes=10, image_size=8, " in out
+    assert len(epoch_lines(out)) == 1 and accuracy_of(out)[0] > 0.5          # one epoch; chance is 0.1
+    code, evaluated, _ = run_main(capsys, "evaluate", path)
+    assert code == 0 and "tested on the 359 digits test images" in evaluated
+    assert accuracy_of(evaluated) == accuracy_of(out)
+
+
+def test_cnn_trains_on_mnist_images_from_idx_files(capsys, tmp_path, rng):
+    write_mnist(tmp_path, small_mnist(rng, train=20, test=10, side=28))
+    path = str(tmp_path / "cnn.npz")
+    code, out, _ = run_main(capsys, "train", "--model", "cnn", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                            "--epochs", "1", "--save", path)
+    assert code == 0 and "image_size=28" in out and "on mnist: 20 training and 10 test images" in out
+    code, evaluated, _ = run_main(capsys, "evaluate", path, "--data-dir", str(tmp_path))
+    assert code == 0 and accuracy_of(evaluated) == accuracy_of(out)
+
+
+def test_evaluate_names_a_cnn_weight_that_fits_no_image(capsys, tmp_path):
+    state = mn.CNN(image_size=8, rng=0).state_dict()
+    state["classifier.1.weight"] = np.zeros((128, 100), np.float32)          # 100 inputs: not 32 channels of s²
+    mn.save(state, tmp_path / "bad.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "bad.npz"))
+    assert code == 1 and "classifier.1.weight has 100 inputs, which is not 32 channels of a square image" in err
+
+
+# -- --schedule: the learning rate over the run ---------------------------------------------------
+
+def test_cosine_schedule_anneals_the_learning_rate_and_changes_the_run(capsys, monkeypatch):
+    """cosine: lr_e = lr (1 + cos(π e / epochs)) / 2 in epoch e (the optimizer's lr at each step says so);
+    constant leaves it; the CNN anneals by default, the MLP not."""
+    from manualnet import cli
+    seen = []
+    step = cli.optim.Adam.step
+
+    def recording_step(self):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self)
+
+    monkeypatch.setattr(cli.optim.Adam, "step", recording_step)
+    _, cosine, _ = run_main(capsys, "train", "--epochs", "3", "--hidden", "16", "--schedule", "cosine")
+    per_epoch = sorted(set(seen), reverse=True)
+    assert per_epoch == pytest.approx([1e-3 * (1 + math.cos(math.pi * e / 3)) / 2 for e in range(3)])
+    assert "adam lr=0.001 (cosine over 3 epochs), batch size 64" in cosine
+    seen.clear()
+    _, constant, _ = run_main(capsys, "train", "--epochs", "3", "--hidden", "16")
+    assert set(seen) == {1e-3} and "adam lr=0.001, batch size 64" in constant
+    assert epoch_lines(constant)[1:] != epoch_lines(cosine)[1:]
+    seen.clear()
+    _, cnn, _ = run_main(capsys, "train", "--model", "cnn", "--epochs", "2")
+    assert "(cosine over 2 epochs)" in cnn and sorted(set(seen)) == pytest.approx([5e-4, 1e-3])
+    seen.clear()
+    run_main(capsys, "train", "--model", "cnn", "--epochs", "2", "--schedule", "constant")
+    assert set(seen) == {1e-3}
+
+
+def test_an_unknown_schedule_is_a_usage_error(capsys):
+    code, _, err = run_main(capsys, "train", "--schedule", "linear")
+    assert code == 2 and "argument --schedule: invalid choice: 'linear' (choose from 'constant', 'cosine')" in err
 
 
 # -- sequences (issue 16): the lstm model --------------------------------------------------------

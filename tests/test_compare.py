@@ -173,8 +173,8 @@ def test_torch_functions_refuse_what_is_not_a_manualnet_module():
 
 
 def test_from_torch_names_a_module_without_equivalent():
-    with pytest.raises(TypeError, match=r"from_torch: Conv2d \(at '0'\) has no manualnet equivalent"):
-        from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3)))
+    with pytest.raises(TypeError, match=r"from_torch: Conv3d \(at '0'\) has no manualnet equivalent"):
+        from_torch(torch.nn.Sequential(torch.nn.Conv3d(1, 1, 3)))
 
 
 @pytest.mark.parametrize("loss", [

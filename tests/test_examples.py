@@ -69,12 +69,29 @@ def test_refactoring_runs_a_single_step(capsys):
     assert "step 5, optim:" in capsys.readouterr().out
 
 
+# -- PyTorch's MNIST example, ported (issue 14) -------------------------------------------------
+
+def test_mnist_cnn_example_learns(capsys):
+    """The ported network on the digits (8×8; real MNIST takes minutes an epoch): it learns within 2 epochs."""
+    history = load_example("mnist_cnn")["main"](["--dataset", "digits", "--epochs", "2", "--log-interval", "100"])
+    out = capsys.readouterr().out
+    assert history["test_loss"][1] < history["test_loss"][0]
+    assert history["test_accuracy"][-1] > 0.6                # chance is 0.1
+    assert out.count("Test set: Average loss:") == 2 and "Train Epoch: 2 [0/1438 (0%)]" in out
+
+
+def test_mnist_cnn_example_net_has_the_originals_sizes():
+    net = load_example("mnist_cnn")["Net"](rng=0)
+    assert net.fc1.in_features == 9216 and [p.shape for p in net.conv2.parameters()] == [(64, 32, 3, 3), (64,)]
+
+
 # -- every example runs as a script -----------------------------------------------------------
 
 @pytest.mark.parametrize("name, argv", [
     ("mlp_adam", ["--epochs", "1", "--samples", "100"]),
     ("logistic_regression", ["--epochs", "2", "--samples", "100"]),
     ("refactoring", ["--step", "7", "--epochs", "1", "--samples", "100"]),
+    ("mnist_cnn", ["--dataset", "digits", "--epochs", "1", "--samples", "100", "--dry-run"]),
     ("sequential_mnist", ["--epochs", "1", "--samples", "200", "--hidden", "16"]),
 ])
 def test_example_runs_as_a_script(name, argv):

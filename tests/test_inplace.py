@@ -77,6 +77,15 @@ CASES = [
      lambda: (batch(2, 6, 4), (batch(1, 2, 3), batch(1, 2, 3)))),
     ("GRU", lambda: mn.GRU(4, 3, bidirectional=True, rng=0, dtype=np.float64), lambda: (batch(6, 2, 4), batch(2, 2, 3))),
 ]
+# Convolution and pooling (issue 14): each keeps its own copy (im2col columns, max-pool routes).
+CASES += [
+    ("Conv2d", lambda: mn.Conv2d(2, 3, 1, rng=0, dtype=np.float64), lambda: (batch(2, 2, 4, 4),)),   # 1 × 1: no padding copy
+    ("Conv2d(padding=1)", lambda: mn.Conv2d(2, 3, 3, padding=1, rng=0, dtype=np.float64), lambda: (batch(2, 2, 4, 4),)),
+    ("Conv1d", lambda: mn.Conv1d(2, 3, 3, rng=0, dtype=np.float64), lambda: (batch(2, 2, 6),)),
+    ("MaxPool2d", lambda: mn.MaxPool2d(2), lambda: (batch(2, 2, 4, 4),)),
+    ("AvgPool2d", lambda: mn.AvgPool2d(2), lambda: (batch(2, 2, 4, 4),)),
+    ("CNN", lambda: mn.CNN(image_size=8, channels=(2, 3), rng=0, dtype=np.float64), lambda: (batch(2, 1, 8, 8),)),
+]
 # LogisticRegression keeps nothing: its backward(x, yhat, y) is given every array it reads.
 KEEPS_NOTHING = {"LogisticRegression"}
 

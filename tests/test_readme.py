@@ -64,6 +64,22 @@ def test_readme_states_the_share_of_backward_work_that_need_input_grad_skips():
     assert f"G W: {ours:.0%} of this network's backward multiply-adds, and {notes:.0%} for the notes' 784-256-10 MLP" in text
 
 
+# -- convolution (issue 14): the README quotes the recorded CNN runs --------------------------------
+
+def test_readme_cnn_lines_are_the_recorded_runs():
+    results = README.parent / "benchmarks" / "results"
+    run = (results / "cnn-mnist-readme-run.txt").read_text(encoding="utf-8")
+    output = "\n".join(line for line in run.splitlines() if not line.startswith("#"))
+    text = README.read_text(encoding="utf-8")
+    assert f"```text\n{output}\n```" in text
+    accuracy = float(output.rsplit("test accuracy: ", 1)[1].split()[0])
+    assert accuracy >= 0.985 and "--model cnn --dataset mnist --epochs 3" in run.splitlines()[0]
+
+    digits = (results / "cnn-digits-readme-run.txt").read_text(encoding="utf-8")
+    quoted = digits.rsplit("test accuracy: ", 1)[1].split(" correct")[0]          # '0.9861 (354/359'
+    assert f"end at {quoted} correct)" in " ".join(text.split())
+
+
 # -- sequences (issue 16): the README quotes the recorded LSTM run ----------------------------------
 
 def test_readme_lstm_mnist_lines_are_the_recorded_runs():

@@ -305,7 +305,22 @@ def _diagnosed_cases():
     ]
 
 
-CASES = _diagnosed_cases()
+def _diagnosed_conv_cases():
+    """Convolution, pooling and BatchNorm2d (issue 14): the bug zoo's layers, named by rerunning them."""
+    images, tied = x_batch((2, 2, 7, 6)), np.random.default_rng(SEED).integers(0, 3, (2, 2, 6, 6)).astype(float)
+    conv = lambda cls: cls(2, 4, 3, stride=2, padding=1, rng=SEED, dtype=np.float64)      # noqa: E731
+    batchnorm = lambda cls: cls(2, dtype=np.float64)                                      # noqa: E731
+    return [
+        ("kernel not flipped", conv(bugzoo.UnflippedKernelConv2d), conv(mn.Conv2d), (images,), "input.grad"),
+        ("stride not dilated", conv(bugzoo.UndilatedGradConv2d), conv(mn.Conv2d), (images,), "input.grad"),
+        ("max to whole window", bugzoo.MaxPoolGradToWholeWindow(3, 2), mn.MaxPool2d(3, 2), (images,), "input.grad"),
+        ("max to every tie", bugzoo.MaxPoolGradToAllTies(2), mn.MaxPool2d(2), (tied,), "input.grad"),
+        ("average not divided", bugzoo.AvgPoolGradNotDivided(3, 2), mn.AvgPool2d(3, 2), (images,), "input.grad"),
+        ("batch-norm axes", batchnorm(bugzoo.BatchNorm2dOverAllAxes), batchnorm(mn.BatchNorm2d), (images,), "output"),
+    ]
+
+
+CASES = _diagnosed_cases() + _diagnosed_conv_cases()
 
 
 @pytest.mark.parametrize("mistake, mine, reference, inputs, row", CASES, ids=[case[0] for case in CASES])

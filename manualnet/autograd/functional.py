@@ -19,9 +19,11 @@ import numpy as np
 
 from ..activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from ..batchnorm import BatchNorm1d, BatchNorm2d
+from ..conv import Conv1d, Conv2d
 from ..dropout import Dropout
 from ..layers import Flatten, Linear
 from ..losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from ..pooling import AvgPool2d, MaxPool2d
 from .engine import Node
 from .tensor import Tensor, record
 
@@ -294,3 +296,49 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     layer = BCEWithLogitsLoss(weight=_constant(weight, function), reduction=reduction,
                               pos_weight=_constant(pos_weight, function, "pos_weight"))
     return _loss(function, "BinaryCrossEntropyWithLogitsBackward0", layer, input, target)
+
+
+# -- convolution and pooling (issue 14): nodes running Conv2d, Conv1d, MaxPool2d, AvgPool2d ---------------
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Every window times the kernel through ``Conv2d`` (derivations/conv2d.md): ConvolutionBackward0.
+
+    Shape: input (N, C, H, W), weight (O, C/groups, kH, kW), bias (O,) -> (N, O, Ho, Wo).
+    """
+    return _conv(Conv2d, "conv2d", 4, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """The same along one axis through ``Conv1d``: ConvolutionBackward0.
+
+    Shape: input (N, C, L), weight (O, C/groups, k), bias (O,) -> (N, O, Lo).
+    """
+    return _conv(Conv1d, "conv1d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv(layer_class, function, weight_ndim, input, weight, bias, stride, padding, dilation, groups):
+    input = _tensor(input, function)
+    weight, bias = _parameters_of(function, weight, bias, weight_ndim)
+    out_channels, channels_per_group = weight.shape[:2]
+    if bias is not None and bias.shape != (out_channels,):
+        raise ValueError(f"{function}: expected bias of shape ({out_channels},) for weight {weight.shape}, "
+                         f"got shape {bias.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{function}: expected groups to be a positive integer, got {groups!r}")
+    layer = _build(layer_class, channels_per_group * groups, out_channels, weight.shape[2:], stride, padding,
+                   dilation, groups, bias=bias is not None, dtype=weight.dtype)
+    return record(LayerNode("ConvolutionBackward0", layer), input, weight, *([bias] if bias is not None else []))
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Each window's maximum through ``MaxPool2d`` (derivations/pooling.md): MaxPool2DWithIndicesBackward0."""
+    _refuse("max_pool2d", "MaxPool2d in a graph", return_indices=(return_indices, False))
+    layer = MaxPool2d(kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)
+    return record(LayerNode("MaxPool2DWithIndicesBackward0", layer), _tensor(input, "max_pool2d"))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Each window's average through ``AvgPool2d`` (derivations/pooling.md): AvgPool2DBackward0."""
+    layer = AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return record(LayerNode("AvgPool2DBackward0", layer), _tensor(input, "avg_pool2d"))

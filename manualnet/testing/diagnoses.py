@@ -29,6 +29,13 @@ MISTAKES = {
     "derivative as value": "the function's value used as its derivative: σ(z) for σ(z)(1 − σ(z))",
     "mean term missing": "off by one constant per feature: a term averaged over the batch is missing",
     "shape": "an array of the wrong shape, or none at all",
+    # Convolution and pooling (issue 14): each reproduced by re-running the bug zoo's layer.
+    "kernel not flipped": "a convolution's input gradient correlates G with the kernel unflipped",
+    "stride not dilated": "a strided convolution's input gradient from G without the stride's zeros between entries",
+    "max to whole window": "max pooling's gradient sent to every cell of the window, not only its maximum",
+    "max to every tie": "max pooling's gradient sent to every cell equal to the maximum, not only the first",
+    "average not divided": "average pooling's gradient not divided by the window's size",
+    "batch-norm axes": "batch-norm statistics taken over other axes than every axis but the channel",
     # Sequences (issue 16): each reproduced by re-running the reference (manualnet.testing.mistaken).
     "gradient not carried": "backpropagation through time without dL/dh_t's second source: each step learns "
                             "only from its own output, nothing is carried back from step t+1",
@@ -191,9 +198,22 @@ def _near(value, target):
     return math.isclose(value, target, rel_tol=1e-6)
 
 
-# -- sequences (issue 16): the mistakes manualnet.testing.mistaken reproduces -------------
+# -- convolution and pooling (issue 14), sequences (issue 16): the mistakes manualnet.testing.mistaken
+# reproduces, by re-running the reference the way the mistake runs it ----------------------------
 
 _REPRODUCED = {
+    "kernel not flipped": "mine is the full correlation of G with the kernel as it is; the input gradient needs it "
+                          "flipped (rotated 180°: weight[..., ::-1, ::-1]), derivations/conv2d.md eq. (7)",
+    "stride not dilated": "mine correlates G itself with the flipped kernel; with stride s, G needs s − 1 zeros "
+                          "between its entries first, derivations/conv2d.md eq. (7)",
+    "max to whole window": "mine gives every cell of a window the window's gradient; only the maximum reached the "
+                           "output, derivations/pooling.md eq. (4)",
+    "max to every tie": "mine gives the gradient to every cell tied for a window's maximum; PyTorch (and manualnet) "
+                        "give it to the first maximum in window order only, derivations/pooling.md eq. (4)",
+    "average not divided": "mine spreads each G to its window without dividing by the window's size, "
+                           "derivations/pooling.md eq. (8)",
+    "batch-norm axes": "mine normalises with one mean and variance over every axis; each channel needs its own, "
+                       "over (N, H, W): mean(axis=(0, 2, 3)), derivations/batchnorm.md eq. (1)",
     "gradient not carried": "mine equals the reference's gradient when every time step back-propagates only its "
                             "own output's gradient: dL/dh_t = G_t + (what step t+1 sends back) lost its second "
                             "term (rnn.md eq. (4))",

@@ -13,7 +13,9 @@ fact about the numbers, like every other in ``diagnoses``.
 
 ``mistaken_runs`` returns ``{mistake: Run}`` for the mistakes that apply to
 the reference (sequence layers, gated layers, one-step tanh layers,
-lookups); the comparison turns each Run into rows with its own names.
+lookups, and the layers the bug zoo holds a wrong version of: convolution,
+pooling, batch norm over images); the comparison turns each Run into rows
+with its own names.
 """
 
 import copy
@@ -213,7 +215,27 @@ def _duplicates_lost(reference, inputs, mine_output, upstreams):
     return Run(parameter_grads=run_passes(reference, inputs, [upstream * keep for upstream in upstreams]).parameter_grads)
 
 
+# -- convolution and pooling: the bug zoo's wrong layer, run on the reference's state ---------------------
+
+def _bug_zoo_layer(bug_name):
+    """The reference run as the bug-zoo class ``bug_name`` runs it: that class is the reference's own
+    layer with the mistake's one line changed, so only a reference of its parent class can make it."""
+    def reproduce(reference, inputs, mine_output, upstreams):
+        from . import bugzoo                     # bugzoo imports the layers; imported on first use
+        bug = getattr(bugzoo, bug_name)
+        if not isinstance(reference, bug.__bases__[0]):
+            return None
+        return run_passes(bugzoo.with_bug(reference, bug), inputs, upstreams)
+    return reproduce
+
+
 _REPRODUCTIONS = (
+    ("kernel not flipped", _bug_zoo_layer("UnflippedKernelConv2d")),
+    ("stride not dilated", _bug_zoo_layer("UndilatedGradConv2d")),
+    ("max to whole window", _bug_zoo_layer("MaxPoolGradToWholeWindow")),
+    ("max to every tie", _bug_zoo_layer("MaxPoolGradToAllTies")),
+    ("average not divided", _bug_zoo_layer("AvgPoolGradNotDivided")),
+    ("batch-norm axes", _bug_zoo_layer("BatchNorm2dOverAllAxes")),
     ("gradient not carried", _gradient_not_carried),
     ("last step only", _last_step_only),
     ("gate order", _gate_order),
