@@ -296,11 +296,44 @@ def _s(entry):
     return f"{entry['median']:.2f} ({entry['min']:.2f}-{entry['max']:.2f})"
 
 
+# -- the README's table, from a recorded run -------------------------------------------------------
+
+def readme_table(report):
+    """The README's Performance table (Markdown) from a report: every number in it is the JSON's."""
+    def seconds(entry):
+        value = entry["median"]
+        return f"{value * 1e3:.1f} ms" if value < 0.1 else f"{value:.2f} s"
+
+    lines = ["| workload (one epoch) | manualnet | PyTorch | manualnet / PyTorch | manualnet / NumPy floor "
+             "| share of GEMM bound |", "|---|---|---|---|---|---|"]
+    for row in report["mnist"] + report["digits"]:
+        name = "784-256-10" if row in report["mnist"] else "digits 64-128-10"
+        lines.append(f"| {name}, {'SGD' if row['optimizer'] == 'sgd' else 'Adam'}, batch {row['batch_size']} "
+                     f"| {seconds(row['seconds']['manualnet'])} | {seconds(row['seconds']['torch'])} "
+                     f"| {row['vs_torch']['median']:.2f} | {row['vs_floor']['median']:.2f} "
+                     f"| {row['gemm_efficiency']:.0%} |")
+    cnn = report["conv"]["cnn_epoch"]
+    lines.append(f"| CNN (issue 14), {cnn['samples']:,} MNIST-shaped images, Adam, batch {cnn['batch_size']} "
+                 f"| {seconds(cnn['seconds']['manualnet'])} | {seconds(cnn['seconds']['torch'])} "
+                 f"| {cnn['vs_torch']['median']:.2f} | — | — |")
+    lstm = report["lstm"]
+    samples = int(lstm["workload"].rsplit(", ", 1)[1].split(" sequences")[0])     # "..., 20000 sequences of 28 steps"
+    lines.append(f"| LSTM(28, 128) + Linear (issue 16), {samples:,} sequences of 28 steps, Adam, batch "
+                 f"{lstm['batch_size']} | {seconds(lstm['seconds']['manualnet'])} | "
+                 f"{seconds(lstm['seconds']['torch'])} | {lstm['vs_torch']['median']:.2f} | — | — |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latest.json")
+    parser.add_argument("--readme", type=Path, metavar="RUN.json",
+                        help="print the README's Performance table of a recorded run, and nothing else")
     args = parser.parse_args()
+    if args.readme is not None:
+        print(readme_table(json.loads(args.readme.read_text(encoding="utf-8"))))
+        return
     report = run(args.quick)
     print(format_report(report))
     args.out.parent.mkdir(parents=True, exist_ok=True)

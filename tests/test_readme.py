@@ -103,3 +103,16 @@ def test_readme_char_rnn_table_is_the_recorded_runs():
     assert f"-->\n{table}\n<!-- end of char-rnn-table -->" in text
     assert record["text_sha256"] == __import__("manualnet").datasets.SHAKESPEARE_PLAYS["hamlet"].sha256
     assert record["samples"][-1] in text and record["settings"]["compare_torch"]
+
+
+# -- performance: the README's table is the recorded run's --------------------------------------------
+
+def test_readme_performance_table_is_the_recorded_run():
+    import json
+
+    from benchmarks.run import readme_table
+    run = json.loads((README.parent / "benchmarks" / "results" / "readme-run.json").read_text(encoding="utf-8"))
+    table = readme_table(run)
+    text = README.read_text(encoding="utf-8")
+    assert f"-->\n{table}\n<!-- end of performance-table -->" in text
+    assert not run["quick"] and run["environment"]["cpu"] in " ".join(text.split())
