@@ -647,7 +647,7 @@ EXERCISES = (
                             f"{'training' if c['training'] else 'evaluation'}, seed {c['seed']}")),
     # -- convolution and pooling (issue 14) --
     Exercise(
-        "conv2d", "Conv2d", "backward", "derivations/conv2d.md#backward", "(4)-(8) or (12)-(14), (8)",
+        "conv2d", "Conv2d", "backward", "derivations/conv2d.md#backward", "(4)-(8), im2col (9)-(14)",
         {"input": ("(6), (8) (with im2col (13), (14), (8))", "dL/dx"),
          "weight": ("(4) (with im2col (12))", "dL/dW"), "bias": ("(5)", "dL/db")},
         "derivations/conv2d.md#dimension-check", "003",

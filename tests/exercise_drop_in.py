@@ -17,6 +17,8 @@ stub's parameters.
 import importlib
 import inspect
 
+import numpy as np
+
 from manualnet.module import Module
 
 
@@ -27,13 +29,35 @@ def with_drop_in(stub_text, class_name, source, **attributes):
             f"_drop_in.drop_in({class_name}, {source!r}, **{attributes!r})\n")
 
 
+# What the library's convolution and pooling read under other names than their stubs keep (the stubs
+# keep the derivation's symbols; the library keeps one 2-D geometry shared with Conv1d, and a dtype to
+# check G against).  ``drop_in(..., adapter=NAME)`` adds them to the stub's class
+# (an instance's own attribute, as the max-pool stub's dilation, still wins over the class's).
+ADAPTERS = {
+    "conv2d": {
+        "groups": 1, "spatial_dims": 2, "_pad_mode": "constant",
+        "_kernel": property(lambda self: self.kernel_size), "_stride": property(lambda self: self.stride),
+        "_dilation": property(lambda self: self.dilation),
+        "_padding": property(lambda self: tuple((p, p) for p in self.padding)),
+        "cols": property(lambda self: self.X_col[np.newaxis]),                 # one group
+        "input_shape": property(lambda self: (*self.x_padded.shape[:2], *(
+            size - 2 * p for size, p in zip(self.x_padded.shape[2:], self.padding)))),
+    },
+    "pool2d": {
+        "ceil_mode": False, "dilation": (1, 1), "divisor_override": None,
+        "input_dtype": property(lambda self: np.dtype(np.float64)),            # the graded cases are float64
+    },
+}
+
+
 def resolve(source):
     module, name = source.split(":")
     return getattr(importlib.import_module(module), name)
 
 
-def drop_in(stub_class, source, **attributes):
-    """Replace ``stub_class``'s backward (or step) by ``source``'s, with the helpers it needs."""
+def drop_in(stub_class, source, adapter=None, **attributes):
+    """Replace ``stub_class``'s backward (or step) by ``source``'s, with the helpers it needs
+    (and the attributes ``ADAPTERS[adapter]`` names)."""
     source = resolve(source)
     if not issubclass(source, Module):
         stub_class.step = _delegating_step(source)
@@ -44,7 +68,7 @@ def drop_in(stub_class, source, **attributes):
             helper = name.startswith("_") and not name.startswith("__") and name not in own
             if inspect.isfunction(value) and (name == "backward" or helper):
                 setattr(stub_class, name, value)
-    for name, value in attributes.items():
+    for name, value in {**ADAPTERS.get(adapter, {}), **attributes}.items():
         setattr(stub_class, name, value)
 
 

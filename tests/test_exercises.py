@@ -38,10 +38,15 @@ LIBRARY = {
     "softmax": "manualnet.activations:Softmax", "cross_entropy": "manualnet.losses:CrossEntropyLoss",
     "sequential": "manualnet.layers:Sequential", "sgd": "manualnet.optim:SGD", "adam": "manualnet.optim:Adam",
     "dropout": "manualnet.dropout:Dropout", "batchnorm": "manualnet.batchnorm:BatchNorm1d",
+    "conv2d": "manualnet.conv:Conv2d", "max_pool2d": "manualnet.pooling:MaxPool2d",
+    "avg_pool2d": "manualnet.pooling:AvgPool2d",
 }
 # What the library's backward reads that the stub has no reason to define: the stub's batch norm is
-# always affine, and its cross-entropy always on the plain path (labels, no weight, no smoothing).
-DROP_IN_ATTRIBUTES = {"batchnorm": {"affine": True}, "cross_entropy": {"weighted_target": None}}
+# always affine, and its cross-entropy always on the plain path (labels, no weight, no smoothing);
+# the convolution's and pooling's geometry under the library's names (tests/exercise_drop_in.py's ADAPTERS).
+DROP_IN_ATTRIBUTES = {"batchnorm": {"affine": True}, "cross_entropy": {"weighted_target": None},
+                      "conv2d": {"adapter": "conv2d"}, "max_pool2d": {"adapter": "pool2d"},
+                      "avg_pool2d": {"adapter": "pool2d"}}
 
 # (exercise, bug-zoo class, the diagnosis it must get)
 BUGS = [
@@ -55,6 +60,10 @@ BUGS = [
     ("dropout", "DropoutWithoutMask", "mask missing"),
     ("dropout", "DropoutScaledByP", "dropout scale"),
     ("batchnorm", "BatchNormWithoutMeanTerm", "mean term missing"),
+    ("conv2d", "UnflippedKernelConv2d", "kernel not flipped"),
+    ("conv2d", "UndilatedGradConv2d", "stride not dilated"),
+    ("max_pool2d", "MaxPoolGradToWholeWindow", "max to whole window"),
+    ("avg_pool2d", "AvgPoolGradNotDivided", "average not divided"),
 ]
 
 NAMES = [exercise.name for exercise in E.EXERCISES]
@@ -184,8 +193,10 @@ def test_each_classic_mistake_dropped_in_fails_with_its_diagnosis_named(course, 
         assert line not in text, f"the grade shows the library's line {line!r}"
 
 
-# Mistakes in options an exercise's stub does not have (its cross-entropy takes no class weights).
-NOT_IN_THE_EXERCISE = {"CrossEntropyWeightedGradOverN"}
+# Mistakes in options an exercise's stub does not have (its cross-entropy takes no class weights), or
+# outside the method the learner writes: MaxPoolGradToAllTies picks the routes in forward (written), and
+# the graded cases have no ties, where finite differences could not judge it.
+NOT_IN_THE_EXERCISE = {"CrossEntropyWeightedGradOverN", "MaxPoolGradToAllTies"}
 
 
 def test_every_bug_zoo_mistake_of_an_exercised_layer_is_tried():
@@ -228,6 +239,18 @@ LEARNER_MISTAKES = {
             v[...] = beta2 * v + (1 - beta2) * p.grad ** 2
             p.data -= self.lr * m / (v ** 0.5 + self.eps)
 """, "constant factor", True),
+    # the im2col way, with the weight's gradient assigned where it must be added
+    "conv2d": ("""\
+        O = self.out_channels
+        G_mat = grad_output.transpose(1, 0, 2, 3).reshape(O, -1)
+        self.weight.grad = (G_mat @ self.X_col.T).reshape(self.weight.shape)
+        if self.bias is not None:
+            self.bias.grad += G_mat.sum(axis=1)
+        d_cols = self.weight.data.reshape(O, -1).T @ G_mat
+        d_padded = col2im(d_cols[np.newaxis], self.x_padded.shape, self.kernel_size, self.stride, self.dilation)
+        (P_h, P_w) = self.padding
+        return d_padded[:, :, P_h:d_padded.shape[2] - P_h, P_w:d_padded.shape[3] - P_w]
+""", "not accumulated", True),
 }
 
 
@@ -370,7 +393,7 @@ def test_the_readme_session_replays_as_shown(course):
         assert ran.stderr == ""
         assert masked(ran.stdout) == masked("\n".join(shown)), f"{command} printed:\n{ran.stdout}"
     assert "sum vs mean" in blocks[2][1] and "derivations/linear.md#backward" in blocks[2][1]
-    assert "eq. (4)" in blocks[2][1] and "next: exercise 3/11, relu" in blocks[4][1]
+    assert "eq. (4)" in blocks[2][1] and f"next: exercise 3/{len(E.EXERCISES)}, relu" in blocks[4][1]
 
 
 def note_map(text):
