@@ -21,7 +21,7 @@ import numpy as np
 import manualnet as mn
 from manualnet.gradcheck import check_module
 
-from . import conv, machine, memory, ops, training
+from . import conv, machine, memory, ops, sequences, training
 
 
 
@@ -89,10 +89,12 @@ def memory_rows(batch_size, optimizer, samples):
 
 FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample": 10,
         "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5,
-        "cnn_samples": 60_000, "cnn_repeats": 3, "naive_batch": 4, "conv_batch": 64}
+        "cnn_samples": 60_000, "cnn_repeats": 3, "naive_batch": 4, "conv_batch": 64,
+        "lstm_samples": 20_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100}   # LSTM: a third of an epoch
 QUICK = {"samples": 2_000, "repeats": 1, "warmup": 0, "digits_epochs_per_sample": 1,
          "op_seconds": 0.002, "op_repeats": 1, "process_repeats": 1,
-         "cnn_samples": 128, "cnn_repeats": 1, "naive_batch": 1, "conv_batch": 2}
+         "cnn_samples": 128, "cnn_repeats": 1, "naive_batch": 1, "conv_batch": 2,
+         "lstm_samples": 256, "lstm_repeats": 1, "lstm_breakdown_batches": 2}
 
 
 def run(quick):
@@ -120,6 +122,8 @@ def run(quick):
     report["import_manualnet"] = import_cost(budget["process_repeats"])
     report["peak_rss_epoch_batch_64_adam"] = memory_rows(64, "adam", budget["samples"])
     report["conv"] = conv_report(torch, budget)
+    report["lstm"] = sequences.lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"],
+                                        budget["lstm_breakdown_batches"])
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     report["targets"] = targets(report)
     return report
@@ -208,6 +212,9 @@ def targets(report):
     add("import manualnet, seconds", report["import_manualnet"]["seconds"]["median"], 0.1)
     add("import manualnet, peak RSS MiB", report["import_manualnet"]["peak_rss_mib"]["median"], 40)
     conv_targets(report, add)
+    lstm = report["lstm"]["vs_torch"]["median"]
+    add("LSTM epoch on sequential MNIST, manualnet/torch (issue 16)", lstm, 2.0)
+    add("LSTM epoch on sequential MNIST, manualnet/torch, stretch: faster", lstm, 1.0)
     return rows
 
 
@@ -258,11 +265,35 @@ def format_report(report):
         f" torch {rss['torch']['peak_rss_mib']:.0f} MiB",
     ]
     lines += format_conv(report)
-    lines += ["", "targets (issue 7):"]
+    lines += ["", *lstm_lines(report["lstm"])]
+    lines += ["", "targets (issue 7; the CNN rows: issue 14; the LSTM rows: issue 16):"]
     for row in report["targets"]:
         lines.append(f"  {'met    ' if row['met'] else 'NOT met'}  {row['target']:<52} "
                      f"{row['measured']:8.3f} (target {row['relation']} {row['limit']})")
     return "\n".join(lines)
+
+
+def lstm_lines(row):
+    """The LSTM row, and where each side's time goes."""
+    seconds = row["seconds"]
+    ours, theirs = row["manualnet_breakdown"], row["torch_breakdown"]
+    lines = [
+        "",
+        f"{row['workload']}, batch {row['batch_size']}, Adam, float32 (epoch, s: median (min-max)):",
+        f"  manualnet {_s(seconds['manualnet'])}   torch "
+        f"{_s(seconds['torch'])}   manualnet/torch {_ratio(row['vs_torch'])}",
+        f"  where manualnet's time goes ({ours['batches']} batches, {ours['total_seconds']:.2f} s):",
+    ]
+    for label, value in sorted(ours["phases"].items(), key=lambda item: -item[1]):
+        lines.append(f"    {value / ours['total_seconds']:5.1%}  {label}")
+    lines.append(f"    {ours['other'] / ours['total_seconds']:5.1%}  the rest (batches, zero_grad, checks)")
+    lines.append(f"  torch ({theirs['batches']} batches, {theirs['total_seconds']:.2f} s): " + ", ".join(
+        f"{label} {value / theirs['total_seconds']:.0%}" for label, value in theirs["phases"].items()))
+    return lines
+
+
+def _s(entry):
+    return f"{entry['median']:.2f} ({entry['min']:.2f}-{entry['max']:.2f})"
 
 
 def main():

@@ -27,6 +27,10 @@ from .parameter import Parameter
 from .conv import Conv1d, Conv2d
 from .models import CNN
 from .pooling import AvgPool2d, MaxPool2d
+# Sequences (issue 16): the lookup table and the recurrent layers; gradient clipping in mn.utils.
+from . import utils
+from .embedding import Embedding
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __version__ = "0.1.0"
 
@@ -53,5 +57,6 @@ __all__ = [
     "LogisticRegression", "MLP",
     "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "CNN",
     "save", "load",
+    "Embedding", "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "utils",
     "functional", "init", "optim", "rng", *_LAZY_SUBMODULES,
 ]

@@ -23,6 +23,8 @@ from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLo
 from .models import CNN, MLP, LogisticRegression
 from .conv import Conv1d, Conv2d
 from .pooling import AvgPool2d, MaxPool2d
+from .embedding import Embedding
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .reports import GradcheckReport, compare_arrays
 
 BATCH, FEATURES, CLASSES = 5, 4, 3
@@ -208,6 +210,41 @@ CATALOGUE = {
     LogisticRegression: _logistic_regression_check,
     MLP: _module_check(_float64(MLP, FEATURES, 6, CLASSES), (BATCH, FEATURES)),
 }
+
+
+# -- sequences (issue 16) ----------------------------------------------------------------------
+
+STEPS = 4
+
+
+def _state_check(build, input_shape, state_shape, pair):
+    """Check build(rng) on an input and a random initial state (h0, or (h0, c0) when ``pair``): a zero
+    state would leave step 1's share of dL/dW_hh at zero."""
+    def check(rng):
+        module = _randomize(build(rng), rng)
+        state = tuple(_sample(rng, state_shape) for _ in range(2)) if pair else _sample(rng, state_shape)
+        return _summarise(check_module(module, _sample(rng, input_shape), state, rng=rng, raise_on_failure=False))
+    return check
+
+
+def _embedding_check(rng):
+    """Token ids with repeats (12 from a vocabulary of 5): the scatter-add must sum them."""
+    layer = _randomize(Embedding(5, FEATURES, dtype=np.float64), rng)
+    indices = rng.integers(0, 5, size=(3, 4))
+    return _summarise(check_module(layer, indices, rng=rng, raise_on_failure=False))
+
+
+CATALOGUE.update({
+    Embedding: _embedding_check,
+    RNNCell: _state_check(_float64(RNNCell, FEATURES, 3), (BATCH, FEATURES), (BATCH, 3), pair=False),
+    LSTMCell: _state_check(_float64(LSTMCell, FEATURES, 3), (BATCH, FEATURES), (BATCH, 3), pair=True),
+    GRUCell: _state_check(_float64(GRUCell, FEATURES, 3), (BATCH, FEATURES), (BATCH, 3), pair=False),
+    RNN: _state_check(_float64(RNN, FEATURES, 3, num_layers=2, bidirectional=True),
+                      (STEPS, 2, FEATURES), (4, 2, 3), pair=False),
+    LSTM: _state_check(_float64(LSTM, FEATURES, 3, num_layers=2, batch_first=True),
+                       (2, STEPS, FEATURES), (2, 2, 3), pair=True),
+    GRU: _state_check(_float64(GRU, FEATURES, 3, bidirectional=True), (STEPS, 2, FEATURES), (2, 2, 3), pair=False),
+})
 
 
 def run_all(seed=0):

@@ -39,7 +39,7 @@ from ._main_guard import EXIT_INTERRUPTED
 from .data import DataLoader, TensorDataset
 from .losses import CrossEntropyLoss
 from .lr_scheduler import CosineAnnealingLR
-from .models import CNN, MLP
+from .models import CNN, MLP, LSTMClassifier
 from .progress import ProgressBar
 from .serialization import load, save
 
@@ -79,6 +79,8 @@ class ModelEntry:
     from_state: Callable      # (state, path) -> Module, or None when the state is another model's
     state_keys: tuple         # the keys of its state dict, for the message when none matches
     help: str
+    default_hidden: int = None    # --hidden when it is not given (None: DEFAULT_HIDDEN)
+    default_lr: dict = None       # {optimizer: lr} when --lr is not given (None: DEFAULT_LR)
     default_schedule: str = "constant"    # --schedule when it is not given
 
 
@@ -138,11 +140,43 @@ def _loaded(model, state, path):
     return model
 
 
+# -- sequences (issue 16): an LSTM reading each image row by row --------------------------------
+
+LSTM_KEYS = ("lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0", "lstm.bias_hh_l0", "fc.weight", "fc.bias")
+
+
+def _build_lstm(image_shape, num_classes, args, rng):
+    _, rows, columns = image_shape
+    return LSTMClassifier(input_size=columns, hidden_size=args.hidden, num_classes=num_classes, rng=rng)
+
+
+def _lstm_from_state(state, path):
+    """The LSTMClassifier whose weights are ``state``, sizes from the shapes; None if not an LSTMClassifier's."""
+    if set(state) != set(LSTM_KEYS):
+        return None
+    four_hidden, input_size = np.shape(state["lstm.weight_ih_l0"])
+    num_classes, hidden = np.shape(state["fc.weight"])
+    if four_hidden != 4 * hidden or 0 in (input_size, hidden, num_classes):
+        raise ValueError(f"{path}: lstm.weight_ih_l0 has shape {np.shape(state['lstm.weight_ih_l0'])} and "
+                         f"fc.weight {np.shape(state['fc.weight'])}; expected (4·H, input_size) and (classes, H)")
+    model = LSTMClassifier(input_size=input_size, hidden_size=hidden, num_classes=num_classes)
+    try:
+        model.load_state_dict(state)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {error}") from None
+    return model
+
+
 MODELS = {
     "mlp": ModelEntry(_build_mlp, input_shape=lambda image_shape: (math.prod(image_shape),),
                       from_state=_mlp_from_state, state_keys=tuple(MLP_KEYS),
                       help="the study notes' MultiLayerPerceptronClass: lin_1, ReLU, lin_2 "
                            "(--hidden units, Kaiming-normal weights, zero biases)"),
+    "lstm": ModelEntry(_build_lstm, input_shape=lambda image_shape: image_shape[1:],
+                       from_state=_lstm_from_state, state_keys=LSTM_KEYS,
+                       help="an LSTM reading each image row by row (MNIST: 28 steps of 28 pixels) and a Linear on "
+                            "its last state (--hidden units, default 128; adam lr 2e-3; derivations/lstm.md)",
+                       default_hidden=128, default_lr={"adam": 2e-3, "sgd": DEFAULT_LR["sgd"]}),
 }
 
 
@@ -153,7 +187,7 @@ CNN_WEIGHTS = {"features.0.weight": 4, "features.4.weight": 4, "classifier.1.wei
 
 def _build_cnn(image_shape, num_classes, args, rng):
     channels, size, _ = image_shape
-    return CNN(in_channels=channels, num_classes=num_classes, image_size=size, rng=rng)
+    return CNN(in_channels=channels, num_classes=num_classes, image_size=size, hidden=args.hidden, rng=rng)
 
 
 def _cnn_keys():
@@ -180,9 +214,9 @@ def _cnn_from_state(state, path):
 MODELS["cnn"] = ModelEntry(_build_cnn, input_shape=lambda image_shape: image_shape, from_state=_cnn_from_state,
                            state_keys=_cnn_keys(),
                            help="manualnet.models.CNN: two 3x3 convolution, batch-norm, ReLU and 2x2 max-pool "
-                                "blocks (16, 32 channels), then Linear 128, ReLU, Linear (a LeNet-style network; "
-                                "--schedule cosine by default)",
-                           default_schedule="cosine")
+                                "blocks (16, 32 channels), then Linear (--hidden units, default 128), ReLU, Linear "
+                                "(a LeNet-style network; --schedule cosine by default)",
+                           default_hidden=128, default_schedule="cosine")
 
 
 # -- errors ------------------------------------------------------------------------
@@ -248,8 +282,9 @@ def build_parser():
                                                          "(raw or .gz), read as they are, instead of the cache")
     train.add_argument("--model", choices=tuple(MODELS), default="mlp",
                        help="; ".join(f"{name}: {entry.help}" for name, entry in MODELS.items()))
-    train.add_argument("--hidden", type=positive_int, default=DEFAULT_HIDDEN, metavar="N",
-                       help=f"hidden units of the MLP (default {DEFAULT_HIDDEN})")
+    train.add_argument("--hidden", type=positive_int, metavar="N",
+                       help="hidden units (default: " + ", ".join(
+                           f"{entry.default_hidden or DEFAULT_HIDDEN} for {name}" for name, entry in MODELS.items()) + ")")
     train.add_argument("--epochs", type=positive_int, metavar="N",
                        help="passes over the training set (default: " + ", ".join(
                            f"{entry.default_epochs} on {name}" for name, entry in DATASETS.items()) + ")")
@@ -258,7 +293,8 @@ def build_parser():
     train.add_argument("--optimizer", choices=("sgd", "adam"), default="adam",
                        help=f"adam (default) or sgd (with momentum {SGD_MOMENTUM})")
     train.add_argument("--lr", type=learning_rate, metavar="X",
-                       help=f"learning rate (default {DEFAULT_LR['adam']} for adam, {DEFAULT_LR['sgd']} for sgd)")
+                       help=f"learning rate (default {DEFAULT_LR['adam']} for adam, {DEFAULT_LR['sgd']} for sgd; "
+                            f"the lstm model's adam: {MODELS['lstm'].default_lr['adam']})")
     train.add_argument("--schedule", choices=tuple(SCHEDULES),
                        help="the learning rate over the run: constant, or cosine (CosineAnnealingLR with T_max = "
                             "--epochs, stepped after each epoch: from --lr down towards 0 along a half cosine); "
@@ -436,7 +472,8 @@ def run_train(args):
         raise UsageError(prog, f"--save and --plot name the same file {args.save}")
     figure_class = _import_matplotlib_figure() if args.plot is not None else None
     epochs = args.epochs or dataset.default_epochs
-    lr = args.lr or DEFAULT_LR[args.optimizer]
+    lr = args.lr or (model_entry.default_lr or DEFAULT_LR)[args.optimizer]
+    args.hidden = args.hidden or model_entry.default_hidden or DEFAULT_HIDDEN
     schedule_name = args.schedule or model_entry.default_schedule
 
     init_rng, shuffle_rng = np.random.default_rng(args.seed).spawn(2)   # two independent streams

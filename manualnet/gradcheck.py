@@ -30,6 +30,7 @@ Derivation of the method and of each rule: derivations/gradcheck.md
 """
 
 import copy
+import inspect
 import math
 import numbers
 import warnings
@@ -91,10 +92,14 @@ def _central_differences(f, x, eps, rounding):
 
 
 def _rounding_of_loss(R, y):
-    """A bound on the rounding error of L = Σ R ⊙ y in float64: ε · (1 + log₂ n) · Σ|R ⊙ y|, eq. (10)."""
+    """A bound on the rounding error of L = Σ R ⊙ y in float64: ε · (1 + log₂ n) · Σ|R ⊙ y|, eq. (10).
+
+    R and y may be structures of arrays (a recurrent layer's (output, h_n)): n and the sum run over all.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
-        terms = np.abs(np.multiply(R, y, dtype=np.float64))
-        return float(np.finfo(np.float64).eps * (1 + math.log2(max(terms.size, 1))) * terms.sum())
+        terms = [np.abs(np.multiply(r, part, dtype=np.float64)) for (_, r), (_, part) in zip(leaves(R), leaves(y))]
+        size, total = sum(np.size(term) for term in terms), sum(float(np.sum(term)) for term in terms)
+        return float(np.finfo(np.float64).eps * (1 + math.log2(max(size, 1))) * total)
 
 
 def numerical_gradient(f, x, eps=EPS):
@@ -158,11 +163,74 @@ def _float64_input(owner, x, eps):
     return x.astype(np.float64)
 
 
+def _refuse_integer_input(owner, name, x):
+    """The TypeError for an integer array that backward nevertheless gave a gradient."""
+    raise TypeError(f"{owner}: the {name} must be a float array to be differentiated, got dtype {x.dtype} "
+                    "(a step of 1e-6 cannot move an integer); convert it, e.g. x.astype(np.float64)")
+
+
 def as_float64(value):
-    """A float array as a float64 copy; anything else (integer labels, masks) as it is."""
+    """A float array as a float64 copy; a tuple (an LSTM's (h, c)) part by part; anything else as it is."""
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
         return value.astype(np.float64)
+    if isinstance(value, tuple):
+        return tuple(as_float64(part) for part in value)
     return value
+
+
+# -- tuple outputs and inputs ---------------------------------------------------------
+# A recurrent layer returns (output, h_n) — an LSTM (output, (h_n, c_n)) — and its
+# backward takes the upstream gradient in that structure and returns
+# (dL/dinput, dL/dhx).  L = Σ R ⊙ y then sums over every array of the structure.
+
+def leaves(value, path=()):
+    """[(path, array)] for every array in a nested tuple or list; a plain array is [((), array)]."""
+    if isinstance(value, (tuple, list)):
+        return [leaf for index, part in enumerate(value) for leaf in leaves(part, path + (index,))]
+    return [] if value is None else [(path, value)]
+
+
+def map_structure(function, value):
+    """The same nesting of tuples, with ``function`` applied to every array (None stays None)."""
+    if isinstance(value, (tuple, list)):
+        return tuple(map_structure(function, part) for part in value)
+    return None if value is None else function(value)
+
+
+def inner_product(R, y):
+    """Σ R ⊙ y over every array of the structure: the scalar whose gradient backward(R) computes, eq. (5)."""
+    return sum(float(np.sum(r * y_part)) for (_, r), (_, y_part) in zip(leaves(R), leaves(y)))
+
+
+def input_names(module, count):
+    """Names of forward's arguments for reports: 'input' first, then forward's own (e.g. 'hx')."""
+    try:
+        names = [name for name in inspect.signature(module.forward).parameters][1:count]
+    except (TypeError, ValueError):
+        names = []
+    names += [f"input[{index}]" for index in range(len(names) + 1, count)]
+    return ["input", *names]
+
+
+def differentiated_inputs(owner, module, inputs, grads):
+    """[(name, analytic gradient, input array)] for the float inputs, paired with what backward returned.
+
+    ``grads`` is dL/dx for the first input, or a tuple pairing with forward's
+    inputs one by one (a recurrent layer's (dL/dinput, dL/dhx)).  An integer
+    input (token indices) has no gradient: backward returns None for it, and
+    an integer input that backward does give a gradient is refused.
+    """
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    pairs = []
+    for name, value, grad in zip(input_names(module, len(inputs)), inputs, grads):
+        grad_leaves = dict(leaves(grad)) if grad is not None else {}
+        for path, array in leaves(value):
+            label = name + "".join(f"[{i}]" for i in path)
+            if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+                pairs.append((label, grad_leaves.get(path), array))
+            elif isinstance(array, np.ndarray) and grad_leaves.get(path) is not None:
+                _refuse_integer_input(owner, label, array)
+    return pairs
 
 
 def random_upstream(rng, shape, avoid=()):
@@ -189,9 +257,31 @@ def _proportional(R, array):
 
 
 def _upstream(owner, grad_output, output, rng, inputs):
-    """A random R shaped like the output, or the caller's grad_output checked and cast to float64."""
+    """A random R shaped like the output, or the caller's grad_output checked and cast to float64.
+
+    A tuple output (a recurrent layer's (output, h_n)) gets R in the same structure, part by part.
+    """
     if grad_output is None:
-        return random_upstream(rng, np.shape(output), avoid=inputs)
+        generator, avoid = as_generator(rng), [array for _, array in leaves(list(inputs))]
+        return map_structure(lambda part: random_upstream(generator, np.shape(part), avoid), output)
+    R = _given_upstream(owner, grad_output, output)
+    values = np.concatenate([np.ravel(part) for _, part in leaves(R)])
+    if values.size > 1 and np.all(values == values[0]):
+        warnings.warn(
+            f"{owner}: the upstream gradient is uniform (e.g. all ones); it cancels the input "
+            "gradient of softmax and batch norm and can hide bugs. Leave grad_output=None for a "
+            "random one.", GradcheckWarning, stacklevel=3,
+        )
+    return R
+
+
+def _given_upstream(owner, grad_output, output):
+    """The caller's grad_output, checked against the output's structure and shapes, as float64."""
+    if isinstance(output, tuple):
+        if not (isinstance(grad_output, (tuple, list)) and len(grad_output) == len(output)):
+            raise ValueError(f"{owner}: the output is a tuple of {len(output)} parts; give grad_output in the "
+                             f"same structure, got {type(grad_output).__name__}")
+        return tuple(_given_upstream(owner, part, out) for part, out in zip(grad_output, output))
     R = np.asarray(grad_output)
     if R.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: grad_output must hold real numbers, got dtype {R.dtype}")
@@ -201,14 +291,7 @@ def _upstream(owner, grad_output, output, rng, inputs):
                          "grad_output=None for a random one")
     if not np.isfinite(R).all():
         raise ValueError(f"{owner}: grad_output holds NaN or inf; an upstream gradient must be finite")
-    R = R.astype(np.float64)
-    if R.size > 1 and np.all(R == R.flat[0]):
-        warnings.warn(
-            f"{owner}: the upstream gradient is uniform (e.g. all ones); it cancels the input "
-            "gradient of softmax and batch norm and can hide bugs. Leave grad_output=None for a "
-            "random one.", GradcheckWarning, stacklevel=3,
-        )
-    return R
+    return R.astype(np.float64)
 
 
 def _grad_copy(value):
@@ -234,38 +317,50 @@ def _finish(report, raise_on_failure):
 
 def check_module(module, *inputs, grad_output=None, rng=0, eps=EPS, atol=ATOL, rtol=RTOL,
                  raise_on_failure=True):
-    """Check ``module.backward`` (input gradient and every parameter's) against finite differences.
+    """Check ``module.backward`` (input gradients and every parameter's) against finite differences.
 
-    Works on a float64 copy of ``module``; the first input, differentiated,
-    must be a float array and is cast to float64 (any others are held fixed).
-    ``grad_output`` defaults to a random R ~ N(0, 1) drawn from ``rng`` (a
-    Generator or a seed; the default seed 0 makes the report the same on
-    every run).  Returns a GradcheckReport; raises GradcheckError with the
-    report as a table on failure.
+    Works on a float64 copy of ``module``.  Every float input is cast to
+    float64 and differentiated where backward returns its gradient (the
+    first input's, or one per input as a recurrent layer's (dL/dinput,
+    dL/dhx)); integer inputs (token indices) are held fixed.  Tuple outputs
+    get an upstream gradient of the same structure.  ``grad_output``
+    defaults to a random R ~ N(0, 1) drawn from ``rng`` (a Generator or a
+    seed; the default seed 0 makes the report the same on every run).
+    Returns a GradcheckReport; raises GradcheckError with the report as a
+    table on failure.
     """
     if not isinstance(module, Module):
         raise TypeError(f"check_module: expected a manualnet Module, got {type(module).__name__}")
     if not inputs:
         raise TypeError("check_module: give at least one input array")
     eps = _check_eps("check_module", eps)
-    x, held = _float64_input("check_module", inputs[0], eps), [as_float64(value) for value in inputs[1:]]
+    first = inputs[0] if isinstance(inputs[0], (np.ndarray, tuple)) else np.asarray(inputs[0])
+    inputs = [as_float64(value) for value in (first, *inputs[1:])]
+    for name, value in zip(input_names(module, len(inputs)), inputs):
+        for path, array in leaves(value):
+            if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+                label = "the " + name + "".join(f"[{i}]" for i in path)
+                _check_differentiable("check_module", label, array, eps)
     probe = copy.deepcopy(module).astype(np.float64)
     for name, parameter in probe.named_parameters():
         _check_differentiable("check_module", f"parameter {name!r}", parameter.data, eps)
-    output = probe(x, *held)                          # that forward also kept what backward needs
-    R = _upstream("check_module", grad_output, output, rng, (x, *held))
+    output = probe(*inputs)                           # that forward also kept what backward needs
+    R = _upstream("check_module", grad_output, output, rng, inputs)
     rounding = _rounding_of_loss(R, output)
 
-    def loss_at(*args):
-        return float(np.sum(R * probe(*args)))        # eq. (5)
+    def loss_at(_):
+        return inner_product(R, probe(*inputs))       # eq. (5); the inputs are perturbed in place
 
     probe.zero_grad()
-    analytic = {"input": probe.backward(R.copy())}   # a copy: a backward that changes its G cannot change L
-    analytic.update({name: _grad_copy(p.grad) for name, p in probe.named_parameters()})
-    numeric, kinks = _central_differences(lambda values: loss_at(values, *held), x, eps, rounding)
-    arrays = [compare_arrays("input", analytic["input"], numeric, atol, rtol, kinks)]
+    grads = probe.backward(map_structure(np.copy, R))   # a copy: a backward that changes its G cannot change L
+    differentiated = differentiated_inputs("check_module", probe, inputs, map_structure(_grad_copy, grads))
+    analytic = {name: _grad_copy(p.grad) for name, p in probe.named_parameters()}
+    arrays = []
+    for name, grad, x in differentiated:
+        numeric, kinks = _central_differences(loss_at, x, eps, rounding)
+        arrays.append(compare_arrays(name, grad, numeric, atol, rtol, kinks))
     for name, parameter in probe.named_parameters():
-        numeric, kinks = _central_differences(lambda _: loss_at(x, *held), parameter.data, eps, rounding)
+        numeric, kinks = _central_differences(loss_at, parameter.data, eps, rounding)
         arrays.append(compare_arrays(name, analytic[name], numeric, atol, rtol, kinks))
     return _finish(GradcheckReport(module.describe(), arrays, atol, rtol, eps=eps), raise_on_failure)
 

@@ -35,7 +35,11 @@ def test_quick_benchmark_writes_every_row(tmp_path):
     assert report["environment"]["numpy_blas"] and "openblas_env" in report["environment"]
     assert report["peak_rss_epoch_batch_64_adam"]["manualnet"]["peak_rss_mib"] > 0
     assert all(isinstance(row["met"], bool) for row in report["targets"])
-    assert "targets (issue 7):" in printed and "float32 GEMM rate" in printed
+    lstm = report["lstm"]                                       # issue 16: the LSTM epoch and its breakdown
+    assert set(lstm["seconds"]) == {"manualnet", "torch"} and lstm["vs_torch"]["median"] > 0
+    assert lstm["manualnet_breakdown"]["phases"] and lstm["torch_breakdown"]["phases"]
+    assert "LSTM epoch on sequential MNIST" in printed
+    assert "targets (issue 7" in printed and "float32 GEMM rate" in printed
     # convolutional networks (issue 14)
     conv = report["conv"]
     assert {row["operation"].split(" ")[0] for row in conv["layers"]} == {"Conv2d", "MaxPool2d", "AvgPool2d"}
@@ -58,3 +62,14 @@ def test_numpy_floor_learns(optimizer, lr):
     for _ in range(200):
         model.train_step(x, y)
     assert np.mean(model.predict(x) == y) > max(before, 0.9)
+
+
+def test_lstm_contestants_train_the_same_model_from_the_same_weights():
+    """The benchmark's two LSTM runs start equal: one manualnet batch and one torch batch give the same loss."""
+    from benchmarks import sequences
+    x, y = np.random.default_rng(0).random((64, 784), dtype=np.float32), np.arange(64) % 10
+    ours, theirs = sequences.make_contestants(torch, x, y)
+    loss = ours.criterion(ours.model(x), y)
+    _, (h_n, _) = theirs.lstm(theirs.x)
+    loss_torch = torch.nn.functional.cross_entropy(theirs.fc(h_n[-1]), theirs.y)
+    np.testing.assert_allclose(loss, loss_torch.item(), rtol=1e-5)

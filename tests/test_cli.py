@@ -6,6 +6,7 @@ broken pipe, Ctrl-C).  MNIST here is small stand-in files (``small_specs``)
 served by a fake npm: nothing is downloaded.
 """
 
+import dataclasses
 import io
 import math
 import os
@@ -559,3 +560,38 @@ def test_cosine_schedule_anneals_the_learning_rate_and_changes_the_run(capsys, m
 def test_an_unknown_schedule_is_a_usage_error(capsys):
     code, _, err = run_main(capsys, "train", "--schedule", "linear")
     assert code == 2 and "argument --schedule: invalid choice: 'linear' (choose from 'constant', 'cosine')" in err
+
+
+# -- sequences (issue 16): the lstm model --------------------------------------------------------
+
+def test_train_lstm_reads_the_digits_row_by_row_and_learns(capsys):
+    code, out, _ = run_main(capsys, "train", "--model", "lstm", "--epochs", "3", "--hidden", "16")
+    assert code == 0
+    assert "training LSTMClassifier(input_size=8, hidden_size=16, num_classes=10) on digits" in out
+    assert "adam lr=0.002" in out                                   # the lstm entry's own default
+    losses = [float(line.split("loss:[")[1].split("]")[0]) for line in epoch_lines(out)]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+
+
+def test_lstm_defaults_to_128_hidden_units_and_the_mlp_keeps_256(capsys, monkeypatch):
+    built = {}
+    real_build = cli.MODELS["lstm"].build
+
+    def spy(image_shape, num_classes, args, rng):
+        built["hidden"] = args.hidden
+        raise MemoryError("stop here")                                # no need to train
+
+    monkeypatch.setitem(cli.MODELS, "lstm", dataclasses.replace(cli.MODELS["lstm"], build=spy))
+    run_main(capsys, "train", "--model", "lstm", "--epochs", "1")
+    assert built == {"hidden": 128} and real_build is not spy
+    code, out, _ = run_main(capsys, "train", "--epochs", "1", "--hidden", "8")
+    assert code == 0 and "hdim=8" in out
+
+
+def test_a_saved_lstm_is_evaluated_on_the_dataset_it_reads(capsys, tmp_path):
+    path = tmp_path / "lstm.npz"
+    code, out, _ = run_main(capsys, "train", "--model", "lstm", "--epochs", "1", "--hidden", "8", "--save", str(path))
+    assert code == 0
+    code, out, _ = run_main(capsys, "evaluate", str(path))
+    assert code == 0 and "LSTMClassifier(input_size=8, hidden_size=8, num_classes=10)" in out
+    assert "tested on the 359 digits test images" in out

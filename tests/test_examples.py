@@ -92,9 +92,56 @@ def test_mnist_cnn_example_net_has_the_originals_sizes():
     ("logistic_regression", ["--epochs", "2", "--samples", "100"]),
     ("refactoring", ["--step", "7", "--epochs", "1", "--samples", "100"]),
     ("mnist_cnn", ["--dataset", "digits", "--epochs", "1", "--samples", "100", "--dry-run"]),
+    ("sequential_mnist", ["--epochs", "1", "--samples", "200", "--hidden", "16"]),
 ])
 def test_example_runs_as_a_script(name, argv):
     result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *argv],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "loss" in result.stdout
+
+
+# -- sequences (issue 16): sequential MNIST and the character model ---------------------------
+
+def test_sequential_mnist_example_learns_the_digits_row_by_row(capsys):
+    history = load_example("sequential_mnist")["main"](["--epochs", "3", "--hidden", "32"])
+    assert strictly_decreasing(history["loss"])
+    assert history["test_accr"][-1] > 0.5                # chance is 0.1
+    assert "8 steps x 8 features" in capsys.readouterr().out
+
+
+SMALL_TEXT = """The quick brown fox jumps over the lazy dog. A lazy dog sleeps in the sun.
+The fox runs, the dog sleeps; the sun sets over the quiet hills and the fox runs home.
+""" * 6
+
+
+def _char_rnn(tmp_path, *extra):
+    path = tmp_path / "small.txt"
+    path.write_text(SMALL_TEXT, encoding="utf-8")
+    return load_example("char_rnn")["main"](["--text", str(path), "--hidden", "24", "--embedding-dim", "8",
+                                            "--batch-size", "4", "--steps", "16", "--sample-every", "1000",
+                                            "--sample-length", "40", *extra])
+
+
+def test_char_rnn_example_learns_a_small_text(tmp_path, capsys):
+    history = _char_rnn(tmp_path, "--epochs", "8")
+    losses = history["loss"]
+    vocabulary = len(set(SMALL_TEXT))
+    assert losses[0] == pytest.approx(np.log(vocabulary), rel=0.05)    # untrained: about uniform over the characters
+    assert np.mean(losses[-5:]) < 0.6 * losses[0]
+    out = capsys.readouterr().out
+    assert history["samples"] and history["samples"][0] in out and out.strip().splitlines()[-1].startswith("Done")
+
+
+def test_char_rnn_gru_runs(tmp_path):
+    history = _char_rnn(tmp_path, "--epochs", "1", "--cell", "gru")
+    assert len(history["loss"]) > 3 and np.isfinite(history["loss"]).all()
+
+
+def test_char_rnn_example_follows_the_same_model_in_torch_loss_for_loss(tmp_path):
+    """From the same weights, on the same batches, with Adam and clipping: the same losses, to 1e-10 in float64."""
+    from .torch_required import import_torch
+    import_torch()
+    history = _char_rnn(tmp_path, "--epochs", "1", "--compare-torch", "--dtype", "float64", "--cell", "lstm")
+    assert len(history["torch_loss"]) == len(history["loss"]) > 5
+    np.testing.assert_allclose(history["loss"], history["torch_loss"], rtol=1e-10)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import manualnet as mn
+from manualnet.gradcheck import leaves, map_structure
 from manualnet.module import keep_input, keep_output
 
 from .strategies import KINK_MARGIN
@@ -66,6 +67,15 @@ CASES = [
     ("BCEWithLogitsLoss(weight, pos_weight)",
      lambda: mn.BCEWithLogitsLoss(weight=np.array([1.0, 2.0, 0.5, 1.5]), pos_weight=np.array([3.0, 1.0, 2.0, 0.5])),
      lambda: (batch(5, 4), RNG.uniform(-0.5, 1.5, (5, 4)))),
+    # sequences (issue 16): (output, h_n) and (dL/dinput, dL/dh0) are compared array by array
+    ("Embedding", lambda: mn.Embedding(5, 3, rng=0, dtype=np.float64), lambda: (RNG.integers(0, 5, (2, 4)),)),
+    ("RNNCell", lambda: mn.RNNCell(4, 3, rng=0, dtype=np.float64), lambda: (batch(5, 4), batch(5, 3))),
+    ("LSTMCell", lambda: mn.LSTMCell(4, 3, rng=0, dtype=np.float64), lambda: (batch(5, 4), (batch(5, 3), batch(5, 3)))),
+    ("GRUCell", lambda: mn.GRUCell(4, 3, rng=0, dtype=np.float64), lambda: (batch(5, 4), batch(5, 3))),
+    ("RNN", lambda: mn.RNN(4, 3, num_layers=2, rng=0, dtype=np.float64), lambda: (batch(6, 2, 4), batch(2, 2, 3))),
+    ("LSTM", lambda: mn.LSTM(4, 3, batch_first=True, rng=0, dtype=np.float64),
+     lambda: (batch(2, 6, 4), (batch(1, 2, 3), batch(1, 2, 3)))),
+    ("GRU", lambda: mn.GRU(4, 3, bidirectional=True, rng=0, dtype=np.float64), lambda: (batch(6, 2, 4), batch(2, 2, 3))),
 ]
 # Convolution and pooling (issue 14): each keeps its own copy (im2col columns, max-pool routes).
 CASES += [
@@ -81,25 +91,30 @@ KEEPS_NOTHING = {"LogisticRegression"}
 
 
 def gradients(module, inputs, upstream, edit):
-    """Forward, then (if ``edit``) overwrite every input and the output in place, then backward."""
+    """Forward, then (if ``edit``) overwrite every input and the output in place, then backward.
+
+    A recurrent layer's inputs, outputs and gradients are tuples (x, hx), (output, h_n),
+    (dL/dx, dL/dhx): every array in them counts.
+    """
     output = module(*inputs)
     if edit:
-        for array in inputs:
+        for _, array in leaves(inputs):
             array[...] = np.flip(array) if array.dtype == bool else (array + 1) * 3 % 2 + 0.5
-        if isinstance(output, np.ndarray) and output.ndim and output.flags.writeable:
-            output[...] = 7.0
+        for _, array in leaves(output):
+            if isinstance(array, np.ndarray) and array.ndim and array.flags.writeable:
+                array[...] = 7.0
     grad = module.backward(upstream)
-    return [grad] + [p.grad.copy() for p in module.parameters()]
+    return [array for _, array in leaves(grad)] + [p.grad.copy() for p in module.parameters()]
 
 
 @pytest.mark.parametrize("name, build, make_inputs", CASES, ids=[case[0] for case in CASES])
 def test_editing_inputs_and_outputs_in_place_never_changes_the_gradient(name, build, make_inputs):
     inputs = make_inputs()
     reference = build()
-    output = reference(*[x.copy() for x in inputs])
-    upstream = RNG.standard_normal(np.shape(output)) if np.ndim(output) else 0.7
-    expected = gradients(build(), [x.copy() for x in inputs], upstream, edit=False)
-    edited = gradients(build(), [x.copy() for x in inputs], upstream, edit=True)
+    output = reference(*map_structure(np.copy, inputs))
+    upstream = map_structure(lambda y: RNG.standard_normal(np.shape(y)) if np.ndim(y) else 0.7, output)
+    expected = gradients(build(), map_structure(np.copy, inputs), upstream, edit=False)
+    edited = gradients(build(), map_structure(np.copy, inputs), upstream, edit=True)
     for ours, theirs in zip(edited, expected):
         np.testing.assert_array_equal(ours, theirs)
 

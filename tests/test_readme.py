@@ -76,5 +76,30 @@ def test_readme_cnn_lines_are_the_recorded_runs():
     assert accuracy >= 0.985 and "--model cnn --dataset mnist --epochs 3" in run.splitlines()[0]
 
     digits = (results / "cnn-digits-readme-run.txt").read_text(encoding="utf-8")
-    quoted = digits.rsplit("test accuracy: ", 1)[1].split(" correct")[0]          # '0.9889 (355/359'
+    quoted = digits.rsplit("test accuracy: ", 1)[1].split(" correct")[0]          # '0.9861 (354/359'
     assert f"end at {quoted} correct)" in " ".join(text.split())
+
+
+# -- sequences (issue 16): the README quotes the recorded LSTM run ----------------------------------
+
+def test_readme_lstm_mnist_lines_are_the_recorded_runs():
+    run = (README.parent / "benchmarks" / "results" / "lstm-mnist-readme-run.txt").read_text(encoding="utf-8")
+    output = "\n".join(line for line in run.splitlines() if not line.startswith("#"))
+    text = README.read_text(encoding="utf-8")
+    assert f"```text\n{output}\n```" in text
+    accuracy = float(output.rsplit("test accuracy: ", 1)[1].split()[0])
+    assert accuracy >= 0.97 and "--epochs 3" in run.splitlines()[0]
+
+    digits = (README.parent / "benchmarks" / "results" / "lstm-digits-readme-run.txt").read_text(encoding="utf-8")
+    assert "test accuracy: 0.9694 (348/359 correct)" in digits and "end at 0.9694 (348/359 correct" in text
+
+
+def test_readme_char_rnn_table_is_the_recorded_runs():
+    import json
+    import runpy
+    record = json.loads((README.parent / "benchmarks" / "results" / "char-rnn-readme-run.json").read_text())
+    table = runpy.run_path(str(README.parent / "examples" / "char_rnn.py"))["readme_table"](record)
+    text = README.read_text(encoding="utf-8")
+    assert f"-->\n{table}\n<!-- end of char-rnn-table -->" in text
+    assert record["text_sha256"] == __import__("manualnet").datasets.SHAKESPEARE_PLAYS["hamlet"].sha256
+    assert record["samples"][-1] in text and record["settings"]["compare_torch"]

@@ -275,6 +275,8 @@ def _diagnosed_cases():
     prediction, target = x_batch(), random_array(SEED + 2, (4, 3))
     square = lambda cls: cls(3, 3, rng=SEED, dtype=np.float64)      # noqa: E731
     keep = np.random.default_rng(SEED + 3).random((4, 3)) >= 0.25      # a fixed dropout mask
+    recurrent = lambda cls: cls(3, 2, rng=SEED, dtype=np.float64)   # noqa: E731
+    sequence, state = x_batch((6, 4, 3)), random_array(SEED + 4, (1, 4, 2))
     return [
         ("not accumulated", square(bugzoo.OverwritingLinear), square(mn.Linear), (x_batch(),), "weight.grad"),
         ("transposed", square(bugzoo.TransposedWeightGradLinear), square(mn.Linear), (x_batch(),), "weight.grad"),
@@ -289,6 +291,17 @@ def _diagnosed_cases():
         ("mean term missing", Centering(keep_mean_term=False), Centering(), (x_batch(),), "input.grad"),
         ("shape", ReturnsNothing(), mn.Tanh(), (x_batch(),), "input.grad"),
         ("dropout scale", bugzoo.DropoutScaledByP(0.25), mn.Dropout(0.25), (x_batch(), keep), "input.grad"),
+        # sequences (issue 16): reproduced by re-running the reference (manualnet.testing.mistaken)
+        ("gradient not carried", recurrent(bugzoo.RNNGradientNotCarried), recurrent(mn.RNN),
+         (sequence, state), "input.grad"),
+        ("last step only", recurrent(bugzoo.RNNWeightGradLastStepOnly), recurrent(mn.RNN), (sequence, state),
+         "weight_ih_l0.grad"),
+        ("gate order", recurrent(bugzoo.LSTMGatesInWrongOrder), recurrent(mn.LSTM), (sequence, (state, state)),
+         "output[1][1]"),
+        ("tanh derivative of pre-activation", recurrent(bugzoo.RNNCellTanhDerivativeOfPreactivation),
+         recurrent(mn.RNNCell), (sequence[0], state[0]), "hx.grad"),
+        ("duplicates lost", bugzoo.EmbeddingFancyIndexPlusEquals(4, 3, rng=SEED, dtype=np.float64),
+         mn.Embedding(4, 3, dtype=np.float64), (np.array([[0, 3, 3], [1, 3, 0]]),), "weight.grad"),
     ]
 
 

@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..dropout import Dropout
-from ..gradcheck import as_float64, random_upstream
+from ..gradcheck import as_float64, input_names, leaves, map_structure, random_upstream
 from ..module import Module
 from ..reports import ATOL, RTOL, ArraysReport, Side, compare_arrays, format_table, wrap
 from ..rng import as_generator
-from .diagnoses import Evidence, diagnose, diagnose_shape, known_bugs_of
+from .diagnoses import Evidence, diagnose, diagnose_shape
+from .mistaken import mistaken_runs
 
 MINE = Side("mine", "your module produced it: look for 0/0, inf - inf, log(0) or an overflow in it")
 REFERENCE = Side("reference", "the reference is not finite at these inputs: choose inputs inside its domain")
@@ -251,7 +252,10 @@ def _outputs_agree(mine, reference, inputs):
     """Whether throwaway copies of the two give the same output (so the real ones keep their state)."""
     mine_output = copy.deepcopy(mine).forward(*_fresh(inputs))
     reference_output = copy.deepcopy(reference).forward(*_fresh(inputs))
-    return np.shape(mine_output) == np.shape(reference_output) and np.allclose(mine_output, reference_output)
+    pairs = list(zip(leaves(mine_output), leaves(reference_output)))
+    return len(pairs) == len(leaves(reference_output)) and all(
+        np.shape(mine_part) == np.shape(reference_part) and np.allclose(mine_part, reference_part)
+        for (_, mine_part), (_, reference_part) in pairs)
 
 
 def _notes(pairs):
@@ -279,13 +283,14 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
     report = ComparisonReport(_describe(mine), [], atol, rtol, reference=_describe(reference), notes=_notes(pairs))
     first_input = np.asarray(inputs[0])
     evidence = dict(atol=atol, rtol=rtol, batch_size=len(first_input) if first_input.ndim else 1,
-                    elements=first_input.size, dropout_p=reference.p if isinstance(reference, Dropout) else None,
-                    layer=_layer_with_known_bugs(reference, mine), inputs=tuple(inputs))
+                    elements=first_input.size, dropout_p=reference.p if isinstance(reference, Dropout) else None)
+    failing = []                                 # (name, mine, reference, evidence) of each failing row
     _zero_grads(mine)
     _zero_grads(reference)
 
     outputs = mine.forward(*_fresh(inputs)), reference.forward(*_fresh(inputs))
-    if not _add_row(report, "output", *outputs, evidence):
+    if not _add_output_rows(report, *outputs, evidence, failing):
+        _diagnose(report, failing, {})
         return report                            # no common upstream gradient fits both outputs
     first = _upstream(outputs[1], rng, inputs)
     input_grads = [_copy(mine.backward(_copy(first))), _copy(reference.backward(_copy(first)))]
@@ -296,27 +301,23 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
     mine.backward(_copy(second))
     reference.backward(_copy(second))
 
-    _add_row(report, "input.grad", *input_grads, dict(evidence, upstream=first, output=outputs[1]))
+    input_evidence = evidence if isinstance(outputs[1], tuple) else dict(evidence, upstream=first, output=outputs[1])
+    for name, mine_grad, reference_grad in _input_gradient_rows(reference, inputs, *input_grads):
+        _add_row(report, name, mine_grad, reference_grad, input_evidence, failing)
     for pair, first_grad in zip(pairs, first_grads):
         mine_grad, reference_grad = _copy(pair.mine.grad), np.asarray(pair.reference.grad, dtype=np.float64)
         if pair.transposed and np.ndim(mine_grad) == 2:
             mine_grad = mine_grad.T
         _add_row(report, f"{pair.reference_name}.grad", mine_grad, reference_grad,
-                 dict(evidence, last_pass=reference_grad - first_grad))
+                 dict(evidence, last_pass=reference_grad - first_grad), failing)
+    if failing:
+        _diagnose(report, failing, _mistaken_rows(reference, inputs, outputs[0], (first, second)))
     return report
 
 
-def _layer_with_known_bugs(reference, mine):
-    """A copy of the manualnet layer compared (the reference's if it is one), when the bug zoo has
-    wrong versions of it whose numbers the diagnoses can check; else None."""
-    for module in (reference, mine):
-        if isinstance(module, Module) and known_bugs_of(module):
-            return copy.deepcopy(module)
-    return None
-
-
-def _add_row(report, name, mine, reference, evidence):
-    """Compare one array and diagnose it if it fails; False when mine is no array of the reference's shape."""
+def _add_row(report, name, mine, reference, evidence, failing):
+    """Compare one array; a failing row goes to ``failing`` for diagnosis.  False when mine is no array of the
+    reference's shape."""
     row = compare_arrays(name, mine, reference, report.atol, report.rtol, sides=(MINE, REFERENCE))
     report.arrays.append(row)
     mine_array, reference = _numbers(mine), _numbers(reference)
@@ -328,10 +329,37 @@ def _add_row(report, name, mine, reference, evidence):
     if mine_array is None:
         return False                             # object or complex values: the row's problem says so
     if not row.passed and not row.problem:
-        diagnosis = diagnose(name, Evidence(mine_array, reference, **evidence))
+        failing.append((name, mine_array, reference, evidence))
+    return True
+
+
+def _diagnose(report, failing, mistaken):
+    """Name the mistake behind each failing row, where the numbers show one."""
+    for name, mine, reference, evidence in failing:
+        row_mistaken = {mistake: rows[name] for mistake, rows in mistaken.items() if name in rows}
+        diagnosis = diagnose(name, Evidence(mine, reference, **evidence, mistaken=row_mistaken))
         if diagnosis:
             report.diagnoses.append(diagnosis)
-    return True
+
+
+def _mistaken_rows(reference, inputs, mine_output, upstreams):
+    """{mistake: {row name: (the reference's value of that row when it makes the mistake, detail)}}.
+
+    ``manualnet.testing.mistaken`` re-runs a copy of the reference the way a
+    classic mistake would, with the same inputs and upstream gradients; a
+    failing row equal to one of those values is that mistake.
+    """
+    found = {}
+    for mistake, run in mistaken_runs(reference, _fresh(inputs), mine_output, upstreams).items():
+        rows = {}
+        if run.output is not None:
+            rows.update(_output_leaves(run.output))
+        if run.input_grads is not None:
+            rows.update(_input_gradient_leaves(reference, inputs, run.input_grads))
+        rows.update({f"{name}.grad": grad for name, grad in run.parameter_grads.items()})
+        found[mistake] = {row: (np.asarray(value, dtype=np.float64), run.detail)
+                          for row, value in rows.items() if value is not None}
+    return found
 
 
 def _numbers(value):
@@ -343,9 +371,12 @@ def _numbers(value):
     return array.astype(np.float64) if array is not None and array.dtype.kind in "biuf" else None
 
 
-def _copy(array):
-    """A private copy of an array (anything else, a float or what a module wrongly returned, as it is)."""
-    return array.copy() if isinstance(array, np.ndarray) else array
+def _copy(value):
+    """A private copy of an array, or of each array of a tuple (anything else, a float or what a module wrongly
+    returned, as it is)."""
+    if isinstance(value, tuple):
+        return tuple(_copy(part) for part in value)
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 def _fresh(inputs):
@@ -354,9 +385,48 @@ def _fresh(inputs):
 
 
 def _upstream(output, rng, inputs):
-    """A random upstream gradient R ~ N(0, 1) shaped like the output (a float for a scalar loss)."""
-    R = random_upstream(rng, np.shape(output), avoid=inputs)
+    """A random upstream gradient R ~ N(0, 1) shaped like the output (a float for a scalar loss).
+
+    A tuple output (a recurrent layer's (output, h_n)) gets one R per array, in the same structure.
+    """
+    if isinstance(output, tuple):
+        return map_structure(lambda part: _upstream(part, rng, inputs), output)
+    R = random_upstream(rng, np.shape(output), avoid=[array for _, array in leaves(list(inputs))])
     return float(R) if R.ndim == 0 else R
+
+
+def _output_leaves(output):
+    """[(row name, array)]: 'output', or 'output[0]', 'output[1]', … for a tuple (a recurrent layer's (output, h_n))."""
+    if not isinstance(output, tuple):
+        return [("output", output)]
+    return [("output" + "".join(f"[{index}]" for index in path), array) for path, array in leaves(output)]
+
+
+def _add_output_rows(report, mine, reference, evidence, failing):
+    """One row per output array of the reference; False if any shape differs."""
+    mine_leaves = dict(_output_leaves(mine)) if isinstance(mine, tuple) == isinstance(reference, tuple) else {}
+    fits = True
+    for name, array in _output_leaves(reference):
+        fits = _add_row(report, name, mine_leaves.get(name), array, evidence, failing) and fits
+    return fits
+
+
+def _input_gradient_leaves(reference, inputs, grads):
+    """[(row name, array)] for what backward returned: 'input.grad', then e.g. 'hx.grad' (or 'hx[0].grad')
+    when backward returns a tuple (dL/dinput, dL/dhx).  An integer input (labels, token indices) has none."""
+    if not isinstance(grads, tuple):
+        return [] if grads is None else [("input.grad", grads)]
+    names = input_names(reference, max(len(inputs), len(grads)))
+    return [(names[path[0]] + "".join(f"[{index}]" for index in path[1:]) + ".grad", array)
+            for path, array in leaves(grads)]
+
+
+def _input_gradient_rows(reference, inputs, mine, theirs):
+    """(row name, mine, reference) for each input gradient the reference returned; a lone array of mine is
+    dL/dinput."""
+    mine_leaves = (dict(_input_gradient_leaves(reference, inputs, mine)) if isinstance(mine, tuple)
+                   else {"input.grad": mine})
+    return [(name, mine_leaves.get(name), array) for name, array in _input_gradient_leaves(reference, inputs, theirs)]
 
 
 def _zero_grads(module):

@@ -29,6 +29,22 @@ MISTAKES = {
     "derivative as value": "the function's value used as its derivative: σ(z) for σ(z)(1 − σ(z))",
     "mean term missing": "off by one constant per feature: a term averaged over the batch is missing",
     "shape": "an array of the wrong shape, or none at all",
+    # Convolution and pooling (issue 14): each reproduced by re-running the bug zoo's layer.
+    "kernel not flipped": "a convolution's input gradient correlates G with the kernel unflipped",
+    "stride not dilated": "a strided convolution's input gradient from G without the stride's zeros between entries",
+    "max to whole window": "max pooling's gradient sent to every cell of the window, not only its maximum",
+    "max to every tie": "max pooling's gradient sent to every cell equal to the maximum, not only the first",
+    "average not divided": "average pooling's gradient not divided by the window's size",
+    "batch-norm axes": "batch-norm statistics taken over other axes than every axis but the channel",
+    # Sequences (issue 16): each reproduced by re-running the reference (manualnet.testing.mistaken).
+    "gradient not carried": "backpropagation through time without dL/dh_t's second source: each step learns "
+                            "only from its own output, nothing is carried back from step t+1",
+    "last step only": "a weight's gradient from one time step where the sum over all steps belongs",
+    "gate order": "the gate blocks stacked in another order than PyTorch's (LSTM i, f, g, o; GRU r, z, n)",
+    "tanh derivative of pre-activation": "tanh' computed as 1 − a² from the pre-activation a instead of 1 − h² "
+                                         "from the output h = tanh(a)",
+    "duplicates lost": "a scatter written as fancy-index += (W.grad[idx] += G): a repeated index keeps only "
+                       "its last gradient",
 }
 
 
@@ -58,9 +74,7 @@ class Evidence:
     output: np.ndarray = None       # y, the reference's output (input-gradient rows only)
     last_pass: np.ndarray = None    # the reference's gradient of the second pass alone (parameter rows)
     dropout_p: float = None         # p when the reference is a Dropout
-    layer: object = None            # a copy of the layer compared, as before the passes (known_bugs_of)
-    inputs: tuple = ()              # the inputs both modules ran on
-    row: str = ""                   # the row this evidence is for: "output", "input.grad", "<name>.grad"
+    mistaken: dict = None           # {mistake: (this row as the reference computes it with that mistake, detail)}
 
     def close(self, a, b):
         """a = b entry by entry, with ten times the comparison's slack."""
@@ -69,7 +83,6 @@ class Evidence:
 
 def diagnose(name, evidence):
     """The first mistake whose relation holds for this row, as a Diagnosis, or None."""
-    evidence.row = name
     for test in _TESTS:
         found = test(evidence)
         if found:
@@ -185,69 +198,43 @@ def _near(value, target):
     return math.isclose(value, target, rel_tol=1e-6)
 
 
-# -- convolution and pooling (issue 14): mine = what a bug-zoo layer computes -------------------------
+# -- convolution and pooling (issue 14), sequences (issue 16): the mistakes manualnet.testing.mistaken
+# reproduces, by re-running the reference the way the mistake runs it ----------------------------
 
-MISTAKES.update({
-    "kernel not flipped": "a convolution's input gradient correlates G with the kernel unflipped",
-    "stride not dilated": "a strided convolution's input gradient from G without the stride's zeros between entries",
-    "max to whole window": "max pooling's gradient sent to every cell of the window, not only its maximum",
-    "max to every tie": "max pooling's gradient sent to every cell equal to the maximum, not only the first",
-    "average not divided": "average pooling's gradient not divided by the window's size",
-    "batch-norm axes": "batch-norm statistics taken over other axes than every axis but the channel",
-})
-
-
-def _layer_bugs():
-    """(bug-zoo class, mistake name, explanation) for the layers whose mistakes are told by rerunning them."""
-    from . import bugzoo                           # bugzoo imports the layers; imported on first use
-    return (
-        (bugzoo.UnflippedKernelConv2d, "kernel not flipped",
-         "mine is the full correlation of G with the kernel as it is; the input gradient needs it flipped "
-         "(rotated 180°: weight[..., ::-1, ::-1]), derivations/conv2d.md eq. (7)"),
-        (bugzoo.UndilatedGradConv2d, "stride not dilated",
-         "mine correlates G itself with the flipped kernel; with stride s, G needs s − 1 zeros between its "
-         "entries first, derivations/conv2d.md eq. (7)"),
-        (bugzoo.MaxPoolGradToWholeWindow, "max to whole window",
-         "mine gives every cell of a window the window's gradient; only the maximum reached the output, "
-         "derivations/pooling.md eq. (4)"),
-        (bugzoo.MaxPoolGradToAllTies, "max to every tie",
-         "mine gives the gradient to every cell tied for a window's maximum; PyTorch (and manualnet) give it to "
-         "the first maximum in window order only, derivations/pooling.md eq. (4)"),
-        (bugzoo.AvgPoolGradNotDivided, "average not divided",
-         "mine spreads each G to its window without dividing by the window's size, derivations/pooling.md eq. (8)"),
-        (bugzoo.BatchNorm2dOverAllAxes, "batch-norm axes",
-         "mine normalises with one mean and variance over every axis; each channel needs its own, over (N, H, W): "
-         "mean(axis=(0, 2, 3)), derivations/batchnorm.md eq. (1)"),
-    )
+_REPRODUCED = {
+    "kernel not flipped": "mine is the full correlation of G with the kernel as it is; the input gradient needs it "
+                          "flipped (rotated 180°: weight[..., ::-1, ::-1]), derivations/conv2d.md eq. (7)",
+    "stride not dilated": "mine correlates G itself with the flipped kernel; with stride s, G needs s − 1 zeros "
+                          "between its entries first, derivations/conv2d.md eq. (7)",
+    "max to whole window": "mine gives every cell of a window the window's gradient; only the maximum reached the "
+                           "output, derivations/pooling.md eq. (4)",
+    "max to every tie": "mine gives the gradient to every cell tied for a window's maximum; PyTorch (and manualnet) "
+                        "give it to the first maximum in window order only, derivations/pooling.md eq. (4)",
+    "average not divided": "mine spreads each G to its window without dividing by the window's size, "
+                           "derivations/pooling.md eq. (8)",
+    "batch-norm axes": "mine normalises with one mean and variance over every axis; each channel needs its own, "
+                       "over (N, H, W): mean(axis=(0, 2, 3)), derivations/batchnorm.md eq. (1)",
+    "gradient not carried": "mine equals the reference's gradient when every time step back-propagates only its "
+                            "own output's gradient: dL/dh_t = G_t + (what step t+1 sends back) lost its second "
+                            "term (rnn.md eq. (4))",
+    "last step only": "mine equals the contribution of the last time step alone: a shared weight's gradient is "
+                      "the SUM over all steps (rnn.md eq. (8)-(10))",
+    "gate order": "mine equals the reference with the blocks of every weight and bias permuted",
+    "tanh derivative of pre-activation": "mine equals the reference's gradient with tanh' = 1 − a², a the "
+                                         "pre-activation; tanh' = 1 − h² needs the OUTPUT h = tanh(a) "
+                                         "(rnn.md eq. (5))",
+    "duplicates lost": "mine equals the reference's gradient with only the last occurrence of each repeated "
+                       "index: W.grad[idx] += G keeps one write per row; np.add.at(W.grad, idx, G) adds them all "
+                       "(embedding.md eq. (3))",
+}
 
 
-def known_bugs_of(module):
-    """The bug-zoo classes that could explain ``module``'s numbers (those whose parent it is an instance of)."""
-    return [entry for entry in _layer_bugs() if isinstance(module, entry[0].__bases__[0])]
-
-
-def _known_layer_bug(e):
-    """Mine equals, entry by entry, what a known wrong layer computes on the same state, inputs and G.
-
-    A wrong forward is named at the output row; a wrong backward at the gradient rows, only when
-    the wrong layer's output is right (so one mistake gets one name).
-    """
-    if e.layer is None or e.row not in ("output", "input.grad"):
-        return None
-    from .bugzoo import with_bug
-    for bug, name, explanation in known_bugs_of(e.layer):
-        twin = with_bug(e.layer, bug)
-        output = np.asarray(twin.forward(*e.inputs), dtype=np.float64)
-        if e.row == "output":
-            value = output
-        elif e.upstream is not None and e.output is not None and e.close(output, e.output):
-            value = np.asarray(twin.backward(e.upstream), dtype=np.float64)
-        else:
-            continue
+def _reproduced(e):
+    for name, (value, detail) in (e.mistaken or {}).items():
         if value.shape == e.mine.shape and e.close(e.mine, value) and not e.close(e.reference, value):
-            return name, explanation
+            return name, _REPRODUCED[name] + (f" ({detail})" if detail else "")
     return None
 
 
-_TESTS = (_known_layer_bug, _not_accumulated, _transposed, _constant_factor, _mask_missing, _softmax_diagonal,
+_TESTS = (_not_accumulated, _reproduced, _transposed, _constant_factor, _mask_missing, _softmax_diagonal,
           _derivative_as_value, _mean_term_missing)

@@ -1,0 +1,201 @@
+"""LSTM training on sequential MNIST, manualnet against PyTorch CPU, and where each side's time goes.
+
+``make bench`` times 20,000 sequences (a third of MNIST's training epoch)
+three times for each side, interleaved: the ratio is an epoch's, the
+seconds are for that third.
+
+The model is ``manualnet.models.LSTMClassifier``: LSTM(28, 128) reading each
+28×28 image as 28 steps of 28 pixels, then Linear(128, 10) on the last state;
+Adam (lr 2e-3), batch 64, float32 — the recipe of ``train --model lstm``.  The
+PyTorch contestant is ``torch.nn.LSTM`` + ``torch.nn.Linear`` with the same
+weights, optimizer and batches (by slicing).  The data is MNIST-shaped and
+synthetic (``training.mnist_like``): an epoch's cost does not depend on the
+pixels.
+"""
+
+import time
+from collections import defaultdict
+
+import numpy as np
+
+import manualnet as mn
+from manualnet import recurrent
+from manualnet.models import LSTMClassifier
+
+from . import training
+
+STEPS, FEATURES, HIDDEN, CLASSES = 28, 28, 128, 10
+LR, BATCH_SIZE = 2e-3, 64
+
+
+class ManualnetLSTMRun:
+    name = "manualnet"
+
+    def __init__(self, x, y, batch_size, seed):
+        self.model = LSTMClassifier(FEATURES, HIDDEN, CLASSES, rng=seed)
+        self.criterion = mn.CrossEntropyLoss()
+        self.optimizer = mn.optim.Adam(self.model.parameters(), lr=LR)
+        self.loader = mn.data.DataLoader(mn.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                                         seed=seed)
+
+    def epoch(self):
+        model, criterion, optimizer = self.model, self.criterion, self.optimizer
+        for x, y in self.loader:
+            optimizer.zero_grad()
+            criterion(model(x), y)
+            model.backward(criterion.backward(), need_input_grad=False)
+            optimizer.step()
+
+
+class TorchLSTMRun:
+    name = "torch"
+
+    def __init__(self, torch, x, y, batch_size, seed, weights):
+        self.torch = torch
+        self.lstm = torch.nn.LSTM(FEATURES, HIDDEN, batch_first=True)
+        self.fc = torch.nn.Linear(HIDDEN, CLASSES)
+        self.lstm.load_state_dict({k[5:]: torch.from_numpy(v) for k, v in weights.items() if k.startswith("lstm.")})
+        self.fc.load_state_dict({k[3:]: torch.from_numpy(v) for k, v in weights.items() if k.startswith("fc.")})
+        self.optimizer = torch.optim.Adam([*self.lstm.parameters(), *self.fc.parameters()], lr=LR)
+        self.x, self.y = torch.from_numpy(x.reshape(-1, STEPS, FEATURES)), torch.from_numpy(y)
+        self.batch_size = batch_size
+
+    def epoch(self):
+        torch, batch_size = self.torch, self.batch_size
+        for i in range(0, len(self.x), batch_size):
+            self.optimizer.zero_grad()
+            _, (h_n, _) = self.lstm(self.x[i:i + batch_size])
+            loss = torch.nn.functional.cross_entropy(self.fc(h_n[-1]), self.y[i:i + batch_size])
+            loss.backward()
+            self.optimizer.step()
+
+
+def make_contestants(torch, x, y, batch_size=BATCH_SIZE, seed=0):
+    ours = ManualnetLSTMRun(x, y, batch_size, seed)
+    return [ours, TorchLSTMRun(torch, x, y, batch_size, seed, ours.model.state_dict())]
+
+
+# -- where manualnet's time goes -----------------------------------------------------------
+
+PHASES = {
+    "LSTM forward: the T steps (_run)": (recurrent._RecurrentBase, "_run"),
+    "LSTM forward: input projection, all steps at once (_project)": (recurrent._RecurrentBase, "_project"),
+    "LSTM backward: the T steps back (_run_backward)": (recurrent._RecurrentBase, "_run_backward"),
+    "LSTM backward: weight gradients, one product per weight (_add_weight_grads)":
+        (recurrent._RecurrentBase, "_add_weight_grads"),
+    "Linear + cross-entropy, forward and backward": None,
+    "Adam step": (mn.optim.Adam, "step"),
+}
+
+
+def time_breakdown(x, y, batches, batch_size=BATCH_SIZE, seed=0):
+    """Seconds spent in each phase over ``batches`` training steps (methods wrapped with timers, then restored)."""
+    spent = defaultdict(float)
+    originals = {}
+    for label, target in PHASES.items():
+        if target is None:
+            continue
+        owner, name = target
+        original = originals[label] = getattr(owner, name)
+
+        def timed(*args, _original=original, _label=label, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[_label] += time.perf_counter() - start
+        setattr(owner, name, timed)
+    try:
+        run = ManualnetLSTMRun(x[:batches * batch_size], y[:batches * batch_size], batch_size, seed)
+        head = "Linear + cross-entropy, forward and backward"
+        model, criterion, optimizer = run.model, run.criterion, run.optimizer
+        start = time.perf_counter()
+        for xb, yb in run.loader:
+            optimizer.zero_grad()
+            sequences = xb.reshape(len(xb), STEPS, FEATURES)
+            _, (h_n, _) = model.lstm(sequences)
+            tick = time.perf_counter()
+            criterion(model.fc(h_n[-1]), yb)
+            d_last = model.fc.backward(criterion.backward())
+            spent[head] += time.perf_counter() - tick
+            dh_n = np.zeros((1,) + d_last.shape, d_last.dtype)
+            dh_n[-1] = d_last
+            model.lstm.backward((None, (dh_n, None)), need_input_grad=False)
+            optimizer.step()
+        total = time.perf_counter() - start
+    finally:
+        for label, target in PHASES.items():
+            if target is not None:
+                setattr(target[0], target[1], originals[label])
+    measured = sum(spent.values())
+    return {"batches": len(run.loader), "total_seconds": total, "phases": dict(spent), "other": total - measured}
+
+
+def torch_breakdown(torch, x, y, batches, batch_size=BATCH_SIZE, seed=0):
+    """torch's seconds in forward (LSTM, Linear, loss), backward (autograd) and the Adam step."""
+    run = TorchLSTMRun(torch, x, y, batch_size, seed, ManualnetLSTMRun(x[:1], y[:1], 1, seed).model.state_dict())
+    spent = defaultdict(float)
+    start = time.perf_counter()
+    for i in range(0, batches * batch_size, batch_size):
+        tick = time.perf_counter()
+        run.optimizer.zero_grad()
+        _, (h_n, _) = run.lstm(run.x[i:i + batch_size])
+        loss = torch.nn.functional.cross_entropy(run.fc(h_n[-1]), run.y[i:i + batch_size])
+        spent["forward"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        loss.backward()
+        spent["backward"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        run.optimizer.step()
+        spent["Adam step"] += time.perf_counter() - tick
+    return {"batches": batches, "total_seconds": time.perf_counter() - start, "phases": dict(spent)}
+
+
+# -- the row of make bench, and on its own: python -m benchmarks.sequences [--quick] ------------------
+
+def lstm_row(torch, samples, repeats, breakdown_batches):
+    """manualnet's and torch's LSTM epoch, interleaved; manualnet's time by phase; torch's by forward/backward/step."""
+    from .run import spread, time_epochs
+    x, y = training.mnist_like(samples, np.random.default_rng(1))
+    warm = make_contestants(torch, x[:20 * BATCH_SIZE], y[:20 * BATCH_SIZE])
+    time_epochs(warm, 1, 0)                                  # BLAS threads and caches warmed on 20 batches
+    times = time_epochs(make_contestants(torch, x, y), 0, repeats)
+    return {
+        "workload": f"LSTM({FEATURES}, {HIDDEN}) + Linear, sequential MNIST-shaped, {samples} sequences of {STEPS} steps",
+        "batch_size": BATCH_SIZE, "optimizer": "adam",
+        "seconds": {name: spread(values) for name, values in times.items()},
+        "vs_torch": spread([a / b for a, b in zip(times["manualnet"], times["torch"])]),
+        "manualnet_breakdown": time_breakdown(x, y, breakdown_batches),
+        "torch_breakdown": torch_breakdown(torch, x, y, breakdown_batches),
+    }
+
+
+def main():
+    import argparse
+    import json
+    import os
+    from pathlib import Path
+
+    import torch
+
+    from . import machine
+    from .run import FULL, QUICK, lstm_lines
+    parser = argparse.ArgumentParser(description="make bench's LSTM row alone")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lstm-latest.json")
+    args = parser.parse_args()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    budget = QUICK if args.quick else FULL
+    report = {"environment": machine.environment(torch), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+              "lstm": lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"],
+                               budget["lstm_breakdown_batches"])}
+    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    print(f"load average {report['environment']['load_average']}")
+    print("\n".join(lstm_lines(report["lstm"])))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
