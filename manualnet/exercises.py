@@ -44,12 +44,14 @@ from .activations import ReLU, Sigmoid, Softmax
 from .batchnorm import BatchNorm1d
 from .conv import Conv2d
 from .dropout import Dropout
+from .embedding import Embedding
 from .gradcheck import ATOL, RTOL, GradcheckWarning, check_loss, check_module, compare_arrays
 from .layers import Linear, Sequential
 from .losses import CrossEntropyLoss
 from .models import LogisticRegression
 from .module import Module
 from .pooling import AvgPool2d, MaxPool2d
+from .recurrent import LSTMCell
 from .testing.comparison import ComparisonReport, compare_modules
 from .testing.diagnoses import Evidence, diagnose
 
@@ -394,6 +396,25 @@ def _run_pool(reference_class, options):
     return run
 
 
+# -- sequences (issue 16): a lookup and one LSTM step -------------------------------------------
+
+def _run_embedding(learner, case):
+    rng = np.random.default_rng(case["seed"])
+    rows, dim = case["num_embeddings"], case["embedding_dim"]
+    reference = _random_parameters(Embedding(rows, dim, dtype=np.float64), rng)
+    indices = rng.integers(0, rows, (case["batch"], case["length"]))
+    indices.flat[1] = indices.flat[0]             # a token used twice, always: its gradients add
+    return _layer_reports(learner(rows, dim), reference, (indices,), case["seed"])
+
+
+def _run_lstm_cell(learner, case):
+    rng = np.random.default_rng(case["seed"])
+    n, inputs, hidden, bias = case["batch"], case["input_size"], case["hidden_size"], case["bias"]
+    reference = _random_parameters(LSTMCell(inputs, hidden, bias=bias, dtype=np.float64), rng)
+    x, h, c = rng.standard_normal((n, inputs)), rng.standard_normal((n, hidden)), rng.standard_normal((n, hidden))
+    return _layer_reports(learner(inputs, hidden, bias=bias), reference, (x, (h, c)), case["seed"])
+
+
 # -- optimizers: the same parameters and gradients, step by step ------------------------
 
 @dataclass
@@ -530,6 +551,19 @@ def _draw_pool(dilation=False, **options):
                          batch=st.integers(2, 3), channels=st.integers(1, 2), seed=seeds,
                          **{name: st.sampled_from(values) for name, values in options.items()})
     return draw
+
+def _draw_embedding():
+    st, seeds, _, _ = _strategies()
+    return st.fixed_dictionaries({"batch": st.integers(2, 3), "length": st.integers(2, 4),
+                                  "num_embeddings": st.integers(2, 6), "embedding_dim": st.integers(1, 4),
+                                  "seed": seeds})
+
+
+def _draw_lstm_cell():
+    st, seeds, _, _ = _strategies()
+    return st.fixed_dictionaries({"batch": st.integers(2, 4), "input_size": st.integers(1, 4),
+                                  "hidden_size": st.integers(1, 3), "bias": st.booleans(), "seed": seeds})
+
 
 def _draw_sgd():
     st, seeds, _, _ = _strategies()
@@ -677,6 +711,25 @@ EXERCISES = (
         describe=lambda c: (f"x ({c['batch']}, {c['channels']}, {c['size'][0]}, {c['size'][1]}), "
                             f"AvgPool2d({_options(c, 'kernel_size', 'stride', 'padding', 'count_include_pad')}), "
                             f"seed {c['seed']}")),
+    # -- sequences (issue 16) --
+    Exercise(
+        "embedding", "Embedding", "backward", "derivations/embedding.md#backward", "(2), (3)",
+        {"weight": ("(3)", "dL/dW")}, "derivations/embedding.md#dimension-check", "003",
+        fixed={"batch": 2, "length": 3, "num_embeddings": 5, "embedding_dim": 3, "seed": 0},
+        draw=_draw_embedding, run=_run_embedding,
+        describe=lambda c: (f"indices ({c['batch']}, {c['length']}) with a token repeated, "
+                            f"Embedding({c['num_embeddings']}, {c['embedding_dim']}), seed {c['seed']}")),
+    Exercise(
+        "lstm_cell", "LSTMCell", "backward", "derivations/lstm.md#backward", "(6)-(13)",
+        {"input": ("(6)-(11), then (1)", "dL/dx = da W_ih"), "hx[0]": ("(6)-(12)", "dL/dh = da W_hh"),
+         "hx[1]": ("(7), (13)", "dL/dc"), "weight_ih": ("(6)-(11), then (1)", "dL/dW_ih = daᵀ x"),
+         "weight_hh": ("(6)-(11), then (1)", "dL/dW_hh = daᵀ h"),
+         "bias_ih": ("(6)-(11), then (1)", "dL/db_ih = Σ_n da"), "bias_hh": ("(6)-(11), then (1)", "dL/db_hh = Σ_n da")},
+        "derivations/lstm.md#dimension-check", "004",
+        fixed={"batch": 3, "input_size": 3, "hidden_size": 2, "bias": True, "seed": 0},
+        draw=_draw_lstm_cell, run=_run_lstm_cell,
+        describe=lambda c: (f"x ({c['batch']}, {c['input_size']}), h and c ({c['batch']}, {c['hidden_size']}), "
+                            f"LSTMCell({c['input_size']}, {c['hidden_size']}, bias={c['bias']}), seed {c['seed']}")),
 )
 
 BY_NAME = {exercise.name: exercise for exercise in EXERCISES}
@@ -726,6 +779,8 @@ HINTS = {
     "max to whole window": "only the window's maximum reached the output: the other cells of the window get "
                            "nothing from it (routes, eq. (2) and (4))",
     "average not divided": "forward divided each window's sum by its divisor D, so each cell's rate is 1/D",
+    "duplicates lost": "a token used twice gets the sum of both rows of G: weight.grad[idx] += G writes each row "
+                       "once (embedding.md eq. (3) and the paragraph after it)",
     "shape": "backward returns dL/dx of the shape of x and keeps each .grad the shape of its parameter; does "
              "backward end with return?",
 }
@@ -775,8 +830,10 @@ def _equation_key(exercise, name):
     if name.startswith("params["):
         return "params"
     plain = name.removesuffix(".grad")
-    if plain in exercise.equations or plain == "output":
+    if plain in exercise.equations:
         return plain
+    if plain.split("[")[0] == "output":             # a tuple output's rows: output[0], output[1]
+        return "output"
     return "input"
 
 

@@ -20,6 +20,7 @@ import inspect
 import numpy as np
 
 from manualnet.module import Module
+from manualnet.recurrent import _Trace
 
 
 def with_drop_in(stub_text, class_name, source, **attributes):
@@ -46,6 +47,15 @@ ADAPTERS = {
     "pool2d": {
         "ceil_mode": False, "dilation": (1, 1), "divisor_override": None,
         "input_dtype": property(lambda self: np.dtype(np.float64)),            # the graded cases are float64
+    },
+    # The library's cells keep one _Trace of a sequence of one step; the stub keeps the step's arrays.
+    "lstm_cell": {
+        "num_gates": 4, "has_cell_state": True, "gate_order": "ifgo", "folds_hidden_bias": True, "unbatched": False,
+        "trace": property(lambda self: _Trace(
+            self.x[np.newaxis], np.stack([self.h, self.o * self.tanh_c]),
+            c=np.stack([self.c, np.full_like(self.c, np.nan)]),          # c' is not read by backward: NaN shows it
+            gates=np.concatenate([self.i, self.f, self.g, self.o], axis=1)[np.newaxis],
+            tanh_c=self.tanh_c[np.newaxis])),
     },
 }
 

@@ -39,14 +39,18 @@ LIBRARY = {
     "sequential": "manualnet.layers:Sequential", "sgd": "manualnet.optim:SGD", "adam": "manualnet.optim:Adam",
     "dropout": "manualnet.dropout:Dropout", "batchnorm": "manualnet.batchnorm:BatchNorm1d",
     "conv2d": "manualnet.conv:Conv2d", "max_pool2d": "manualnet.pooling:MaxPool2d",
-    "avg_pool2d": "manualnet.pooling:AvgPool2d",
+    "avg_pool2d": "manualnet.pooling:AvgPool2d", "embedding": "manualnet.embedding:Embedding",
+    "lstm_cell": "manualnet.recurrent:LSTMCell",
 }
 # What the library's backward reads that the stub has no reason to define: the stub's batch norm is
 # always affine, and its cross-entropy always on the plain path (labels, no weight, no smoothing);
-# the convolution's and pooling's geometry under the library's names (tests/exercise_drop_in.py's ADAPTERS).
+# its embedding has none of the lookup's options; the convolution's and pooling's geometry and the LSTM
+# cell's trace under the library's names (tests/exercise_drop_in.py's ADAPTERS).
 DROP_IN_ATTRIBUTES = {"batchnorm": {"affine": True}, "cross_entropy": {"weighted_target": None},
                       "conv2d": {"adapter": "conv2d"}, "max_pool2d": {"adapter": "pool2d"},
-                      "avg_pool2d": {"adapter": "pool2d"}}
+                      "avg_pool2d": {"adapter": "pool2d"},
+                      "embedding": {"padding_idx": None, "scale_grad_by_freq": False},
+                      "lstm_cell": {"adapter": "lstm_cell"}}
 
 # (exercise, bug-zoo class, the diagnosis it must get)
 BUGS = [
@@ -64,6 +68,7 @@ BUGS = [
     ("conv2d", "UndilatedGradConv2d", "stride not dilated"),
     ("max_pool2d", "MaxPoolGradToWholeWindow", "max to whole window"),
     ("avg_pool2d", "AvgPoolGradNotDivided", "average not divided"),
+    ("embedding", "EmbeddingFancyIndexPlusEquals", "duplicates lost"),
 ]
 
 NAMES = [exercise.name for exercise in E.EXERCISES]
@@ -262,6 +267,27 @@ def test_a_mistake_written_in_the_file_is_named(course, name):
     assert result.status == E.FAILING and result.fixed_case == on_fixed_case, text
     assert diagnosis in result.diagnosed(), text
     assert ("the fixed first case" if on_fixed_case else "the smallest failing case hypothesis found") in text
+
+
+def test_a_mistake_no_diagnosis_names_still_points_at_its_equations(course):
+    """One LSTM step with the gradient c' receives through h' (the second source of eq. (7)) left out."""
+    put(course, "lstm_cell", with_body(pristine("lstm_cell"), """\
+        dh_new, dc_new = grad_output
+        i, f, g, o, tanh_c = self.i, self.f, self.g, self.o, self.tanh_c
+        dc = dc_new
+        da = np.concatenate([dc * g * i * (1 - i), dc * self.c * f * (1 - f), dc * i * (1 - g ** 2),
+                             dh_new * tanh_c * o * (1 - o)], axis=1)
+        self.weight_ih.grad += da.T @ self.x
+        self.weight_hh.grad += da.T @ self.h
+        if self.bias:
+            self.bias_ih.grad += da.sum(axis=0)
+            self.bias_hh.grad += da.sum(axis=0)
+        return da @ self.weight_ih.data, (da @ self.weight_hh.data, dc * f)
+"""))
+    result, text = graded(course, "lstm_cell")
+    assert result.status == E.FAILING and result.fixed_case and result.diagnosed() == [], text
+    flat = " ".join(text.split())
+    assert "hint: hx[1].grad is dL/dc, eq. (7), (13): read derivations/lstm.md#backward" in flat, text
 
 
 def test_a_case_only_hypothesis_draws_is_found_and_shrunk(course):
