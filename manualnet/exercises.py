@@ -73,7 +73,7 @@ class Exercise:
     read: str                   # the equations to read there, "(2), (3), (4)"
     equations: dict             # gradient (a row of the reports, without ".grad") -> (eq. "(4)", what it is)
     shapes: str                 # the section that lines up the shapes, for an error in the learner's code
-    notes: str                  # the study notes that lead here, e.g. "000, 002"
+    notes: str                  # the study notes that lead here, e.g. "000, 002"; "—" beyond the notes
     fixed: dict                 # the first case, always the same
     draw: Callable              # () -> hypothesis strategy of cases like ``fixed``
     run: Callable               # (learner's class, case) -> [reports]
@@ -684,7 +684,7 @@ EXERCISES = (
         "conv2d", "Conv2d", "backward", "derivations/conv2d.md#backward", "(4)-(8), im2col (9)-(14)",
         {"input": ("(6), (8) (with im2col (13), (14), (8))", "dL/dx"),
          "weight": ("(4) (with im2col (12))", "dL/dW"), "bias": ("(5)", "dL/db")},
-        "derivations/conv2d.md#dimension-check", "003",
+        "derivations/conv2d.md#dimension-check", "—",
         fixed={"batch": 2, "in_channels": 2, "out_channels": 3, "kernel_size": (3, 2), "stride": (2, 2),
                "padding": (1, 1), "dilation": (1, 1), "bias": True, "size": (5, 6), "seed": 0},
         draw=_draw_conv2d, run=_run_conv2d,
@@ -694,7 +694,7 @@ EXERCISES = (
                             f"seed {c['seed']}")),
     Exercise(
         "max_pool2d", "MaxPool2d", "backward", "derivations/pooling.md#backward", "(4), (5)",
-        {"input": ("(4), (5)", "dL/dx")}, "derivations/pooling.md#dimension-check", "003",
+        {"input": ("(4), (5)", "dL/dx")}, "derivations/pooling.md#dimension-check", "—",
         fixed={"batch": 2, "channels": 2, "kernel_size": (3, 3), "stride": (2, 2), "padding": (1, 1),
                "dilation": (1, 1), "size": (5, 6), "seed": 0},
         draw=_draw_pool(dilation=True), run=_run_pool(MaxPool2d, ("kernel_size", "stride", "padding", "dilation")),
@@ -703,7 +703,7 @@ EXERCISES = (
                             f"seed {c['seed']}")),
     Exercise(
         "avg_pool2d", "AvgPool2d", "backward", "derivations/pooling.md#backward", "(8), (9)",
-        {"input": ("(8), (9)", "dL/dx")}, "derivations/pooling.md#dimension-check", "003",
+        {"input": ("(8), (9)", "dL/dx")}, "derivations/pooling.md#dimension-check", "—",
         fixed={"batch": 2, "channels": 2, "kernel_size": (3, 3), "stride": (2, 2), "padding": (1, 1),
                "count_include_pad": False, "size": (5, 6), "seed": 0},
         draw=_draw_pool(count_include_pad=[True, False]),
@@ -714,7 +714,7 @@ EXERCISES = (
     # -- sequences (issue 16) --
     Exercise(
         "embedding", "Embedding", "backward", "derivations/embedding.md#backward", "(2), (3)",
-        {"weight": ("(3)", "dL/dW")}, "derivations/embedding.md#dimension-check", "003",
+        {"weight": ("(3)", "dL/dW")}, "derivations/embedding.md#dimension-check", "—",
         fixed={"batch": 2, "length": 3, "num_embeddings": 5, "embedding_dim": 3, "seed": 0},
         draw=_draw_embedding, run=_run_embedding,
         describe=lambda c: (f"indices ({c['batch']}, {c['length']}) with a token repeated, "
@@ -725,7 +725,7 @@ EXERCISES = (
          "hx[1]": ("(7), (13)", "dL/dc"), "weight_ih": ("(6)-(11), then (1)", "dL/dW_ih = daᵀ x"),
          "weight_hh": ("(6)-(11), then (1)", "dL/dW_hh = daᵀ h"),
          "bias_ih": ("(6)-(11), then (1)", "dL/db_ih = Σ_n da"), "bias_hh": ("(6)-(11), then (1)", "dL/db_hh = Σ_n da")},
-        "derivations/lstm.md#dimension-check", "004",
+        "derivations/lstm.md#dimension-check", "—",
         fixed={"batch": 3, "input_size": 3, "hidden_size": 2, "bias": True, "seed": 0},
         draw=_draw_lstm_cell, run=_run_lstm_cell,
         describe=lambda c: (f"x ({c['batch']}, {c['input_size']}), h and c ({c['batch']}, {c['hidden_size']}), "

@@ -423,8 +423,8 @@ def test_the_readme_session_replays_as_shown(course):
 
 
 def note_map(text):
-    """{study note: the exercises its row names} from a README's table of the notes."""
-    rows = re.findall(r"^\| (00\d) \| [^|]+ \| ([^|]+) \|", text, flags=re.M)
+    """{study note: the exercises its row names} from a README's table of the notes ("—": beyond the notes)."""
+    rows = re.findall(r"^\| (00\d|—) \| [^|]+ \| ([^|]+) \|", text, flags=re.M)
     return {note: re.findall(r"`(\w+)`", exercises) for note, exercises in rows}
 
 
@@ -439,5 +439,5 @@ def test_the_korean_readme_has_the_same_path_commands_and_map():
         assert command in korean
     assert "derivations/backprop.md" in korean and "영어로만" in korean          # the pages are English for now
     english = note_map(README.read_text(encoding="utf-8"))
-    assert sorted(english) == ["000", "001", "002", "003", "004"] and note_map(korean) == english
+    assert sorted(english) == ["000", "001", "002", "003", "004", "—"] and note_map(korean) == english
     assert set(NAMES) <= {name for names in english.values() for name in names}
