@@ -38,6 +38,8 @@ from .models import CNN, MLP
 from .module import Module
 from .conv import Conv1d, Conv2d
 from .pooling import AvgPool2d, MaxPool2d
+from .embedding import Embedding
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .reports import ATOL, RTOL
 from .testing.comparison import compare_modules
 
@@ -46,7 +48,8 @@ _LOSSES = (CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss)
 _LOSS_OPTIONS = ("weight", "pos_weight", "ignore_index", "label_smoothing")   # attributes named as PyTorch's
 _SUPPORTED = ("Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Dropout, BatchNorm1d, "
               "Sequential, MLP (the study notes' MultiLayerPerceptronClass in PyTorch), the losses, "
-              "Conv1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d and CNN (to PyTorch only)")
+              "Conv1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d, CNN (to PyTorch only), Embedding, "
+              "RNN, LSTM, GRU and their cells")
 
 
 def import_torch():
@@ -87,6 +90,7 @@ def _to_torch(module, torch, path):
         MLP: lambda m: _torch_mlp(m, torch),
         **{loss: _torch_loss(loss, torch) for loss in _LOSSES},
         **_conv_to_torch(torch, path),
+        **_sequences_to_torch(torch),
     })
     if build is None:
         raise TypeError(
@@ -197,6 +201,7 @@ def _from_torch(torch_module, torch, path):
                                               for name, child in t.named_children())),
         **{getattr(nn, loss.__name__): _manualnet_loss(loss) for loss in _LOSSES},
         **_conv_from_torch(nn, path),
+        **_sequences_from_torch(nn, path),
     })
     if build is None and _is_notes_mlp(torch_module, nn):
         build = _manualnet_mlp
@@ -415,3 +420,49 @@ def _torch_cnn_class(torch):
             return self.classifier(self.features(x))
 
     return CNN
+
+
+# -- sequences (issue 16): Embedding and the recurrent layers, same arguments and state-dict keys -------------
+
+_RECURRENT = (RNN, LSTM, GRU)
+_CELLS = (RNNCell, LSTMCell, GRUCell)
+
+
+def _recurrent_options(m):
+    """The constructor arguments both libraries share, read from either side's module."""
+    options = {"bias": bool(m.bias)}
+    if hasattr(m, "num_layers"):
+        options.update(num_layers=m.num_layers, batch_first=m.batch_first, dropout=m.dropout,
+                       bidirectional=m.bidirectional)
+    if type(m).__name__ in ("RNN", "RNNCell"):
+        options["nonlinearity"] = m.nonlinearity
+    return options
+
+
+def _embedding_options(m):
+    return dict(padding_idx=m.padding_idx, max_norm=m.max_norm, norm_type=m.norm_type,
+                scale_grad_by_freq=m.scale_grad_by_freq)
+
+
+def _sequences_to_torch(torch):
+    nn = torch.nn
+
+    def recurrent(m):
+        twin = getattr(nn, type(m).__name__)(m.input_size, m.hidden_size, **_recurrent_options(m),
+                                             dtype=_torch_dtype(m, torch))
+        return _with_state(twin, m, torch)
+
+    def embedding(m):
+        twin = nn.Embedding(m.num_embeddings, m.embedding_dim, **_embedding_options(m), dtype=_torch_dtype(m, torch))
+        return _with_state(twin, m, torch)
+
+    return {Embedding: embedding, **{cls: recurrent for cls in _RECURRENT + _CELLS}}
+
+
+def _sequences_from_torch(nn, path):
+    def recurrent(cls):
+        return lambda t: cls(t.input_size, t.hidden_size, **_recurrent_options(t), dtype=_numpy_dtype(t, path))
+
+    return {nn.Embedding: lambda t: Embedding(t.num_embeddings, t.embedding_dim, **_embedding_options(t),
+                                              dtype=_numpy_dtype(t, path)),
+            **{getattr(nn, cls.__name__): recurrent(cls) for cls in _RECURRENT + _CELLS}}

@@ -173,6 +173,14 @@ def _cnn(rng):
     return LayerCase(layer, (rng.standard_normal((3, 1, 8, 8)),), graph)
 
 
+def _embedding(rng):
+    """Token ids from a vocabulary of 4 in a (3, 5) batch: repeats are certain.  (No padding_idx: its row
+    gets no gradient though the output depends on it, by PyTorch's definition, which finite differences
+    would call wrong; tests/test_autograd_parity.py checks padding_idx against torch.)"""
+    layer = _randomize(mn.Embedding(4, 3, rng=rng, dtype=np.float64), rng)
+    return LayerCase(layer, (rng.integers(0, 4, (3, 5)),), lambda x, p: ag.embedding(x, p["weight"]))
+
+
 LAYER_CASES = {
     mn.Linear: _linear,
     mn.Flatten: _flatten,
@@ -197,15 +205,16 @@ LAYER_CASES = {
     mn.MaxPool2d: _max_pool2d,
     mn.AvgPool2d: _avg_pool2d,
     mn.CNN: _cnn,
+    mn.Embedding: _embedding,
 }
 # The notes' LogisticRegression is a whole model with its own backward(x, yhat, y);
 # tests/test_autograd.py compares it with its graph separately.
 SEPARATELY_TESTED = (mn.LogisticRegression,)
-# Sequences (issue 16) have no autograd node yet: RNN, LSTM, GRU and LSTMCell return tuples
-# ((output, h_n), (h', c')), every recurrent layer differentiates its state hx as well as its input,
-# and Embedding's input is integer indices; the engine's nodes have one output and one differentiated
-# first input.  tests/test_sequence_parity.py checks each against PyTorch's autograd directly.
-NO_AUTOGRAD_NODE_YET = (mn.Embedding, mn.RNNCell, mn.LSTMCell, mn.GRUCell, mn.RNN, mn.LSTM, mn.GRU)
+# The recurrent layers (issue 16) have no autograd node yet: RNN, LSTM, GRU and LSTMCell return tuples
+# ((output, h_n), (h', c')), and every one differentiates its state hx as well as its input; the
+# engine's nodes have one output and one differentiated first input.  tests/test_sequence_parity.py
+# checks each against PyTorch's autograd directly.
+NO_AUTOGRAD_NODE_YET = (mn.RNNCell, mn.LSTMCell, mn.GRUCell, mn.RNN, mn.LSTM, mn.GRU)
 
 
 # -- running a case both ways ----------------------------------------------------------------------
@@ -222,7 +231,8 @@ def run_manual(case, rng):
 
 def run_graph(case, upstream, parameter_values):
     """The recorded graph of the same forward, from copies of the parameters; backward with the same upstream."""
-    x = ag.Tensor(case.forward_args[0], requires_grad=True)
+    first = case.forward_args[0]
+    x = ag.Tensor(first, requires_grad=first.dtype.kind == "f")     # integer indices get no gradient
     params = {name: ag.Tensor(value, requires_grad=True) for name, value in parameter_values.items()}
     output = case.graph(x, params)
     output.backward(upstream)

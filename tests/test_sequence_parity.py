@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manualnet as mn
+from manualnet.gradcheck import leaves
 
 from .strategies import random_array, seeds
 from .torch_required import import_torch
@@ -290,3 +291,31 @@ def test_training_an_lstm_with_clipping_follows_torch_step_for_step(rng):
         np.testing.assert_allclose(norm, norm_torch.item(), **TOLERANCE)
     for (name, parameter), twin in zip(model.named_parameters(), twin_parameters):
         assert_close(parameter.data, twin, name)
+
+
+# -- to_torch / from_torch: the same layer on the other side -----------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: mn.Embedding(6, 3, padding_idx=1, rng=0, dtype=np.float64),
+    lambda: mn.RNN(3, 4, num_layers=2, nonlinearity="relu", bidirectional=True, rng=0, dtype=np.float64),
+    lambda: mn.LSTM(3, 4, batch_first=True, rng=0, dtype=np.float64),
+    lambda: mn.GRU(3, 4, bias=False, rng=0, dtype=np.float64),
+    lambda: mn.RNNCell(3, 4, nonlinearity="relu", rng=0, dtype=np.float64),
+    lambda: mn.LSTMCell(3, 4, rng=0, dtype=np.float64),
+    lambda: mn.GRUCell(3, 4, rng=0, dtype=np.float64),
+], ids=["Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"])
+def test_to_torch_and_back_keep_the_arguments_weights_and_outputs(make, rng):
+    from manualnet.torch_interop import from_torch, to_torch
+    layer = make()
+    twin = to_torch(layer)
+    if isinstance(layer, mn.Embedding):
+        x = rng.integers(0, 6, (2, 5))
+        ours, theirs = layer(x), twin(torch.from_numpy(x))
+    else:
+        x = rng.standard_normal((5, 2, 3) if hasattr(layer, "num_layers") else (2, 3))
+        ours, theirs = layer(x), twin(torch.from_numpy(x))
+    for (_, mine), (_, reference) in zip(leaves(ours), leaves(theirs)):
+        np.testing.assert_allclose(mine, reference.detach().numpy(), rtol=1e-12, atol=1e-12)
+    back = from_torch(twin)
+    assert type(back) is type(layer) and back.describe() == layer.describe()
+    assert all(np.array_equal(value, back.state_dict()[key]) for key, value in layer.state_dict().items())

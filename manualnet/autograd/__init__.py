@@ -25,6 +25,7 @@ from .functional import (
     leaky_relu, linear, log_softmax, mse_loss, nll_loss, relu, sigmoid, softmax, tanh,
 )
 from .functional import avg_pool2d, conv1d, conv2d, max_pool2d          # convolution and pooling (issue 14)
+from .functional import embedding                                      # lookups (issue 16)
 from .graph import Comparison, Graph, cmp, graph, gradcheck, mlp_loss_graph
 from .tensor import ParameterTensor, Tensor, is_grad_enabled, no_grad
 
@@ -33,6 +34,6 @@ __all__ = [
     "linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "flatten", "dropout",
     "batch_norm", "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
-    "conv2d", "conv1d", "max_pool2d", "avg_pool2d",
+    "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "embedding",
     "graph", "Graph", "mlp_loss_graph", "cmp", "Comparison", "gradcheck",
 ]

@@ -21,6 +21,7 @@ from ..activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from ..batchnorm import BatchNorm1d, BatchNorm2d
 from ..conv import Conv1d, Conv2d
 from ..dropout import Dropout
+from ..embedding import Embedding
 from ..layers import Flatten, Linear
 from ..losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from ..pooling import AvgPool2d, MaxPool2d
@@ -342,3 +343,22 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     """Each window's average through ``AvgPool2d`` (derivations/pooling.md): AvgPool2DBackward0."""
     layer = AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     return record(LayerNode("AvgPool2DBackward0", layer), _tensor(input, "avg_pool2d"))
+
+
+# -- lookups (issue 16): a node running Embedding ----------------------------------------------
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of ``weight`` picked by the integer ``input`` through ``Embedding`` (derivations/embedding.md):
+    EmbeddingBackward0.  Its backward scatter-adds G into weight's rows; the indices get no gradient.
+
+    Shape: input (*) of integers, weight (num_embeddings, embedding_dim) -> (*, embedding_dim).
+    """
+    _refuse("embedding", "Embedding in a graph", max_norm=(max_norm, None), sparse=(sparse, False))
+    indices = _tensor(input, "embedding")
+    weight = _tensor(weight, "embedding", "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: expected a 2-D weight (num_embeddings, embedding_dim), got shape {weight.shape}")
+    layer = _build(Embedding, *weight.shape, padding_idx=padding_idx, norm_type=norm_type,
+                   scale_grad_by_freq=scale_grad_by_freq, dtype=weight.dtype)
+    return record(LayerNode("EmbeddingBackward0", layer), indices, weight)
