@@ -8,7 +8,7 @@ token that appears several times collects every one of its rows.
 
 Read `derivations/embedding.md`, section Backward: eq. (2) writes the
 lookup as a product, eq. (3) is dL/dW. Then write `backward` below. It takes
-G = grad_output, dL/dy of shape (*idx.shape, embedding_dim), ADDS (`+=`)
+G = grad_output, dL/dy of shape `idx.shape + (embedding_dim,)`, ADDS (`+=`)
 dL/dW into `self.weight.grad`, and returns None: the indices are integers
 and have no gradient. (The page's `padding_idx`, `scale_grad_by_freq` and
 `max_norm` are options of manualnet's Embedding that this one leaves out.)
@@ -33,7 +33,7 @@ row 로 돌아가고, 여러 번 나온 token 은 자기 row 들을 모두 더�
 
 먼저 `derivations/embedding.md` 의 Backward 절을 읽는다. 식 (2) 는 lookup 을 행렬곱으로 쓴
 것이고, 식 (3) 이 dL/dW 이다. 그 다음 아래의 `backward` 를 작성한다. 입력 G = grad_output 은
-shape (*idx.shape, embedding_dim) 의 dL/dy 이다. dL/dW 를 `self.weight.grad` 에 더하고
+shape `idx.shape + (embedding_dim,)` 의 dL/dy 이다. dL/dW 를 `self.weight.grad` 에 더하고
 (`+=`), None 을 return 한다. index 는 integer 라서 gradient 가 없다. (페이지의 `padding_idx`,
 `scale_grad_by_freq`, `max_norm` 은 manualnet 의 Embedding 에 있는 option 이고, 여기서는 뺐다.)
 
