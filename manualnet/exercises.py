@@ -42,12 +42,16 @@ import numpy as np
 from . import optim
 from .activations import ReLU, Sigmoid, Softmax
 from .batchnorm import BatchNorm1d
+from .conv import Conv2d
 from .dropout import Dropout
+from .embedding import Embedding
 from .gradcheck import ATOL, RTOL, GradcheckWarning, check_loss, check_module, compare_arrays
 from .layers import Linear, Sequential
 from .losses import CrossEntropyLoss
 from .models import LogisticRegression
 from .module import Module
+from .pooling import AvgPool2d, MaxPool2d
+from .recurrent import LSTMCell
 from .testing.comparison import ComparisonReport, compare_modules
 from .testing.diagnoses import Evidence, diagnose
 
@@ -69,7 +73,7 @@ class Exercise:
     read: str                   # the equations to read there, "(2), (3), (4)"
     equations: dict             # gradient (a row of the reports, without ".grad") -> (eq. "(4)", what it is)
     shapes: str                 # the section that lines up the shapes, for an error in the learner's code
-    notes: str                  # the study notes that lead here, e.g. "000, 002"
+    notes: str                  # the study notes that lead here, e.g. "000, 002"; "—" beyond the notes
     fixed: dict                 # the first case, always the same
     draw: Callable              # () -> hypothesis strategy of cases like ``fixed``
     run: Callable               # (learner's class, case) -> [reports]
@@ -370,6 +374,47 @@ def _run_batchnorm(learner, case):
     return _layer_reports(mine, reference, (x,), case["seed"])
 
 
+# -- convolution and pooling (issue 14): images (N, C, H, W), small enough for finite differences --------
+
+def _run_conv2d(learner, case):
+    rng = np.random.default_rng(case["seed"])
+    options = {name: case[name] for name in ("stride", "padding", "dilation", "bias")}
+    reference = _random_parameters(Conv2d(case["in_channels"], case["out_channels"], case["kernel_size"],
+                                          dtype=np.float64, **options), rng)
+    x = rng.standard_normal((case["batch"], case["in_channels"], *case["size"]))
+    mine = learner(case["in_channels"], case["out_channels"], case["kernel_size"], **options)
+    return _layer_reports(mine, reference, (x,), case["seed"])
+
+
+def _run_pool(reference_class, options):
+    def run(learner, case):
+        from .testing.strategies import distinct_values
+        # Values 0.01 apart: no window has a tie, and no finite-difference step changes a window's maximum.
+        x = distinct_values(case["seed"], (case["batch"], case["channels"], *case["size"]))
+        chosen = {name: case[name] for name in options}
+        return _layer_reports(learner(**chosen), reference_class(**chosen), (x,), case["seed"])
+    return run
+
+
+# -- sequences (issue 16): a lookup and one LSTM step -------------------------------------------
+
+def _run_embedding(learner, case):
+    rng = np.random.default_rng(case["seed"])
+    rows, dim = case["num_embeddings"], case["embedding_dim"]
+    reference = _random_parameters(Embedding(rows, dim, dtype=np.float64), rng)
+    indices = rng.integers(0, rows, (case["batch"], case["length"]))
+    indices.flat[1] = indices.flat[0]             # a token used twice, always: its gradients add
+    return _layer_reports(learner(rows, dim), reference, (indices,), case["seed"])
+
+
+def _run_lstm_cell(learner, case):
+    rng = np.random.default_rng(case["seed"])
+    n, inputs, hidden, bias = case["batch"], case["input_size"], case["hidden_size"], case["bias"]
+    reference = _random_parameters(LSTMCell(inputs, hidden, bias=bias, dtype=np.float64), rng)
+    x, h, c = rng.standard_normal((n, inputs)), rng.standard_normal((n, hidden)), rng.standard_normal((n, hidden))
+    return _layer_reports(learner(inputs, hidden, bias=bias), reference, (x, (h, c)), case["seed"])
+
+
 # -- optimizers: the same parameters and gradients, step by step ------------------------
 
 @dataclass
@@ -471,6 +516,53 @@ def _draw_dropout():
 def _draw_batchnorm():
     st, seeds, batch, features = _strategies()
     return st.fixed_dictionaries({"batch": batch, "features": features, "training": st.booleans(), "seed": seeds})
+
+
+def _window_geometry(st, smallest_kernel, dilation):
+    """kernel_size, stride, padding (at most half the kernel, as pooling needs) and, when ``dilation``,
+    dilation, each an (h, w) pair, and an image size (H, W) from the kernel's span d(k − 1) + 1 to three
+    more: a window never reads padding alone (max pooling would give −∞)."""
+    @st.composite
+    def draw(draw):
+        kernel = draw(st.tuples(st.integers(smallest_kernel, 3), st.integers(smallest_kernel, 3)))
+        geometry = {"kernel_size": kernel, "stride": draw(st.tuples(st.integers(1, 3), st.integers(1, 3))),
+                    "padding": tuple(draw(st.integers(0, k // 2)) for k in kernel)}
+        spread = (1, 1)
+        if dilation:
+            spread = geometry["dilation"] = draw(st.tuples(st.integers(1, 2), st.integers(1, 2)))
+        geometry["size"] = tuple(d * (k - 1) + 1 + draw(st.integers(0, 3)) for k, d in zip(kernel, spread))
+        return geometry
+    return draw()
+
+
+def _draw_conv2d():
+    st, seeds, _, _ = _strategies()
+    channels = st.integers(1, 3)
+    return st.builds(lambda geometry, **rest: {**rest, **geometry}, _window_geometry(st, 1, dilation=True),
+                     batch=st.integers(2, 3), in_channels=channels, out_channels=channels, bias=st.booleans(),
+                     seed=seeds)
+
+
+def _draw_pool(dilation=False, **options):
+    def draw():
+        st, seeds, _, _ = _strategies()
+        # Windows of at least 2 × 2: a window of one cell pools nothing.
+        return st.builds(lambda geometry, **rest: {**rest, **geometry}, _window_geometry(st, 2, dilation),
+                         batch=st.integers(2, 3), channels=st.integers(1, 2), seed=seeds,
+                         **{name: st.sampled_from(values) for name, values in options.items()})
+    return draw
+
+def _draw_embedding():
+    st, seeds, _, _ = _strategies()
+    return st.fixed_dictionaries({"batch": st.integers(2, 3), "length": st.integers(2, 4),
+                                  "num_embeddings": st.integers(2, 6), "embedding_dim": st.integers(1, 4),
+                                  "seed": seeds})
+
+
+def _draw_lstm_cell():
+    st, seeds, _, _ = _strategies()
+    return st.fixed_dictionaries({"batch": st.integers(2, 4), "input_size": st.integers(1, 4),
+                                  "hidden_size": st.integers(1, 3), "bias": st.booleans(), "seed": seeds})
 
 
 def _draw_sgd():
@@ -587,6 +679,57 @@ EXERCISES = (
         fixed={"batch": 4, "features": 3, "training": True, "seed": 0}, draw=_draw_batchnorm, run=_run_batchnorm,
         describe=lambda c: (f"x ({c['batch']}, {c['features']}), BatchNorm1d({c['features']}) in "
                             f"{'training' if c['training'] else 'evaluation'}, seed {c['seed']}")),
+    # -- convolution and pooling (issue 14) --
+    Exercise(
+        "conv2d", "Conv2d", "backward", "derivations/conv2d.md#backward", "(4)-(8), im2col (9)-(14)",
+        {"input": ("(6), (8) (with im2col (13), (14), (8))", "dL/dx"),
+         "weight": ("(4) (with im2col (12))", "dL/dW"), "bias": ("(5)", "dL/db")},
+        "derivations/conv2d.md#dimension-check", "—",
+        fixed={"batch": 2, "in_channels": 2, "out_channels": 3, "kernel_size": (3, 2), "stride": (2, 2),
+               "padding": (1, 1), "dilation": (1, 1), "bias": True, "size": (5, 6), "seed": 0},
+        draw=_draw_conv2d, run=_run_conv2d,
+        describe=lambda c: (f"x ({c['batch']}, {c['in_channels']}, {c['size'][0]}, {c['size'][1]}), "
+                            f"Conv2d({c['in_channels']}, {c['out_channels']}, "
+                            f"{_options(c, 'kernel_size', 'stride', 'padding', 'dilation', 'bias')}), "
+                            f"seed {c['seed']}")),
+    Exercise(
+        "max_pool2d", "MaxPool2d", "backward", "derivations/pooling.md#backward", "(4), (5)",
+        {"input": ("(4), (5)", "dL/dx")}, "derivations/pooling.md#dimension-check", "—",
+        fixed={"batch": 2, "channels": 2, "kernel_size": (3, 3), "stride": (2, 2), "padding": (1, 1),
+               "dilation": (1, 1), "size": (5, 6), "seed": 0},
+        draw=_draw_pool(dilation=True), run=_run_pool(MaxPool2d, ("kernel_size", "stride", "padding", "dilation")),
+        describe=lambda c: (f"x ({c['batch']}, {c['channels']}, {c['size'][0]}, {c['size'][1]}) without ties, "
+                            f"MaxPool2d({_options(c, 'kernel_size', 'stride', 'padding', 'dilation')}), "
+                            f"seed {c['seed']}")),
+    Exercise(
+        "avg_pool2d", "AvgPool2d", "backward", "derivations/pooling.md#backward", "(8), (9)",
+        {"input": ("(8), (9)", "dL/dx")}, "derivations/pooling.md#dimension-check", "—",
+        fixed={"batch": 2, "channels": 2, "kernel_size": (3, 3), "stride": (2, 2), "padding": (1, 1),
+               "count_include_pad": False, "size": (5, 6), "seed": 0},
+        draw=_draw_pool(count_include_pad=[True, False]),
+        run=_run_pool(AvgPool2d, ("kernel_size", "stride", "padding", "count_include_pad")),
+        describe=lambda c: (f"x ({c['batch']}, {c['channels']}, {c['size'][0]}, {c['size'][1]}), "
+                            f"AvgPool2d({_options(c, 'kernel_size', 'stride', 'padding', 'count_include_pad')}), "
+                            f"seed {c['seed']}")),
+    # -- sequences (issue 16) --
+    Exercise(
+        "embedding", "Embedding", "backward", "derivations/embedding.md#backward", "(2), (3)",
+        {"weight": ("(3)", "dL/dW")}, "derivations/embedding.md#dimension-check", "—",
+        fixed={"batch": 2, "length": 3, "num_embeddings": 5, "embedding_dim": 3, "seed": 0},
+        draw=_draw_embedding, run=_run_embedding,
+        describe=lambda c: (f"indices ({c['batch']}, {c['length']}) with a token repeated, "
+                            f"Embedding({c['num_embeddings']}, {c['embedding_dim']}), seed {c['seed']}")),
+    Exercise(
+        "lstm_cell", "LSTMCell", "backward", "derivations/lstm.md#backward", "(6)-(13)",
+        {"input": ("(6)-(11), then (1)", "dL/dx = da W_ih"), "hx[0]": ("(6)-(12)", "dL/dh = da W_hh"),
+         "hx[1]": ("(7), (13)", "dL/dc"), "weight_ih": ("(6)-(11), then (1)", "dL/dW_ih = daᵀ x"),
+         "weight_hh": ("(6)-(11), then (1)", "dL/dW_hh = daᵀ h"),
+         "bias_ih": ("(6)-(11), then (1)", "dL/db_ih = Σ_n da"), "bias_hh": ("(6)-(11), then (1)", "dL/db_hh = Σ_n da")},
+        "derivations/lstm.md#dimension-check", "—",
+        fixed={"batch": 3, "input_size": 3, "hidden_size": 2, "bias": True, "seed": 0},
+        draw=_draw_lstm_cell, run=_run_lstm_cell,
+        describe=lambda c: (f"x ({c['batch']}, {c['input_size']}), h and c ({c['batch']}, {c['hidden_size']}), "
+                            f"LSTMCell({c['input_size']}, {c['hidden_size']}, bias={c['bias']}), seed {c['seed']}")),
 )
 
 BY_NAME = {exercise.name: exercise for exercise in EXERCISES}
@@ -628,6 +771,16 @@ HINTS = {
     "derivative as value": "backward multiplies by the function's derivative, not by the function's value",
     "mean term missing": "a statistic of the batch (its mean) depends on every sample, so each x also reaches "
                          "the loss through it: that road adds a term",
+    "kernel not flipped": "find which outputs read one input cell: output (i, j) reads cell a through tap "
+                          "p = (a − s·i)/d, so seen from the input the taps run backwards; eq. (6) and eq. (7) "
+                          "say it with indices",
+    "stride not dilated": "outputs i and i + 1 read windows s cells apart: their gradients go back s cells apart "
+                          "too (eq. (6) and the zeros of eq. (7))",
+    "max to whole window": "only the window's maximum reached the output: the other cells of the window get "
+                           "nothing from it (routes, eq. (2) and (4))",
+    "average not divided": "forward divided each window's sum by its divisor D, so each cell's rate is 1/D",
+    "duplicates lost": "a token used twice gets the sum of both rows of G: weight.grad[idx] += G writes each row "
+                       "once (embedding.md eq. (3) and the paragraph after it)",
     "shape": "backward returns dL/dx of the shape of x and keeps each .grad the shape of its parameter; does "
              "backward end with return?",
 }
@@ -677,8 +830,10 @@ def _equation_key(exercise, name):
     if name.startswith("params["):
         return "params"
     plain = name.removesuffix(".grad")
-    if plain in exercise.equations or plain == "output":
+    if plain in exercise.equations:
         return plain
+    if plain.split("[")[0] == "output":             # a tuple output's rows: output[0], output[1]
+        return "output"
     return "input"
 
 

@@ -17,7 +17,10 @@ stub's parameters.
 import importlib
 import inspect
 
+import numpy as np
+
 from manualnet.module import Module
+from manualnet.recurrent import _Trace
 
 
 def with_drop_in(stub_text, class_name, source, **attributes):
@@ -27,13 +30,44 @@ def with_drop_in(stub_text, class_name, source, **attributes):
             f"_drop_in.drop_in({class_name}, {source!r}, **{attributes!r})\n")
 
 
+# What the library's convolution and pooling read under other names than their stubs keep (the stubs
+# keep the derivation's symbols; the library keeps one 2-D geometry shared with Conv1d, and a dtype to
+# check G against).  ``drop_in(..., adapter=NAME)`` adds them to the stub's class
+# (an instance's own attribute, as the max-pool stub's dilation, still wins over the class's).
+ADAPTERS = {
+    "conv2d": {
+        "groups": 1, "spatial_dims": 2, "_pad_mode": "constant",
+        "_kernel": property(lambda self: self.kernel_size), "_stride": property(lambda self: self.stride),
+        "_dilation": property(lambda self: self.dilation),
+        "_padding": property(lambda self: tuple((p, p) for p in self.padding)),
+        "cols": property(lambda self: self.X_col[np.newaxis]),                 # one group
+        "input_shape": property(lambda self: (*self.x_padded.shape[:2], *(
+            size - 2 * p for size, p in zip(self.x_padded.shape[2:], self.padding)))),
+    },
+    "pool2d": {
+        "ceil_mode": False, "dilation": (1, 1), "divisor_override": None,
+        "input_dtype": property(lambda self: np.dtype(np.float64)),            # the graded cases are float64
+    },
+    # The library's cells keep one _Trace of a sequence of one step; the stub keeps the step's arrays.
+    "lstm_cell": {
+        "num_gates": 4, "has_cell_state": True, "gate_order": "ifgo", "folds_hidden_bias": True, "unbatched": False,
+        "trace": property(lambda self: _Trace(
+            self.x[np.newaxis], np.stack([self.h, self.o * self.tanh_c]),
+            c=np.stack([self.c, np.full_like(self.c, np.nan)]),          # c' is not read by backward: NaN shows it
+            gates=np.concatenate([self.i, self.f, self.g, self.o], axis=1)[np.newaxis],
+            tanh_c=self.tanh_c[np.newaxis])),
+    },
+}
+
+
 def resolve(source):
     module, name = source.split(":")
     return getattr(importlib.import_module(module), name)
 
 
-def drop_in(stub_class, source, **attributes):
-    """Replace ``stub_class``'s backward (or step) by ``source``'s, with the helpers it needs."""
+def drop_in(stub_class, source, adapter=None, **attributes):
+    """Replace ``stub_class``'s backward (or step) by ``source``'s, with the helpers it needs
+    (and the attributes ``ADAPTERS[adapter]`` names)."""
     source = resolve(source)
     if not issubclass(source, Module):
         stub_class.step = _delegating_step(source)
@@ -44,7 +78,7 @@ def drop_in(stub_class, source, **attributes):
             helper = name.startswith("_") and not name.startswith("__") and name not in own
             if inspect.isfunction(value) and (name == "backward" or helper):
                 setattr(stub_class, name, value)
-    for name, value in attributes.items():
+    for name, value in {**ADAPTERS.get(adapter, {}), **attributes}.items():
         setattr(stub_class, name, value)
 
 

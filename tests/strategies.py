@@ -15,6 +15,7 @@ from manualnet.testing.strategies import (  # noqa: F401  (re-exported for the t
     batch_sizes,
     batches,
     class_labels,
+    distinct_values,
     feature_sizes,
     float_dtypes,
     logits_and_labels,
@@ -171,11 +172,3 @@ def pool_configs(draw, average=False, max_extra=3):
     sides = [max(1, d * (k - 1) + 1 - 2 * p) + draw(st.integers(0, max_extra))
              for k, d, p in zip(kernel, dilation, padding)]
     return kwargs, (draw(st.integers(1, 3)), draw(st.integers(1, 3)), *sides)
-
-
-def distinct_values(seed, shape, spacing=0.01):
-    """A random arrangement of values at least ``spacing`` apart: no window has a tie, and no
-    finite-difference step (1e-6 · max(1, |x|)) can change which entry is a window's maximum."""
-    rng = np.random.default_rng(seed)
-    values = spacing * rng.permutation(int(np.prod(shape))).reshape(shape)
-    return values - values.mean()

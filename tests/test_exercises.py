@@ -38,10 +38,19 @@ LIBRARY = {
     "softmax": "manualnet.activations:Softmax", "cross_entropy": "manualnet.losses:CrossEntropyLoss",
     "sequential": "manualnet.layers:Sequential", "sgd": "manualnet.optim:SGD", "adam": "manualnet.optim:Adam",
     "dropout": "manualnet.dropout:Dropout", "batchnorm": "manualnet.batchnorm:BatchNorm1d",
+    "conv2d": "manualnet.conv:Conv2d", "max_pool2d": "manualnet.pooling:MaxPool2d",
+    "avg_pool2d": "manualnet.pooling:AvgPool2d", "embedding": "manualnet.embedding:Embedding",
+    "lstm_cell": "manualnet.recurrent:LSTMCell",
 }
 # What the library's backward reads that the stub has no reason to define: the stub's batch norm is
-# always affine, and its cross-entropy always on the plain path (labels, no weight, no smoothing).
-DROP_IN_ATTRIBUTES = {"batchnorm": {"affine": True}, "cross_entropy": {"weighted_target": None}}
+# always affine, and its cross-entropy always on the plain path (labels, no weight, no smoothing);
+# its embedding has none of the lookup's options; the convolution's and pooling's geometry and the LSTM
+# cell's trace under the library's names (tests/exercise_drop_in.py's ADAPTERS).
+DROP_IN_ATTRIBUTES = {"batchnorm": {"affine": True}, "cross_entropy": {"weighted_target": None},
+                      "conv2d": {"adapter": "conv2d"}, "max_pool2d": {"adapter": "pool2d"},
+                      "avg_pool2d": {"adapter": "pool2d"},
+                      "embedding": {"padding_idx": None, "scale_grad_by_freq": False},
+                      "lstm_cell": {"adapter": "lstm_cell"}}
 
 # (exercise, bug-zoo class, the diagnosis it must get)
 BUGS = [
@@ -55,6 +64,11 @@ BUGS = [
     ("dropout", "DropoutWithoutMask", "mask missing"),
     ("dropout", "DropoutScaledByP", "dropout scale"),
     ("batchnorm", "BatchNormWithoutMeanTerm", "mean term missing"),
+    ("conv2d", "UnflippedKernelConv2d", "kernel not flipped"),
+    ("conv2d", "UndilatedGradConv2d", "stride not dilated"),
+    ("max_pool2d", "MaxPoolGradToWholeWindow", "max to whole window"),
+    ("avg_pool2d", "AvgPoolGradNotDivided", "average not divided"),
+    ("embedding", "EmbeddingFancyIndexPlusEquals", "duplicates lost"),
 ]
 
 NAMES = [exercise.name for exercise in E.EXERCISES]
@@ -184,8 +198,10 @@ def test_each_classic_mistake_dropped_in_fails_with_its_diagnosis_named(course, 
         assert line not in text, f"the grade shows the library's line {line!r}"
 
 
-# Mistakes in options an exercise's stub does not have (its cross-entropy takes no class weights).
-NOT_IN_THE_EXERCISE = {"CrossEntropyWeightedGradOverN"}
+# Mistakes in options an exercise's stub does not have (its cross-entropy takes no class weights), or
+# outside the method the learner writes: MaxPoolGradToAllTies picks the routes in forward (written), and
+# the graded cases have no ties, where finite differences could not judge it.
+NOT_IN_THE_EXERCISE = {"CrossEntropyWeightedGradOverN", "MaxPoolGradToAllTies"}
 
 
 def test_every_bug_zoo_mistake_of_an_exercised_layer_is_tried():
@@ -228,6 +244,18 @@ LEARNER_MISTAKES = {
             v[...] = beta2 * v + (1 - beta2) * p.grad ** 2
             p.data -= self.lr * m / (v ** 0.5 + self.eps)
 """, "constant factor", True),
+    # the im2col way, with the weight's gradient assigned where it must be added
+    "conv2d": ("""\
+        O = self.out_channels
+        G_mat = grad_output.transpose(1, 0, 2, 3).reshape(O, -1)
+        self.weight.grad = (G_mat @ self.X_col.T).reshape(self.weight.shape)
+        if self.bias is not None:
+            self.bias.grad += G_mat.sum(axis=1)
+        d_cols = self.weight.data.reshape(O, -1).T @ G_mat
+        d_padded = col2im(d_cols[np.newaxis], self.x_padded.shape, self.kernel_size, self.stride, self.dilation)
+        (P_h, P_w) = self.padding
+        return d_padded[:, :, P_h:d_padded.shape[2] - P_h, P_w:d_padded.shape[3] - P_w]
+""", "not accumulated", True),
 }
 
 
@@ -239,6 +267,27 @@ def test_a_mistake_written_in_the_file_is_named(course, name):
     assert result.status == E.FAILING and result.fixed_case == on_fixed_case, text
     assert diagnosis in result.diagnosed(), text
     assert ("the fixed first case" if on_fixed_case else "the smallest failing case hypothesis found") in text
+
+
+def test_a_mistake_no_diagnosis_names_still_points_at_its_equations(course):
+    """One LSTM step with the gradient c' receives through h' (the second source of eq. (7)) left out."""
+    put(course, "lstm_cell", with_body(pristine("lstm_cell"), """\
+        dh_new, dc_new = grad_output
+        i, f, g, o, tanh_c = self.i, self.f, self.g, self.o, self.tanh_c
+        dc = dc_new
+        da = np.concatenate([dc * g * i * (1 - i), dc * self.c * f * (1 - f), dc * i * (1 - g ** 2),
+                             dh_new * tanh_c * o * (1 - o)], axis=1)
+        self.weight_ih.grad += da.T @ self.x
+        self.weight_hh.grad += da.T @ self.h
+        if self.bias:
+            self.bias_ih.grad += da.sum(axis=0)
+            self.bias_hh.grad += da.sum(axis=0)
+        return da @ self.weight_ih.data, (da @ self.weight_hh.data, dc * f)
+"""))
+    result, text = graded(course, "lstm_cell")
+    assert result.status == E.FAILING and result.fixed_case and result.diagnosed() == [], text
+    flat = " ".join(text.split())
+    assert "hint: hx[1].grad is dL/dc, eq. (7), (13): read derivations/lstm.md#backward" in flat, text
 
 
 def test_a_case_only_hypothesis_draws_is_found_and_shrunk(course):
@@ -370,12 +419,12 @@ def test_the_readme_session_replays_as_shown(course):
         assert ran.stderr == ""
         assert masked(ran.stdout) == masked("\n".join(shown)), f"{command} printed:\n{ran.stdout}"
     assert "sum vs mean" in blocks[2][1] and "derivations/linear.md#backward" in blocks[2][1]
-    assert "eq. (4)" in blocks[2][1] and "next: exercise 3/11, relu" in blocks[4][1]
+    assert "eq. (4)" in blocks[2][1] and f"next: exercise 3/{len(E.EXERCISES)}, relu" in blocks[4][1]
 
 
 def note_map(text):
-    """{study note: the exercises its row names} from a README's table of the notes."""
-    rows = re.findall(r"^\| (00\d) \| [^|]+ \| ([^|]+) \|", text, flags=re.M)
+    """{study note: the exercises its row names} from a README's table of the notes ("—": beyond the notes)."""
+    rows = re.findall(r"^\| (00\d|—) \| [^|]+ \| ([^|]+) \|", text, flags=re.M)
     return {note: re.findall(r"`(\w+)`", exercises) for note, exercises in rows}
 
 
@@ -390,5 +439,5 @@ def test_the_korean_readme_has_the_same_path_commands_and_map():
         assert command in korean
     assert "derivations/backprop.md" in korean and "영어로만" in korean          # the pages are English for now
     english = note_map(README.read_text(encoding="utf-8"))
-    assert sorted(english) == ["000", "001", "002", "003", "004"] and note_map(korean) == english
+    assert sorted(english) == ["000", "001", "002", "003", "004", "—"] and note_map(korean) == english
     assert set(NAMES) <= {name for names in english.values() for name in names}

@@ -40,6 +40,14 @@ def random_array(seed, shape, scale=1.0, margin=0.0, dtype=np.float64):
     return values.astype(dtype)
 
 
+def distinct_values(seed, shape, spacing=0.01):
+    """A random arrangement of values at least ``spacing`` apart: no window has a tie, and no
+    finite-difference step (1e-6 · max(1, |x|)) can change which entry is a window's maximum."""
+    rng = np.random.default_rng(seed)
+    values = spacing * rng.permutation(int(np.prod(shape))).reshape(shape)
+    return values - values.mean()
+
+
 @st.composite
 def arrays(draw, shape, scale=1.0, margin=0.0, dtype=np.float64):
     """A float array of the given shape (a tuple, or a strategy for one)."""
