@@ -43,7 +43,6 @@ the same): accepted, no effect here; ``capturable`` (CUDA graphs) and
 are refused when True.  Learning-rate schedules: ``manualnet.optim.lr_scheduler``.
 """
 
-import functools
 import math
 import numbers
 import sys
@@ -354,7 +353,7 @@ class SGD(Optimizer):
             grad = grad + momentum * buffer if group["nesterov"] else buffer   # eq. (5)
         # In place: `p.data = p.data - ...` would bind a new array that the
         # model's layers never see.
-        _add_scaled(p.data, -lr, grad)                            # eq. (6): θ ← θ − γ g
+        p.data -= np.multiply(grad, lr, out=self._work_array(p))     # eq. (6)
 
 
 class Adam(Optimizer):
@@ -424,9 +423,10 @@ class Adam(Optimizer):
         # so the step allocates no new arrays.
         m, v, work = state["exp_avg"], state["exp_avg_sq"], self._work_array(p)
         m *= beta1                                               # eq. (8)
-        _add_scaled(m, 1 - beta1, grad)                          # eq. (8): m += (1 − β₁) g
+        m += np.multiply(grad, 1 - beta1, out=work)              # eq. (8)
         v *= beta2                                               # eq. (9)
-        _add_scaled(v, 1 - beta2, np.multiply(grad, grad, out=work))   # eq. (9): v += (1 − β₂) g²
+        np.multiply(grad, grad, out=work)
+        v += np.multiply(work, 1 - beta2, out=work)              # eq. (9)
         if group["amsgrad"]:
             v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])   # eq. (10)
 
@@ -436,7 +436,8 @@ class Adam(Optimizer):
         denominator = np.sqrt(v, out=work)
         denominator += eps * root_correction                     # eq. (15)
         update = np.divide(m, denominator, out=work)
-        _add_scaled(p.data, -lr * root_correction / (1 - beta1**t), update)   # eq. (15)
+        update *= lr * root_correction / (1 - beta1**t)          # eq. (15)
+        p.data -= update                                         # eq. (15)
 
 
 class AdamW(Adam):
@@ -556,38 +557,6 @@ def _step_count(owner, value):
 
 def _copy(value):
     return value.copy() if isinstance(value, np.ndarray) else value
-
-
-def _add_scaled(y, alpha, x):
-    """y += alpha · x in place, in one pass over memory (BLAS axpy) where the arrays allow it.
-
-    NumPy has no fused form: ``y += alpha * x`` first writes alpha · x to a
-    temporary and reads it back, an extra pass that for a 784×256 weight costs
-    about as much as the update itself.  BLAS's axpy reads x and y once and
-    writes y.  It needs non-empty, contiguous, writeable arrays of one float
-    dtype (parameters and their state are); anything else takes NumPy's way,
-    which also raises NumPy's own error for a read-only y.
-    """
-    if y.dtype == x.dtype and y.dtype in _AXPY_NAMES and y.size and _blas_ready(y) and _blas_ready(x):
-        _axpy(y.dtype)(x.reshape(-1), y.reshape(-1), a=alpha)
-    else:
-        y += alpha * x
-
-
-_AXPY_NAMES = {np.dtype(np.float32): "saxpy", np.dtype(np.float64): "daxpy"}
-
-
-def _blas_ready(array):
-    """Whether SciPy's BLAS wrappers work on the array's own memory (they silently copy any other)."""
-    flags = array.flags
-    return flags.c_contiguous and flags.aligned and flags.writeable
-
-
-@functools.cache
-def _axpy(dtype):
-    """SciPy's wrapper of BLAS axpy for ``dtype``, imported on first use (scipy.linalg takes ~0.2 s to import)."""
-    from scipy.linalg import blas
-    return getattr(blas, _AXPY_NAMES[dtype])
 
 
 # == issue 13: RMSprop, Adagrad, and the options every optimizer shares with torch.optim ==========
