@@ -236,31 +236,8 @@ def cnn_epoch_shares(x, y, batches=40, batch_size=BATCH):
 
 def main():
     """``python -m benchmarks.conv [--quick]``: make bench's convolution rows alone, written as JSON."""
-    import argparse
-    import json
-    import os
-    from pathlib import Path
-
-    import torch
-
-    from . import machine
-    from .run import FULL, QUICK, conv_report, conv_targets, format_conv
-    parser = argparse.ArgumentParser(description="make bench's convolution rows alone")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "conv-latest.json")
-    args = parser.parse_args()
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
-    report = {"environment": machine.environment(torch), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-              "conv": conv_report(torch, QUICK if args.quick else FULL)}
-    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    rows = []
-    conv_targets(report, lambda name, measured, limit, below=True: rows.append(
-        f"{name}: {measured:.2f} {'<=' if below else '>='} {limit}: "
-        f"{'met' if (measured <= limit if below else measured >= limit) else 'NOT met'}"))
-    print("\n".join(format_conv(report) + [""] + rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwritten: {args.out}")
+    from .run import conv_report, conv_targets, format_conv, run_section
+    run_section("conv", conv_report, format_conv, conv_targets, "conv-latest.json")
 
 
 if __name__ == "__main__":

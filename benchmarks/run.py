@@ -190,13 +190,27 @@ def format_conv(report):
     return lines
 
 
-def targets(report):
-    """Issue 7's targets, each with what this run measured and whether it holds."""
+def target_rows(*sections):
+    """Each ``section(add)`` adds its targets; the rows, each with what was measured and whether it holds."""
     rows = []
 
     def add(name, measured, limit, below=True):
         rows.append({"target": name, "measured": measured, "relation": "<=" if below else ">=", "limit": limit,
                      "met": measured <= limit if below else measured >= limit})
+
+    for section in sections:
+        section(add)
+    return rows
+
+
+def targets(report):
+    """Issue 7's targets, then issue 14's and issue 16's."""
+    return target_rows(lambda add: mlp_targets(report, add), lambda add: conv_targets(report, add),
+                       lambda add: lstm_targets(report, add))
+
+
+def mlp_targets(report, add):
+    """Issue 7's: the MLP epochs against PyTorch and the floor, memory, the checker's and the import's cost."""
 
     for row in report["mnist"]:
         config = f"{row['optimizer']} batch {row['batch_size']}"
@@ -211,11 +225,13 @@ def targets(report):
     add("check_module(Linear(64, 32)), batch 8, seconds", report["gradcheck_linear_64_32_batch_8"]["median"], 0.2)
     add("import manualnet, seconds", report["import_manualnet"]["seconds"]["median"], 0.1)
     add("import manualnet, peak RSS MiB", report["import_manualnet"]["peak_rss_mib"]["median"], 40)
-    conv_targets(report, add)
+
+
+def lstm_targets(report, add):
+    """Issue 16's: an LSTM epoch within 2.0× of PyTorch (stretch: faster)."""
     lstm = report["lstm"]["vs_torch"]["median"]
     add("LSTM epoch on sequential MNIST, manualnet/torch (issue 16)", lstm, 2.0)
     add("LSTM epoch on sequential MNIST, manualnet/torch, stretch: faster", lstm, 1.0)
-    return rows
 
 
 # -- printing ----------------------------------------------------------------------
@@ -266,11 +282,13 @@ def format_report(report):
     ]
     lines += format_conv(report)
     lines += ["", *lstm_lines(report["lstm"])]
-    lines += ["", "targets (issue 7; the CNN rows: issue 14; the LSTM rows: issue 16):"]
-    for row in report["targets"]:
-        lines.append(f"  {'met    ' if row['met'] else 'NOT met'}  {row['target']:<52} "
-                     f"{row['measured']:8.3f} (target {row['relation']} {row['limit']})")
+    lines += ["", "targets (issue 7; the CNN rows: issue 14; the LSTM rows: issue 16):", *format_targets(report["targets"])]
     return "\n".join(lines)
+
+
+def format_targets(rows):
+    return [f"  {'met    ' if row['met'] else 'NOT met'}  {row['target']:<52} "
+            f"{row['measured']:8.3f} (target {row['relation']} {row['limit']})" for row in rows]
 
 
 def lstm_lines(row):
@@ -294,6 +312,31 @@ def lstm_lines(row):
 
 def _s(entry):
     return f"{entry['median']:.2f} ({entry['min']:.2f}-{entry['max']:.2f})"
+
+
+# -- one section alone: python -m benchmarks.conv, python -m benchmarks.sequences ---------------------
+
+def run_section(key, measure, lines, add_targets, out_name):
+    """Measure one of make bench's sections alone, print it with its targets, and write it as JSON.
+
+    ``measure(torch, budget)`` is the section's report under ``key``; ``lines(report)`` prints it;
+    ``add_targets(report, add)`` names its targets; the JSON goes to results/``out_name`` (or --out).
+    """
+    import torch
+    parser = argparse.ArgumentParser(description=f"make bench's {key} rows alone")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / out_name)
+    args = parser.parse_args()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    report = {"environment": machine.environment(torch), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+              key: measure(torch, QUICK if args.quick else FULL)}
+    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    report["targets"] = target_rows(lambda add: add_targets(report, add))
+    print(f"load average {report['environment']['load_average']}")
+    print("\n".join([*lines(report), "", *format_targets(report["targets"])]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten: {args.out}")
 
 
 # -- the README's table, from a recorded run -------------------------------------------------------

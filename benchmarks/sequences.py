@@ -171,30 +171,13 @@ def lstm_row(torch, samples, repeats, breakdown_batches):
 
 
 def main():
-    import argparse
-    import json
-    import os
-    from pathlib import Path
+    """``python -m benchmarks.sequences [--quick]``: make bench's LSTM row alone, written as JSON."""
+    from .run import lstm_lines, lstm_targets, run_section
 
-    import torch
+    def measure(torch, budget):
+        return lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"], budget["lstm_breakdown_batches"])
 
-    from . import machine
-    from .run import FULL, QUICK, lstm_lines
-    parser = argparse.ArgumentParser(description="make bench's LSTM row alone")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lstm-latest.json")
-    args = parser.parse_args()
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
-    budget = QUICK if args.quick else FULL
-    report = {"environment": machine.environment(torch), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-              "lstm": lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"],
-                               budget["lstm_breakdown_batches"])}
-    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    print(f"load average {report['environment']['load_average']}")
-    print("\n".join(lstm_lines(report["lstm"])))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwritten: {args.out}")
+    run_section("lstm", measure, lambda report: lstm_lines(report["lstm"]), lstm_targets, "lstm-latest.json")
 
 
 if __name__ == "__main__":
