@@ -19,6 +19,7 @@ from .strategies import random_array
 from .test_batchnorm import random_batchnorm
 from .test_init import BIG
 from .test_optim import gradients, make_parameters, set_gradients
+from .test_optim_parity import step_both
 from .torch_required import import_torch
 
 torch = import_torch()
@@ -49,17 +50,7 @@ def test_optimizer_matches_torch_optim_over_twelve_steps(name, options):
     theirs = [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ours]
     optimizer = getattr(optim, name)(ours, **options)
     reference = getattr(torch.optim, name)(theirs, **options)
-    for step in range(12):
-        grads = gradients(rng, step)
-        optimizer.zero_grad()
-        reference.zero_grad()
-        set_gradients(ours, grads)
-        for t, g in zip(theirs, grads):
-            t.grad = torch.from_numpy(g.copy())
-        optimizer.step()
-        reference.step()
-        for p, t in zip(ours, theirs):
-            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    step_both(ours, theirs, optimizer, reference, rng, steps=12)
     # The state has torch's names and values.
     for index, t in enumerate(theirs):
         expected = reference.state[t]
@@ -79,15 +70,7 @@ def test_parameter_groups_match_torch_with_per_group_options():
 
     optimizer = optim.SGD(groups(ours), lr=0.1, momentum=0.9, weight_decay=0.01)
     reference = torch.optim.SGD(groups(theirs), lr=0.1, momentum=0.9, weight_decay=0.01)
-    for step in range(10):
-        grads = gradients(rng, step)
-        set_gradients(ours, grads)
-        for t, g in zip(theirs, grads):
-            t.grad = torch.from_numpy(g.copy())
-        optimizer.step()
-        reference.step()
-    for p, t in zip(ours, theirs):
-        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    step_both(ours, theirs, optimizer, reference, rng, steps=10)
     assert optimizer.param_groups[0]["lr"] == 0.3 and optimizer.param_groups[1]["lr"] == 0.1
 
 

@@ -23,7 +23,6 @@ that cannot fail proves nothing.  ``BUGS`` lists them all.  None is part of
 ``manualnet``'s public layers.
 """
 
-import copy
 
 import numpy as np
 
@@ -511,17 +510,6 @@ class BatchNorm2dOverAllAxes(BatchNorm2d):
 
 BUGS += (UnflippedKernelConv2d, UndilatedGradConv2d, MaxPoolGradToWholeWindow, MaxPoolGradToAllTies,
          AvgPoolGradNotDivided, BatchNorm2dOverAllAxes)
-
-
-def with_bug(layer, bug):
-    """A copy of ``layer`` (configuration, parameters, buffers, what its forward kept) that runs ``bug``'s code.
-
-    ``bug`` subclasses the layer's class and adds no state, so the copy only changes class.
-    The comparison uses it to test whether a layer's numbers are a known bug's.
-    """
-    twin = copy.deepcopy(layer)
-    twin.__class__ = bug
-    return twin
 
 
 # -- autograd: the engine's classic mistake (the right walk: manualnet/autograd/engine.py) ---------------

@@ -219,13 +219,14 @@ def _duplicates_lost(reference, inputs, mine_output, upstreams):
 
 def _bug_zoo_layer(bug_name):
     """The reference run as the bug-zoo class ``bug_name`` runs it: that class is the reference's own
-    layer with the mistake's one line changed, so only a reference of its parent class can make it."""
+    layer with the mistake's one line changed, so only a reference of its parent class can make it.
+    The bug adds no state, so the copy (configuration, parameters, buffers) only changes class."""
     def reproduce(reference, inputs, mine_output, upstreams):
         from . import bugzoo                     # bugzoo imports the layers; imported on first use
         bug = getattr(bugzoo, bug_name)
         if not isinstance(reference, bug.__bases__[0]):
             return None
-        return run_passes(bugzoo.with_bug(reference, bug), inputs, upstreams)
+        return run_passes(reference, inputs, upstreams, prepare=lambda probe: setattr(probe, "__class__", bug))
     return reproduce
 
 
