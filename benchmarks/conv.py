@@ -17,10 +17,10 @@ import time
 import numpy as np
 
 import manualnet as mn
-from manualnet import conv as conv_module
-from manualnet.conv import conv2d_naive_backward, conv2d_naive_forward
+from manualnet.nn.modules import conv as conv_module
+from manualnet.nn.modules.conv import conv2d_naive_backward, conv2d_naive_forward
 from manualnet.testing.bugzoo import full_correlation_input_gradient
-from manualnet.windows import col2im, im2col, pad, pad_adjoint
+from manualnet.nn.windows import col2im, im2col, pad, pad_adjoint
 
 from . import training
 from .ops import _median_call_time

@@ -40,11 +40,12 @@ import numpy as np
 
 from manualnet import datasets, optim
 from manualnet.cli import EPOCH_LINE, EVAL_BATCH_SIZE, func_eval, train_one_epoch
-from manualnet.torch_interop import notes_mlp_class
-from manualnet.data import DataLoader, TensorDataset
-from manualnet.losses import CrossEntropyLoss
-from manualnet.models import MLP
-from manualnet.progress import ProgressBar
+from manualnet.interop.pytorch import notes_mlp_class
+from manualnet.utils.data.dataloader import DataLoader
+from manualnet.utils.data.dataset import TensorDataset
+from manualnet.nn.modules.loss import CrossEntropyLoss
+from manualnet.models.mlp import MLP
+from manualnet._progress import ProgressBar
 
 from . import machine
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import manualnet as mn
-from manualnet.gradcheck import check_module
+from manualnet.testing.gradcheck import check_module
 
 from . import conv, machine, memory, ops, sequences, training
 

@@ -19,8 +19,8 @@ from collections import defaultdict
 import numpy as np
 
 import manualnet as mn
-from manualnet import recurrent
-from manualnet.models import LSTMClassifier
+from manualnet.nn.modules._rnn_base import _RecurrentBase
+from manualnet.models.lstm_classifier import LSTMClassifier
 
 from . import training
 
@@ -78,11 +78,11 @@ def make_contestants(torch, x, y, batch_size=BATCH_SIZE, seed=0):
 # -- where manualnet's time goes -----------------------------------------------------------
 
 PHASES = {
-    "LSTM forward: the T steps (_run)": (recurrent._RecurrentBase, "_run"),
-    "LSTM forward: input projection, all steps at once (_project)": (recurrent._RecurrentBase, "_project"),
-    "LSTM backward: the T steps back (_run_backward)": (recurrent._RecurrentBase, "_run_backward"),
+    "LSTM forward: the T steps (_run)": (_RecurrentBase, "_run"),
+    "LSTM forward: input projection, all steps at once (_project)": (_RecurrentBase, "_project"),
+    "LSTM backward: the T steps back (_run_backward)": (_RecurrentBase, "_run_backward"),
     "LSTM backward: weight gradients, one product per weight (_add_weight_grads)":
-        (recurrent._RecurrentBase, "_add_weight_grads"),
+        (_RecurrentBase, "_add_weight_grads"),
     "Linear + cross-entropy, forward and backward": None,
     "Adam step": (mn.optim.Adam, "step"),
 }

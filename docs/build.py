@@ -20,7 +20,7 @@ What the site holds:
 * one page per exercise (its instructions, then the file), in the order of
   ``manualnet.exercises.EXERCISES``, and ``exercises/index.html``;
 * a highlighted page, with line anchors, for every other file a page links to
-  or names in a code span (``manualnet/layers.py:Linear`` links to the line
+  or names in a code span (``manualnet/nn/modules/linear.py:Linear`` links to the line
   where Linear starts).
 
 Headings get GitHub's anchors, so a link written for GitHub
@@ -147,7 +147,7 @@ class Links:
         return relative(output_of(page), self.target(posixpath.join(posixpath.dirname(page), path), fragment))
 
     def code_reference(self, text, page):
-        """The site URL a code span such as ``manualnet/layers.py:Linear`` names, or None."""
+        """The site URL a code span such as ``manualnet/nn/modules/linear.py:Linear`` names, or None."""
         match = CODE_REFERENCE.match(text)
         if not match or not (ROOT / match["path"]).is_file():
             return None
@@ -304,7 +304,7 @@ def source_page_body(path):
 
 def path_exercises():
     sys.path.insert(0, str(ROOT))
-    from manualnet.exercises import EXERCISES
+    from manualnet.grader import EXERCISES
     return EXERCISES
 
 

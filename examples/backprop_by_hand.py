@@ -22,7 +22,7 @@ import numpy as np
 
 import manualnet as mn
 from manualnet.autograd import Tensor, cmp
-from manualnet.datasets import load_digits
+from manualnet.datasets.digits import load_digits
 
 
 def forward(x, y, W1, b1, W2, b2):

@@ -24,9 +24,10 @@ the notes' name.  The notes' PyTorch class itself is
 import argparse
 
 import manualnet as mn
-from manualnet.data import DataLoader, TensorDataset
-from manualnet.datasets import load_digits
-from manualnet.models import MLP as MultiLayerPerceptronClass
+from manualnet.utils.data.dataloader import DataLoader
+from manualnet.utils.data.dataset import TensorDataset
+from manualnet.datasets.digits import load_digits
+from manualnet.models.mlp import MLP as MultiLayerPerceptronClass
 
 
 def func_eval(model, data_iter):

@@ -31,7 +31,8 @@ import argparse
 import numpy as np
 
 import manualnet as mn
-from manualnet.data import DataLoader, TensorDataset
+from manualnet.utils.data.dataloader import DataLoader
+from manualnet.utils.data.dataset import TensorDataset
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081      # transforms.Normalize((0.1307,), (0.3081,))
 

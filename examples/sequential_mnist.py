@@ -21,8 +21,9 @@ import argparse
 import time
 
 import manualnet as mn
-from manualnet.data import DataLoader, TensorDataset
-from manualnet.models import LSTMClassifier
+from manualnet.utils.data.dataloader import DataLoader
+from manualnet.utils.data.dataset import TensorDataset
+from manualnet.models.lstm_classifier import LSTMClassifier
 
 
 def load(dataset, data_dir):

@@ -17,7 +17,7 @@ of the shape of x, (N, C, H, W). There are no parameters.
 the shape of x in `self.input_shape`. `kernel_size`, `stride` and `padding`
 are stored as (height, width) pairs; cell (p, q) of window (i, j) sits at row
 s·i + p and column s·j + q of the padded input. `add_windows` in
-`manualnet/windows.py` does the adding of eq. (9) if you want it. Grade your
+`manualnet/nn/windows.py` does the adding of eq. (9) if you want it. Grade your
 backward with
 
     python -m manualnet exercises check avg_pool2d
@@ -43,7 +43,7 @@ x 와 같은 shape (N, C, H, W) 의 dL/dx 를 return 한다. parameter 는 없�
 `forward` 는 이미 작성되어 있다. divisor D (Ho, Wo) 를 `self.divisor` 에, x 의 shape 를
 `self.input_shape` 에 저장해 둔다. `kernel_size`, `stride`, `padding` 은 (height, width) 쌍으로
 저장되어 있고, window (i, j) 의 칸 (p, q) 는 padding 된 입력의 행 s·i + p, 열 s·j + q 에 있다.
-식 (9) 의 더하기는 `manualnet/windows.py` 의 `add_windows` 를 써도 된다. 다 작성했으면
+식 (9) 의 더하기는 `manualnet/nn/windows.py` 의 `add_windows` 를 써도 된다. 다 작성했으면
 
     python -m manualnet exercises check avg_pool2d
 
@@ -53,7 +53,7 @@ x 와 같은 shape (N, C, H, W) 의 dL/dx 를 return 한다. parameter 는 없�
 import numpy as np
 
 import manualnet as mn
-from manualnet.windows import add_windows, windows  # noqa: F401  (add_windows: eq. (9), if you use it)
+from manualnet.nn.windows import add_windows, windows
 
 
 def pair(value):

@@ -18,7 +18,7 @@ of the shape of x, (N, in_channels, H, W). Two ways lead there; choose one:
   with whole arrays inside, is enough);
 - matrices, the im2col form of the section "im2col": eq. (12) is dL/dW,
   eq. (13) the gradient of the columns, and eq. (14) adds each column entry
-  back into the cell it was copied from: `col2im` in `manualnet/windows.py`
+  back into the cell it was copied from: `col2im` in `manualnet/nn/windows.py`
   does eq. (14) for you; then eq. (8).
 
 `forward` is written. It keeps the padded input x̃ (N, in_channels, H + 2P_h,
@@ -51,7 +51,7 @@ and `git checkout exercises/conv2d.py` brings this stub back.
   그것이 읽은 window 로 돌려보내 dL/dx̃ 를 만들고, 식 (8) 이 padding 을 잘라낸다 (출력 위치
   (i, j) 에 대한 loop 하나에, 안에서는 array 전체를 쓰면 충분하다);
 - 행렬, "im2col" 절의 형태: 식 (12) 가 dL/dW, 식 (13) 이 column 의 gradient 이고, 식 (14)
-  는 각 column 원소의 gradient 를 그것이 복사되어 온 칸에 더한다. `manualnet/windows.py` 의
+  는 각 column 원소의 gradient 를 그것이 복사되어 온 칸에 더한다. `manualnet/nn/windows.py` 의
   `col2im` 이 식 (14) 를 해 준다. 그 다음 식 (8).
 
 `forward` 는 이미 작성되어 있다. padding 된 입력 x̃ (N, in_channels, H + 2P_h, W + 2P_w) 를
@@ -69,7 +69,7 @@ import math
 import numpy as np
 
 import manualnet as mn
-from manualnet.windows import col2im, im2col, output_size  # noqa: F401  (col2im: eq. (14), if you use it)
+from manualnet.nn.windows import col2im, im2col, output_size
 
 
 def pair(value):

@@ -20,7 +20,7 @@ are equal, as PyTorch; the graded cases have no ties), and the shape of x in
 `self.input_shape`. `kernel_size`, `stride`, `padding` and `dilation` are
 stored as (height, width) pairs; tap (p, q) of window (i, j) sits at row
 s·i + d·p and column s·j + d·q of the padded input. `add_windows` in
-`manualnet/windows.py` does the adding of eq. (5) if you want it. Grade your
+`manualnet/nn/windows.py` does the adding of eq. (5) if you want it. Grade your
 backward with
 
     python -m manualnet exercises check max_pool2d
@@ -49,7 +49,7 @@ parameter 는 없다.
 tap (p, q) 에서 True 이다 (같은 값이 여럿이면 PyTorch 처럼 행 순서로 첫 번째; 채점하는 case
 에는 같은 값이 없다). x 의 shape 는 `self.input_shape` 에 있다. `kernel_size`, `stride`,
 `padding`, `dilation` 은 (height, width) 쌍으로 저장되어 있고, window (i, j) 의 tap (p, q) 는
-padding 된 입력의 행 s·i + d·p, 열 s·j + d·q 에 있다. 식 (5) 의 더하기는 `manualnet/windows.py`
+padding 된 입력의 행 s·i + d·p, 열 s·j + d·q 에 있다. 식 (5) 의 더하기는 `manualnet/nn/windows.py`
 의 `add_windows` 를 써도 된다. 다 작성했으면
 
     python -m manualnet exercises check max_pool2d
@@ -60,7 +60,7 @@ padding 된 입력의 행 s·i + d·p, 열 s·j + d·q 에 있다. 식 (5) 의 �
 import numpy as np
 
 import manualnet as mn
-from manualnet.windows import add_windows, windows  # noqa: F401  (add_windows: eq. (5), if you use it)
+from manualnet.nn.windows import add_windows, windows
 
 
 def pair(value):

@@ -2,61 +2,51 @@
 
 Every layer has an explicit ``forward``, ``backward`` and ``optimize``; every
 gradient is derived in ``derivations/`` and checked against finite differences
-and PyTorch.  ``import manualnet as mn`` and use it as you would ``torch.nn``.
+and PyTorch.  ``import manualnet as mn`` and use it as you would ``torch.nn``:
+the layers are at the top (``mn.Linear``), and the package is laid out as
+PyTorch's — ``mn.nn``, ``mn.optim``, ``mn.utils.data``, ``mn.autograd``,
+``mn.datasets``, ``mn.models``, ``mn.testing``, ``mn.interop``.
 """
 
-# -- python -m manualnet: Ctrl-C during these imports exits 130, not a traceback (see _main_guard.py)
+# python -m manualnet: Ctrl-C during these imports exits 130, not a traceback (see _main_guard.py)
 from ._main_guard import guard_imports as _guard_imports
 
 _guard_imports()
-# -- end of the python -m manualnet block
 
-import importlib
+from . import _aliases  # noqa: E402
 
-from . import functional, init, optim, rng
-from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .batchnorm import BatchNorm1d, BatchNorm2d
-from .dropout import Dropout
-from .layers import Flatten, Linear, Sequential
-from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
-from .models import MLP, LogisticRegression
-from .module import Module
-from .parameter import Parameter
+_aliases.install()
 
-# Convolutional networks (issue 14)
-from .conv import Conv1d, Conv2d
-from .models import CNN
-from .pooling import AvgPool2d, MaxPool2d
-# Sequences (issue 16): the lookup table and the recurrent layers; gradient clipping in mn.utils.
-from . import utils
-from .embedding import Embedding
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from . import models, nn, optim, utils  # noqa: E402
+from .models import CNN, MLP, LogisticRegression, LSTMClassifier  # noqa: E402
+from .nn.modules import *  # noqa: E402, F403  (torch.nn's layers at the top, as manualnet always had them)
+from .nn.modules import __all__ as _layers  # noqa: E402
+from .nn.parameter import Parameter  # noqa: E402
 
 __version__ = "0.1.0"
 
-# Loaded on first use, so `import manualnet` stays light: some submodules
-# pull in SciPy, scikit-learn, matplotlib or torch, and saving needs zipfile.
-_LAZY_SUBMODULES = ("gradcheck", "data", "datasets", "testing", "compare", "serialization",
-                    "torch_interop", "reports")   # compare: torch_interop's name before version 2, an alias
-_LAZY_FUNCTIONS = {"save": "serialization", "load": "serialization"}
+# Loaded on first use, so `import manualnet` stays light: these pull in the
+# downloader, hypothesis-free testing tools, torch interop or zipfile.
+_LAZY_HOMES = ("autograd", "datasets", "testing", "interop", "serialization")
+_LAZY_FUNCTIONS = {"save": "manualnet.serialization", "load": "manualnet.serialization"}
 
 
 def __getattr__(name):
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
+    import importlib
+    if name in _LAZY_HOMES:
+        return importlib.import_module(f"{__name__}.{name}")
     if name in _LAZY_FUNCTIONS:
-        return getattr(importlib.import_module(f".{_LAZY_FUNCTIONS[name]}", __name__), name)
+        return getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
+    if f"{__name__}.{name}" in _aliases.ALIASES:       # an old spelling, e.g. mn.gradcheck, mn.data
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'manualnet' has no attribute {name!r}")
 
 
+def __dir__():
+    return sorted(__all__)
+
+
 __all__ = [
-    "Parameter", "Module",
-    "Linear", "Flatten", "Sequential", "Dropout", "BatchNorm1d", "BatchNorm2d",
-    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-    "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
-    "LogisticRegression", "MLP",
-    "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "CNN",
-    "save", "load",
-    "Embedding", "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "utils",
-    "functional", "init", "optim", "rng", *_LAZY_SUBMODULES,
+    "Parameter", *_layers, "LogisticRegression", "MLP", "CNN", "LSTMClassifier",
+    "nn", "optim", "utils", "models", *_LAZY_HOMES, *_LAZY_FUNCTIONS,
 ]

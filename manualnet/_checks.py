@@ -10,7 +10,18 @@ import numbers
 
 import numpy as np
 
-from .parameter import SUPPORTED_DTYPES
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_dtype(dtype, owner="manualnet"):
+    """Return ``dtype`` as a numpy dtype if it is float32 or float64, else raise TypeError."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{owner}: expected dtype float32 or float64, got {dtype!r}") from None
+    if dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"{owner}: expected dtype float32 or float64, got {dtype}")
+    return dtype
 
 
 def name_of(owner):

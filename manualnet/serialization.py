@@ -63,8 +63,8 @@ import zipfile
 
 import numpy as np
 
-from .module import Module
-from .optim import Optimizer
+from manualnet.nn.modules.module import Module
+from manualnet.optim.optimizer import Optimizer
 
 FORMAT = "manualnet-checkpoint"
 VERSION = 1

@@ -21,10 +21,7 @@ import numpy as np
 
 import manualnet as mn
 from manualnet import autograd as ag
-from manualnet.catalogue import (  # the gradcheck catalogue's sample inputs
-    BATCH, CLASSES, FEATURES, _log_probabilities_and_labels, _logits_and_labels, _logits_and_targets,
-    _probabilities_and_targets, _values_and_targets,
-)
+from manualnet.testing.catalogue import BATCH, CLASSES, FEATURES, _log_probabilities_and_labels, _logits_and_labels, _logits_and_targets, _probabilities_and_targets, _values_and_targets
 LOSSES = (mn.CrossEntropyLoss, mn.NLLLoss, mn.BCELoss, mn.BCEWithLogitsLoss, mn.MSELoss)
 
 
@@ -214,7 +211,7 @@ SEPARATELY_TESTED = (mn.LogisticRegression,)
 # ((output, h_n), (h', c')), and every one differentiates its state hx as well as its input; the
 # engine's nodes have one output and one differentiated first input.  tests/test_sequence_parity.py
 # checks each against PyTorch's autograd directly.
-NO_AUTOGRAD_NODE_YET = (mn.RNNCell, mn.LSTMCell, mn.GRUCell, mn.RNN, mn.LSTM, mn.GRU)
+NO_AUTOGRAD_NODE_YET = (mn.RNNCell, mn.LSTMCell, mn.GRUCell, mn.RNN, mn.LSTM, mn.GRU, mn.LSTMClassifier)
 
 
 # -- running a case both ways ----------------------------------------------------------------------

@@ -18,8 +18,8 @@ import threading
 import time
 
 from manualnet import datasets
-from manualnet.datasets import MNIST_FILES
-from manualnet.download import FileSpec
+from manualnet.datasets.mnist import MNIST_FILES
+from manualnet.datasets.download import FileSpec
 
 from .idx_files import IMAGES, LABELS, idx_bytes, small_mnist
 
@@ -137,8 +137,8 @@ def stand_in_mnist(monkeypatch, tmp_path, rng, side=3, train=6, test=4):
     ($MANUALNET_DATA) is an empty folder, no mirror answers.  Returns {key: the file's bytes}."""
     arrays = small_mnist(rng, train=train, test=test, side=side)
     files = {key: idx_bytes(IMAGES if key.endswith("images") else LABELS, array) for key, array in arrays.items()}
-    monkeypatch.setattr(datasets, "MNIST_SPECS", {key: spec_of(MNIST_FILES[key], data) for key, data in files.items()})
-    monkeypatch.setattr(datasets, "MNIST_MIRRORS", (UNREACHABLE,))
+    monkeypatch.setattr(datasets.mnist, "MNIST_SPECS", {key: spec_of(MNIST_FILES[key], data) for key, data in files.items()})
+    monkeypatch.setattr(datasets.mnist, "MNIST_MIRRORS", (UNREACHABLE,))
     monkeypatch.setenv("MANUALNET_DATA", str(tmp_path / "cache-root"))
     return files
 

@@ -19,8 +19,8 @@ import inspect
 
 import numpy as np
 
-from manualnet.module import Module
-from manualnet.recurrent import _Trace
+from manualnet.nn.modules.module import Module
+from manualnet.nn.modules.rnn import _Trace
 
 
 def with_drop_in(stub_text, class_name, source, **attributes):

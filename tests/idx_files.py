@@ -4,7 +4,7 @@ import gzip
 
 import numpy as np
 
-from manualnet.datasets import MNIST_FILES
+from manualnet.datasets.mnist import MNIST_FILES
 
 IMAGES, LABELS = 2051, 2049
 

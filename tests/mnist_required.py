@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from manualnet.datasets import load_mnist, mnist_cache_problem, mnist_folder
+from manualnet.datasets.mnist import load_mnist, mnist_cache_problem, mnist_folder
 
 REQUIRED = os.environ.get("MANUALNET_REQUIRE_MNIST", "") not in ("", "0")
 

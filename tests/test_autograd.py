@@ -23,9 +23,9 @@ from manualnet import autograd as ag
 from manualnet.autograd import ParameterTensor, Tensor, graph, no_grad
 from manualnet.autograd import primitives as P
 from manualnet.autograd.engine import Node
-from manualnet.catalogue import AUTOGRAD_PRIMITIVES as PRIMITIVES
-from manualnet.catalogue import autograd_inputs, run_autograd
-from manualnet.gradcheck import check_loss, check_module
+from manualnet.testing.catalogue import AUTOGRAD_PRIMITIVES as PRIMITIVES
+from manualnet.testing.catalogue import autograd_inputs, run_autograd
+from manualnet.testing.gradcheck import check_loss, check_module
 from manualnet.testing import bugzoo
 
 from .autograd_cases import LAYER_CASES, NO_AUTOGRAD_NODE_YET, SEPARATELY_TESTED, run_graph, run_manual
@@ -330,7 +330,7 @@ def test_the_catalogue_checks_every_autograd_primitive_and_each_passes():
 
 
 def test_every_primitive_node_is_exercised():
-    """A primitive added to primitives.py without a catalogue entry (manualnet/catalogue.py) fails here."""
+    """A primitive added to primitives.py without a catalogue entry (manualnet/testing/catalogue.py) fails here."""
     nodes = {cls for cls in vars(P).values()
              if inspect.isclass(cls) and issubclass(cls, Node) and cls is not Node and not cls.__name__.startswith("_")}
     used = set()

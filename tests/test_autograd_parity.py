@@ -13,9 +13,9 @@ from hypothesis import given
 import manualnet as mn
 from manualnet import autograd as ag
 from manualnet.autograd import ParameterTensor, Tensor, graph
-from manualnet.catalogue import AUTOGRAD_PRIMITIVES as PRIMITIVES
-from manualnet.catalogue import autograd_inputs
-from manualnet.compare import to_torch
+from manualnet.testing.catalogue import AUTOGRAD_PRIMITIVES as PRIMITIVES
+from manualnet.testing.catalogue import autograd_inputs
+from manualnet.interop.pytorch import to_torch
 
 from .autograd_cases import LAYER_CASES, run_graph
 from .strategies import seeds

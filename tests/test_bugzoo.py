@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, given
 
 import manualnet as mn
-from manualnet.gradcheck import check_loss, check_module
+from manualnet.testing.gradcheck import check_loss, check_module
 from manualnet.testing import MISTAKES, bugzoo, compare_modules
 
 from .strategies import KINK_MARGIN, distinct_values, random_array, seeds

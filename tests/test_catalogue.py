@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import manualnet as mn
-from manualnet.catalogue import CATALOGUE, run_all
+from manualnet.testing.catalogue import CATALOGUE, run_all
 
 
 def public_module_classes():
@@ -17,7 +17,7 @@ def public_module_classes():
 def test_catalogue_covers_every_public_operation():
     """An operation added to manualnet.__all__ without a catalogue entry fails here."""
     missing = sorted(cls.__name__ for cls in public_module_classes() - set(CATALOGUE))
-    assert not missing, f"add gradcheck entries to manualnet/catalogue.py for: {', '.join(missing)}"
+    assert not missing, f"add gradcheck entries to manualnet/testing/catalogue.py for: {', '.join(missing)}"
 
 
 def test_catalogue_holds_only_public_operations():

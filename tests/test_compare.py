@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 
 import manualnet as mn
-from manualnet.torch_interop import compare_with_torch, from_torch, notes_mlp_class, to_torch
+from manualnet.interop.pytorch import compare_with_torch, from_torch, notes_mlp_class, to_torch
 from manualnet.testing import bugzoo
 
 from .corruptions import corrupted_cases
@@ -292,7 +292,7 @@ def test_old_name_manualnet_compare_is_the_same_module():
     """DESIGN.md: renames keep old spellings working through version 2, as an alias of the new name."""
     import manualnet.compare
     import manualnet.torch_interop
-    from manualnet.compare import compare_with_torch as old_spelling
+    from manualnet.interop.pytorch import compare_with_torch as old_spelling
 
     assert manualnet.compare is manualnet.torch_interop and mn.compare is mn.torch_interop
     assert old_spelling is compare_with_torch and mn.compare.to_torch is to_torch

@@ -9,9 +9,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import manualnet as mn
-import manualnet.functional as F
-from manualnet.conv import conv2d_naive_backward, conv2d_naive_forward
-from manualnet.gradcheck import check_module
+from manualnet.nn import functional as F
+from manualnet.nn.modules.conv import conv2d_naive_backward, conv2d_naive_forward
+from manualnet.testing.gradcheck import check_module
 
 from .strategies import conv_configs, random_array, seeds
 

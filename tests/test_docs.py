@@ -134,15 +134,15 @@ def test_headings_numbered_equations_and_code_references_have_their_anchors(site
         folder, "derivations/backprop.html").ids
     linear = parsed(folder, "derivations/linear.html")
     assert {"backward", "eq-1", "eq-2", "eq-3", "eq-4"} <= linear.ids
-    line = build.symbol_lines("manualnet/layers.py")["Linear"]
-    assert f"../source/manualnet/layers.py.html#L-{line}" in linear.links
-    source = (folder / "source/manualnet/layers.py.html").read_text(encoding="utf-8")
+    line = build.symbol_lines("manualnet/nn/modules/linear.py")["Linear"]
+    assert f"../source/manualnet/nn/modules/linear.py.html#L-{line}" in linear.links
+    source = (folder / "source/manualnet/nn/modules/linear.py.html").read_text(encoding="utf-8")
     assert re.search(rf'id="L-{line}".*?class.*?Linear', source, flags=re.S)
 
 
 def test_the_navigation_follows_the_path(site):
     folder, _ = site
-    from manualnet.exercises import EXERCISES
+    from manualnet.grader import EXERCISES
     sidebar = (folder / "index.html").read_text(encoding="utf-8").split('<nav class="sidebar">')[1].split("</nav>")[0]
     order = [sidebar.index("derivations/backprop.html")] + [sidebar.index(f'exercises/{e.name}.html"')
                                                              for e in EXERCISES]
@@ -155,8 +155,8 @@ def test_the_build_stops_at_a_link_or_a_symbol_that_does_not_exist():
     links = build.Links({"derivations/linear.md"})
     with pytest.raises(build.BuildError, match="no such file in the repository: derivations/nope.md"):
         links.href("nope.md", "derivations/linear.md")
-    with pytest.raises(build.BuildError, match="manualnet/layers.py defines no Nope"):
-        links.code_reference("manualnet/layers.py:Nope", "derivations/linear.md")
+    with pytest.raises(build.BuildError, match="manualnet/nn/modules/linear.py defines no Nope"):
+        links.code_reference("manualnet/nn/modules/linear.py:Nope", "derivations/linear.md")
     assert links.href("linear.md#backward", "derivations/backprop.md") == "linear.html#backward"
     assert links.code_reference("torch.nn.Linear", "derivations/linear.md") is None
 

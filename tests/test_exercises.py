@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from manualnet import exercises as E
+from manualnet import grader as E
 from manualnet.cli import main
 from manualnet.testing import bugzoo
 from tests.exercise_drop_in import resolve, with_body, with_drop_in

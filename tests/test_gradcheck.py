@@ -9,10 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet.gradcheck import (
-    ATOL, EPS_MAX, EPS_MIN, RTOL, GradcheckError, GradcheckWarning, check_loss, check_module, numerical_gradient,
-    random_upstream,
-)
+from manualnet.testing.gradcheck import ATOL, EPS_MAX, EPS_MIN, RTOL, GradcheckError, GradcheckWarning, check_loss, check_module, numerical_gradient, random_upstream
 from manualnet.testing import bugzoo
 
 from .corruptions import (

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet import init
+from manualnet.nn import init
 
 from .strategies import seeds
 

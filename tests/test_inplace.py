@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import manualnet as mn
-from manualnet.gradcheck import leaves, map_structure
-from manualnet.module import keep_input, keep_output
+from manualnet.testing.gradcheck import leaves, map_structure
+from manualnet.nn.modules.module import keep_input, keep_output
 
 from .strategies import KINK_MARGIN
 
@@ -85,6 +85,7 @@ CASES += [
     ("MaxPool2d", lambda: mn.MaxPool2d(2), lambda: (batch(2, 2, 4, 4),)),
     ("AvgPool2d", lambda: mn.AvgPool2d(2), lambda: (batch(2, 2, 4, 4),)),
     ("CNN", lambda: mn.CNN(image_size=8, channels=(2, 3), rng=0, dtype=np.float64), lambda: (batch(2, 1, 8, 8),)),
+    ("LSTMClassifier", lambda: mn.LSTMClassifier(4, 3, 2, rng=0, dtype=np.float64), lambda: (batch(2, 5, 4),)),
 ]
 # LogisticRegression keeps nothing: its backward(x, yhat, y) is given every array it reads.
 KEEPS_NOTHING = {"LogisticRegression"}

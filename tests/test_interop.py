@@ -5,8 +5,9 @@ import pytest
 
 import manualnet as mn
 from manualnet import optim
-from manualnet.data import DataLoader, TensorDataset
-from manualnet.torch_interop import notes_mlp_class
+from manualnet.utils.data.dataloader import DataLoader
+from manualnet.utils.data.dataset import TensorDataset
+from manualnet.interop.pytorch import notes_mlp_class
 
 from .torch_required import import_torch
 

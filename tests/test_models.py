@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet.gradcheck import check_module, numerical_gradient
+from manualnet.testing.gradcheck import check_module, numerical_gradient
 
 from .strategies import batch_sizes, feature_sizes, random_array, seeds
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given
 
 import manualnet as mn
-import manualnet.functional as F
-from manualnet.gradcheck import check_module
+from manualnet.nn import functional as F
+from manualnet.testing.gradcheck import check_module
 
 from .strategies import distinct_values, pool_configs, random_array, seeds
 

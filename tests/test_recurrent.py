@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet.gradcheck import GradcheckWarning, check_module, map_structure
+from manualnet.testing.gradcheck import GradcheckWarning, check_module, map_structure
 
 from .strategies import random_array, seeds
 

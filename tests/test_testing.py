@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 
 import manualnet as mn
-from manualnet.gradcheck import check_module
+from manualnet.testing.gradcheck import check_module
 from manualnet.testing import (
     MISTAKES, ComparisonReport, FunctionModule, MismatchError, assert_modules_match, bugzoo, compare_modules,
 )

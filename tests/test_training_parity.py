@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet import init, optim
+from manualnet.nn import init
+from manualnet import optim
 
 from .strategies import random_array
 from .test_batchnorm import random_batchnorm

@@ -17,14 +17,15 @@ import functools
 
 import numpy as np
 
-from ..activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from ..batchnorm import BatchNorm1d, BatchNorm2d
-from ..conv import Conv1d, Conv2d
-from ..dropout import Dropout
-from ..embedding import Embedding
-from ..layers import Flatten, Linear
-from ..losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
-from ..pooling import AvgPool2d, MaxPool2d
+from manualnet.nn.modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from manualnet.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
+from manualnet.nn.modules.conv import Conv1d, Conv2d
+from manualnet.nn.modules.dropout import Dropout
+from manualnet.nn.modules.sparse import Embedding
+from manualnet.nn.modules.flatten import Flatten
+from manualnet.nn.modules.linear import Linear
+from manualnet.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
 from .engine import Node
 from .tensor import Tensor, record
 

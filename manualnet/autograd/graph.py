@@ -16,10 +16,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..gradcheck import (
-    ATOL, EPS, RTOL, GradcheckError, GradcheckReport, compare_arrays, numerical_gradient, random_upstream,
-)
-from ..models import MLP
+from manualnet.testing.gradcheck import ATOL, EPS, RTOL, GradcheckError, GradcheckReport, compare_arrays, numerical_gradient, random_upstream
+from manualnet.models.mlp import MLP
 from .engine import AccumulateGrad, topological_order
 from .functional import linear, log_softmax, nll_loss, relu
 from .tensor import ParameterTensor, Tensor

@@ -20,7 +20,9 @@ import warnings
 
 import numpy as np
 
-from ..parameter import Parameter, as_float_dtype
+from manualnet._checks import as_float_dtype
+from manualnet._grad_mode import _mode, is_grad_enabled, no_grad  # noqa: F401  (re-exported by autograd)
+from manualnet.nn.parameter import Parameter
 from . import primitives as P
 from .engine import AccumulateGrad, run_backward
 
@@ -29,34 +31,6 @@ NON_LEAF_GRAD = (
     "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
     "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor."
 )
-
-
-class _GradMode(threading.local):
-    enabled = True                   # per thread, as in PyTorch
-
-
-_mode = _GradMode()
-
-
-def is_grad_enabled():
-    """Whether operations are being recorded (False inside ``no_grad()``)."""
-    return _mode.enabled
-
-
-class no_grad(contextlib.ContextDecorator):
-    """Inside ``with no_grad():`` (or a function decorated with it) nothing is recorded.
-
-    Results have ``requires_grad=False`` and no ``grad_fn``: use it for
-    evaluation, and for updating weights by hand (``w -= lr * w.grad``),
-    which must not become part of the next graph.
-    """
-
-    def __enter__(self):
-        self.previous = _mode.enabled
-        _mode.enabled = False
-
-    def __exit__(self, *exc_info):
-        _mode.enabled = self.previous
 
 
 def record(node, *inputs):

@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..dropout import Dropout
-from ..gradcheck import as_float64, input_names, leaves, map_structure, random_upstream
-from ..module import Module
-from ..reports import ATOL, RTOL, ArraysReport, Side, compare_arrays, format_table, wrap
-from ..rng import as_generator
+from manualnet.nn.modules.dropout import Dropout
+from manualnet.testing.gradcheck import as_float64, input_names, leaves, map_structure, random_upstream
+from manualnet.nn.modules.module import Module
+from manualnet.testing.reports import ATOL, RTOL, ArraysReport, Side, compare_arrays, format_table, wrap
+from manualnet._rng import as_generator
 from .diagnoses import Evidence, diagnose, diagnose_shape
-from .mistaken import mistaken_runs
+from manualnet.testing.bugzoo.mistaken import mistaken_runs
 
 MINE = Side("mine", "your module produced it: look for 0/0, inf - inf, log(0) or an overflow in it")
 REFERENCE = Side("reference", "the reference is not finite at these inputs: choose inputs inside its domain")

@@ -13,8 +13,8 @@ the arrays as Parameters and follows the Module contract (backward adds into
 
 import numpy as np
 
-from ..module import Module
-from ..parameter import Parameter
+from manualnet.nn.modules.module import Module
+from manualnet.nn.parameter import Parameter
 
 
 class FunctionModule(Module):

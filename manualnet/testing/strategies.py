@@ -24,7 +24,7 @@ standard deviation ``scale``, in float64 unless asked otherwise.
 import numpy as np
 from hypothesis import strategies as st
 
-from ..gradcheck import KINK_MARGIN
+from manualnet.testing.gradcheck import KINK_MARGIN
 
 seeds = st.integers(0, 2**32 - 1)
 batch_sizes = st.integers(1, 6)

@@ -1,0 +1,132 @@
+"""Stateless forms of the layers, as ``torch.nn.functional``: the layer's own code on given arrays.
+
+``conv2d(input, weight, bias, ...)`` is the stateless Conv2d.  The math lives
+once, in the layers (``manualnet/nn/modules/conv.py``, ``pooling.py``): each
+function builds the layer around the given arrays and calls its forward, and
+each ``*_backward`` runs that forward (it keeps what backward reads) and then
+the layer's backward.  No derivative is written twice.
+"""
+
+from manualnet._checks import check_float_array, check_ndim, check_positive_int, check_shape
+from manualnet._grad_mode import no_grad
+
+from .modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .modules.conv import Conv1d, Conv2d
+from .modules.pooling import AvgPool2d, MaxPool2d
+
+
+def relu(input):
+    """max(x, 0), element-wise: ReLU's forward.  Derivation: derivations/relu.md"""
+    return _forward(ReLU(), input)
+
+
+def leaky_relu(input, negative_slope=0.01):
+    """x where x > 0, negative_slope·x elsewhere: LeakyReLU's forward.  Derivation: derivations/relu.md"""
+    return _forward(LeakyReLU(negative_slope), input)
+
+
+def sigmoid(input):
+    """σ(x) = 1 / (1 + e^{−x}), element-wise, without overflow: Sigmoid's forward.  Derivation: derivations/sigmoid.md"""
+    return _forward(Sigmoid(), input)
+
+
+def tanh(input):
+    """tanh(x), element-wise: Tanh's forward.  Derivation: derivations/tanh.md"""
+    return _forward(Tanh(), input)
+
+
+def softmax(input, dim=None):
+    """e^{x_i} / Σ_j e^{x_j} along ``dim``, shifted by the maximum: Softmax's forward.  Derivation: derivations/softmax.md"""
+    return _forward(Softmax(dim), input)
+
+
+def log_softmax(input, dim=None):
+    """x_i − log Σ_j e^{x_j} along ``dim``: LogSoftmax's forward.  Derivation: derivations/softmax.md"""
+    return _forward(LogSoftmax(dim), input)
+
+
+def _forward(layer, input):
+    """The layer's forward under no_grad(): a stateless call keeps nothing for a backward."""
+    with no_grad():
+        return layer(input)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Conv2d's forward with the given weight and bias.  Derivation: derivations/conv2d.md
+
+    Shape: input (N, C, H, W), weight (O, C/groups, kH, kW), bias (O,) or None -> (N, O, Ho, Wo).
+    """
+    return _conv_layer("conv2d", 2, weight, bias, stride, padding, dilation, groups)(input)
+
+
+def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """(dL/dinput, dL/dweight, dL/dbias or None) of y = conv2d(input, weight, bias, ...), by Conv2d.backward.
+
+    Shape: grad_output (N, O, Ho, Wo) -> (the shapes of input, weight, bias).
+    """
+    return _conv_backward(_conv_layer("conv2d_backward", 2, weight, bias, stride, padding, dilation, groups),
+                          grad_output, input)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Conv1d's forward with the given weight and bias.  Derivation: derivations/conv2d.md
+
+    Shape: input (N, C, L), weight (O, C/groups, k), bias (O,) or None -> (N, O, Lo).
+    """
+    return _conv_layer("conv1d", 1, weight, bias, stride, padding, dilation, groups)(input)
+
+
+def conv1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """(dL/dinput, dL/dweight, dL/dbias or None) of y = conv1d(input, weight, bias, ...), by Conv1d.backward."""
+    return _conv_backward(_conv_layer("conv1d_backward", 1, weight, bias, stride, padding, dilation, groups),
+                          grad_output, input)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """MaxPool2d's forward (torch.nn.functional.max_pool2d's argument order).  Derivation: derivations/pooling.md"""
+    return MaxPool2d(kernel_size, stride, padding, dilation, return_indices, ceil_mode)(input)
+
+
+def max_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """dL/dinput of y = max_pool2d(input, ...), by MaxPool2d.backward: G routed to each window's maximum."""
+    layer = MaxPool2d(kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)
+    layer(input)
+    return layer.backward(grad_output)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """AvgPool2d's forward.  Derivation: derivations/pooling.md"""
+    return AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)(input)
+
+
+def avg_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    """dL/dinput of y = avg_pool2d(input, ...), by AvgPool2d.backward: G shared equally by each window's cells."""
+    layer = AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    layer(input)
+    return layer.backward(grad_output)
+
+
+def _conv_layer(owner, dims, weight, bias, stride, padding, dilation, groups):
+    """A Conv1d/Conv2d whose parameters hold copies of ``weight`` and ``bias``; its sizes read from weight's shape."""
+    check_float_array(owner, weight, "weight")
+    layout = "(out_channels, in_channels/groups, kH, kW)" if dims == 2 else "(out_channels, in_channels/groups, k)"
+    check_ndim(owner, weight, (2 + dims,), layout, "weight")
+    groups = check_positive_int(owner, "groups", groups)
+    if bias is not None:
+        check_float_array(owner, bias, "bias")
+        check_shape(owner, bias, (len(weight),), "bias", hint=" (one per output channel: weight.shape[0])")
+    layer_class = Conv2d if dims == 2 else Conv1d
+    layer = layer_class(weight.shape[1] * groups, weight.shape[0], weight.shape[2:], stride, padding, dilation,
+                        groups, bias=bias is not None, dtype=weight.dtype, rng=0)
+    layer.weight.data[...] = weight
+    if bias is not None:
+        layer.bias.data[...] = bias
+    return layer
+
+
+def _conv_backward(layer, grad_output, input):
+    layer(input)                                  # keeps the columns backward reads
+    grad_input = layer.backward(grad_output)
+    return grad_input, layer.weight.grad, None if layer.bias is None else layer.bias.grad

@@ -1,0 +1,187 @@
+"""BatchNorm1d and BatchNorm2d: normalise each channel by batch statistics in training, by running ones in eval.
+
+One implementation serves both: the statistics of channel c are taken over
+every axis but the channel axis 1 — (N) or (N, L) for BatchNorm1d, (N, H, W)
+for BatchNorm2d — and the derivation is the same page.  Each forward and
+backward line carries the number of its equation in derivations/batchnorm.md.
+"""
+
+import numbers
+
+import numpy as np
+
+from manualnet._checks import check_device, check_dtype_matches, check_float_array, check_grad_output, check_positive_int
+from manualnet.nn.modules.module import Module, keep_output
+from manualnet.nn.parameter import Parameter, as_float_dtype
+
+
+class _BatchNorm(Module):
+    """y = γ ⊙ (x − μ) / √(σ² + ε) + β per channel; μ, σ² of the batch in training.  Derivation: derivations/batchnorm.md
+
+    Shape: x (N, C, *) -> y of the same shape, statistics per channel C over
+    the M = x.size / C values of the other axes; weight γ and bias β (C,);
+    buffers ``running_mean``, ``running_var`` (C,) and ``num_batches_tracked``
+    (0-d int64), in the state dict under PyTorch's names.
+
+    Training uses the batch mean and the BIASED batch variance (divided by M)
+    and updates the running statistics with the UNBIASED variance (divided by
+    M − 1), exponentially with ``momentum`` or, for ``momentum=None``, as the
+    plain average of all batches so far — as PyTorch does.  Evaluation uses
+    the running statistics, so one sample at a time works; training on one
+    value per channel is an error, and an empty batch gives an empty output
+    and leaves the statistics as they were (PyTorch counts it in
+    ``num_batches_tracked``, and so do we).  ``track_running_stats=False``:
+    no buffers, batch statistics in evaluation too.  ``affine=False`` drops
+    γ and β; ``bias=False`` drops β only.
+    """
+
+    input_shapes = ""          # the shapes a subclass takes, for messages: "(N, C) or (N, C, L)"
+    input_ndims = ()
+
+    saved_for_backward = ("x_hat", "inv_std", "used_batch_statistics")
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=np.float32, *, bias=True):
+        super().__init__()
+        owner = type(self).__name__
+        check_device(owner, device)
+        self.num_features = check_positive_int(owner, "num_features", num_features)
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < np.inf:
+            raise ValueError(f"{owner}: expected eps > 0 (it keeps 1/√(σ² + ε) finite), got {eps!r}")
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
+                                     or not 0 <= momentum <= 1):
+            raise ValueError(f"{owner}: expected momentum in [0, 1] or None (cumulative average), got {momentum!r}")
+        self.eps = float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        dtype = as_float_dtype(dtype, owner)
+        self.dtype = dtype
+        self.weight = Parameter(np.ones(self.num_features, dtype)) if affine else None
+        self.bias = Parameter(np.zeros(self.num_features, dtype)) if affine and bias else None
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def forward(self, x):
+        self._check_input(x)
+        if x.size == 0:
+            return self._empty_batch(x)
+        axes, channel = _other_axes(x), _channel_shape(x)
+        self.used_batch_statistics = self.training or not self.track_running_stats
+        if self.used_batch_statistics:
+            mean = x.mean(axis=axes)                                        # eq. (1)
+            centered = x - mean.reshape(channel)
+            var = np.mean(centered * centered, axis=axes)                   # eq. (2)
+            if self.training and self.track_running_stats:
+                self._update_running_statistics(mean, var, x.size // self.num_features)
+        else:
+            centered = x - self.running_mean.reshape(channel)
+            var = self.running_var
+        self.inv_std = 1 / np.sqrt(var + self.eps)                          # eq. (3), kept for backward
+        self.x_hat = centered * self.inv_std.reshape(channel)               # eq. (4), kept for backward
+        if not self.affine:
+            return keep_output(self.x_hat)                                  # y = x̂: handed out read-only
+        y = self.x_hat * self.weight.data.reshape(channel)                  # eq. (5)
+        if self.bias is not None:
+            y += self.bias.data.reshape(channel)                            # eq. (5)
+        return y
+
+    def _update_running_statistics(self, mean, var, count):
+        """Running mean and UNBIASED running variance, in place (the buffers stay the same arrays)."""
+        self.num_batches_tracked += 1
+        factor = 1 / int(self.num_batches_tracked) if self.momentum is None else self.momentum
+        self.running_mean *= 1 - factor                                     # eq. (6)
+        self.running_mean += factor * mean                                  # eq. (6)
+        self.running_var *= 1 - factor                                      # eq. (7)
+        self.running_var += factor * var * (count / (count - 1))            # eq. (7)
+
+    def backward(self, grad_output, need_input_grad=True):
+        """Add dL/dγ, dL/dβ to .grad; return dL/dx through the batch mean and variance (or the running ones)."""
+        x_hat, inv_std = self.x_hat, self.inv_std
+        check_grad_output(self, grad_output, x_hat.shape, x_hat.dtype)
+        axes, channel = _other_axes(x_hat), _channel_shape(x_hat)
+        # Σ G and Σ G x̂ serve twice: they are dL/dβ and dL/dγ, and, times γ, the
+        # sums Σ dx̂ and Σ dx̂ x̂ of eq. (14), because dx̂ = γ G (eq. (8)).
+        sum_g = np.sum(grad_output, axis=axes)                              # eq. (10)
+        sum_g_x_hat = np.sum(grad_output * x_hat, axis=axes)                # eq. (9)
+        if self.affine:
+            self.weight.grad += sum_g_x_hat                                 # eq. (9)
+        if self.bias is not None:
+            self.bias.grad += sum_g                                         # eq. (10)
+        if not need_input_grad:
+            return None
+        gamma = self.weight.data if self.affine else np.ones_like(inv_std)
+        d_x_hat = grad_output * gamma.reshape(channel)                      # eq. (8)
+        if not self.used_batch_statistics:
+            return d_x_hat * inv_std.reshape(channel)                       # eq. (15)
+        count = x_hat.size // self.num_features
+        sum_d_x_hat = (gamma * sum_g).reshape(channel)
+        sum_d_x_hat_x_hat = (gamma * sum_g_x_hat).reshape(channel)
+        return (inv_std / count).reshape(channel) * (count * d_x_hat - sum_d_x_hat - x_hat * sum_d_x_hat_x_hat)   # eq. (14)
+
+    def _empty_batch(self, x):
+        """No samples: nothing to normalise and no statistics to learn from (PyTorch still counts the batch)."""
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked += 1
+        self.x_hat, self.inv_std = x.copy(), np.ones(self.num_features, x.dtype)
+        self.used_batch_statistics = False
+        return x.copy()
+
+    def _check_input(self, x):
+        check_float_array(self, x)
+        if x.ndim not in self.input_ndims or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self.describe()}: expected input of shape {self.input_shapes.replace('C', str(self.num_features))}, "
+                f"got shape {x.shape} ({x.ndim}-D)"
+            )
+        check_dtype_matches(self, x, self.dtype)
+        if (self.training or not self.track_running_stats) and x.size == self.num_features:
+            raise ValueError(
+                f"{self.describe()}: expected more than 1 value per channel when using batch statistics, "
+                f"got input of shape {x.shape}; a variance needs two samples (use model.eval() to predict "
+                "one sample at a time)"
+            )
+
+    def astype(self, dtype=np.float32):
+        super().astype(dtype)
+        self.dtype = as_float_dtype(dtype)
+        return self
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+def _other_axes(x):
+    """Every axis but the channel axis 1: the axes a channel's statistics are taken over."""
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _channel_shape(x):
+    """The shape that makes a (C,) vector broadcast along axis 1: (C,), (C, 1) or (C, 1, 1)."""
+    return (-1,) + (1,) * (x.ndim - 2)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm of (N, C) or (N, C, L) input: each feature C normalised over N (and L).  Derivation: derivations/batchnorm.md
+
+    PyTorch's ``torch.nn.BatchNorm1d``; arguments, buffers and the training /
+    evaluation rules as described in ``_BatchNorm``.
+    """
+
+    input_shapes = "(N, C) or (N, C, L)"
+    input_ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm of (N, C, H, W) images: each channel C normalised over N, H and W.  Derivation: derivations/batchnorm.md
+
+    PyTorch's ``torch.nn.BatchNorm2d``; arguments, buffers and the training /
+    evaluation rules as described in ``_BatchNorm``.
+    """
+
+    input_shapes = "(N, C, H, W)"
+    input_ndims = (4,)
