@@ -247,7 +247,7 @@ def test_softmax_page_log_softmax_keeps_p_because_exp_of_y_loses_digits():
     y = layer(z)
     exact = exact_softmax(z)
     assert y.min() < -50
-    assert relative_error_in_eps(layer.p, exact, np.float32) <= 2                   # "1.5 ε"
+    assert relative_error_in_eps(layer.probs, exact, np.float32) <= 2                   # "1.5 ε"
     assert relative_error_in_eps(np.exp(y), exact, np.float32) >= 8                 # "up to 16 ε"
     peak = z.max(axis=1, keepdims=True)
     unshifted = z - (peak + np.log(np.sum(np.exp(z - peak), axis=1, keepdims=True)))

@@ -171,7 +171,7 @@ class LogSoftmax(Module):
     from the same shifted logits.  ``dim=None`` as in Softmax.
     """
 
-    saved_for_backward = ("p",)
+    saved_for_backward = ("probs",)
 
     def __init__(self, dim=None):
         super().__init__()
@@ -179,12 +179,12 @@ class LogSoftmax(Module):
 
     def forward(self, x):
         axis = _check_input_along_dim(self, x)
-        shifted, self.p, log_total = softmax_parts(x, axis=axis)   # p = e^y, eq. (5), kept for backward
+        shifted, self.probs, log_total = softmax_parts(x, axis=axis)   # p = e^y, eq. (5), kept for backward
         return as_ndarray(shifted - log_total)                       # eq. (2)
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G − p ⊙ Σ_j G_j, with p = softmax(x)."""
-        p = self.p
+        p = self.probs
         check_grad_output(self, grad_output, p.shape, p.dtype)
         if not need_input_grad:
             return None

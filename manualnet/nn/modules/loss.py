@@ -313,11 +313,11 @@ class BCELoss(_WeightedLoss):
     this one clamps.
     """
 
-    saved_for_backward = ("p", "target")
+    saved_for_backward = ("probs", "target")
 
     def forward(self, input, target):
         check_probabilities_and_targets(self, input, target)
-        self.p = keep_input(input)                                     # kept for backward
+        self.probs = keep_input(input)                                  # kept for backward
         self.target = target.astype(input.dtype)                       # a private copy, kept for backward
         losses = binary_cross_entropy(input, self.target)           # eq. (1)
         if self.weight is not None:
@@ -326,7 +326,7 @@ class BCELoss(_WeightedLoss):
 
     def backward(self, grad_output=1.0):
         """dL/dp = w (p − y) / max(p (1 − p), 1e-12) · g / M."""
-        p, target = self.p, self.target
+        p, target = self.probs, self.target
         scale = self._grad_per_element(grad_output, p.shape, p.dtype)
         grad = (p - target) / np.maximum(p * (1 - p), BCE_GRAD_EPSILON) * scale   # eq. (4)
         if self.weight is not None:
