@@ -13,8 +13,6 @@ non-default value the manualnet layer does not support is refused by name.
 Each layer's math is on its own page (derivations/linear.md, relu.md, ...).
 """
 
-import functools
-
 import numpy as np
 
 from manualnet.nn.modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
@@ -26,6 +24,8 @@ from manualnet.nn.modules.flatten import Flatten
 from manualnet.nn.modules.linear import Linear
 from manualnet.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
+from manualnet.nn.utils.init import skip_init
+
 from .engine import Node
 from .tensor import Tensor, record
 
@@ -69,28 +69,6 @@ class LossNode(LayerNode):
 
     def _layer_backward(self, layer, grad_output):
         return layer.backward(grad_output)
-
-
-@functools.cache
-def _without_initial_values(layer_class):
-    """``layer_class`` with a ``reset_parameters`` that draws nothing.
-
-    A node's Parameters take the tensors' arrays right after construction,
-    so the random initial values the constructor would draw (as costly as a
-    forward pass, for a large Linear) are never used.  The class keeps its
-    name, so the layer's error messages read 'Linear(...)'.
-    """
-    if not hasattr(layer_class, "reset_parameters"):
-        return layer_class
-    return type(layer_class.__name__, (layer_class,), {
-        "reset_parameters": lambda self, rng=None: None,
-        "__doc__": layer_class.__doc__, "__module__": layer_class.__module__,
-        "__qualname__": layer_class.__qualname__,
-    })
-
-
-def _build(layer_class, *args, **kwargs):
-    return _without_initial_values(layer_class)(*args, **kwargs)
 
 
 def _tensor(value, function, name="input"):
@@ -157,7 +135,7 @@ def linear(input, weight, bias=None):
             f"linear: expected bias of shape ({out_features},) and dtype {weight.dtype} for weight {weight.shape}, "
             f"got shape {bias.shape} and dtype {bias.dtype}"
         )
-    layer = _build(Linear, in_features, out_features, bias=bias is not None, dtype=weight.dtype)
+    layer = skip_init(Linear, in_features, out_features, bias=bias is not None, dtype=weight.dtype)
     name = "AddmmBackward0" if bias is not None else "MmBackward0"
     return record(LayerNode(name, layer), input, weight, *([bias] if bias is not None else []))
 
@@ -238,7 +216,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, *), got shape {input.shape}")
     parameters = [_parameters_of("batch_norm", value, None, 1)[0] for value in (weight, bias) if value is not None]
-    layer = _build(BatchNorm2d if input.ndim == 4 else BatchNorm1d, input.shape[1], eps=eps, momentum=momentum,
+    layer = skip_init(BatchNorm2d if input.ndim == 4 else BatchNorm1d, input.shape[1], eps=eps, momentum=momentum,
                    affine=weight is not None, track_running_stats=running_mean is not None, dtype=input.dtype,
                    bias=bias is not None)
     if running_mean is not None:
@@ -327,7 +305,7 @@ def _conv(layer_class, function, weight_ndim, input, weight, bias, stride, paddi
                          f"got shape {bias.shape}")
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise ValueError(f"{function}: expected groups to be a positive integer, got {groups!r}")
-    layer = _build(layer_class, channels_per_group * groups, out_channels, weight.shape[2:], stride, padding,
+    layer = skip_init(layer_class, channels_per_group * groups, out_channels, weight.shape[2:], stride, padding,
                    dilation, groups, bias=bias is not None, dtype=weight.dtype)
     return record(LayerNode("ConvolutionBackward0", layer), input, weight, *([bias] if bias is not None else []))
 
@@ -360,6 +338,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     weight = _tensor(weight, "embedding", "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: expected a 2-D weight (num_embeddings, embedding_dim), got shape {weight.shape}")
-    layer = _build(Embedding, *weight.shape, padding_idx=padding_idx, norm_type=norm_type,
+    layer = skip_init(Embedding, *weight.shape, padding_idx=padding_idx, norm_type=norm_type,
                    scale_grad_by_freq=scale_grad_by_freq, dtype=weight.dtype)
     return record(LayerNode("EmbeddingBackward0", layer), indices, weight)

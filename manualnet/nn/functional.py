@@ -13,6 +13,7 @@ from manualnet._grad_mode import no_grad
 from .modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .modules.conv import Conv1d, Conv2d
 from .modules.pooling import AvgPool2d, MaxPool2d
+from .utils.init import from_arrays
 
 
 def relu(input):
@@ -109,7 +110,7 @@ def avg_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
 
 
 def _conv_layer(owner, dims, weight, bias, stride, padding, dilation, groups):
-    """A Conv1d/Conv2d whose parameters hold copies of ``weight`` and ``bias``; its sizes read from weight's shape."""
+    """A Conv1d/Conv2d whose Parameters are ``weight`` and ``bias`` themselves; its sizes read from weight's shape."""
     check_float_array(owner, weight, "weight")
     layout = "(out_channels, in_channels/groups, kH, kW)" if dims == 2 else "(out_channels, in_channels/groups, k)"
     check_ndim(owner, weight, (2 + dims,), layout, "weight")
@@ -117,13 +118,9 @@ def _conv_layer(owner, dims, weight, bias, stride, padding, dilation, groups):
     if bias is not None:
         check_float_array(owner, bias, "bias")
         check_shape(owner, bias, (len(weight),), "bias", hint=" (one per output channel: weight.shape[0])")
-    layer_class = Conv2d if dims == 2 else Conv1d
-    layer = layer_class(weight.shape[1] * groups, weight.shape[0], weight.shape[2:], stride, padding, dilation,
-                        groups, bias=bias is not None, dtype=weight.dtype, rng=0)
-    layer.weight.data[...] = weight
-    if bias is not None:
-        layer.bias.data[...] = bias
-    return layer
+    arrays = {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
+    return from_arrays(Conv2d if dims == 2 else Conv1d, arrays, weight.shape[1] * groups, weight.shape[0],
+                       weight.shape[2:], stride, padding, dilation, groups, bias=bias is not None, dtype=weight.dtype)
 
 
 def _conv_backward(layer, grad_output, input):
