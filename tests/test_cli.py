@@ -180,7 +180,7 @@ def test_evaluate_rejects_a_file_that_is_not_an_mlp(capsys, tmp_path):
     mn.save(mn.Sequential(mn.Linear(64, 10)), path)
     code, _, err = run_main(capsys, "evaluate", str(path))
     assert code == 1
-    assert "does not hold a model saved by 'train --save': expected the keys lin_1.weight" in err
+    assert "does not hold a model saved by 'train --save': it has no model record, and its keys are none of a legacy checkpoint's (lin_1.weight" in err
     assert "found 0.weight, 0.bias" in err
 
 
@@ -266,8 +266,8 @@ def test_a_model_is_one_registry_entry(capsys, monkeypatch):
         seen["image_shape"], seen["num_classes"] = image_shape, num_classes
         return mn.Sequential(mn.Linear(64, num_classes, rng=rng))
 
-    entry = cli.ModelEntry(build, input_shape=lambda image_shape: (64,), from_state=lambda state, path: None,
-                           state_keys=("0.weight", "0.bias"), help="one linear layer")
+    entry = cli.choices.ModelEntry(build, input_shape=lambda image_shape: (64,), reads=lambda model, shape: True,
+                                   model_class=mn.Sequential, help="one linear layer")
     monkeypatch.setitem(cli.MODELS, "linear", entry)
     code, out, _ = run_main(capsys, "train", "--model", "linear", "--epochs", "2")
     assert code == 0 and seen == {"image_shape": (1, 8, 8), "num_classes": 10}
@@ -533,15 +533,14 @@ def test_evaluate_names_a_cnn_weight_that_fits_no_image(capsys, tmp_path):
 def test_cosine_schedule_anneals_the_learning_rate_and_changes_the_run(capsys, monkeypatch):
     """cosine: lr_e = lr (1 + cos(π e / epochs)) / 2 in epoch e (the optimizer's lr at each step says so);
     constant leaves it; the CNN anneals by default, the MLP not."""
-    from manualnet import cli
     seen = []
-    step = cli.optim.Adam.step
+    step = mn.optim.Adam.step
 
     def recording_step(self):
         seen.append(self.param_groups[0]["lr"])
         return step(self)
 
-    monkeypatch.setattr(cli.optim.Adam, "step", recording_step)
+    monkeypatch.setattr(mn.optim.Adam, "step", recording_step)
     _, cosine, _ = run_main(capsys, "train", "--epochs", "3", "--hidden", "16", "--schedule", "cosine")
     per_epoch = sorted(set(seen), reverse=True)
     assert per_epoch == pytest.approx([1e-3 * (1 + math.cos(math.pi * e / 3)) / 2 for e in range(3)])
@@ -596,3 +595,39 @@ def test_a_saved_lstm_is_evaluated_on_the_dataset_it_reads(capsys, tmp_path):
     code, out, _ = run_main(capsys, "evaluate", str(path))
     assert code == 0 and "LSTMClassifier(input_size=8, hidden_size=8, num_classes=10)" in out
     assert "tested on the 359 digits test images" in out
+
+
+# -- checkpoints say what they are; those without a record are read as before ----------------------
+
+def test_evaluate_reads_a_checkpoint_without_a_record_as_before(capsys, tmp_path):
+    """A bare state dict, as manualnet 0.1 saved it: the model is inferred from the weights (cli/legacy.py)."""
+    code, out, _ = run_main(capsys, "train", "--epochs", "1", "--hidden", "8", "--save", str(tmp_path / "m.npz"))
+    accuracy = out.splitlines()[-1]
+    mn.save(mn.load(tmp_path / "m.npz"), tmp_path / "legacy.npz")            # the same weights, no record
+    with pytest.raises(mn.serialization.CheckpointError, match="no model record"):
+        mn.serialization.load_model(tmp_path / "legacy.npz")
+    code, evaluated, _ = run_main(capsys, "evaluate", str(tmp_path / "legacy.npz"))
+    assert code == 0 and evaluated.splitlines()[-1] == accuracy
+
+
+@pytest.mark.parametrize("key", ["lstm.weight_ih_l0", "fc.weight"])
+def test_evaluate_names_a_legacy_lstm_weight_of_the_wrong_rank(capsys, tmp_path, key):
+    state = mn.LSTMClassifier(input_size=8, hidden_size=4, num_classes=10, rng=0).state_dict()
+    state[key] = state[key].ravel()
+    mn.save(state, tmp_path / "lstm.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "lstm.npz"))
+    assert code == 1 and f"the weight {key} has shape ({state[key].size},), expected a non-empty 2-D array" in err
+
+
+def test_evaluate_names_a_negative_running_variance(capsys, tmp_path):
+    model = mn.CNN(image_size=8, channels=(2, 3), hidden=4, rng=0)
+    model.features[1].running_var[0] = -1.0
+    mn.save(model, tmp_path / "cnn.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "cnn.npz"))
+    assert code == 1 and "the buffer features.1.running_var holds 1 negative value(s)" in err
+
+
+def test_evaluate_refuses_a_recorded_model_that_train_does_not_make(capsys, tmp_path):
+    mn.save(mn.Linear(64, 10), tmp_path / "linear.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "linear.npz"))
+    assert code == 1 and "holds a Linear(in_features=64, out_features=10, bias=True), which 'train' does not make" in err

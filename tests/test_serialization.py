@@ -19,7 +19,8 @@ import pytest
 import manualnet as mn
 from manualnet import optim
 from manualnet import serialization
-from manualnet.serialization import MAX_CENTRAL_DIRECTORY_BYTES, MAX_METADATA_BYTES, METADATA_MEMBER, CheckpointError
+from manualnet._checkpoint_format import MAX_CENTRAL_DIRECTORY_BYTES, MAX_METADATA_BYTES, METADATA_MEMBER
+from manualnet.serialization import CheckpointError
 
 # -- round trips ---------------------------------------------------------------------------
 
