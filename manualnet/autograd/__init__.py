@@ -27,7 +27,8 @@ from .functional import (
 from .functional import avg_pool2d, conv1d, conv2d, max_pool2d          # convolution and pooling (issue 14)
 from .functional import embedding                                      # lookups (issue 16)
 from .graph import Comparison, Graph, cmp, graph, gradcheck, mlp_loss_graph
-from .tensor import ParameterTensor, Tensor, is_grad_enabled, no_grad
+from .parameter_tensor import ParameterTensor
+from .tensor import Tensor, is_grad_enabled, no_grad
 
 __all__ = [
     "Tensor", "ParameterTensor", "no_grad", "is_grad_enabled", "Node", "AccumulateGrad",

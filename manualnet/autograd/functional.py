@@ -15,60 +15,18 @@ Each layer's math is on its own page (derivations/linear.md, relu.md, ...).
 
 import numpy as np
 
-from manualnet.nn.modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from manualnet.nn.modules.activation import LeakyReLU
 from manualnet.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from manualnet.nn.modules.conv import Conv1d, Conv2d
 from manualnet.nn.modules.dropout import Dropout
 from manualnet.nn.modules.sparse import Embedding
-from manualnet.nn.modules.flatten import Flatten
 from manualnet.nn.modules.linear import Linear
 from manualnet.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
 from manualnet.nn.utils.init import skip_init
 
-from .engine import Node
+from .layer_node import LayerNode, LossNode
 from .tensor import Tensor, record
-
-
-class LayerNode(Node):
-    """A recorded operation whose forward and backward are a manualnet layer's own.
-
-    Inputs: the layer's input, then one tensor per Parameter in the order of
-    ``layer.parameters()``.  forward points each Parameter's ``.data`` at its
-    tensor's array and calls ``layer.forward``; backward starts the layer's
-    ``.grad`` arrays from zero (the engine does the adding up across uses),
-    calls ``layer.backward`` and returns dL/d(input) and those ``.grad``.
-    """
-
-    saved = ("layer",)
-
-    def __init__(self, name, layer, *extra_forward_arguments):
-        super().__init__()
-        self.node_name, self.layer = name, layer
-        self.extra_forward_arguments = extra_forward_arguments     # a loss's target, dropout's mask
-
-    def forward(self, x, *parameter_arrays):
-        layer = self.layer
-        for parameter, array in zip(layer.parameters(), parameter_arrays):
-            parameter.data = array
-        return layer.forward(x, *self.extra_forward_arguments)
-
-    def backward(self, grad_output):
-        layer = self.layer
-        for parameter in layer.parameters():
-            parameter.zero_grad()
-        grad_input = self._layer_backward(layer, grad_output)
-        return (grad_input, *(parameter.grad for parameter in layer.parameters()))
-
-    def _layer_backward(self, layer, grad_output):
-        return layer.backward(grad_output, need_input_grad=self.needs_input_grad[0])
-
-
-class LossNode(LayerNode):
-    """A loss: ``backward(grad_output)`` takes dL/d(loss) and returns dL/d(input) (the target gets none)."""
-
-    def _layer_backward(self, layer, grad_output):
-        return layer.backward(grad_output)
 
 
 def _tensor(value, function, name="input"):
@@ -143,7 +101,7 @@ def linear(input, weight, bias=None):
 def relu(input, inplace=False):
     """max(x, 0) through ``ReLU``: ReluBackward0."""
     _refuse("relu", "ReLU", inplace=(inplace, False))
-    return record(LayerNode("ReluBackward0", ReLU()), _tensor(input, "relu"))
+    return _tensor(input, "relu").relu()
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
@@ -154,12 +112,12 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 def sigmoid(input):
     """σ(x) through ``Sigmoid``: SigmoidBackward0."""
-    return record(LayerNode("SigmoidBackward0", Sigmoid()), _tensor(input, "sigmoid"))
+    return _tensor(input, "sigmoid").sigmoid()
 
 
 def tanh(input):
     """tanh(x) through ``Tanh``: TanhBackward0."""
-    return record(LayerNode("TanhBackward0", Tanh()), _tensor(input, "tanh"))
+    return _tensor(input, "tanh").tanh()
 
 
 def _dim(function, layer, dim, dtype):
@@ -171,19 +129,17 @@ def _dim(function, layer, dim, dtype):
 
 def softmax(input, dim=None, dtype=None):
     """e^{x_i} / Σ_j e^{x_j} along ``dim`` through ``Softmax``: SoftmaxBackward0."""
-    layer = Softmax(_dim("softmax", "Softmax", dim, dtype))
-    return record(LayerNode("SoftmaxBackward0", layer), _tensor(input, "softmax"))
+    return _tensor(input, "softmax").softmax(_dim("softmax", "Softmax", dim, dtype))
 
 
 def log_softmax(input, dim=None, dtype=None):
     """x_i − log Σ_j e^{x_j} along ``dim`` through ``LogSoftmax``: LogSoftmaxBackward0."""
-    layer = LogSoftmax(_dim("log_softmax", "LogSoftmax", dim, dtype))
-    return record(LayerNode("LogSoftmaxBackward0", layer), _tensor(input, "log_softmax"))
+    return _tensor(input, "log_softmax").log_softmax(_dim("log_softmax", "LogSoftmax", dim, dtype))
 
 
 def flatten(input, start_dim=0, end_dim=-1):
     """Dims start_dim..end_dim merged into one (``torch.flatten``'s defaults) through ``Flatten``: ViewBackward0."""
-    return record(LayerNode("ViewBackward0", Flatten(start_dim, end_dim)), _tensor(input, "flatten"))
+    return _tensor(input, "flatten").flatten(start_dim, end_dim)
 
 
 def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, mask=None):

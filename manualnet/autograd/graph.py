@@ -20,7 +20,8 @@ from manualnet.testing.gradcheck import ATOL, EPS, RTOL, GradcheckError, Gradche
 from manualnet.models.mlp import MLP
 from .engine import AccumulateGrad, topological_order
 from .functional import linear, log_softmax, nll_loss, relu
-from .tensor import ParameterTensor, Tensor
+from .parameter_tensor import ParameterTensor
+from .tensor import Tensor
 
 Comparison = namedtuple("Comparison", ["name", "exact", "approximate", "maxdiff"])
 

@@ -13,18 +13,19 @@ added into the Parameter's ``.grad``, so ``mn.optim`` optimizers train it.
 Derivation: derivations/autograd.md
 """
 
-import contextlib
 import numbers
-import threading
 import warnings
 
 import numpy as np
 
 from manualnet._checks import as_float_dtype
 from manualnet._grad_mode import _mode, is_grad_enabled, no_grad  # noqa: F401  (re-exported by autograd)
+from manualnet.nn import Flatten, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from manualnet.nn.parameter import Parameter
+
 from . import primitives as P
 from .engine import AccumulateGrad, run_backward
+from .layer_node import LayerNode
 
 NON_LEAF_GRAD = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
@@ -416,23 +417,25 @@ class Tensor:
     def log(self):
         return record(P.LogBackward0(), self)
 
+    # Each through its layer's own forward and backward (layer_node.py); autograd.functional calls these.
+
     def relu(self):
-        return functional.relu(self)
+        return record(LayerNode("ReluBackward0", ReLU()), self)
 
     def sigmoid(self):
-        return functional.sigmoid(self)
+        return record(LayerNode("SigmoidBackward0", Sigmoid()), self)
 
     def tanh(self):
-        return functional.tanh(self)
+        return record(LayerNode("TanhBackward0", Tanh()), self)
 
     def softmax(self, dim):
-        return functional.softmax(self, dim)
+        return record(LayerNode("SoftmaxBackward0", Softmax(dim)), self)
 
     def log_softmax(self, dim):
-        return functional.log_softmax(self, dim)
+        return record(LayerNode("LogSoftmaxBackward0", LogSoftmax(dim)), self)
 
     def flatten(self, start_dim=0, end_dim=-1):
-        return functional.flatten(self, start_dim, end_dim)
+        return record(LayerNode("ViewBackward0", Flatten(start_dim, end_dim)), self)
 
     # -- printing ---------------------------------------------------------------------------
 
@@ -454,46 +457,6 @@ class Tensor:
         return f"tensor({', '.join([text, *extras])})"
 
 
-class ParameterTensor(Tensor):
-    """A leaf Tensor that IS a manualnet Parameter: ``.data`` is ``p.data``, backward adds into ``p.grad``.
-
-    This is how the recorded graph and the manual chain share weights: build
-    tensors over a model's Parameters, run the forward with autograd
-    operations, call ``loss.backward()``, and ``mn.optim`` steps the same
-    Parameters as it would after ``model.backward(...)``.  ``.grad`` is a
-    Tensor over ``p.grad`` (never None: a Parameter's gradient is an array of
-    zeros until backward adds to it), so ``optimizer.zero_grad()`` clears it.
-    """
-
-    def __init__(self, parameter):
-        if not isinstance(parameter, Parameter):
-            raise TypeError(f"ParameterTensor: expected a manualnet Parameter, got {type(parameter).__name__}")
-        self.parameter = parameter
-        self._init(None, requires_grad=True, grad_fn=None)
-
-    @property
-    def data(self):
-        return self.parameter.data
-
-    @data.setter
-    def data(self, value):
-        if value is not None:                          # _init's placeholder; the Parameter owns the array
-            raise AttributeError("ParameterTensor.data is its Parameter's array: change parameter.data in place")
-
-    @property
-    def grad(self):
-        return Tensor._wrap(self.parameter.grad)
-
-    @grad.setter
-    def grad(self, value):
-        if value is not None:
-            raise TypeError("ParameterTensor.grad is its Parameter's .grad; set it to None to zero it")
-        self.parameter.zero_grad()
-
-    def accumulate_grad(self, grad):
-        self.parameter.grad += grad                    # eq. (33): the Parameter's .grad, in place
-
-
 def _array(value):
     return value.data if isinstance(value, Tensor) else value
 
@@ -513,6 +476,3 @@ def _index_node_name(index):
     if all(isinstance(part, (int, np.integer)) for part in parts):
         return "SelectBackward0"
     return "SliceBackward0"
-
-
-from . import functional  # noqa: E402  (functional builds on Tensor, defined above)
