@@ -56,7 +56,7 @@ check: install
 bench: install-compare
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
-# -- real MNIST (issue 12): fetched once into the cache, each file verified by SHA-256 ----------
+# -- real MNIST: fetched once into the cache, each file verified by SHA-256 ----------
 download-mnist: install
 	$(BIN)/python -m manualnet download mnist
 

@@ -22,6 +22,7 @@ from .models import CNN, MLP, LogisticRegression, LSTMClassifier  # noqa: E402
 from .nn.modules import *  # noqa: E402, F403  (torch.nn's layers at the top, as manualnet always had them)
 from .nn.modules import __all__ as _layers  # noqa: E402
 from .nn.parameter import Parameter  # noqa: E402
+from ._grad_mode import no_grad  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -47,6 +48,6 @@ def __dir__():
 
 
 __all__ = [
-    "Parameter", *_layers, "LogisticRegression", "MLP", "CNN", "LSTMClassifier",
+    "Parameter", *_layers, "LogisticRegression", "MLP", "CNN", "LSTMClassifier", "no_grad",
     "nn", "optim", "utils", "models", *_LAZY_HOMES, *_LAZY_FUNCTIONS,
 ]

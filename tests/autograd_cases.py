@@ -126,7 +126,7 @@ def _loss(loss_class, function, make_input_and_target, reduction="mean"):
     return case
 
 
-# -- convolution and pooling (issue 14) ----------------------------------------------------------------
+# -- convolution and pooling ----------------------------------------------------------------
 
 CONV2D = dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2)
 
@@ -207,7 +207,7 @@ LAYER_CASES = {
 # The notes' LogisticRegression is a whole model with its own backward(x, yhat, y);
 # tests/test_autograd.py compares it with its graph separately.
 SEPARATELY_TESTED = (mn.LogisticRegression,)
-# The recurrent layers (issue 16) have no autograd node yet: RNN, LSTM, GRU and LSTMCell return tuples
+# The recurrent layers have no autograd node yet: RNN, LSTM, GRU and LSTMCell return tuples
 # ((output, h_n), (h', c')), and every one differentiates its state hx as well as its input; the
 # engine's nodes have one output and one differentiated first input.  tests/test_sequence_parity.py
 # checks each against PyTorch's autograd directly.

@@ -26,7 +26,7 @@ from manualnet.testing.strategies import (  # noqa: F401  (re-exported for the t
 )
 
 
-# -- issue 13: the losses' options and any-shape inputs ------------------------------------
+# -- the losses' options and any-shape inputs ------------------------------------
 
 import numpy as np  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -114,7 +114,7 @@ def binary_loss_cases(draw, logits=True):
     return input, target, options
 
 
-# -- convolution and pooling (issue 14) ------------------------------------------------
+# -- convolution and pooling ------------------------------------------------
 
 @st.composite
 def conv_configs(draw, dims=2, padding_modes=("zeros",), max_extra=3):

@@ -204,7 +204,7 @@ def test_a_masked_array_is_refused_and_a_memmap_accepted(tmp_path):
     np.testing.assert_array_equal(mn.ReLU()(mapped), [[1, 0], [0, 2]])
 
 
-# -- issue 13: any shape, 0-d inputs, PyTorch's dim=None --------------------------------------
+# -- any shape, 0-d inputs, PyTorch's dim=None --------------------------------------
 
 @pytest.mark.parametrize("make_layer", ALL_LAYERS + [lambda: mn.Softmax(dim=0), lambda: mn.LogSoftmax(dim=-1)])
 @given(value=st.floats(-5, 5).filter(lambda v: abs(v) > KINK_MARGIN), upstream=st.floats(-2, 2))

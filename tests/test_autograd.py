@@ -25,7 +25,7 @@ from manualnet.autograd import primitives as P
 from manualnet.autograd.engine import Node
 from manualnet.testing.catalogue import AUTOGRAD_PRIMITIVES as PRIMITIVES
 from manualnet.testing.catalogue import autograd_inputs, run_autograd
-from manualnet.testing.gradcheck import check_loss, check_module
+from manualnet.testing.gradcheck import check_function, check_loss, check_module
 from manualnet.testing import bugzoo
 
 from .autograd_cases import LAYER_CASES, NO_AUTOGRAD_NODE_YET, SEPARATELY_TESTED, run_graph, run_manual
@@ -255,7 +255,7 @@ def test_an_intermediate_node_used_twice_matches_finite_differences():
 
     rng = np.random.default_rng(0)
     x, W, R = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal(3)
-    assert ag.gradcheck(function, x, W, rng=1).passed
+    assert check_function(function, x, W, rng=1).passed
     right, wrong = leaf(W), leaf(W)
     (function(Tensor(x), right) * R).sum().backward()
     bugzoo.recursive_backward_visiting_once((function(Tensor(x), wrong) * R).sum())
@@ -319,7 +319,7 @@ def test_a_node_returning_a_wrong_shape_is_pytorchs_invalid_gradient_error():
 @given(seed=seeds)
 def test_primitive_backward_matches_finite_differences(name, seed):
     function, specs = PRIMITIVES[name]
-    report = ag.gradcheck(function, *autograd_inputs(specs, np.random.default_rng(seed)), rng=seed)
+    report = check_function(function, *autograd_inputs(specs, np.random.default_rng(seed)), rng=seed)
     assert report.passed
 
 
@@ -427,7 +427,7 @@ def _engine_check(case):
     def function(x, *parameters):
         return case.graph(x, dict(zip(names, parameters)))
 
-    return ag.gradcheck(function, x, *values.values(), rng=3, raise_on_failure=False)
+    return check_function(function, x, *values.values(), rng=3, raise_on_failure=False)
 
 
 def _layer_check(case):
@@ -475,7 +475,7 @@ def test_the_graph_is_immune_to_assigning_into_grad_because_the_engine_adds(monk
     monkeypatch.setattr(mn.Linear, "backward", bugzoo.OverwritingLinear.backward)
     rng = np.random.default_rng(0)
     x, W, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 3)), rng.standard_normal(3)
-    assert ag.gradcheck(lambda x, W, b: ag.linear(ag.tanh(ag.linear(x, W, b)), W, b), x, W, b, rng=1).passed
+    assert check_function(lambda x, W, b: ag.linear(ag.tanh(ag.linear(x, W, b)), W, b), x, W, b, rng=1).passed
     first, second = (mn.Linear(3, 3, dtype=np.float64) for _ in range(2))
     second.weight = first.weight
     first.weight.data[...] = W

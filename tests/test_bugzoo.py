@@ -102,7 +102,7 @@ CASES = [
 ]
 
 
-# -- convolution and pooling (issue 14) -------------------------------------------------------
+# -- convolution and pooling -------------------------------------------------------
 
 def _strided_conv(cls, seed):
     """Stride 2, padding 1, PyTorch's init (random, not symmetric under a 180° turn)."""
@@ -136,7 +136,7 @@ CASES += [
 INVISIBLE_TO_FINITE_DIFFERENCES = {bugzoo.MaxPoolGradToAllTies}
 
 
-# -- sequences (issue 16) -------------------------------------------------------------------------
+# -- sequences -------------------------------------------------------------------------
 
 def _recurrent(cls, seed):
     return cls(2, 4, rng=seed, dtype=np.float64)

@@ -377,7 +377,7 @@ def test_help_exits_0(capsys):
     assert code == 0 and "--data-dir DIR" in out and "--plot PATH" in out
 
 
-# -- failing before the work, and never with a traceback (issue 10, item 8) --------------------------
+# -- failing before the work, and never with a traceback --------------------------
 
 def test_save_into_a_folder_that_cannot_be_written_is_refused_before_training(capsys, tmp_path):
     folder = tmp_path / "read-only"
@@ -498,7 +498,7 @@ def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path):
     assert imported.returncode == -signal.SIGINT and "KeyboardInterrupt" in imported.stderr   # your program: Python's Ctrl-C
 
 
-# -- the CNN (issue 14) ---------------------------------------------------------------------
+# -- the CNN ---------------------------------------------------------------------
 
 def test_cnn_trains_on_the_digits_saves_and_evaluates_to_the_same_accuracy(capsys, tmp_path):
     path = str(tmp_path / "cnn.npz")
@@ -562,7 +562,7 @@ def test_an_unknown_schedule_is_a_usage_error(capsys):
     assert code == 2 and "argument --schedule: invalid choice: 'linear' (choose from 'constant', 'cosine')" in err
 
 
-# -- sequences (issue 16): the lstm model --------------------------------------------------------
+# -- sequences: the lstm model --------------------------------------------------------
 
 def test_train_lstm_reads_the_digits_row_by_row_and_learns(capsys):
     code, out, _ = run_main(capsys, "train", "--model", "lstm", "--epochs", "3", "--hidden", "16")

@@ -177,7 +177,7 @@ def test_conv2d_accumulates_gradients_and_skips_the_input_gradient_on_request(rn
 
 
 def test_conv2d_keeps_its_own_copy_of_the_input(rng):
-    """Changing x (or the output) after forward must not change what backward computes (issue 10)."""
+    """Changing x (or the output) after forward must not change what backward computes."""
     layer = mn.Conv2d(2, 3, 1, rng=rng, dtype=np.float64)       # a 1 × 1 kernel, no padding: no copy but im2col's
     x, G = rng.standard_normal((1, 2, 4, 4)), rng.standard_normal((1, 3, 4, 4))
     reference = mn.Conv2d(2, 3, 1, rng=0, dtype=np.float64)

@@ -123,7 +123,7 @@ def test_dropout_rejects_bad_input_masks_and_gradients(rng):
         layer.backward(np.ones((3, 2)))
 
 
-# -- issue 13: any shape, 0-d included ----------------------------------------------------------
+# -- any shape, 0-d included ----------------------------------------------------------
 
 @given(shape=shapes(min_dims=0, max_dims=4, max_side=3), seed=seeds)
 def test_dropout_takes_any_shape_as_pytorch(shape, seed):

@@ -69,7 +69,7 @@ def test_refactoring_runs_a_single_step(capsys):
     assert "step 5, optim:" in capsys.readouterr().out
 
 
-# -- PyTorch's MNIST example, ported (issue 14) -------------------------------------------------
+# -- PyTorch's MNIST example, ported -------------------------------------------------
 
 def test_mnist_cnn_example_learns(capsys):
     """The ported network on the digits (8×8; real MNIST takes minutes an epoch): it learns within 2 epochs."""
@@ -101,7 +101,7 @@ def test_example_runs_as_a_script(name, argv):
     assert "loss" in result.stdout
 
 
-# -- sequences (issue 16): sequential MNIST and the character model ---------------------------
+# -- sequences: sequential MNIST and the character model ---------------------------
 
 def test_sequential_mnist_example_learns_the_digits_row_by_row(capsys):
     history = load_example("sequential_mnist")["main"](["--epochs", "3", "--hidden", "32"])

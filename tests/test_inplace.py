@@ -54,7 +54,7 @@ CASES = [
     ("BCELoss", lambda: mn.BCELoss(), lambda: (RNG.uniform(0.05, 0.95, (5, 4)), RNG.uniform(0, 1, (5, 4)))),
     ("BCEWithLogitsLoss", lambda: mn.BCEWithLogitsLoss(), lambda: (batch(5, 4), RNG.uniform(0, 1, (5, 4)))),
     ("MSELoss", lambda: mn.MSELoss(), lambda: (batch(5, 4), batch(5, 4))),
-    # issue 13: the options and layouts keep what they need privately too
+    # the options and layouts keep what they need privately too
     ("Linear(on (N, T, in))", lambda: mn.Linear(4, 3, rng=0, dtype=np.float64), lambda: (batch(2, 5, 4),)),
     ("Softmax(dim=0 of 3-D)", lambda: mn.Softmax(dim=0), lambda: (batch(3, 2, 4),)),
     ("CrossEntropyLoss(weight, ignore_index, label_smoothing on (N, C, d))",
@@ -67,7 +67,7 @@ CASES = [
     ("BCEWithLogitsLoss(weight, pos_weight)",
      lambda: mn.BCEWithLogitsLoss(weight=np.array([1.0, 2.0, 0.5, 1.5]), pos_weight=np.array([3.0, 1.0, 2.0, 0.5])),
      lambda: (batch(5, 4), RNG.uniform(-0.5, 1.5, (5, 4)))),
-    # sequences (issue 16): (output, h_n) and (dL/dinput, dL/dh0) are compared array by array
+    # sequences: (output, h_n) and (dL/dinput, dL/dh0) are compared array by array
     ("Embedding", lambda: mn.Embedding(5, 3, rng=0, dtype=np.float64), lambda: (RNG.integers(0, 5, (2, 4)),)),
     ("RNNCell", lambda: mn.RNNCell(4, 3, rng=0, dtype=np.float64), lambda: (batch(5, 4), batch(5, 3))),
     ("LSTMCell", lambda: mn.LSTMCell(4, 3, rng=0, dtype=np.float64), lambda: (batch(5, 4), (batch(5, 3), batch(5, 3)))),
@@ -77,7 +77,7 @@ CASES = [
      lambda: (batch(2, 6, 4), (batch(1, 2, 3), batch(1, 2, 3)))),
     ("GRU", lambda: mn.GRU(4, 3, bidirectional=True, rng=0, dtype=np.float64), lambda: (batch(6, 2, 4), batch(2, 2, 3))),
 ]
-# Convolution and pooling (issue 14): each keeps its own copy (im2col columns, max-pool routes).
+# Convolution and pooling: each keeps its own copy (im2col columns, max-pool routes).
 CASES += [
     ("Conv2d", lambda: mn.Conv2d(2, 3, 1, rng=0, dtype=np.float64), lambda: (batch(2, 2, 4, 4),)),   # 1 × 1: no padding copy
     ("Conv2d(padding=1)", lambda: mn.Conv2d(2, 3, 3, padding=1, rng=0, dtype=np.float64), lambda: (batch(2, 2, 4, 4),)),

@@ -209,7 +209,7 @@ def test_linear_of_an_empty_batch_is_empty_and_adds_nothing():
     assert not layer.weight.grad.any() and not layer.bias.grad.any()
 
 
-# -- issue 13: Linear on (*, in_features), Sequential's OrderedDict -------------------------------
+# -- Linear on (*, in_features), Sequential's OrderedDict -------------------------------
 
 @given(leading=shapes(min_dims=0, max_dims=3, max_side=4), seed=seeds, bias=st.booleans())
 def test_linear_on_any_leading_dimensions_matches_finite_differences(leading, seed, bias):

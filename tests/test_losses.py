@@ -222,7 +222,7 @@ def test_cross_entropy_of_an_empty_batch_is_what_torch_gives(reduction, expected
     assert loss.backward().shape == (0, 3)
 
 
-# == issue 13: weight, ignore_index, label_smoothing, class probabilities, any layout, pos_weight ==========
+# == weight, ignore_index, label_smoothing, class probabilities, any layout, pos_weight ==========
 
 def without_reduction(options):
     return {name: value for name, value in options.items() if name != "reduction"}

@@ -37,7 +37,7 @@ TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 FIRST_TRAIN_LABELS = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
 FIRST_TEST_LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
-NOTES_TARGET = 0.975            # the notes' MLP after 5 epochs (issue 12: 97.7-98.1% measured)
+NOTES_TARGET = 0.975            # the notes' MLP after 5 epochs (97.7-98.1% measured)
 
 
 @pytest.fixture(scope="module")

@@ -157,7 +157,7 @@ def test_mlp_can_skip_the_input_gradient(rng):
     assert model.lin_1.weight.grad.any()
 
 
-# -- CNN (issue 14) ------------------------------------------------------------------
+# -- CNN ------------------------------------------------------------------
 
 def _randomized_cnn(seed, image_size=8):
     """A float64 CNN with random parameters: normal weights, and BatchNorm's γ in [0.5, 1.5] and β

@@ -477,7 +477,7 @@ def test_repr_lists_each_group():
     assert "    momentum: 0.9" in text
 
 
-# == issue 13: RMSprop, Adagrad, maximize, PyTorch's whole signatures ============================
+# == RMSprop, Adagrad, maximize, PyTorch's whole signatures ============================
 
 ALL_OPTIMIZERS = {
     "SGD": lambda ps, **kw: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.05, **kw),

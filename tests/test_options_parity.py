@@ -1,4 +1,4 @@
-"""PyTorch parity for the arguments and shapes of issue 13, in float64 to ~1e-10, over hypothesis-drawn cases.
+"""PyTorch parity for the arguments and shapes PyTorch takes, in float64 to ~1e-10, over hypothesis-drawn cases.
 
 Losses with weight, ignore_index, label_smoothing, class-probability targets,
 pos_weight, in every layout PyTorch takes; Linear on any leading dimensions;

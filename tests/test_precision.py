@@ -98,7 +98,7 @@ def test_mse_gradient_stays_finite_for_differences_near_the_float32_limit():
     assert np.all(np.isfinite(grad)) and grad[0] == np.float32(1.5e38)
 
 
-# -- issue 13: the options keep the precision ---------------------------------------------------
+# -- the options keep the precision ---------------------------------------------------
 # Every option's loss is computed from the same shifted logits: −log p_c = log Σ − s_c for each
 # class, then at most a product (a weight, a target probability) and a sum over the classes.
 

@@ -291,7 +291,7 @@ def _diagnosed_cases():
         ("mean term missing", Centering(keep_mean_term=False), Centering(), (x_batch(),), "input.grad"),
         ("shape", ReturnsNothing(), mn.Tanh(), (x_batch(),), "input.grad"),
         ("dropout scale", bugzoo.DropoutScaledByP(0.25), mn.Dropout(0.25), (x_batch(), keep), "input.grad"),
-        # sequences (issue 16): reproduced by re-running the reference (manualnet.testing.mistaken)
+        # sequences: reproduced by re-running the reference (manualnet.testing.mistaken)
         ("gradient not carried", recurrent(bugzoo.RNNGradientNotCarried), recurrent(mn.RNN),
          (sequence, state), "input.grad"),
         ("last step only", recurrent(bugzoo.RNNWeightGradLastStepOnly), recurrent(mn.RNN), (sequence, state),
@@ -306,7 +306,7 @@ def _diagnosed_cases():
 
 
 def _diagnosed_conv_cases():
-    """Convolution, pooling and BatchNorm2d (issue 14): the bug zoo's layers, named by rerunning them."""
+    """Convolution, pooling and BatchNorm2d: the bug zoo's layers, named by rerunning them."""
     images, tied = x_batch((2, 2, 7, 6)), np.random.default_rng(SEED).integers(0, 3, (2, 2, 6, 6)).astype(float)
     conv = lambda cls: cls(2, 4, 3, stride=2, padding=1, rng=SEED, dtype=np.float64)      # noqa: E731
     batchnorm = lambda cls: cls(2, dtype=np.float64)                                      # noqa: E731

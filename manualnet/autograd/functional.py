@@ -234,7 +234,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _loss(function, "BinaryCrossEntropyWithLogitsBackward0", layer, input, target)
 
 
-# -- convolution and pooling (issue 14): nodes running Conv2d, Conv1d, MaxPool2d, AvgPool2d ---------------
+# -- convolution and pooling: nodes running Conv2d, Conv1d, MaxPool2d, AvgPool2d ---------------
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Every window times the kernel through ``Conv2d`` (derivations/conv2d.md): ConvolutionBackward0.
@@ -280,7 +280,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     return record(LayerNode("AvgPool2DBackward0", layer), _tensor(input, "avg_pool2d"))
 
 
-# -- lookups (issue 16): a node running Embedding ----------------------------------------------
+# -- lookups: a node running Embedding ----------------------------------------------
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):

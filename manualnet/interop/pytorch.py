@@ -362,7 +362,7 @@ def _numpy_dtype(torch_module, path):
     return names[dtypes[0]] if dtypes else np.float32
 
 
-# -- convolution and pooling (issue 14) ------------------------------------------------------
+# -- convolution and pooling ------------------------------------------------------
 
 def _conv_to_torch(torch, path):
     nn = torch.nn
@@ -425,7 +425,7 @@ def _torch_cnn_class(torch):
     return CNN
 
 
-# -- sequences (issue 16): Embedding and the recurrent layers, same arguments and state-dict keys -------------
+# -- sequences: Embedding and the recurrent layers, same arguments and state-dict keys -------------
 
 _RECURRENT = (RNN, LSTM, GRU)
 _CELLS = (RNNCell, LSTMCell, GRUCell)

@@ -17,7 +17,7 @@ from manualnet._numerics import log_softmax, softmax
 from manualnet.nn.modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from manualnet.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from manualnet.nn.modules.dropout import Dropout
-from manualnet.testing.gradcheck import KINK_MARGIN, check_loss, check_module, numerical_gradient
+from manualnet.testing.gradcheck import KINK_MARGIN, check_function, check_loss, check_module, numerical_gradient
 from manualnet.nn.modules.flatten import Flatten
 from manualnet.nn.modules.linear import Linear
 from manualnet.nn.modules.container import Sequential
@@ -135,7 +135,7 @@ def _float64(cls, *args, **kwargs):
     return lambda rng: cls(*args, rng=rng, dtype=np.float64, **kwargs)
 
 
-# -- PyTorch's options and layouts (issue 13): checked in the same row as the plain operation --
+# -- PyTorch's options and layouts: checked in the same row as the plain operation --
 
 def _with_options(plain, options, *checks):
     """One row for an operation checked plainly and with PyTorch's ``options`` (named in the row): the worst."""
@@ -217,7 +217,7 @@ CATALOGUE = {
 }
 
 
-# -- sequences (issue 16) ----------------------------------------------------------------------
+# -- sequences ----------------------------------------------------------------------
 
 STEPS = 4
 
@@ -257,7 +257,7 @@ def run_all(seed=0):
     return [check(np.random.default_rng([seed, index])) for index, check in enumerate(CATALOGUE.values())]
 
 
-# -- convolution and pooling (issue 14) -------------------------------------------------
+# -- convolution and pooling -------------------------------------------------
 
 TIE_SPACING = 0.01        # max-pool inputs this far apart: no tie, no step can change a window's maximum
 
@@ -280,9 +280,6 @@ CATALOGUE.update({
     CNN: _module_check(_float64(CNN, 1, CLASSES, image_size=8, channels=(2, 3), hidden=6), (BATCH // 2, 1, 8, 8)),
 })
 # -- manualnet.autograd: its primitive operations (the operations with a layer are checked through it above) --
-
-from manualnet.autograd import gradcheck as autograd_gradcheck
-
 
 def _positive(shape):
     """An input drawn in [0.5, 2]: away from 0 for division, square roots and log."""
@@ -330,11 +327,11 @@ def autograd_inputs(specs, rng):
 
 
 def run_autograd(seed=0):
-    """Check every autograd primitive's backward with ``autograd.gradcheck``; return one CheckResult each."""
+    """Check every autograd primitive's backward with ``check_function``; return one CheckResult each."""
     results = []
     for index, (name, (function, specs)) in enumerate(AUTOGRAD_PRIMITIVES.items()):
         rng = np.random.default_rng([seed, index])
-        result = _summarise(autograd_gradcheck(function, *autograd_inputs(specs, rng), rng=rng, raise_on_failure=False))
+        result = _summarise(check_function(function, *autograd_inputs(specs, rng), rng=rng, raise_on_failure=False))
         result.operation = f"autograd {name}"
         results.append(result)
     return results

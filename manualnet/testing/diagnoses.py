@@ -29,14 +29,14 @@ MISTAKES = {
     "derivative as value": "the function's value used as its derivative: σ(z) for σ(z)(1 − σ(z))",
     "mean term missing": "off by one constant per feature: a term averaged over the batch is missing",
     "shape": "an array of the wrong shape, or none at all",
-    # Convolution and pooling (issue 14): each reproduced by re-running the bug zoo's layer.
+    # Convolution and pooling: each reproduced by re-running the bug zoo's layer.
     "kernel not flipped": "a convolution's input gradient correlates G with the kernel unflipped",
     "stride not dilated": "a strided convolution's input gradient from G without the stride's zeros between entries",
     "max to whole window": "max pooling's gradient sent to every cell of the window, not only its maximum",
     "max to every tie": "max pooling's gradient sent to every cell equal to the maximum, not only the first",
     "average not divided": "average pooling's gradient not divided by the window's size",
     "batch-norm axes": "batch-norm statistics taken over other axes than every axis but the channel",
-    # Sequences (issue 16): each reproduced by re-running the reference (manualnet.testing.mistaken).
+    # Sequences: each reproduced by re-running the reference (manualnet.testing.mistaken).
     "gradient not carried": "backpropagation through time without dL/dh_t's second source: each step learns "
                             "only from its own output, nothing is carried back from step t+1",
     "last step only": "a weight's gradient from one time step where the sum over all steps belongs",
@@ -198,7 +198,7 @@ def _near(value, target):
     return math.isclose(value, target, rel_tol=1e-6)
 
 
-# -- convolution and pooling (issue 14), sequences (issue 16): the mistakes manualnet.testing.mistaken
+# -- convolution and pooling, sequences: the mistakes manualnet.testing.mistaken
 # reproduces, by re-running the reference the way the mistake runs it ----------------------------
 
 _REPRODUCED = {
