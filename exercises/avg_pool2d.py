@@ -1,8 +1,8 @@
 """Exercise: AvgPool2d.backward, the average of each window.
 
 Average pooling pads x with zeros and divides the sum of every kH × kW
-window by a divisor D[i, j] (eq. (6)): the window's size kH·kW, or, with
-`count_include_pad=False`, only its cells inside the input (eq. (7)). Each
+window by a divisor D[i, j] (eq. (4)): the window's size kH·kW, or, with
+`count_include_pad=False`, only its cells inside the input (eq. (5)). Each
 cell of window (i, j) enters that average with rate 1/D[i, j], and a cell in
 several overlapping windows (stride smaller than the kernel) collects from
 each of them.
@@ -30,8 +30,8 @@ and `git checkout exercises/avg_pool2d.py` brings this stub back.
 연습: AvgPool2d 의 backward — 각 window 의 평균.
 
 average pooling 은 x 를 0 으로 padding 하고 모든 kH × kW window 의 합을 divisor D[i, j] 로
-나눈다 (식 (6)). divisor 는 window 의 크기 kH·kW 이고, `count_include_pad=False` 이면 입력
-안에 있는 칸의 수이다 (식 (7)). window (i, j) 의 각 칸은 rate 1/D[i, j] 로 평균에 들어가고,
+나눈다 (식 (4)). divisor 는 window 의 크기 kH·kW 이고, `count_include_pad=False` 이면 입력
+안에 있는 칸의 수이다 (식 (5)). window (i, j) 의 각 칸은 rate 1/D[i, j] 로 평균에 들어가고,
 겹치는 여러 window (stride 가 kernel 보다 작을 때) 에 속한 칸은 각 window 에서 받은 것을
 더한다.
 
@@ -80,16 +80,16 @@ class AvgPool2d(mn.Module):
         (P_h, P_w) = self.padding
         x_padded = np.pad(x, ((0, 0), (0, 0), (P_h, P_h), (P_w, P_w)))            # zeros
         cells = windows(x_padded, self.kernel_size, self.stride, (1, 1))           # (N, C, kH, kW, Ho, Wo), a view
-        counts = []                                                                # h_i and w_j of eq. (7)
+        counts = []                                                                # h_i and w_j of eq. (5)
         for size, out, k, s, P in zip(x.shape[2:], cells.shape[4:], self.kernel_size, self.stride, self.padding):
             start = np.arange(out) * s - P                                         # t_i, in input coordinates
             end = start + k
             if not self.count_include_pad:
                 start, end = np.maximum(start, 0), np.minimum(end, size)
             counts.append(end - start)
-        self.divisor = np.outer(*counts)                                           # D, eq. (7), kept for backward
+        self.divisor = np.outer(*counts)                                           # D, eq. (5), kept for backward
         self.input_shape = x.shape                                                 # kept for backward
-        return cells.sum(axis=(2, 3)) / self.divisor                               # eq. (6)
+        return cells.sum(axis=(2, 3)) / self.divisor                               # eq. (4)
 
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; return dL/dx."""

@@ -214,6 +214,13 @@ def test_page_equation_numbers_are_unique_and_each_sits_in_its_own_math_block(pa
     assert images == drawn, f"{page.name}: images other than the drawn figures (docs/figures.py): {images}"
 
 
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_page_equations_are_numbered_1_to_n_in_reading_order(page):
+    """A reader meets (1), (2), ... (N) in that order, none skipped: a number is where the page says it is."""
+    numbers = equation_numbers(page)
+    assert numbers == list(range(1, len(numbers) + 1)), f"{page.name}: equation numbers in page order {numbers}"
+
+
 # -- (d) the numbers the pages state -------------------------------------------
 
 def test_softmax_page_a_constant_upstream_gradient_zeroes_softmax_but_not_log_softmax():
