@@ -59,6 +59,10 @@ INSPECT = r"""
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     resources: [...document.querySelectorAll('link[href], img[src], script[src]')].map(e => e.href || e.src),
     ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+    eqTags: Object.fromEntries([...document.querySelectorAll('.math-display[id^="eq-"]')]
+                                 .map(d => [d.id, (d.querySelector('.katex-tag') || {}).textContent || ''])),
+    eqLinks: [...document.querySelectorAll('a.eq-ref')].map(a => [a.href, a.textContent]),
+    figures: [...document.images].map(i => ({src: i.src, alt: i.alt, width: i.naturalWidth})),
     raw: raw,
   });
 })()
@@ -72,10 +76,10 @@ LAYOUT = r"""
   const width = document.documentElement.clientWidth;
   const overlapping = [];
   for (const display of document.querySelectorAll('.katex-display')) {
-    const tag = display.querySelector('.tag');
+    const tag = display.querySelector('.katex-tag');
     if (!tag) continue;
     const t = tag.getBoundingClientRect();
-    for (const base of display.querySelectorAll('.katex-html > .base')) {
+    for (const base of display.querySelectorAll('.katex-html > .katex-base')) {
       const b = base.getBoundingClientRect();
       const across = Math.min(b.right, t.right) - Math.max(b.left, t.left);
       const down = Math.min(b.bottom, t.bottom) - Math.max(b.top, t.top);
@@ -103,7 +107,7 @@ LAYOUT = r"""
     width: width,
     scrollWidth: document.documentElement.scrollWidth,
     sticking: sticking,
-    tags: document.querySelectorAll('.katex-display .tag').length,
+    tags: document.querySelectorAll('.katex-display .katex-tag').length,
     overlapping: overlapping,
     images: document.images.length,
     brokenImages: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
@@ -221,10 +225,11 @@ class Chromium:
         return json.loads(self.evaluate(LAYOUT))
 
     def visit(self, url):
-        """Load ``url``; return what it shows (INSPECT's fields) with 'failed' (requests) and 'errors'."""
+        """Load ``url`` at the default width; return what it shows (INSPECT's and LAYOUT's fields) with
+        'failed' (requests) and 'errors'."""
         self.resize(WIDTH)
         self.load(url)
-        shown = json.loads(self.evaluate(INSPECT))
+        shown = json.loads(self.evaluate(INSPECT)) | json.loads(self.evaluate(LAYOUT))
         shown["failed"] = [e["params"].get("errorText", "") + " " + e["params"].get("requestId", "")
                            for e in self.events if e.get("method") == "Network.loadingFailed"]
         shown["errors"] = [e["params"]["entry"]["text"] for e in self.events
