@@ -29,25 +29,25 @@ and `git checkout exercises/avg_pool2d.py` brings this stub back.
 
 연습: AvgPool2d의 backward — 각 window의 평균.
 
-average pooling은 x를 0으로 padding 하고 모든 kH × kW window의 합을 divisor D[i, j]로
+average pooling은 x를 0으로 padding하고 모든 kH × kW window의 합을 divisor D[i, j]로
 나눈다 (식 (4)). divisor는 window의 크기 kH·kW이고, `count_include_pad=False`이면 입력
 안에 있는 칸의 수이다 (식 (5)). window (i, j)의 각 칸은 rate 1/D[i, j]로 평균에 들어가고,
 겹치는 여러 window (stride가 kernel보다 작을 때)에 속한 칸은 각 window에서 받은 것을
 더한다.
 
 먼저 `derivations/pooling.md`의 Backward 절을 읽는다. 식 (8)이 window의 gradient를 각
-칸에 나누어 주고, 식 (9)가 그것을 padding 된 입력에 더한 뒤 padding을 잘라낸다. 그 다음
+칸에 나누어 주고, 식 (9)가 그것을 padding된 입력에 더한 뒤 padding을 잘라낸다. 그다음
 아래의 `backward`를 작성한다. 입력 G = grad_output은 shape (N, C, Ho, Wo)의 dL/dy이고,
-x와 같은 shape (N, C, H, W)의 dL/dx를 return 한다. parameter는 없다.
+x와 같은 shape (N, C, H, W)의 dL/dx를 돌려준다. parameter는 없다.
 
 `forward`는 이미 작성되어 있다. divisor D (Ho, Wo)를 `self.divisor`에, x의 shape를
 `self.input_shape`에 저장해 둔다. `kernel_size`, `stride`, `padding`은 (height, width) 쌍으로
-저장되어 있고, window (i, j)의 칸 (p, q)는 padding 된 입력의 행 s·i + p, 열 s·j + q에 있다.
-식 (9)의 더하기는 `manualnet/windows.py`의 `add_windows`를 써도 된다. 다 작성했으면
+저장되어 있고, window (i, j)의 칸 (p, q)는 padding된 입력의 행 s·i + p, 열 s·j + q에 있다.
+식 (9)의 더하기는 `manualnet/windows.py`의 `add_windows`를 써도 된다. 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check avg_pool2d
 
-로 채점한다. `git checkout exercises/avg_pool2d.py`를 하면 처음 상태로 돌아간다.
+`git checkout exercises/avg_pool2d.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import numpy as np

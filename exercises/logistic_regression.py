@@ -35,21 +35,21 @@ x의 row 하나가 sample 하나이다) 바꾸었고, `backward`를 직접 작�
 
 먼저 `derivations/logistic_regression.md`의 Backward 절을 읽는다. 식 (3)의
 평균 binary cross-entropy L에 대해, 식 (4)가 dL/dz, 식 (5)가 dL/dw,
-식 (6)이 dL/db이다. 그 다음 아래의 `backward`를 작성한다. 입력은
+식 (6)이 dL/db이다. 그다음 아래의 `backward`를 작성한다. 입력은
 
 - x: shape (N, dim), forward에 들어갔던 batch;
-- yhat: shape (N,), forward가 return 한 값;
+- yhat: shape (N,), forward가 돌려준 값;
 - y: shape (N,), 0/1 label;
 
-이고, dL/dw (shape (dim,))를 `self.w.grad`에, dL/db (shape ())를 `self.b.grad`
-에 저장한다 (더하지 않고 덮어쓴다: `self.w.grad[...] = ...`). 이 모델은 loss까지
+이고, dL/dw (shape (dim,))를 `self.w.grad`에, dL/db (shape ())를 `self.b.grad`에
+저장한다 (더하지 않고 덮어쓴다: `self.w.grad[...] = ...`). 이 모델은 loss까지
 포함하므로 gradient가 이미 완전하고, 노트와 마찬가지로 더할 것이 없다.
-return 값은 없다. `forward`, `sigmoid`, `loss`, `optimize`는 이미 작성되어 있다.
-다 작성했으면
+돌려주는 값은 없다. `forward`, `sigmoid`, `loss`, `optimize`는 이미 작성되어 있다.
+다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check logistic_regression
 
-로 채점한다. `git checkout exercises/logistic_regression.py`를 하면 처음 상태로
+`git checkout exercises/logistic_regression.py`를 실행하면 처음 상태로
 돌아간다.
 """
 
