@@ -10,7 +10,8 @@ and id, text that still looks like raw TeX, and every request that failed.
 ``layout(url, width)`` loads it in a window ``width`` pixels wide (a phone's
 below 600) and measures what a reader sees there: whether the page scrolls
 sideways and what sticks out, which equation numbers overlap their formula,
-which images did not load, where the menu and the title are.  ``evaluate``
+which images did not load, where the menu and the title are; ``visit``
+takes the widths to measure its one load at too.  ``evaluate``
 runs any expression in the page, ``emulate`` switches the system's colour
 scheme or JavaScript, and ``screenshot(url, path)`` saves a PNG of the
 first screen.
@@ -224,12 +225,17 @@ class Chromium:
         self.load(url)
         return json.loads(self.evaluate(LAYOUT))
 
-    def visit(self, url):
-        """Load ``url`` at the default width; return what it shows (INSPECT's and LAYOUT's fields) with
-        'failed' (requests) and 'errors'."""
-        self.resize(WIDTH)
+    def visit(self, url, widths=(WIDTH,)):
+        """Load ``url`` once, at the first of ``widths``; resize the window to each width in turn and measure
+        LAYOUT there ('layouts': {width: ...}); return what it shows at the last width (INSPECT's and
+        LAYOUT's fields) with 'failed' (requests) and 'errors'."""
+        self.resize(widths[0])
         self.load(url)
-        shown = json.loads(self.evaluate(INSPECT)) | json.loads(self.evaluate(LAYOUT))
+        layouts = {}
+        for width in widths:
+            self.resize(width)
+            layouts[width] = json.loads(self.evaluate(LAYOUT))
+        shown = json.loads(self.evaluate(INSPECT)) | layouts[widths[-1]] | {"layouts": layouts}
         shown["failed"] = [e["params"].get("errorText", "") + " " + e["params"].get("requestId", "")
                            for e in self.events if e.get("method") == "Network.loadingFailed"]
         shown["errors"] = [e["params"]["entry"]["text"] for e in self.events

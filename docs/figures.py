@@ -53,7 +53,6 @@ STYLE = {
     "axes.spines.right": False,
     "figure.facecolor": "white",
     "savefig.facecolor": "white",
-    "axes.prop_cycle": None,              # set in _style(): matplotlib wants a cycler object
     "path.simplify": False,
 }
 
@@ -78,6 +77,7 @@ def figure(name, page, alt):
 
 
 def _style():
+    """matplotlib with STYLE and the palette, drawing SVG without a display."""
     import matplotlib
     from cycler import cycler
 
@@ -132,34 +132,32 @@ def new_figure(width, height, axes=None):
     return fig, ax
 
 
-def box(ax, x, y, text, width=1.2, height=0.5, face=LIGHT_MUTED, edge=MUTED, size=10, weight="normal",
-        rounded=True, color="black"):
-    """A labelled box centred at (x, y)."""
+def box(ax, x, y, text, width=1.2, height=0.5, face=LIGHT_MUTED, edge=MUTED, size=10):
+    """A labelled box with rounded corners, centred at (x, y)."""
     from matplotlib.patches import FancyBboxPatch
 
-    style = "round,pad=0.02,rounding_size=0.08" if rounded else "square,pad=0"
-    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle=style,
-                                facecolor=face, edgecolor=edge, linewidth=1.2))
-    ax.text(x, y, text, ha="center", va="center", fontsize=size, fontweight=weight, color=color)
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
+                                boxstyle="round,pad=0.02,rounding_size=0.08", facecolor=face, edgecolor=edge,
+                                linewidth=1.2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=size)
 
 
-def arrow(ax, start, end, color="black", width=1.3, style="-|>", curve=0.0, dashed=False, shrink=0):
-    """An arrow from ``start`` to ``end``; ``curve`` bends it (matplotlib's arc3 radius)."""
+def arrow(ax, start, end, color="black", width=1.3, style="-|>", curve=0.0, shrink=0):
+    """An arrow from ``start`` to ``end`` (``style="-"``: a plain line); ``curve`` bends it (arc3's radius)."""
     from matplotlib.patches import FancyArrowPatch
 
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=12, color=color, linewidth=width,
-                                 connectionstyle=f"arc3,rad={curve}", linestyle="--" if dashed else "-",
-                                 shrinkA=shrink, shrinkB=shrink))
+                                 connectionstyle=f"arc3,rad={curve}", shrinkA=shrink, shrinkB=shrink))
 
 
-def grid(ax, values, x0, y0, cell=0.5, colors=None, fmt="{:g}", size=9, edge=MUTED, text_colors=None):
+def grid(ax, values, x0, y0, cell=0.5, colors=None, fmt="{:g}", size=9, text_colors=None):
     """A matrix of numbers drawn as cells, row 0 at the top, its top-left corner at (x0, y0)."""
     from matplotlib.patches import Rectangle
 
     values = np.asarray(values, dtype=object)
     for (r, c), value in np.ndenumerate(values):
         face = colors[r][c] if colors is not None else "white"
-        ax.add_patch(Rectangle((x0 + c * cell, y0 - (r + 1) * cell), cell, cell, facecolor=face, edgecolor=edge,
+        ax.add_patch(Rectangle((x0 + c * cell, y0 - (r + 1) * cell), cell, cell, facecolor=face, edgecolor=MUTED,
                                linewidth=0.8))
         if value is not None and value != "":
             text = value if isinstance(value, str) else fmt.format(value)
@@ -892,11 +890,12 @@ def embedding_scatter():
 
 # -- recurrent layers --------------------------------------------------------------------------------
 
-def _circle(ax, x, y, symbol, color="black"):
+def _circle(ax, x, y, symbol):
+    """A small circle with an operation in it (× or +), as the cell diagrams draw them."""
     from matplotlib.patches import Circle
 
-    ax.add_patch(Circle((x, y), 0.2, facecolor="white", edgecolor=color, linewidth=1.3))
-    ax.text(x, y, symbol, ha="center", va="center", fontsize=12, color=color)
+    ax.add_patch(Circle((x, y), 0.2, facecolor="white", edgecolor="black", linewidth=1.3))
+    ax.text(x, y, symbol, ha="center", va="center", fontsize=12)
 
 
 @figure("rnn_unrolled", "derivations/rnn.md",
