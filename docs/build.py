@@ -278,6 +278,9 @@ def markdown_renderer(links, math, equations, miscited):
             language = "python"
         return highlight(token.content, language)
 
+    def render_code_block(self, tokens, index, options, env):
+        return highlight(tokens[index].content, "text")            # an indented block: a command to copy
+
     def render_link_open(self, tokens, index, options, env):
         token = tokens[index]
         token.meta["source"] = token.attrGet("href")
@@ -331,7 +334,8 @@ def markdown_renderer(links, math, equations, miscited):
         pieces.append(html.escape(text[last:]))
         return "".join(pieces)
 
-    for name, rule in (("math_inline", render_math_inline), ("fence", render_fence), ("link_open", render_link_open),
+    for name, rule in (("math_inline", render_math_inline), ("fence", render_fence), ("code_block", render_code_block),
+                       ("link_open", render_link_open),
                        ("link_close", render_link_close), ("code_inline", render_code_inline),
                        ("image", render_image), ("heading_open", render_heading_open),
                        ("heading_close", render_heading_close), ("table_open", render_table_open),
@@ -670,7 +674,7 @@ def search_documents(site_path, title, body):
     for part in parts:
         found = re.match(r'<h([123]) id="([^"]*)"[^>]*>(.*?)</h\1>', part, flags=re.S)
         if found:
-            heading = html.unescape(re.sub(r"<[^>]+>|#$", "", found[3]).strip()) or title
+            heading = html.unescape(re.sub(r"<[^>]+>", "", found[3])).strip().removesuffix("#").strip() or title
             anchor = "" if found[1] == "1" else found[2]
             continue
         text = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<!--math:\d+-->", " ", part)))
