@@ -412,7 +412,7 @@ def _axes_titles(ax_value, ax_slope, value, slope):
         "passes for an upstream gradient of 1: a step from 0 (or 0.1) to 1 at x = 0")
 def relu_curves():
     fig, ((ax_value, ax_slope),) = new_figure(7.6, 2.8, (1, 2))
-    x = np.linspace(-3, 3, 601)
+    x = np.linspace(-3, 3, 241)
     _curve_and_slope(mn.ReLU(), x, ax_value, ax_slope, "ReLU", FORWARD)
     _curve_and_slope(mn.LeakyReLU(0.1), x, ax_value, ax_slope, "LeakyReLU(0.1)", BACKWARD)
     ax_slope.set_ylim(-0.15, 1.2)
@@ -426,7 +426,7 @@ def relu_curves():
         "and below 0.01 once |x| passes about 4.6")
 def sigmoid_curves():
     fig, ((ax_value, ax_slope),) = new_figure(7.6, 2.8, (1, 2))
-    x = np.linspace(-8, 8, 801)
+    x = np.linspace(-8, 8, 321)
     _, slope = _curve_and_slope(mn.Sigmoid(), x, ax_value, ax_slope, "σ", FORWARD)
     ax_slope.annotate("1/4 at x = 0", (0, 0.25), (2.0, 0.22), fontsize=9, arrowprops=dict(arrowstyle="-", color=MUTED))
     ax_slope.fill_between(x, 0, slope, where=np.abs(x) > 4.6, color=LIGHT_BACKWARD)
@@ -440,7 +440,7 @@ def sigmoid_curves():
         "where tanh saturates at ±1")
 def tanh_curves():
     fig, ((ax_value, ax_slope),) = new_figure(7.6, 2.8, (1, 2))
-    x = np.linspace(-4, 4, 801)
+    x = np.linspace(-4, 4, 241)
     _curve_and_slope(mn.Tanh(), x, ax_value, ax_slope, "tanh", FORWARD)
     sigmoid = mn.Sigmoid()(x)
     ax_value.plot(x, sigmoid, color=MUTED, linestyle="--", linewidth=1, label="σ, for comparison")
@@ -527,7 +527,7 @@ def nll_graphs():
         "BCEWithLogitsLoss's backward: linear in z far on the wrong side, flat on the right one")
 def bce_curves():
     fig, ((ax_loss, ax_grad),) = new_figure(7.6, 2.8, (1, 2))
-    z = np.linspace(-6, 6, 601)
+    z = np.linspace(-6, 6, 241)
     for label, color in ((1.0, FORWARD), (0.0, BACKWARD)):
         criterion = mn.BCEWithLogitsLoss(reduction="none")
         loss = criterion(z, np.full_like(z, label))
@@ -548,7 +548,7 @@ def bce_curves():
         "returns, 2 (x − 1)/M with M = 1: a straight line through the target")
 def mse_curves():
     fig, ((ax_loss, ax_grad),) = new_figure(7.6, 2.6, (1, 2))
-    x = np.linspace(-1.5, 3.5, 501)
+    x = np.linspace(-1.5, 3.5, 201)
     criterion = mn.MSELoss(reduction="none")
     loss = criterion(x, np.ones_like(x))
     grad = criterion.backward(np.ones_like(x))
@@ -732,7 +732,7 @@ def lr_schedules():
 def gradcheck_error():
     x0 = np.array([0.5])
     exact = 1 - np.tanh(x0[0]) ** 2
-    steps = np.geomspace(1e-13, 1e-1, 121)
+    steps = np.geomspace(1e-13, 1e-1, 73)
     central = [abs((np.tanh(x0[0] + h) - np.tanh(x0[0] - h)) / (2 * h) - exact) for h in steps]
     checked = mn.gradcheck.numerical_gradient(lambda x: np.tanh(x).sum(), x0.copy())[0]   # the checks' own step
     forward = [abs((np.tanh(x0[0] + h) - np.tanh(x0[0])) / h - exact) for h in steps]
