@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: help install install-compare test test-thorough demo bench check clean mnist download-mnist bench-mnist docs docs-test clean-docs
+.PHONY: help install install-compare test test-thorough demo bench check clean mnist download-mnist bench-mnist docs docs-test clean-docs figures
 
 help:
 	@echo "make demo           train the digits MLP and print its test accuracy"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-mnist    that experiment with manualnet and the notes' PyTorch program, same run"
 	@echo "make docs           build the study site into $(DOCS_OUT) (math rendered by KaTeX, works offline)"
 	@echo "make docs-test      build it and open every page in headless Chromium (apt-get install chromium)"
+	@echo "make figures        redraw the derivation pages' figures into derivations/figures/ (tests/test_figures.py checks them)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +86,11 @@ $(VENV)/.installed-docs: $(VENV)/.installed
 docs/node_modules/.package-lock.json: docs/package.json docs/package-lock.json
 	cd docs && npm ci --no-audit --no-fund
 	touch $@
+
+# The figures are drawn by docs/figures.py with matplotlib (the plot extra) and committed;
+# tests/test_figures.py redraws them and fails when one is out of date.
+figures: install
+	$(BIN)/python docs/figures.py
 
 docs: $(VENV)/.installed-docs docs/node_modules/.package-lock.json
 	$(BIN)/python docs/build.py --out $(DOCS_OUT)
