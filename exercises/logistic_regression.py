@@ -76,10 +76,10 @@ class LogisticRegression(mn.Module):
         return self.sigmoid(z)                           # eq. (2)
 
     def sigmoid(self, z):
-        return mn.functional.sigmoid(z)                  # 1 / (1 + e^{-z}), without overflow
+        return mn.nn.functional.sigmoid(z)                  # 1 / (1 + e^{-z}), without overflow
 
     def loss(self, yhat, y):
-        return np.mean(mn.functional.binary_cross_entropy(yhat, y))   # eq. (3)
+        return mn.nn.functional.binary_cross_entropy(yhat, y)     # eq. (3), the mean over the batch
 
     def backward(self, x, yhat, y):
         """Store dL/dw (eq. (5)) in self.w.grad and dL/db (eq. (6)) in self.b.grad."""

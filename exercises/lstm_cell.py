@@ -9,10 +9,9 @@ and c', so backward receives a gradient for each.
 
 Read `derivations/lstm.md`, section Backward: eq. (6) to (10) are the gates'
 gradients, eq. (7) the cell state's two sources (c' reaches the loss
-directly and through h'), eq. (11) goes through the activations, and the
-paragraph after it and eq. (12), (13) go through eq. (1) back to x, h, c
-and the weights (as in `derivations/rnn.md`, eq. (7) to (10), for one
-step). Then write `backward` below. It takes grad_output = (dh', dc'),
+directly and through h'), eq. (11) goes through the activations, eq. (12)
+and (13) go back to h and c, and eq. (14) to (17) back to x and the weights
+(as in `derivations/rnn.md`, eq. (7) to (10), for one step). Then write `backward` below. It takes grad_output = (dh', dc'),
 dL/dh' and dL/dc', each (N, hidden_size), ADDS (`+=`) dL/dW_ih, dL/dW_hh,
 dL/db_ih and dL/db_hh into the `.grad` of `weight_ih` (4H, input_size),
 `weight_hh` (4H, H), `bias_ih` and `bias_hh` (4H,) (no biases when
@@ -42,8 +41,8 @@ backward는 둘 각각의 gradient를 받는다.
 
 먼저 `derivations/lstm.md`의 Backward 절을 읽는다. 식 (6)부터 (10)까지가 gate들의
 gradient이고, 식 (7)은 cell state의 두 source (c'이 loss에 직접 닿는 길과 h'을 거치는
-길)이다. 식 (11)은 activation을 거치고, 그다음 문단과 식 (12), (13)이 식 (1)을 거쳐 x, h,
-c와 weight로 돌아간다 (`derivations/rnn.md`의 식 (7)부터 (10)까지를 한 step에 대해 쓴 것).
+길)이다. 식 (11)은 activation을 거치고, 식 (12)와 (13)은 h와 c로, 식 (14)부터 (17)까지는 x와
+weight로 돌아간다 (`derivations/rnn.md`의 식 (7)부터 (10)까지를 한 step에 대해 쓴 것).
 그다음 아래의 `backward`를 작성한다. 입력 grad_output = (dh', dc')은 dL/dh'과 dL/dc'
 (각 (N, hidden_size))이다. dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh를 `weight_ih`
 (4H, input_size), `weight_hh` (4H, H), `bias_ih`, `bias_hh` (4H,)의 `.grad`에 더하고 (`+=`)
@@ -113,6 +112,6 @@ class LSTMCell(mn.Module):
         raise NotImplementedError(
             "write LSTMCell.backward in exercises/lstm_cell.py: read derivations/lstm.md#backward, "
             "eq. (6) to (10) for the gates, (7) for dL/dc', (11) through the activations, (12) and (13) for dL/dh "
-            "and dL/dc (and the paragraph before (12) for dL/dx and the weights); then run: python -m manualnet "
+            "and dL/dc, (14) to (17) for dL/dx and the weights; then run: python -m manualnet "
             "exercises check lstm_cell"
         )

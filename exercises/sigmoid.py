@@ -42,7 +42,7 @@ class Sigmoid(mn.Module):
     saved_for_backward = ("y",)
 
     def forward(self, x):
-        self.y = mn.functional.sigmoid(x)                # eq. (1), without overflow; kept for backward
+        self.y = mn.nn.functional.sigmoid(x)                # eq. (1), without overflow; kept for backward
         return self.y
 
     def backward(self, grad_output, need_input_grad=True):

@@ -50,7 +50,7 @@ class Softmax(mn.Module):
         self.dim = dim
 
     def forward(self, x):
-        self.y = mn.functional.softmax(x, axis=self.dim)  # eq. (1), without overflow; kept for backward
+        self.y = mn.nn.functional.softmax(x, dim=self.dim)  # eq. (1), without overflow; kept for backward
         return self.y
 
     def backward(self, grad_output, need_input_grad=True):

@@ -114,8 +114,8 @@ EXERCISES = (
                             f"{_options(c, 'kernel_size', 'stride', 'padding', 'dilation', 'bias')}), "
                             f"seed {c['seed']}")),
     Exercise(
-        "max_pool2d", "MaxPool2d", "backward", "derivations/pooling.md#backward", "(4), (5)",
-        {"input": ("(4), (5)", "dL/dx")}, "derivations/pooling.md#dimension-check", "—",
+        "max_pool2d", "MaxPool2d", "backward", "derivations/pooling.md#backward", "(6), (7)",
+        {"input": ("(6), (7)", "dL/dx")}, "derivations/pooling.md#dimension-check", "—",
         fixed={"batch": 2, "channels": 2, "kernel_size": (3, 3), "stride": (2, 2), "padding": (1, 1),
                "dilation": (1, 1), "size": (5, 6), "seed": 0},
         draw=draw_pool(dilation=True), run=run_pool(MaxPool2d, ("kernel_size", "stride", "padding", "dilation")),
@@ -140,11 +140,11 @@ EXERCISES = (
         describe=lambda c: (f"indices ({c['batch']}, {c['length']}) with a token repeated, "
                             f"Embedding({c['num_embeddings']}, {c['embedding_dim']}), seed {c['seed']}")),
     Exercise(
-        "lstm_cell", "LSTMCell", "backward", "derivations/lstm.md#backward", "(6)-(13)",
-        {"input": ("(6)-(11), then (1)", "dL/dx = da W_ih"), "hx[0]": ("(6)-(12)", "dL/dh = da W_hh"),
-         "hx[1]": ("(7), (13)", "dL/dc"), "weight_ih": ("(6)-(11), then (1)", "dL/dW_ih = daᵀ x"),
-         "weight_hh": ("(6)-(11), then (1)", "dL/dW_hh = daᵀ h"),
-         "bias_ih": ("(6)-(11), then (1)", "dL/db_ih = Σ_n da"), "bias_hh": ("(6)-(11), then (1)", "dL/db_hh = Σ_n da")},
+        "lstm_cell", "LSTMCell", "backward", "derivations/lstm.md#backward", "(6)-(17)",
+        {"input": ("(6)-(11), then (14)", "dL/dx = da W_ih"), "hx[0]": ("(6)-(12)", "dL/dh = da W_hh"),
+         "hx[1]": ("(7), (13)", "dL/dc"), "weight_ih": ("(6)-(11), then (15)", "dL/dW_ih = daᵀ x"),
+         "weight_hh": ("(6)-(11), then (16)", "dL/dW_hh = daᵀ h"),
+         "bias_ih": ("(6)-(11), then (17)", "dL/db_ih = Σ_n da"), "bias_hh": ("(6)-(11), then (17)", "dL/db_hh = Σ_n da")},
         "derivations/lstm.md#dimension-check", "—",
         fixed={"batch": 3, "input_size": 3, "hidden_size": 2, "bias": True, "seed": 0},
         draw=draw_lstm_cell, run=run_lstm_cell,

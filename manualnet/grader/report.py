@@ -36,7 +36,7 @@ HINTS = {
     "stride not dilated": "outputs i and i + 1 read windows s cells apart: their gradients go back s cells apart "
                           "too (eq. (6) and the zeros of eq. (7))",
     "max to whole window": "only the window's maximum reached the output: the other cells of the window get "
-                           "nothing from it (routes, eq. (2) and (4))",
+                           "nothing from it (routes, eq. (2) and (6))",
     "average not divided": "forward divided each window's sum by its divisor D, so each cell's rate is 1/D",
     "duplicates lost": "a token used twice gets the sum of both rows of G: weight.grad[idx] += G writes each row "
                        "once (embedding.md eq. (3) and the paragraph after it)",

@@ -207,9 +207,9 @@ _REPRODUCED = {
     "stride not dilated": "mine correlates G itself with the flipped kernel; with stride s, G needs s − 1 zeros "
                           "between its entries first, derivations/conv2d.md eq. (7)",
     "max to whole window": "mine gives every cell of a window the window's gradient; only the maximum reached the "
-                           "output, derivations/pooling.md eq. (4)",
+                           "output, derivations/pooling.md eq. (6)",
     "max to every tie": "mine gives the gradient to every cell tied for a window's maximum; PyTorch (and manualnet) "
-                        "give it to the first maximum in window order only, derivations/pooling.md eq. (4)",
+                        "give it to the first maximum in window order only, derivations/pooling.md eq. (6)",
     "average not divided": "mine spreads each G to its window without dividing by the window's size, "
                            "derivations/pooling.md eq. (8)",
     "batch-norm axes": "mine normalises with one mean and variance over every axis; each channel needs its own, "

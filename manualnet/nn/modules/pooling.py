@@ -49,7 +49,7 @@ class _Pool2d(Module):
 
     def _add_to_input(self, d_windows, input_shape):
         """dL/dx from every window's gradient d_windows (N, C, kH, kW, Ho, Wo): added back where each window
-        read, overlapping windows adding up, and the padding's share dropped, eq. (5)."""
+        read, overlapping windows adding up, and the padding's share dropped, eq. (7)."""
         pads = self._pads(input_shape)
         padded_size = tuple(size + before + after for size, (before, after) in zip(input_shape[2:], pads))
         d_padded = np.zeros((*input_shape[:2], *padded_size), dtype=d_windows.dtype)
@@ -107,14 +107,14 @@ class MaxPool2d(_Pool2d):
         return y
 
     def backward(self, grad_output, need_input_grad=True):
-        """dL/dx: each G[n, c, i, j] added at its window's maximum, eq. (4)."""
+        """dL/dx: each G[n, c, i, j] added at its window's maximum, eq. (6)."""
         routes, input_shape = self.routes, self.input_shape
         check_grad_output(self, grad_output, (*input_shape[:2], *routes.shape[3:]), self.input_dtype)
         if not need_input_grad:
             return None
-        d_cells = routes * grad_output[:, :, np.newaxis]                     # eq. (4)
+        d_cells = routes * grad_output[:, :, np.newaxis]                     # eq. (6)
         d_windows = d_cells.reshape(*input_shape[:2], *self.kernel_size, *routes.shape[3:])
-        return self._add_to_input(d_windows, input_shape)                   # eq. (5)
+        return self._add_to_input(d_windows, input_shape)                   # eq. (7)
 
     def _flat_indices(self, input_shape):
         """PyTorch's indices: h·W + w of each window's maximum, in unpadded input coordinates."""
@@ -158,9 +158,9 @@ class AvgPool2d(_Pool2d):
         cells = windows(padded, self.kernel_size, self.stride, self.dilation)    # (N, C, kH, kW, Ho, Wo), a view
         sums = np.zeros(cells[:, :, 0, 0].shape, dtype=x.dtype)
         for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
-            sums += cells[:, :, p, q]                                        # eq. (6)
+            sums += cells[:, :, p, q]                                        # eq. (4)
         self.input_shape, self.input_dtype = x.shape, x.dtype                # backward's geometry; to check G
-        return sums / self._divisor(x.shape).astype(x.dtype)                  # eq. (6)
+        return sums / self._divisor(x.shape).astype(x.dtype)                  # eq. (4)
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx: every cell of window (i, j) gets G[n, c, i, j] / divisor[i, j], eq. (8)."""
@@ -175,7 +175,7 @@ class AvgPool2d(_Pool2d):
         return self._add_to_input(d_windows, input_shape)                   # eq. (9)
 
     def _divisor(self, input_shape):
-        """(Ho, Wo): the number each window's sum is divided by, eq. (7); one count per axis, multiplied."""
+        """(Ho, Wo): the number each window's sum is divided by, eq. (5); one count per axis, multiplied."""
         if self.divisor_override is not None:
             return np.full(self._output_size(input_shape), self.divisor_override)
         counts = []

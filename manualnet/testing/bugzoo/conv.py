@@ -81,7 +81,7 @@ class MaxPoolGradToWholeWindow(MaxPool2d):
     Only the maximum reached the output; the other cells could move a little without changing
     it.  Shows as: input.grad nonzero at cells that were no window's maximum ("max to whole window").
 
-    The right gradient: derivations/pooling.md, eq. (4).
+    The right gradient: derivations/pooling.md, eq. (6).
     """
 
     def backward(self, grad_output, need_input_grad=True):
