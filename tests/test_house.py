@@ -28,7 +28,8 @@ LAYERS = [
                          "manualnet._progress", "manualnet._main_guard")),
     ("nn", ("manualnet.nn",)),
     ("built on nn", ("manualnet.optim", "manualnet.utils", "manualnet.datasets", "manualnet.models",
-                     "manualnet.model_record", "manualnet._checkpoint_format", "manualnet.serialization")),
+                     "manualnet.model_record", "manualnet._checkpoint_format", "manualnet.serialization",
+                     "manualnet.registry")),
     ("autograd", ("manualnet.autograd",)),
     ("tools", ("manualnet.testing", "manualnet.interop", "manualnet.grader")),
     ("training and the command line", ("manualnet.train", "manualnet.cli", "manualnet.__main__")),
@@ -71,7 +72,7 @@ GRAPH = {name: imports_of(name) for name in MODULES}
 
 def layer_of(name):
     matches = [(len(prefix), rank) for rank, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
-               if name == prefix or name.startswith(prefix + ".")]
+               if name == prefix or (name.startswith(prefix + ".") and prefix != "manualnet")]
     assert matches, f"{name} belongs to no layer of the house: add it to LAYERS"
     return max(matches)[1]
 

@@ -17,6 +17,7 @@ import pytest
 import manualnet as mn
 from manualnet.testing.gradcheck import leaves, map_structure
 from manualnet.nn.modules.module import keep_input, keep_output
+from manualnet.registry import ENTRIES
 
 from .strategies import KINK_MARGIN
 
@@ -32,60 +33,19 @@ def labels(n, classes):
     return RNG.integers(0, classes, n)
 
 
-# (name, build the module, the inputs of one forward)
-CASES = [
-    ("Linear", lambda: mn.Linear(4, 3, rng=0, dtype=np.float64), lambda: (batch(5, 4),)),
-    ("Flatten", lambda: mn.Flatten(), lambda: (batch(5, 2, 3),)),
-    ("Sequential", lambda: mn.Sequential(mn.Linear(4, 6, rng=0, dtype=np.float64), mn.ReLU(),
-                                         mn.Linear(6, 3, rng=1, dtype=np.float64)), lambda: (batch(5, 4),)),
-    ("MLP", lambda: mn.MLP(4, 6, 3, rng=0, dtype=np.float64), lambda: (batch(5, 4),)),
-    ("ReLU", lambda: mn.ReLU(), lambda: (batch(5, 4, margin=KINK_MARGIN),)),
-    ("LeakyReLU", lambda: mn.LeakyReLU(0.1), lambda: (batch(5, 4, margin=KINK_MARGIN),)),
-    ("Sigmoid", lambda: mn.Sigmoid(), lambda: (batch(5, 4),)),
-    ("Tanh", lambda: mn.Tanh(), lambda: (batch(5, 4),)),
-    ("Softmax", lambda: mn.Softmax(dim=1), lambda: (batch(5, 4),)),
-    ("LogSoftmax", lambda: mn.LogSoftmax(dim=1), lambda: (batch(5, 4),)),
-    ("Dropout", lambda: mn.Dropout(0.3, rng=0), lambda: (batch(5, 4), RNG.random((5, 4)) >= 0.3)),
-    ("BatchNorm1d", lambda: mn.BatchNorm1d(4, dtype=np.float64), lambda: (batch(5, 4),)),
-    ("BatchNorm1d(affine=False)", lambda: mn.BatchNorm1d(4, affine=False, dtype=np.float64), lambda: (batch(5, 4),)),
-    ("BatchNorm2d", lambda: mn.BatchNorm2d(2, dtype=np.float64), lambda: (batch(3, 2, 2, 2),)),
-    ("CrossEntropyLoss", lambda: mn.CrossEntropyLoss(), lambda: (batch(5, 4), labels(5, 4))),
-    ("NLLLoss", lambda: mn.NLLLoss(), lambda: (batch(5, 4), labels(5, 4))),
-    ("BCELoss", lambda: mn.BCELoss(), lambda: (RNG.uniform(0.05, 0.95, (5, 4)), RNG.uniform(0, 1, (5, 4)))),
-    ("BCEWithLogitsLoss", lambda: mn.BCEWithLogitsLoss(), lambda: (batch(5, 4), RNG.uniform(0, 1, (5, 4)))),
-    ("MSELoss", lambda: mn.MSELoss(), lambda: (batch(5, 4), batch(5, 4))),
-    # the options and layouts keep what they need privately too
-    ("Linear(on (N, T, in))", lambda: mn.Linear(4, 3, rng=0, dtype=np.float64), lambda: (batch(2, 5, 4),)),
-    ("Softmax(dim=0 of 3-D)", lambda: mn.Softmax(dim=0), lambda: (batch(3, 2, 4),)),
-    ("CrossEntropyLoss(weight, ignore_index, label_smoothing on (N, C, d))",
-     lambda: mn.CrossEntropyLoss(weight=np.array([1.0, 2.0, 0.5, 1.5]), ignore_index=1, label_smoothing=0.1),
-     lambda: (batch(5, 4, 3), labels(15, 4).reshape(5, 3))),
-    ("CrossEntropyLoss(class probabilities)", lambda: mn.CrossEntropyLoss(label_smoothing=0.2),
-     lambda: (batch(5, 4), RNG.dirichlet(np.ones(4), 5))),
-    ("NLLLoss(weight, ignore_index)", lambda: mn.NLLLoss(weight=np.array([1.0, 2.0, 0.5, 1.5]), ignore_index=2),
-     lambda: (batch(5, 4), labels(5, 4))),
-    ("BCEWithLogitsLoss(weight, pos_weight)",
-     lambda: mn.BCEWithLogitsLoss(weight=np.array([1.0, 2.0, 0.5, 1.5]), pos_weight=np.array([3.0, 1.0, 2.0, 0.5])),
-     lambda: (batch(5, 4), RNG.uniform(-0.5, 1.5, (5, 4)))),
-    # sequences: (output, h_n) and (dL/dinput, dL/dh0) are compared array by array
-    ("Embedding", lambda: mn.Embedding(5, 3, rng=0, dtype=np.float64), lambda: (RNG.integers(0, 5, (2, 4)),)),
-    ("RNNCell", lambda: mn.RNNCell(4, 3, rng=0, dtype=np.float64), lambda: (batch(5, 4), batch(5, 3))),
-    ("LSTMCell", lambda: mn.LSTMCell(4, 3, rng=0, dtype=np.float64), lambda: (batch(5, 4), (batch(5, 3), batch(5, 3)))),
-    ("GRUCell", lambda: mn.GRUCell(4, 3, rng=0, dtype=np.float64), lambda: (batch(5, 4), batch(5, 3))),
-    ("RNN", lambda: mn.RNN(4, 3, num_layers=2, rng=0, dtype=np.float64), lambda: (batch(6, 2, 4), batch(2, 2, 3))),
-    ("LSTM", lambda: mn.LSTM(4, 3, batch_first=True, rng=0, dtype=np.float64),
-     lambda: (batch(2, 6, 4), (batch(1, 2, 3), batch(1, 2, 3)))),
-    ("GRU", lambda: mn.GRU(4, 3, bidirectional=True, rng=0, dtype=np.float64), lambda: (batch(6, 2, 4), batch(2, 2, 3))),
-]
-# Convolution and pooling: each keeps its own copy (im2col columns, max-pool routes).
+# (name, build the module, the inputs of one forward): every sample of the registry, then a few more options.
+CASES = [(f"{entry.layer.__name__}" + (f"({option})" if option else ""),
+          lambda make=make: make(np.random.default_rng(0))[0], lambda make=make: make(np.random.default_rng(0))[1])
+         for entry in ENTRIES if entry.layer is not mn.LogisticRegression for option, make in entry.samples.items()]
 CASES += [
-    ("Conv2d", lambda: mn.Conv2d(2, 3, 1, rng=0, dtype=np.float64), lambda: (batch(2, 2, 4, 4),)),   # 1 × 1: no padding copy
+    ("BatchNorm1d(affine=False)", lambda: mn.BatchNorm1d(4, affine=False, dtype=np.float64), lambda: (batch(5, 4),)),
+    ("Softmax(dim=0 of 3-D)", lambda: mn.Softmax(dim=0), lambda: (batch(3, 2, 4),)),
+    ("CrossEntropyLoss(class probabilities, label_smoothing)", lambda: mn.CrossEntropyLoss(label_smoothing=0.2),
+     lambda: (batch(5, 4), RNG.dirichlet(np.ones(4), 5))),
+    ("Conv2d(1 × 1: no padding copy)", lambda: mn.Conv2d(2, 3, 1, rng=0, dtype=np.float64), lambda: (batch(2, 2, 4, 4),)),
     ("Conv2d(padding=1)", lambda: mn.Conv2d(2, 3, 3, padding=1, rng=0, dtype=np.float64), lambda: (batch(2, 2, 4, 4),)),
-    ("Conv1d", lambda: mn.Conv1d(2, 3, 3, rng=0, dtype=np.float64), lambda: (batch(2, 2, 6),)),
-    ("MaxPool2d", lambda: mn.MaxPool2d(2), lambda: (batch(2, 2, 4, 4),)),
-    ("AvgPool2d", lambda: mn.AvgPool2d(2), lambda: (batch(2, 2, 4, 4),)),
-    ("CNN", lambda: mn.CNN(image_size=8, channels=(2, 3), rng=0, dtype=np.float64), lambda: (batch(2, 1, 8, 8),)),
-    ("LSTMClassifier", lambda: mn.LSTMClassifier(4, 3, 2, rng=0, dtype=np.float64), lambda: (batch(2, 5, 4),)),
+    ("MaxPool2d(2: windows that tile)", lambda: mn.MaxPool2d(2), lambda: (batch(2, 2, 4, 4),)),
+    ("AvgPool2d(2)", lambda: mn.AvgPool2d(2), lambda: (batch(2, 2, 4, 4),)),
 ]
 # LogisticRegression keeps nothing: its backward(x, yhat, y) is given every array it reads.
 KEEPS_NOTHING = {"LogisticRegression"}

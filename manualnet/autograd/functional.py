@@ -25,6 +25,8 @@ from manualnet.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLo
 from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
 from manualnet.nn.utils.init import skip_init
 
+from manualnet.registry import REGISTRY
+
 from .layer_node import LayerNode, LossNode
 from .tensor import Tensor, record
 
@@ -94,7 +96,7 @@ def linear(input, weight, bias=None):
             f"got shape {bias.shape} and dtype {bias.dtype}"
         )
     layer = skip_init(Linear, in_features, out_features, bias=bias is not None, dtype=weight.dtype)
-    name = "AddmmBackward0" if bias is not None else "MmBackward0"
+    name = REGISTRY[Linear].node if bias is not None else "MmBackward0"
     return record(LayerNode(name, layer), input, weight, *([bias] if bias is not None else []))
 
 
@@ -107,7 +109,7 @@ def relu(input, inplace=False):
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x for x > 0, a·x otherwise, through ``LeakyReLU``: LeakyReluBackward0."""
     _refuse("leaky_relu", "LeakyReLU", inplace=(inplace, False))
-    return record(LayerNode("LeakyReluBackward0", LeakyReLU(negative_slope)), _tensor(input, "leaky_relu"))
+    return record(LayerNode(REGISTRY[LeakyReLU].node, LeakyReLU(negative_slope)), _tensor(input, "leaky_relu"))
 
 
 def sigmoid(input):
@@ -143,7 +145,7 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, mask=None):
-    """Inverted dropout through ``Dropout``: NativeDropoutBackward0; the input itself when not training.
+    """Inverted dropout through ``Dropout``: MulBackward0 (PyTorch's CPU node: the product with the scaled mask); the input itself when not training.
 
     ``rng`` draws the keep-mask; ``mask`` (boolean, True = keep) fixes it, as
     ``Dropout.forward(x, mask)`` does — to apply the mask PyTorch drew, or to
@@ -154,7 +156,7 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, mask=None):
     layer = Dropout(p, rng=rng)
     if not training:
         return input
-    return record(LayerNode("NativeDropoutBackward0", layer, *([] if mask is None else [mask])), input)
+    return record(LayerNode(REGISTRY[Dropout].node, layer, *([] if mask is None else [mask])), input)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
@@ -178,7 +180,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if running_mean is not None:
         layer.running_mean, layer.running_var = _target(running_mean, "batch_norm"), _target(running_var, "batch_norm")
     layer.train(training)
-    return record(LayerNode("NativeBatchNormBackward0", layer), input, *parameters)
+    return record(LayerNode(REGISTRY[BatchNorm1d].node, layer), input, *parameters)
 
 
 # -- losses --------------------------------------------------------------------------------
@@ -200,27 +202,27 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     _refuse("cross_entropy", "CrossEntropyLoss", size_average=(size_average, None), reduce=(reduce, None))
     layer = CrossEntropyLoss(weight=_constant(weight, "cross_entropy"), ignore_index=ignore_index, reduction=reduction,
                              label_smoothing=label_smoothing)
-    return _loss("cross_entropy", "CrossEntropyLossBackward", layer, input, target)
+    return _loss("cross_entropy", REGISTRY[CrossEntropyLoss].node, layer, input, target)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """−x[n, y_n] averaged, through ``NLLLoss``: NllLossBackward0."""
     _refuse("nll_loss", "NLLLoss", size_average=(size_average, None), reduce=(reduce, None))
     layer = NLLLoss(weight=_constant(weight, "nll_loss"), ignore_index=ignore_index, reduction=reduction)
-    return _loss("nll_loss", "NllLossBackward0", layer, input, target)
+    return _loss("nll_loss", REGISTRY[NLLLoss].node, layer, input, target)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """(x − y)² averaged, through ``MSELoss``: MseLossBackward0."""
     _refuse("mse_loss", "MSELoss", size_average=(size_average, None), reduce=(reduce, None), weight=(weight, None))
-    return _loss("mse_loss", "MseLossBackward0", MSELoss(reduction=reduction), input, target)
+    return _loss("mse_loss", REGISTRY[MSELoss].node, MSELoss(reduction=reduction), input, target)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """−[y log p + (1 − y) log(1 − p)] averaged, through ``BCELoss``: BinaryCrossEntropyBackward0."""
     _refuse("binary_cross_entropy", "BCELoss", size_average=(size_average, None), reduce=(reduce, None))
     layer = BCELoss(weight=_constant(weight, "binary_cross_entropy"), reduction=reduction)
-    return _loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", layer, input, target)
+    return _loss("binary_cross_entropy", REGISTRY[BCELoss].node, layer, input, target)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
@@ -231,7 +233,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     function = "binary_cross_entropy_with_logits"
     layer = BCEWithLogitsLoss(weight=_constant(weight, function), reduction=reduction,
                               pos_weight=_constant(pos_weight, function, "pos_weight"))
-    return _loss(function, "BinaryCrossEntropyWithLogitsBackward0", layer, input, target)
+    return _loss(function, REGISTRY[BCEWithLogitsLoss].node, layer, input, target)
 
 
 # -- convolution and pooling: nodes running Conv2d, Conv1d, MaxPool2d, AvgPool2d ---------------
@@ -263,21 +265,21 @@ def _conv(layer_class, function, weight_ndim, input, weight, bias, stride, paddi
         raise ValueError(f"{function}: expected groups to be a positive integer, got {groups!r}")
     layer = skip_init(layer_class, channels_per_group * groups, out_channels, weight.shape[2:], stride, padding,
                    dilation, groups, bias=bias is not None, dtype=weight.dtype)
-    return record(LayerNode("ConvolutionBackward0", layer), input, weight, *([bias] if bias is not None else []))
+    return record(LayerNode(REGISTRY[Conv2d].node, layer), input, weight, *([bias] if bias is not None else []))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Each window's maximum through ``MaxPool2d`` (derivations/pooling.md): MaxPool2DWithIndicesBackward0."""
     _refuse("max_pool2d", "MaxPool2d in a graph", return_indices=(return_indices, False))
     layer = MaxPool2d(kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)
-    return record(LayerNode("MaxPool2DWithIndicesBackward0", layer), _tensor(input, "max_pool2d"))
+    return record(LayerNode(REGISTRY[MaxPool2d].node, layer), _tensor(input, "max_pool2d"))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Each window's average through ``AvgPool2d`` (derivations/pooling.md): AvgPool2DBackward0."""
     layer = AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-    return record(LayerNode("AvgPool2DBackward0", layer), _tensor(input, "avg_pool2d"))
+    return record(LayerNode(REGISTRY[AvgPool2d].node, layer), _tensor(input, "avg_pool2d"))
 
 
 # -- lookups: a node running Embedding ----------------------------------------------
@@ -296,4 +298,4 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         raise ValueError(f"embedding: expected a 2-D weight (num_embeddings, embedding_dim), got shape {weight.shape}")
     layer = skip_init(Embedding, *weight.shape, padding_idx=padding_idx, norm_type=norm_type,
                    scale_grad_by_freq=scale_grad_by_freq, dtype=weight.dtype)
-    return record(LayerNode("EmbeddingBackward0", layer), indices, weight)
+    return record(LayerNode(REGISTRY[Embedding].node, layer), indices, weight)

@@ -24,6 +24,8 @@ from manualnet.nn import Flatten, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from manualnet.nn.parameter import Parameter
 
 from . import primitives as P
+from manualnet.registry import REGISTRY
+
 from .engine import AccumulateGrad, run_backward
 from .layer_node import LayerNode
 
@@ -420,22 +422,22 @@ class Tensor:
     # Each through its layer's own forward and backward (layer_node.py); autograd.functional calls these.
 
     def relu(self):
-        return record(LayerNode("ReluBackward0", ReLU()), self)
+        return record(LayerNode(REGISTRY[ReLU].node, ReLU()), self)
 
     def sigmoid(self):
-        return record(LayerNode("SigmoidBackward0", Sigmoid()), self)
+        return record(LayerNode(REGISTRY[Sigmoid].node, Sigmoid()), self)
 
     def tanh(self):
-        return record(LayerNode("TanhBackward0", Tanh()), self)
+        return record(LayerNode(REGISTRY[Tanh].node, Tanh()), self)
 
     def softmax(self, dim):
-        return record(LayerNode("SoftmaxBackward0", Softmax(dim)), self)
+        return record(LayerNode(REGISTRY[Softmax].node, Softmax(dim)), self)
 
     def log_softmax(self, dim):
-        return record(LayerNode("LogSoftmaxBackward0", LogSoftmax(dim)), self)
+        return record(LayerNode(REGISTRY[LogSoftmax].node, LogSoftmax(dim)), self)
 
     def flatten(self, start_dim=0, end_dim=-1):
-        return record(LayerNode("ViewBackward0", Flatten(start_dim, end_dim)), self)
+        return record(LayerNode(REGISTRY[Flatten].node, Flatten(start_dim, end_dim)), self)
 
     # -- printing ---------------------------------------------------------------------------
 

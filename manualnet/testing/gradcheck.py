@@ -40,11 +40,11 @@ import numpy as np
 from manualnet import autograd
 from manualnet._rng import as_generator
 from manualnet.nn.modules.module import Module
+from manualnet.registry import KINK_MARGIN  # noqa: F401  (inputs this far from a kink: no step of eq. (3) crosses it)
 from manualnet.testing.reports import ATOL, EPS, RTOL, GradcheckReport, compare_arrays
 
 EPS_MIN = float(np.finfo(np.float64).eps)     # 2⁻⁵²: any smaller and x + h can round to x, eq. (11)
 EPS_MAX = 1e-3                                # any larger and the step is no derivative, eq. (2) and (7)
-KINK_MARGIN = 0.01                            # inputs this far from a kink: no step of eq. (3) crosses it
 
 __all__ = ["ATOL", "RTOL", "EPS", "EPS_MIN", "EPS_MAX", "KINK_MARGIN", "GradcheckError", "GradcheckWarning",
            "GradcheckReport", "numerical_gradient", "check_module", "check_loss", "as_float64", "random_upstream"]

@@ -85,14 +85,14 @@ class MaxPoolGradToWholeWindow(MaxPool2d):
     """
 
     def backward(self, grad_output, need_input_grad=True):
-        """dL/dx: each G[n, c, i, j] added at its window's maximum, eq. (4)."""
+        """dL/dx: each G[n, c, i, j] added at its window's maximum, eq. (6)."""
         routes, input_shape = self.routes, self.input_shape
         check_grad_output(self, grad_output, (*input_shape[:2], *routes.shape[3:]), self.input_dtype)
         if not need_input_grad:
             return None
-        d_cells = np.broadcast_to(grad_output[:, :, np.newaxis], routes.shape)   # BUG: should be routes * G, eq. (4)
+        d_cells = np.broadcast_to(grad_output[:, :, np.newaxis], routes.shape)   # BUG: should be routes * G, eq. (6)
         d_windows = d_cells.reshape(*input_shape[:2], *self.kernel_size, *routes.shape[3:])
-        return self._add_to_input(d_windows, input_shape)                   # eq. (5)
+        return self._add_to_input(d_windows, input_shape)                   # eq. (7)
 
 
 class MaxPoolGradToAllTies(MaxPool2d):
