@@ -258,7 +258,7 @@ def markdown_renderer(links, math, equations, miscited):
 
     md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
     # allow_digits=True: with False the plugin reads the character before a cell's first $ as the
-    # cell's last one (index -1); the pages never put a $ next to a digit (tests/test_math_hazards.py).
+    # cell's last one (index -1); the pages never put a $ next to a digit (tests/nn/test_math_hazards.py).
     dollarmath_plugin(md, allow_labels=False, allow_space=False, allow_digits=True, double_inline=False,
                       renderer=lambda tex, options: tex)        # replaced by the render rules below
     md.inline.ruler.before("math_inline", "math_inline_backtick", _backtick_math)

@@ -5,8 +5,8 @@ returning a ``LayerCase``: the layer (float64, random parameters), the
 arguments of its forward, and ``graph(x, params)``, the same forward written
 with manualnet.autograd operations on tensors (``params`` maps each of the
 layer's parameter names to a Tensor holding a copy of its values).  The
-tests run both and compare (tests/test_autograd.py: manual chain against
-graph, bit for bit; tests/test_autograd_parity.py: graph against PyTorch).
+tests run both and compare (tests/autograd/test_autograd.py: manual chain against
+graph, bit for bit; tests/autograd/test_autograd_parity.py: graph against PyTorch).
 ``torch_forward`` is set where ``manualnet.interop.to_torch`` has no exact
 twin (Dropout draws its own mask in PyTorch; BatchNorm2d is not in it yet).
 
@@ -175,7 +175,7 @@ def _cnn(rng):
 def _embedding(rng):
     """Token ids from a vocabulary of 4 in a (3, 5) batch: repeats are certain.  (No padding_idx: its row
     gets no gradient though the output depends on it, by PyTorch's definition, which finite differences
-    would call wrong; tests/test_autograd_parity.py checks padding_idx against torch.)"""
+    would call wrong; tests/autograd/test_autograd_parity.py checks padding_idx against torch.)"""
     layer = _randomize(mn.Embedding(4, 3, rng=rng, dtype=np.float64), rng)
     return LayerCase(layer, (rng.integers(0, 4, (3, 5)),), lambda x, p: ag.embedding(x, p["weight"]))
 
@@ -207,11 +207,11 @@ LAYER_CASES = {
     mn.Embedding: _embedding,
 }
 # The notes' LogisticRegression is a whole model with its own backward(x, yhat, y);
-# tests/test_autograd.py compares it with its graph separately.
+# tests/autograd/test_autograd.py compares it with its graph separately.
 SEPARATELY_TESTED = (mn.LogisticRegression,)
 # The recurrent layers have no autograd node yet: RNN, LSTM, GRU and LSTMCell return tuples
 # ((output, h_n), (h', c')), and every one differentiates its state hx as well as its input; the
-# engine's nodes have one output and one differentiated first input.  tests/test_sequence_parity.py
+# engine's nodes have one output and one differentiated first input.  tests/nn/test_rnn_parity.py
 # checks each against PyTorch's autograd directly.
 NO_AUTOGRAD_NODE_YET = (mn.RNNCell, mn.LSTMCell, mn.GRUCell, mn.RNN, mn.LSTM, mn.GRU, mn.LSTMClassifier)
 

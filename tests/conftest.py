@@ -29,7 +29,7 @@ def rng():
     return np.random.default_rng(20261122)
 
 
-# -- exercises/ holds the committed stubs: no test may write into it (tests/test_exercises.py) --------
+# -- exercises/ holds the committed stubs: no test may write into it (tests/grader/test_exercises.py) --------
 
 EXERCISES = Path(__file__).resolve().parent.parent / "exercises"
 

@@ -1,4 +1,4 @@
-"""Put an implementation in place of an exercise stub's method, for tests/test_exercises.py.
+"""Put an implementation in place of an exercise stub's method, for tests/grader/test_exercises.py.
 
 ``with_drop_in(stub_text, class_name, source)`` returns the stub file's text
 with two lines appended that, when the grader runs the file, replace the
@@ -25,7 +25,7 @@ from manualnet.nn.modules.rnn import _Trace
 
 def with_drop_in(stub_text, class_name, source, **attributes):
     """The stub's text, ending with a drop-in of ``source`` ('module:Class') into ``class_name``."""
-    return (f"{stub_text}\n\n# dropped in by tests/test_exercises.py\n"
+    return (f"{stub_text}\n\n# dropped in by tests/grader/test_exercises.py\n"
             f"import tests.exercise_drop_in as _drop_in\n"
             f"_drop_in.drop_in({class_name}, {source!r}, **{attributes!r})\n")
 

@@ -197,7 +197,7 @@ def test_equations_cited_in_a_single_page_module_exist_in_that_page():
 def test_page_equation_numbers_are_unique_and_each_sits_in_its_own_math_block(page):
     """Each number used once, each \\tag in a ```math block of its own, images only from figures/.
 
-    tests/test_math_hazards.py holds the pages to the rest of GitHub's math rules.
+    tests/nn/test_math_hazards.py holds the pages to the rest of GitHub's math rules.
     """
     text = page.read_text(encoding="utf-8")
     numbers = equation_numbers(page)
@@ -382,7 +382,7 @@ def test_mse_page_the_square_overflows_where_the_gradient_does_not():
 
 def test_tests_the_pages_cite_exist():
     """A page that says "checked in `test_x`" names a test that is there to check it."""
-    defined = {name for path in (ROOT / "tests").glob("test_*.py")
+    defined = {name for path in (ROOT / "tests").rglob("test_*.py")
                for name in re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), flags=re.MULTILINE)}
     cited = {(page.name, name) for page in PAGES
              for name in re.findall(r"\b(test_\w+)`", page.read_text(encoding="utf-8"))}

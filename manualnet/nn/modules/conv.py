@@ -10,7 +10,7 @@ height 1, so both run the same forward and backward.
 ``conv2d_naive_forward`` and ``conv2d_naive_backward`` compute the same
 numbers one output entry at a time, with the derivation's index formulas
 written as loops: slow, and meant to be read next to derivations/conv2d.md.
-tests/test_conv.py proves the two implementations equal.
+tests/nn/test_conv.py proves the two implementations equal.
 """
 
 import math

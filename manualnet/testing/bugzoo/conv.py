@@ -3,7 +3,7 @@
 The layers compute dL/dx by col2im (derivations/conv2d.md, eq. (14)); a learner who derives it
 as a convolution writes it in the other form, eq. (7): the full correlation of G, dilated by the
 stride, with the flipped kernel.  ``full_correlation_input_gradient`` is that form, right when given
-the right kernel and dilation (tests/test_conv.py checks it against the layer); the two bugs below
+the right kernel and dilation (tests/nn/test_conv.py checks it against the layer); the two bugs below
 hand it a wrong one.
 """
 

@@ -1,0 +1,111 @@
+"""torch.optim parity for RMSprop, Adagrad and maximize: 25 steps, hypothesis-drawn options, float64 to ~1e-10.
+
+Also: a torch optimizer's state dict loads into manualnet's and the two go on
+in step, and the other way round.  test_training_parity.py holds the
+original SGD/Adam/AdamW cases.  Skipped without torch, required in CI.
+"""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from manualnet import optim
+
+from ..strategies import seeds
+from .test_optim import gradients, make_parameters, set_gradients
+from ..torch_required import import_torch
+
+torch = import_torch()
+STEPS = 25
+
+
+@st.composite
+def optimizer_cases(draw):
+    """(name, options): every optimizer, each option drawn (maximize everywhere)."""
+    name = draw(st.sampled_from(["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]))
+    options = {"maximize": draw(st.booleans()), "weight_decay": draw(st.sampled_from([0.0, 0.05]))}
+    if name == "SGD":
+        options["lr"] = draw(st.floats(0.01, 0.2))
+        options["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+        options["nesterov"] = options["momentum"] > 0 and draw(st.booleans())
+        options["dampening"] = 0.0 if options["nesterov"] else draw(st.sampled_from([0.0, 0.3]))
+    elif name in ("Adam", "AdamW"):
+        options.update(lr=draw(st.floats(1e-3, 0.05)), amsgrad=draw(st.booleans()),
+                       betas=(draw(st.floats(0.5, 0.95)), draw(st.floats(0.9, 0.9999))))
+        if name == "Adam":
+            options["decoupled_weight_decay"] = draw(st.booleans())
+    elif name == "RMSprop":
+        options.update(lr=draw(st.floats(1e-3, 0.05)), alpha=draw(st.floats(0.5, 0.999)),
+                       eps=draw(st.sampled_from([1e-8, 1e-4])), momentum=draw(st.sampled_from([0.0, 0.5])),
+                       centered=draw(st.booleans()))
+    else:
+        options.update(lr=draw(st.floats(1e-3, 0.5)), lr_decay=draw(st.sampled_from([0.0, 0.01])),
+                       initial_accumulator_value=draw(st.sampled_from([0.0, 0.1])),
+                       eps=draw(st.sampled_from([1e-10, 1e-6])))
+    return name, options
+
+
+def step_both(ours, theirs, optimizer, reference, rng, steps, start=0):
+    for step in range(start, start + steps):
+        grads = gradients(rng, step)
+        set_gradients(ours, grads)
+        for t, g in zip(theirs, grads):
+            t.grad = torch.from_numpy(g.copy())
+        optimizer.step()
+        reference.step()
+        for p, t in zip(ours, theirs):
+            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=f"step {step}")
+
+
+def twins(seed):
+    ours = make_parameters(np.random.default_rng(seed))
+    return ours, [torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ours]
+
+
+@given(case=optimizer_cases(), seed=seeds)
+def test_optimizer_matches_torch_optim_over_25_steps(case, seed):
+    name, options = case
+    ours, theirs = twins(seed)
+    optimizer, reference = getattr(optim, name)(ours, **options), getattr(torch.optim, name)(theirs, **options)
+    step_both(ours, theirs, optimizer, reference, np.random.default_rng(seed), STEPS)
+    mine, torch_state = optimizer.state_dict(), numpy_state(reference.state_dict())
+    assert [sorted(group) for group in mine["param_groups"]] == [sorted(group) for group in torch_state["param_groups"]]
+    assert sorted(mine["state"]) == sorted(torch_state["state"])
+    for index, entries in torch_state["state"].items():          # the state has torch's names and values
+        assert set(mine["state"][index]) == set(entries)
+        for name, value in entries.items():
+            np.testing.assert_allclose(mine["state"][index][name], value, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def numpy_state(state_dict):
+    """torch's state dict with its tensors as NumPy arrays (step included, a 0-d float tensor there)."""
+    return {"state": {index: {name: value.numpy() if torch.is_tensor(value) else value
+                              for name, value in entries.items()}
+                      for index, entries in state_dict["state"].items()},
+            "param_groups": state_dict["param_groups"]}
+
+
+def torch_state(state_dict):
+    return {"state": {index: {name: torch.tensor(float(value)) if name == "step" else torch.from_numpy(value)
+                              for name, value in entries.items()}
+                      for index, entries in state_dict["state"].items()},
+            "param_groups": state_dict["param_groups"]}
+
+
+@given(case=optimizer_cases(), seed=seeds)
+def test_state_dicts_cross_over_and_training_goes_on_in_step(case, seed):
+    """Ten steps in one library, its state dict loaded into the other's optimizer, ten more steps in step."""
+    name, options = case
+    rng = np.random.default_rng(seed)
+    ours, theirs = twins(seed)
+    optimizer, reference = getattr(optim, name)(ours, **options), getattr(torch.optim, name)(theirs, **options)
+    step_both(ours, theirs, optimizer, reference, rng, 10)
+    fresh_ours, fresh_theirs = twins(seed)
+    for mine, theirs_p, p, t in zip(fresh_ours, fresh_theirs, ours, theirs):
+        mine.data[...] = p.data
+        theirs_p.data.copy_(t.data)
+    resumed = getattr(optim, name)(fresh_ours, **options)
+    resumed.load_state_dict(numpy_state(reference.state_dict()))                 # torch -> manualnet
+    resumed_reference = getattr(torch.optim, name)(fresh_theirs, **options)
+    resumed_reference.load_state_dict(torch_state(optimizer.state_dict()))       # manualnet -> torch
+    step_both(fresh_ours, fresh_theirs, resumed, resumed_reference, rng, 10, start=10)
