@@ -9,11 +9,12 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: help install install-compare test test-thorough demo bench check clean mnist download-mnist bench-mnist docs docs-test clean-docs figures
+.PHONY: help install install-compare test test-fast test-thorough demo bench check clean mnist download-mnist bench-mnist docs docs-test clean-docs figures
 
 help:
 	@echo "make demo           train the digits MLP and print its test accuracy"
 	@echo "make test           run the test suite (torch parity tests run if torch is installed)"
+	@echo "make test-fast      the suite without the tests marked slow (under a minute)"
 	@echo "make test-thorough  the suite with many more hypothesis examples"
 	@echo "make install-compare  add $(TORCH_SPEC) for the parity tests and benchmarks"
 	@echo "make bench          benchmarks against PyTorch CPU"
@@ -45,6 +46,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	env -u PYTHONDONTWRITEBYTECODE HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 test-thorough: install
 	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -110,6 +110,7 @@ OPERATIONS = public_operations()
 # -- (a) every page's code runs -----------------------------------------------
 
 @pytest.mark.parametrize("page, line, source", BLOCKS, ids=[f"{page.name}:L{line}" for page, line, _ in BLOCKS])
+@pytest.mark.slow
 def test_derivation_code_block_runs(page, line, source, tmp_path, monkeypatch):
     """The block runs on its own, in a fresh namespace, and all its assertions hold."""
     monkeypatch.chdir(tmp_path)

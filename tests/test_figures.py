@@ -63,6 +63,7 @@ def drawn(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_every_committed_figure_is_what_the_code_draws_now(drawn):
     outdated = stale(drawn)
     assert not outdated, f"figures that differ from what docs/figures.py draws now: {outdated}; run make figures"

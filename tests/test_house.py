@@ -137,6 +137,7 @@ def test_every_module_reads_in_one_sitting(name):
 MARKER = re.compile(r"\bissues? \d+\b", re.IGNORECASE)
 
 
+@pytest.mark.slow
 def test_no_history_in_the_code():
     """Comments say what and why, not when: git keeps which issue brought a line."""
     folders = ("manualnet", "examples", "exercises", "docs")
@@ -159,6 +160,7 @@ def test_the_namespace_is_the_layers_the_homes_and_save_and_load():
     assert not {"importlib", "layers", "activations", "rng", "functional", "init"} & names
 
 
+@pytest.mark.slow
 def test_each_home_imports_on_first_use_in_a_fresh_process():
     code = ("import manualnet as mn, sys; print(mn.autograd.Tensor.__name__, mn.testing.compare_modules.__name__,"
             " mn.datasets.load_digits.__name__, mn.interop.to_torch.__name__, 'manualnet.datasets' in sys.modules)")

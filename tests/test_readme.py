@@ -37,6 +37,7 @@ def python_blocks():
 
 
 @pytest.mark.parametrize("source, shown, line", list(python_blocks()))
+@pytest.mark.slow
 def test_readme_python_block_runs_and_prints_what_is_shown(source, shown, line, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     printed = io.StringIO()

@@ -57,12 +57,14 @@ def test_the_catalogue_checks_every_entry():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.slow
 def test_every_catalogue_check_passes(seed):
     results = run_all(seed)
     assert [result.operation for result in results if not result.passed] == []
     assert all(result.input_error is not None or result.parameter_error is not None for result in results)
 
 
+@pytest.mark.slow
 def test_each_row_names_its_operation_and_its_options():
     rows = run_all()
     assert [row.operation.split("(")[0] for row in rows] == [cls.__name__ for cls in CATALOGUE]

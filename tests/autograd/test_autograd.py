@@ -270,6 +270,7 @@ def chain(depth):
     return x, y
 
 
+@pytest.mark.slow
 def test_a_chain_of_10000_operations_needs_no_recursion():
     x, y = chain(10_000)
     y.backward()
@@ -284,6 +285,7 @@ def test_printing_a_graph_deeper_than_pythons_recursion_limit():
     assert len(lines) == 2_001 and lines[-1].strip() == "└── AccumulateGrad ()"
 
 
+@pytest.mark.slow
 def test_the_recursive_walk_overflows_on_the_deep_chain():
     _, y = chain(10_000)
     with pytest.raises(RecursionError):
@@ -457,6 +459,7 @@ def _wrong_methods(bug):
                                                 bugzoo.CrossEntropyWeightedGradOverN)
                                  and bug.__bases__[0] not in NO_AUTOGRAD_NODE_YET],
                          ids=lambda bug: bug.__name__)
+@pytest.mark.slow
 def test_a_wrong_line_in_a_layer_breaks_both_the_layer_and_the_graph(bug, monkeypatch):
     """Patch the bug zoo's wrong method into the layer class itself: both of its users see it."""
     parent = bug.__bases__[0]
@@ -646,6 +649,7 @@ def test_cmp_explains_a_missing_grad_and_a_wrong_shape(capsys):
 
 # -- the examples ------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_backprop_by_hand_example_matches_autograd_line_by_line(capsys):
     results = runpy.run_path(str(EXAMPLES / "backprop_by_hand.py"))["main"](["--torch", "no", "--batch-size", "8"])
     out = capsys.readouterr().out
@@ -663,6 +667,7 @@ def test_notes_autograd_example_prints_the_values_pytorch_prints(capsys):
     assert "    │   └── AccumulateGrad x () (used again, see above)" in out
 
 
+@pytest.mark.slow
 def test_the_notes_example_runs_as_a_script():
     result = subprocess.run([sys.executable, str(EXAMPLES / "autograd_basics.py"), "--torch", "no"],
                             capture_output=True, text=True)

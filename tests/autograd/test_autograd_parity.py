@@ -50,6 +50,7 @@ def torch_name(node):
 
 @pytest.mark.parametrize("name", PRIMITIVES)
 @given(seed=seeds)
+@pytest.mark.slow
 def test_primitive_matches_torch(name, seed):
     function, specs = PRIMITIVES[name]
     arrays = autograd_inputs(specs, np.random.default_rng(seed))
@@ -91,6 +92,7 @@ def _torch_run(case, upstream):
 
 @pytest.mark.parametrize("layer_class", list(LAYER_CASES), ids=lambda cls: cls.__name__)
 @pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.slow
 def test_graph_of_every_layer_matches_torch(layer_class, seed):
     rng = np.random.default_rng(seed)
     case = LAYER_CASES[layer_class](rng)
@@ -165,6 +167,7 @@ def test_a_reused_node_a_broadcast_add_and_repeated_indices_match_torch(rng):
         close(mine.grad.numpy(), reference.grad)
 
 
+@pytest.mark.slow
 def test_a_chain_of_10000_operations_matches_torch(one_torch_thread):
     def function(x):
         for _ in range(10_000):
@@ -231,6 +234,7 @@ def test_the_graph_of_the_notes_mlp_loss_has_pytorchs_nodes(rng):
     assert ours == theirs and graph(loss).nodes[0].name() == torch_name(torch_loss.grad_fn) == "NllLossBackward0"
 
 
+@pytest.mark.slow
 def test_the_notes_mlp_trained_100_steps_with_adam_matches_torch_and_the_manual_chain(one_torch_thread):
     """ParameterTensors over the model's Parameters + mn.optim.Adam, against torch.optim.Adam from the same weights."""
     rng = np.random.default_rng(0)

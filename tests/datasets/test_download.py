@@ -123,6 +123,7 @@ def test_an_oversized_transfer_is_refused_before_it_is_read(tmp_path):
             fetch([small], tmp_path, [HttpSource(server.url)], log=io.StringIO())
 
 
+@pytest.mark.slow
 def test_a_silent_server_times_out(tmp_path):
     with LocalServer({"/alpha": ("silent", 3)}) as server:
         with pytest.raises(DownloadError, match=r"no answer within 0.2 s \(timed out\)"):

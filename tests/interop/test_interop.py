@@ -45,6 +45,7 @@ def func_eval(model, data_iter):
 
 # -- the notes' code, ported -------------------------------------------------------------
 
+@pytest.mark.slow
 def test_study_notes_mlp_adam_loop_ports_line_for_line(capsys):
     train_iter = DataLoader(TensorDataset(*fake_mnist(512, 0)), batch_size=64, shuffle=True, rng=0)
     test_iter = DataLoader(TensorDataset(*fake_mnist(256, 1)), batch_size=64)
@@ -81,6 +82,7 @@ def test_study_notes_mlp_adam_loop_ports_line_for_line(capsys):
     assert train_accr > 0.9 and test_accr > 0.9 and M.training
 
 
+@pytest.mark.slow
 def test_study_notes_loop_matches_the_same_loop_in_torch():
     """Same initial weights, same batches, float64: every epoch's mean loss and the final weights agree."""
     train_iter = DataLoader(TensorDataset(*fake_mnist(256, 2, np.float64)), batch_size=32, shuffle=True, rng=3)
@@ -127,6 +129,7 @@ def train_torch_a_little(model, x, y, steps=3):
     return model.eval()
 
 
+@pytest.mark.slow
 def test_torch_sequential_weights_load_into_manualnet_and_give_the_same_outputs(rng):
     torch.manual_seed(0)
     x = rng.standard_normal((16, 20)).astype(np.float32)
@@ -138,6 +141,7 @@ def test_torch_sequential_weights_load_into_manualnet_and_give_the_same_outputs(
     np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_notes_torch_mlp_weights_load_into_manualnet_mlp_and_back(rng):
     torch.manual_seed(1)
     theirs = MultiLayerPerceptronClass(name="mlp", xdim=784, hdim=256, ydim=10).double()
@@ -167,6 +171,7 @@ def batchnorm_networks():
                           mn.Linear(12, 4, dtype=np.float64)))
 
 
+@pytest.mark.slow
 def test_batchnorm_buffers_move_both_ways_with_the_weights(rng, tmp_path):
     torch.manual_seed(2)
     x = rng.standard_normal((32, 10))

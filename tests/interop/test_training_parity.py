@@ -188,6 +188,7 @@ PARITY_OPTIONS = [
 
 
 @pytest.mark.parametrize("options, shape", PARITY_OPTIONS, ids=[f"{o}-{s}" for o, s in PARITY_OPTIONS])
+@pytest.mark.slow
 def test_batchnorm_matches_torch_over_training_steps_then_eval(options, shape):
     rng = np.random.default_rng(11)
     ours = random_batchnorm(4, 5, ndim=len(shape), **options)
@@ -217,6 +218,7 @@ def test_batchnorm_matches_torch_over_training_steps_then_eval(options, shape):
         compare(rng.standard_normal((1,) + shape[1:]))    # one sample at a time works in eval
 
 
+@pytest.mark.slow
 def test_network_with_batchnorm_and_dropout_trains_like_torch_then_evaluates_alike():
     """Linear-BatchNorm-ReLU-Dropout-Linear, CrossEntropy, SGD with momentum: 6 steps, then eval.
 

@@ -61,6 +61,7 @@ def test_logistic_regression_gradient_agrees_with_scipy_check_grad():
     assert error < 1e-6
 
 
+@pytest.mark.slow
 def test_logistic_regression_fits_with_scipy_lbfgs_and_with_its_own_optimize():
     """L-BFGS driven by our gradient reaches a stationary point; gradient descent approaches the same loss."""
     x, y, model = labelled_problem(4, 200, 3, noise=2.0)     # overlapping classes: a finite optimum
@@ -176,6 +177,7 @@ def _randomized_cnn(seed, image_size=8):
 
 @settings(max_examples=4)          # each example differentiates ~250 entries through the whole network
 @given(batch=st.integers(2, 3), seed=seeds)
+@pytest.mark.slow
 def test_cnn_backward_matches_finite_differences(batch, seed):
     """Convolution, batch norm, ReLU, max pooling and Linear chained.  Kinks (ReLU at 0, pooling ties) are
     hit with probability ~0 by normal inputs, and the checker excludes any a step crosses."""
@@ -201,6 +203,7 @@ def test_cnn_is_reproducible_from_a_seed():
         np.testing.assert_array_equal(value, second.state_dict()[key])
 
 
+@pytest.mark.slow
 def test_cnn_learns_the_digits():
     """The CI version of the accuracy claim: 2 epochs on the digits already classify most test images
     (chance is 0.1).  The full runs (the digits against the MLP, and MNIST) are in the README."""

@@ -33,6 +33,7 @@ def test_relu_backward_matches_finite_differences(shape, seed):
 
 
 @given(shape=shapes(), seed=seeds, slope=st.floats(-2, 2).filter(lambda a: abs(a) > 1e-3))
+@pytest.mark.slow
 def test_leaky_relu_backward_matches_finite_differences(shape, seed, slope):
     """Property: dL/dx = G where x > 0, a·G elsewhere, for any slope a, away from the kink."""
     x = random_array(seed, shape, margin=KINK_MARGIN)

@@ -37,6 +37,7 @@ def _reads_the_input(layer, x):
 # -- finite differences ------------------------------------------------------------------
 
 @given(config=conv_configs(dims=2, padding_modes=PADDING_MODES), seed=seeds)
+@pytest.mark.slow
 def test_conv2d_backward_matches_finite_differences(config, seed):
     """Input, weight and bias gradients over kernel 1–5, stride 1–3, padding 0–2/'same'/'valid',
     dilation 1–3, groups (depthwise included), every padding mode, odd and even sizes, batch 1–3."""

@@ -12,6 +12,7 @@ import manualnet as mn
 from manualnet.nn import functional as F
 
 from ..strategies import conv_configs, distinct_values, pool_configs, random_array, seeds
+from ..parity import assert_matches_torch
 from ..torch_required import import_torch
 
 torch = import_torch()
@@ -30,34 +31,15 @@ def _run_torch(module, x, G):
     return y.detach().numpy(), x.grad.numpy()
 
 
-def _assert_layer_matches_torch(layer, twin, x, seed):
-    """Same output, input gradient and parameter gradients (twin holds the layer's parameters)."""
-    y = layer(x)
-    G = random_array(seed + 2, y.shape)
-    torch_y, torch_dx = _run_torch(twin, x, G)
-    np.testing.assert_allclose(y, torch_y, **TOLERANCE)
-    np.testing.assert_allclose(layer.backward(G), torch_dx, **TOLERANCE)
-    for name, parameter in twin.named_parameters():
-        np.testing.assert_allclose(getattr(layer, name).grad, parameter.grad.numpy(), **TOLERANCE, err_msg=name)
-
-
-def _torch_conv(layer, kwargs):
-    cls = torch.nn.Conv2d if isinstance(layer, mn.Conv2d) else torch.nn.Conv1d
-    twin = cls(**kwargs, dtype=torch.float64)
-    with torch.no_grad():
-        for name, parameter in twin.named_parameters():
-            parameter.copy_(torch.from_numpy(getattr(layer, name).data))
-    return twin
-
-
 @pytest.mark.parametrize("cls, dims", [(mn.Conv2d, 2), (mn.Conv1d, 1)], ids=["Conv2d", "Conv1d"])
 @given(data=st.data(), seed=seeds)
+@pytest.mark.slow
 def test_conv_matches_pytorch(cls, dims, data, seed):
     """Every argument of the grid: kernel, stride, padding (ints, 'same', 'valid'), dilation, groups
     (depthwise too), bias, every padding_mode; forward, dL/dx, dL/dW, dL/db."""
     kwargs, shape = data.draw(conv_configs(dims=dims, padding_modes=PADDING_MODES))
     layer = cls(**kwargs, rng=seed, dtype=np.float64)
-    _assert_layer_matches_torch(layer, _torch_conv(layer, kwargs), random_array(seed, shape), seed)
+    assert_matches_torch(layer, (random_array(seed, shape),), seed)
 
 
 @given(config=conv_configs(dims=2), seed=seeds)
@@ -97,6 +79,7 @@ def test_conv_default_init_has_pytorchs_bounds():
 # -- pooling ------------------------------------------------------------------------------
 
 @given(config=pool_configs(), seed=seeds)
+@pytest.mark.slow
 def test_max_pool_matches_pytorch(config, seed):
     kwargs, shape = config
     layer = mn.MaxPool2d(**kwargs, return_indices=True)
@@ -130,15 +113,10 @@ def test_max_pool_ties_go_where_pytorch_sends_them(kwargs):
 
 
 @given(config=pool_configs(average=True), seed=seeds)
+@pytest.mark.slow
 def test_avg_pool_matches_pytorch(config, seed):
     kwargs, shape = config
-    layer = mn.AvgPool2d(**kwargs)
-    x = random_array(seed, shape)
-    y = layer(x)
-    G = random_array(seed + 2, y.shape)
-    torch_y, torch_dx = _run_torch(torch.nn.AvgPool2d(**kwargs), x, G)
-    np.testing.assert_allclose(y, torch_y, **TOLERANCE)
-    np.testing.assert_allclose(layer.backward(G), torch_dx, **TOLERANCE)
+    assert_matches_torch(mn.AvgPool2d(**kwargs), (random_array(seed, shape),), seed, tolerance=TOLERANCE)
 
 
 @given(config=pool_configs(average=True), seed=seeds)
@@ -179,6 +157,7 @@ def _torch_cnn(model):
 
 
 @pytest.mark.parametrize("image_size", [8, 28])
+@pytest.mark.slow
 def test_cnn_matches_the_same_network_in_pytorch(image_size):
     """Training mode (batch statistics), forward and every gradient; then the running statistics it updated."""
     model = mn.CNN(image_size=image_size, channels=(4, 6), hidden=16, rng=0, dtype=np.float64)
@@ -196,6 +175,7 @@ def test_cnn_matches_the_same_network_in_pytorch(image_size):
         np.testing.assert_allclose(model.state_dict()[key], value.numpy(), **TOLERANCE, err_msg=key)
 
 
+@pytest.mark.slow
 def test_cnn_compares_with_its_pytorch_twin_through_manualnet_compare():
     """compare_with_torch builds the twin itself (manualnet.compare) and finds nothing to report."""
     from manualnet.interop.pytorch import compare_with_torch

@@ -19,7 +19,6 @@ from manualnet.testing.gradcheck import leaves, map_structure
 from manualnet.nn.modules.module import keep_input, keep_output
 from manualnet.registry import ENTRIES
 
-from ..strategies import KINK_MARGIN
 
 RNG = np.random.default_rng(20261129)
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import manualnet as mn
 from manualnet.testing.gradcheck import check_module
 
-from ..strategies import arrays, batch_sizes, feature_sizes, float_dtypes, random_array, seeds, shapes
+from ..strategies import batch_sizes, feature_sizes, float_dtypes, random_array, seeds, shapes
 
 
 def random_linear(in_features, out_features, seed, bias=True):

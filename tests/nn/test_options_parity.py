@@ -18,14 +18,10 @@ from hypothesis import strategies as st
 import manualnet as mn
 
 from ..strategies import KINK_MARGIN, binary_loss_cases, class_loss_cases, random_array, seeds, shapes
+from ..parity import TOLERANCE, assert_matches_torch, tensor
 from ..torch_required import import_torch
 
 torch = import_torch()
-TOLERANCE = dict(rtol=1e-10, atol=1e-12)
-
-
-def tensor(array, requires_grad=False):
-    return torch.tensor(np.asarray(array), dtype=torch.float64, requires_grad=requires_grad)
 
 
 def torch_options(options):
@@ -33,21 +29,14 @@ def torch_options(options):
 
 
 def compare_loss(ours, theirs, input, target, target_torch, seed):
-    """Loss value and dL/d input of both, for the same upstream gradient (a number, or an array for 'none')."""
-    value = ours(input, target)
-    input_torch = tensor(input, requires_grad=True)
-    value_torch = theirs(input_torch, target_torch)
-    np.testing.assert_allclose(value, value_torch.detach().numpy(), err_msg="loss value", **TOLERANCE)
-    upstream = 1.7 if ours.reduction != "none" else np.asarray(random_array(seed, np.shape(value)))
-    grad = ours.backward(upstream)
-    value_torch.backward(tensor(upstream))
-    assert isinstance(grad, np.ndarray) and grad.shape == np.shape(input)
-    np.testing.assert_allclose(grad, input_torch.grad.numpy(), err_msg="input gradient", **TOLERANCE)
+    """Loss value and dL/d input of both, for the same upstream gradient, through the one parity helper."""
+    assert_matches_torch(ours, (input, target), seed, theirs=theirs)
 
 
 # -- losses ---------------------------------------------------------------------------
 
 @given(case=class_loss_cases(smoothing=True), seed=seeds)
+@pytest.mark.slow
 def test_cross_entropy_with_options_matches_torch(case, seed):
     """weight, ignore_index (some positions, a class or not), label_smoothing, (C,), (N, C), (N, C, d1[, d2])."""
     input, target, options = case
@@ -63,6 +52,7 @@ def test_cross_entropy_with_probability_targets_matches_torch(case, seed):
 
 
 @given(case=class_loss_cases(), seed=seeds)
+@pytest.mark.slow
 def test_nll_with_options_matches_torch(case, seed):
     input, target, options = case
     log_p = mn.LogSoftmax(dim=1 if input.ndim > 1 else 0)(input)
@@ -85,6 +75,7 @@ def test_every_position_ignored_matches_torch(reduction, options):
 
 
 @given(case=binary_loss_cases(logits=True), seed=seeds)
+@pytest.mark.slow
 def test_bce_with_logits_weight_and_pos_weight_match_torch(case, seed):
     """Any shape (0-d too), broadcast weight and pos_weight, targets outside [0, 1]."""
     input, target, options = case
@@ -129,6 +120,7 @@ def compare_module(ours, theirs, x, seed):
 
 @given(leading=shapes(min_dims=0, max_dims=3, max_side=4), n_in=st.integers(1, 4), n_out=st.integers(1, 4),
        bias=st.booleans(), seed=seeds)
+@pytest.mark.slow
 def test_linear_on_any_leading_dimensions_matches_torch(leading, n_in, n_out, bias, seed):
     """(*, in_features): one sample (in,), a batch, and (N, T, in)-like inputs, as PyTorch."""
     torch.manual_seed(seed % 2**31)
@@ -247,6 +239,7 @@ def compare_functional(ours, theirs, input, target, target_torch, options, seed)
 
 
 @given(case=class_loss_cases(smoothing=True), seed=seeds)
+@pytest.mark.slow
 def test_autograd_cross_entropy_with_options_matches_torch(case, seed):
     """ag.cross_entropy runs the layer, options included: the graph's gradient is torch's."""
     from manualnet import autograd as ag
@@ -256,6 +249,7 @@ def test_autograd_cross_entropy_with_options_matches_torch(case, seed):
 
 
 @given(case=binary_loss_cases(logits=True), seed=seeds)
+@pytest.mark.slow
 def test_autograd_bce_with_logits_with_weights_matches_torch(case, seed):
     from manualnet import autograd as ag
     input, target, options = case

@@ -17,6 +17,7 @@ from ..strategies import distinct_values, pool_configs, random_array, seeds
 # -- finite differences ------------------------------------------------------------------
 
 @given(config=pool_configs(), seed=seeds)
+@pytest.mark.slow
 def test_max_pool_backward_matches_finite_differences(config, seed):
     """Kernel 1–5, stride 1–3 or None, padding, dilation 1–3, ceil_mode.  The kink guard: inputs are
     distinct values 0.01 apart, so no window has a tie and no step changes which entry is its maximum."""

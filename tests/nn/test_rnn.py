@@ -49,6 +49,7 @@ def flat(structure):
 @pytest.mark.parametrize("cls", SEQUENCE_LAYERS, ids=lambda cls: cls.__name__)
 @given(steps=st.integers(1, 6), batch=st.integers(1, 3), input_size=st.integers(1, 3), hidden=st.integers(1, 3),
        layers=st.integers(1, 2), bidirectional=st.booleans(), batch_first=st.booleans(), seed=seeds)
+@pytest.mark.slow
 def test_sequence_backward_matches_finite_differences(cls, steps, batch, input_size, hidden, layers, bidirectional,
                                                       batch_first, seed):
     """Property: dL/dinput, dL/dh0 (dL/dc0) and every weight's gradient equal central differences of
@@ -64,6 +65,7 @@ def test_sequence_backward_matches_finite_differences(cls, steps, batch, input_s
 
 
 @given(steps=st.integers(1, 5), batch=st.integers(1, 3), layers=st.integers(1, 2), seed=seeds)
+@pytest.mark.slow
 def test_relu_rnn_backward_matches_finite_differences(steps, batch, layers, seed):
     """nonlinearity='relu': the derivative 1[h > 0] read from the output (steps crossing the kink are excluded)."""
     layer = mn.RNN(3, 4, num_layers=layers, nonlinearity="relu", rng=seed, dtype=np.float64)
@@ -78,6 +80,7 @@ def test_relu_rnn_backward_matches_finite_differences(steps, batch, layers, seed
 @pytest.mark.parametrize("cls", CELLS, ids=lambda cls: cls.__name__)
 @given(batch=st.integers(1, 4), input_size=st.integers(1, 4), hidden=st.integers(1, 4), unbatched=st.booleans(),
        seed=seeds)
+@pytest.mark.slow
 def test_cell_backward_matches_finite_differences(cls, batch, input_size, hidden, unbatched, seed):
     cell = cls(input_size, hidden, rng=seed, dtype=np.float64)
     x = random_array(seed, (input_size,) if unbatched else (batch, input_size))
@@ -87,6 +90,7 @@ def test_cell_backward_matches_finite_differences(cls, batch, input_size, hidden
 
 
 @pytest.mark.parametrize("cls", SEQUENCE_LAYERS, ids=lambda cls: cls.__name__)
+@pytest.mark.slow
 def test_unbatched_sequence_backward_matches_finite_differences(cls, rng):
     layer = cls(3, 2, num_layers=2, bidirectional=True, rng=rng, dtype=np.float64)
     report = check_module(layer, rng.standard_normal((4, 3)), initial_state(cls, 5, (4, 2)))
@@ -111,6 +115,7 @@ class FixedDropoutMasks(mn.Module):
 
 
 @pytest.mark.parametrize("cls", SEQUENCE_LAYERS, ids=lambda cls: cls.__name__)
+@pytest.mark.slow
 def test_dropout_between_layers_backward_matches_finite_differences(cls, rng):
     layer = FixedDropoutMasks(cls(3, 4, num_layers=3, dropout=0.4, bidirectional=True, rng=rng, dtype=np.float64), 7)
     x, hx = rng.standard_normal((5, 2, 3)), initial_state(cls, 3, (6, 2, 4))
@@ -263,6 +268,7 @@ def test_backward_takes_forwards_output_structure_and_returns_forwards_input_str
 
 
 @pytest.mark.parametrize("cls", SEQUENCE_LAYERS, ids=lambda cls: cls.__name__)
+@pytest.mark.slow
 def test_gradient_of_the_final_state_alone_flows_back_through_time(cls, rng):
     """(None, dL/dh_n): only h_n feeds the loss (a classifier on the last state); every step still learns."""
     layer = cls(3, 4, rng=0, dtype=np.float64)
@@ -474,6 +480,7 @@ def test_describe_reads_like_pytorchs_repr():
 
 # -- the model: an LSTM reading rows, a Linear on its last state ---------------------------------
 
+@pytest.mark.slow
 def test_lstm_classifier_backward_matches_finite_differences(rng):
     model = mn.models.LSTMClassifier(input_size=3, hidden_size=4, num_classes=5, num_layers=2, rng=0,
                                      dtype=np.float64)
@@ -493,6 +500,7 @@ def test_lstm_classifier_reads_flat_rows_as_the_sequence_of_rows(rng):
 
 
 @pytest.mark.mnist
+@pytest.mark.slow
 def test_an_lstm_reading_rows_learns_real_mnist_in_one_short_pass():
     """20,000 real MNIST images, one pass (313 Adam steps), LSTM(28, 64): 83-86% on 2,000 test images for
     seeds 0-2 (measured; chance is 10%).  The full recipe — LSTM(28, 128), 3 epochs, >= 97% — is a recorded

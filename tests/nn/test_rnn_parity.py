@@ -13,34 +13,25 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manualnet as mn
-from manualnet.testing.gradcheck import leaves
+from manualnet.testing.gradcheck import leaves, map_structure
 
 from ..strategies import random_array, seeds
+from ..parity import TOLERANCE, assert_close, tensor
 from ..torch_required import import_torch
 
 torch = import_torch()
-TOLERANCE = dict(rtol=1e-10, atol=1e-12)
 TORCH_CLASSES = {mn.RNN: torch.nn.RNN, mn.LSTM: torch.nn.LSTM, mn.GRU: torch.nn.GRU,
                  mn.RNNCell: torch.nn.RNNCell, mn.LSTMCell: torch.nn.LSTMCell, mn.GRUCell: torch.nn.GRUCell}
 SEQUENCE_LAYERS = [mn.RNN, mn.LSTM, mn.GRU]
 CELLS = [mn.RNNCell, mn.LSTMCell, mn.GRUCell]
 
 
-def tensor(array, requires_grad=False):
-    return torch.tensor(array, dtype=torch.float64, requires_grad=requires_grad)
-
-
-def assert_close(ours, theirs, what):
-    np.testing.assert_allclose(ours, theirs.detach().numpy(), err_msg=what, **TOLERANCE)
-
-
-def nested(structure, function):
-    if isinstance(structure, tuple):
-        return tuple(nested(part, function) for part in structure)
-    return None if structure is None else function(structure)
+def map_structure_of(structure, function):
+    return map_structure(function, structure)
 
 
 def flat(structure):
+    """Every part of a nested tuple in order, None parts included (they pair with the output's parts)."""
     if isinstance(structure, tuple):
         return [leaf for part in structure for leaf in flat(part)]
     return [structure]
@@ -58,7 +49,7 @@ def run_both(ours, theirs, x, hx, upstream):
     compare the outputs, dL/dx, dL/dhx and every parameter's gradient."""
     output = ours(x, hx)
     x_torch = tensor(x, requires_grad=True)
-    hx_torch = nested(hx, lambda a: tensor(a, requires_grad=True))
+    hx_torch = map_structure_of(hx, lambda a: tensor(a, requires_grad=True))
     output_torch = theirs(x_torch, hx_torch)
     for mine, its in zip(flat(output), flat(output_torch)):
         assert_close(mine, its, "forward output")
@@ -74,7 +65,7 @@ def run_both(ours, theirs, x, hx, upstream):
 
 
 def random_upstream(output, seed):
-    return nested(output, lambda a: random_array(seed + 7, a.shape))
+    return map_structure_of(output, lambda a: random_array(seed + 7, a.shape))
 
 
 # -- sequence layers -------------------------------------------------------------------------
@@ -83,6 +74,7 @@ def random_upstream(output, seed):
 @given(steps=st.integers(1, 6), batch=st.integers(1, 4), input_size=st.integers(1, 5), hidden=st.integers(1, 5),
        layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(), bias=st.booleans(),
        seed=seeds)
+@pytest.mark.slow
 def test_sequence_layer_matches_torch(cls, steps, batch, input_size, hidden, layers, bidirectional, batch_first,
                                       bias, seed):
     arguments = dict(num_layers=layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional)
@@ -154,6 +146,7 @@ def test_unbatched_sequence_matches_torch(cls, rng):
 @pytest.mark.parametrize("cls", CELLS, ids=lambda cls: cls.__name__)
 @given(batch=st.integers(1, 4), input_size=st.integers(1, 5), hidden=st.integers(1, 5), bias=st.booleans(),
        unbatched=st.booleans(), seed=seeds)
+@pytest.mark.slow
 def test_cell_matches_torch(cls, batch, input_size, hidden, bias, unbatched, seed):
     ours = cls(input_size, hidden, bias=bias, rng=seed, dtype=np.float64)
     theirs = torch_twin(ours, bias=bias)
@@ -193,6 +186,7 @@ EMBEDDING_OPTIONS = [{}, {"padding_idx": 2}, {"padding_idx": -1}, {"scale_grad_b
 
 @pytest.mark.parametrize("options", EMBEDDING_OPTIONS, ids=str)
 @given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple), seed=seeds)
+@pytest.mark.slow
 def test_embedding_matches_torch(options, shape, seed):
     """Output, weight.grad (duplicates summed) and, with max_norm, the renormalised table itself."""
     ours = mn.Embedding(6, 3, rng=seed, dtype=np.float64, **options)
@@ -231,6 +225,7 @@ def parameters_with_gradients(seed, dtype=np.float64, scale=3.0):
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, 3, 0.5, "inf", float("inf"), 0])
 @given(max_norm=st.floats(0.0, 50.0), scale=st.floats(0.01, 10.0), seed=seeds)
+@pytest.mark.slow
 def test_clip_grad_norm_matches_torch(norm_type, max_norm, scale, seed):
     ours, theirs = parameters_with_gradients(seed, scale=scale)
     total = mn.utils.clip_grad_norm_(ours, max_norm, norm_type=norm_type)
@@ -262,6 +257,7 @@ def test_clip_grad_value_matches_torch(clip_value, seed):
         assert_close(parameter.grad, twin.grad, "clipped gradient")
 
 
+@pytest.mark.slow
 def test_training_an_lstm_with_clipping_follows_torch_step_for_step(rng):
     """Ten Adam steps on an LSTM + Linear with clip_grad_norm_ between backward and step: the same weights."""
     model = mn.models.LSTMClassifier(4, 6, 3, rng=0, dtype=np.float64)

@@ -13,41 +13,25 @@ from hypothesis import strategies as st
 import manualnet as mn
 
 from ..strategies import KINK_MARGIN, logits_and_labels, probabilities_and_targets, random_array, seeds, shapes
+from ..parity import assert_close, assert_matches_torch, tensor
 from ..torch_required import import_torch
 
 torch = import_torch()
-TOLERANCE = dict(rtol=1e-10, atol=1e-12)
-
-
-def tensor(array, requires_grad=False):
-    return torch.tensor(array, dtype=torch.float64, requires_grad=requires_grad)
-
-
-def assert_close(ours, theirs, what):
-    np.testing.assert_allclose(ours, theirs.detach().numpy(), err_msg=what, **TOLERANCE)
 
 
 def compare_module(ours, theirs, x, seed):
-    """Run both forward and backward with the same random upstream gradient; compare everything."""
-    ours.astype(np.float64)
+    """Give ours torch's weights (by name), then hold the two to each other through the one parity helper."""
     theirs.double()
-    for name, parameter in theirs.named_parameters():      # copy torch's weights into ours, by name
-        dict(ours.named_parameters())[name].data[...] = parameter.detach().numpy()
-    y = ours(x)
-    x_torch = tensor(x, requires_grad=True)
-    y_torch = theirs(x_torch)
-    assert_close(y, y_torch, "forward output")
-    upstream = random_array(seed, y.shape)
-    dx = ours.backward(upstream)
-    y_torch.backward(tensor(upstream))
-    assert_close(dx, x_torch.grad, "input gradient")
+    ours.astype(np.float64)
     for name, parameter in theirs.named_parameters():
-        assert_close(dict(ours.named_parameters())[name].grad, parameter.grad, f"gradient of {name}")
+        dict(ours.named_parameters())[name].data[...] = parameter.detach().numpy()
+    assert_matches_torch(ours, (x,), seed, theirs=theirs)
 
 
 # -- layers ------------------------------------------------------------------------
 
 @given(batch=st.integers(1, 5), n_in=st.integers(1, 5), n_out=st.integers(1, 5), bias=st.booleans(), seed=seeds)
+@pytest.mark.slow
 def test_linear_matches_torch(batch, n_in, n_out, bias, seed):
     torch.manual_seed(seed)
     compare_module(mn.Linear(n_in, n_out, bias=bias), torch.nn.Linear(n_in, n_out, bias=bias),
@@ -67,6 +51,7 @@ ACTIVATIONS = [
 
 @pytest.mark.parametrize("ours, theirs", ACTIVATIONS)
 @given(shape=shapes(min_dims=2, max_dims=3), seed=seeds)
+@pytest.mark.slow
 def test_parameterless_layers_match_torch(ours, theirs, shape, seed):
     x = random_array(seed, shape, 3.0, margin=KINK_MARGIN)
     compare_module(ours(), theirs(), x, seed)
@@ -80,6 +65,7 @@ def test_relu_and_leaky_relu_match_torch_exactly_at_zero():
 
 
 @given(seed=seeds)
+@pytest.mark.slow
 def test_sequential_and_mlp_match_torch(seed):
     torch.manual_seed(seed)
     x = random_array(seed, (4, 6))
@@ -100,20 +86,15 @@ def test_sequential_and_mlp_match_torch(seed):
 # -- losses ------------------------------------------------------------------------
 
 def compare_loss(ours, theirs, x, target, target_torch, seed):
-    value = ours(x, target)
-    x_torch = tensor(x, requires_grad=True)
-    value_torch = theirs(x_torch, target_torch)
-    assert_close(value, value_torch, "loss value")
-    upstream = 1.7 if np.ndim(value) == 0 else random_array(seed, np.shape(value))
-    dx = ours.backward(upstream)
-    value_torch.backward(tensor(upstream))
-    assert_close(dx, x_torch.grad, "input gradient")
+    """The loss value and dL/dx against torch's, through the one parity helper (the target gets no gradient)."""
+    assert_matches_torch(ours, (x, target), seed, theirs=theirs)
 
 
 reductions = st.sampled_from(["mean", "sum", "none"])
 
 
 @given(data=logits_and_labels(scale=5.0), reduction=reductions, seed=seeds)
+@pytest.mark.slow
 def test_class_losses_match_torch(data, reduction, seed):
     logits, labels = data
     compare_loss(mn.CrossEntropyLoss(reduction=reduction), torch.nn.CrossEntropyLoss(reduction=reduction),

@@ -165,6 +165,7 @@ def test_get_lr_outside_step_warns_to_use_get_last_lr():
     lambda opt: lr_scheduler.ReduceLROnPlateau(opt, patience=1, min_lr=[0.0, 0.01]),
 ], ids=["StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau"])
 @given(seed=seeds)
+@pytest.mark.slow
 def test_a_schedule_resumes_from_its_state_dict_through_a_file(build, seed, tmp_path_factory):
     """Save optimizer and scheduler after 6 epochs, load both into fresh ones: the next 8 epochs give the same lrs."""
     path = tmp_path_factory.mktemp("schedule") / "checkpoint.npz"

@@ -4,6 +4,7 @@ dicts that load across, for hypothesis-drawn arguments.  Skipped without torch, 
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -80,6 +81,7 @@ def assert_same(ours, theirs):
 
 
 @given(case=scheduler_cases(), seed=seeds)
+@pytest.mark.slow
 def test_scheduler_matches_torch_step_by_step(case, seed):
     ours, theirs = twin_schedules(case)
     metrics = np.random.default_rng(seed).integers(0, 5, STEPS).astype(float)
@@ -91,6 +93,7 @@ def test_scheduler_matches_torch_step_by_step(case, seed):
 
 
 @given(case=scheduler_cases(), seed=seeds)
+@pytest.mark.slow
 def test_scheduler_state_dicts_load_across_and_the_schedules_go_on_together(case, seed):
     """After 12 steps, torch's state dict into a fresh manualnet scheduler and manualnet's into a fresh torch one."""
     ours, theirs = twin_schedules(case)

@@ -6,6 +6,7 @@ original SGD/Adam/AdamW cases.  Skipped without torch, required in CI.
 """
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -63,6 +64,7 @@ def twins(seed):
 
 
 @given(case=optimizer_cases(), seed=seeds)
+@pytest.mark.slow
 def test_optimizer_matches_torch_optim_over_25_steps(case, seed):
     name, options = case
     ours, theirs = twins(seed)
@@ -93,6 +95,7 @@ def torch_state(state_dict):
 
 
 @given(case=optimizer_cases(), seed=seeds)
+@pytest.mark.slow
 def test_state_dicts_cross_over_and_training_goes_on_in_step(case, seed):
     """Ten steps in one library, its state dict loaded into the other's optimizer, ten more steps in step."""
     name, options = case

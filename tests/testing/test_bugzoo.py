@@ -203,6 +203,7 @@ def test_every_bug_in_the_zoo_has_a_case():
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.slow
 def test_gradient_checker_catches_the_bug(case):
     report = _gradcheck(case.make(case.bug, SEED), case.inputs(SEED))
     if case.bug in INVISIBLE_TO_FINITE_DIFFERENCES:
@@ -229,6 +230,7 @@ def test_comparison_catches_and_names_the_bug(case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.slow
 def test_correct_parent_passes_gradcheck_and_comparison(case):
     correct = _parent(case.bug)
     assert _gradcheck(case.make(correct, SEED), case.inputs(SEED)).passed
@@ -239,6 +241,7 @@ def test_correct_parent_passes_gradcheck_and_comparison(case):
 
 
 @given(seed=seeds)
+@pytest.mark.slow
 def test_comparison_names_every_bug_whatever_the_data(seed):
     """Property: each diagnosis is a fact about the numbers, not one lucky seed's."""
     for case in CASES:
@@ -259,6 +262,7 @@ def test_each_bug_is_one_documented_subclass_outside_the_public_api(bug):
     assert "Shows" in bug.__doc__
 
 
+@pytest.mark.slow
 def test_bug_lines_are_marked_once_per_bug():
     """Exactly one line of each class is marked # BUG: the zoo teaches one mistake at a time."""
     for bug in bugzoo.BUGS:

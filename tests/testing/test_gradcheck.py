@@ -22,12 +22,14 @@ from ..strategies import arrays, seeds, shapes
 # -- numerical_gradient on functions with known derivatives ---------------------------
 
 @given(x=arrays(shapes(), scale=3.0))
+@pytest.mark.slow
 def test_numerical_gradient_of_sum_of_squares_is_2x(x):
     """Property: d/dx Σx² = 2x."""
     np.testing.assert_allclose(numerical_gradient(lambda v: np.sum(v**2), x), 2 * x, rtol=RTOL, atol=ATOL)
 
 
 @given(x=arrays(shapes(), scale=3.0))
+@pytest.mark.slow
 def test_numerical_gradient_of_sum_of_sines_is_cos(x):
     """Property: d/dx Σ sin x = cos x."""
     np.testing.assert_allclose(numerical_gradient(lambda v: np.sum(np.sin(v)), x), np.cos(x), rtol=RTOL, atol=ATOL)
@@ -146,6 +148,7 @@ def _check(case, **kwargs):
 
 
 @given(case=corrupted_cases(finite_output=False), seed=seeds)
+@pytest.mark.slow
 def test_no_corrupted_gradient_is_ever_passed(case, seed):
     """Property: the right gradient with one entry NaN, ±inf or huge, in dL/dx or a parameter's
     gradient (or a NaN/±inf in the forward output), fails check_module and check_loss, by name."""

@@ -175,6 +175,7 @@ def test_duck_typed_module_is_matched_by_order():
 
 
 @given(x=batches(features=4), seed=seeds)
+@pytest.mark.slow
 def test_every_module_matches_itself(x, seed):
     """Property: a module compared with an identical copy passes, whatever the data."""
     model = mn.Sequential(mn.Linear(4, 3, rng=seed, dtype=np.float64), mn.Tanh(),
@@ -360,6 +361,7 @@ def test_a_failing_row_that_fits_no_relation_gets_no_diagnosis():
 # -- never a NaN, never a vacuous pass ---------------------------------------------------------
 
 @given(case=corrupted_cases(), seed=seeds)
+@pytest.mark.slow
 def test_no_corrupted_module_is_ever_passed(case, seed):
     """Property: one entry of the output, dL/dx or a parameter's gradient replaced by NaN, ±inf or a
     huge value fails compare_modules and assert_modules_match, and the report names it."""
@@ -411,6 +413,7 @@ def test_non_finite_inputs_are_refused(bad):
 
 # -- the package and its strategies ----------------------------------------------------
 
+@pytest.mark.slow
 def test_testing_package_imports_neither_hypothesis_nor_torch():
     code = ("import sys, manualnet.testing, manualnet.testing.bugzoo; "
             "print(sorted(m for m in ('hypothesis', 'torch') if m in sys.modules))")
