@@ -207,3 +207,14 @@ DOCUMENTED_SPELLINGS = [
 @pytest.mark.parametrize("spelling, old, new", DOCUMENTED_SPELLINGS, ids=[s for s, _, _ in DOCUMENTED_SPELLINGS])
 def test_every_documented_spelling_keeps_working(spelling, old, new):
     assert old() is new()
+
+
+def test_the_readme_map_names_every_folder_of_the_package_and_only_real_ones():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tree = readme.split("## Where things live")[1].split("```text")[1].split("```")[0]
+    folders = {path.parent.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("__init__.py")} - {"."}
+    named = set(re.findall(r"^\s+([a-z_/]+)/\s", tree, flags=re.M))
+    top_level = {folder for folder in folders if "/" not in folder}
+    assert top_level - named == set(), f"folders the README's map leaves out: {sorted(top_level - named)}"
+    for entry in re.findall(r"^\s+([a-z_/]+\.py)\s", tree, flags=re.M):
+        assert any(path.name == entry for path in PACKAGE.rglob(entry)), f"the map names {entry}, which is not there"
