@@ -496,19 +496,24 @@ def test_a_closed_pipe_ends_train_quietly():
     assert result.stdout.startswith("training MLP(xdim=64, hdim=256, ydim=10) on digits")
 
 
+def default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path):
     """A stand-in numpy sends SIGINT to its own process while python -m manualnet is importing."""
     (tmp_path / "numpy").mkdir()
     (tmp_path / "numpy" / "__init__.py").write_text(
         "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(10)\n")
-    environment = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ["PYTHONPATH"]])}
+    # A shell starts background jobs with SIGINT ignored; the children meet Ctrl-C as a terminal's would.
     result = subprocess.run([sys.executable, "-m", "manualnet", "train"], capture_output=True, text=True,
-                            env=environment, timeout=60)
+                            env=environment, timeout=60, preexec_fn=default_sigint)
     assert result.returncode == 130
     assert result.stderr == "python -m manualnet: interrupted\n"
     imported = subprocess.run([sys.executable, "-c", "import manualnet"], capture_output=True, text=True,
-                              env=environment, timeout=60)
+                              env=environment, timeout=60, preexec_fn=default_sigint)
     assert imported.returncode == -signal.SIGINT and "KeyboardInterrupt" in imported.stderr   # your program: Python's Ctrl-C
 
 
