@@ -22,6 +22,7 @@ from manualnet.nn.modules.dropout import Dropout
 from manualnet.nn.modules.sparse import Embedding
 from manualnet.nn.modules.linear import Linear
 from manualnet.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from manualnet.nn.modules.module import keep_input
 from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
 from manualnet.nn.utils.init import skip_init
 
@@ -32,11 +33,16 @@ from .tensor import Tensor, record
 
 
 def _tensor(value, function, name="input"):
-    """A Tensor as it is; an array or number as a constant Tensor; anything else a TypeError."""
+    """A Tensor as it is; an array or number as a constant Tensor; anything else a TypeError.
+
+    The constant is over a private copy of a writable array (``keep_input``): a
+    node checks its inputs' versions instead of copying them, and NumPy's own
+    in-place changes to the caller's array would have no version.
+    """
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (np.ndarray, np.generic, int, float)):
-        return Tensor._wrap(np.asarray(value))
+        return Tensor._wrap(keep_input(np.asarray(value)))
     raise TypeError(f"{function}: expected {name} to be a Tensor or a numpy.ndarray, got {type(value).__name__}")
 
 

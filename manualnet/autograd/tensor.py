@@ -21,6 +21,8 @@ import numpy as np
 from manualnet._checks import as_float_dtype
 from manualnet._grad_mode import _mode, is_grad_enabled, no_grad  # noqa: F401  (re-exported by autograd)
 from manualnet.nn import Flatten, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from manualnet.nn._version_counter import bump, version
+from manualnet.nn.modules.module import keep_input
 from manualnet.nn.parameter import Parameter
 
 from . import primitives as P
@@ -43,11 +45,15 @@ def record(node, *inputs):
     gradient.  The node is linked into the graph — ``next_functions`` points
     at the node that made each input — only when recording is on and some
     input requires grad; otherwise it is dropped and the result is a plain
-    tensor.
+    tensor.  A node that saves its inputs records each tensor's version,
+    which backward checks; a constant array it saves is a private copy
+    (``keep_input``), since NumPy's in-place changes to it have no version.
     """
-    arrays = [value.data if isinstance(value, Tensor) else value for value in inputs]
-    output = np.asarray(node.forward(*arrays))
     requires_grad = _mode.enabled and any(isinstance(value, Tensor) and value.requires_grad for value in inputs)
+    arrays = [value.data if isinstance(value, Tensor) else
+              keep_input(value) if requires_grad and node.saved and isinstance(value, np.ndarray) else value
+              for value in inputs]
+    output = np.asarray(node.forward(*arrays))
     if not requires_grad:
         return Tensor._wrap(output)
     tensors = [value if isinstance(value, Tensor) else None for value in inputs]
@@ -99,7 +105,6 @@ class Tensor:
         self._requires_grad = False
         self._grad = None
         self._retains_grad = False
-        self._version = 0             # bumped by in-place changes; a node that saved the tensor checks it
         self._accumulator = None      # this leaf's AccumulateGrad node, made on first use
         self.requires_grad = requires_grad
 
@@ -116,6 +121,11 @@ class Tensor:
     @property
     def ndim(self):
         return self.data.ndim
+
+    @property
+    def _version(self):
+        """In-place changes to this tensor's memory, through it or any tensor sharing it (nn/_version_counter.py)."""
+        return version(self.data)
 
     def __len__(self):
         if self.ndim == 0:
@@ -262,7 +272,7 @@ class Tensor:
                 "write y = y + ... instead of y += ..."
             )
         ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
-        self._version += 1
+        bump(self.data)               # every tensor over this memory (views, detach(), a Parameter's) sees it
         return self
 
     def __iadd__(self, other):
@@ -444,7 +454,7 @@ class Tensor:
     def describe(self):
         """A one-line name for messages: 'Tensor(shape=(4, 3), dtype=float64, grad_fn=MulBackward0)'."""
         extra = f", grad_fn={self.grad_fn.name()}" if self.grad_fn else (", requires_grad=True" if self.requires_grad else "")
-        return f"Tensor(shape={self.shape}, dtype={self.dtype}{extra})"
+        return f"{type(self).__name__}(shape={self.shape}, dtype={self.dtype}{extra})"
 
     def __repr__(self):
         """PyTorch's layout, NumPy's numbers: tensor([1., 2.], dtype=float64, grad_fn=<MulBackward0>)."""
