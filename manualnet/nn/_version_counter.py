@@ -25,12 +25,14 @@ a caller passed in (``keep_input``), and a Parameter's version moves when
 ``p.data -= ...`` assigns the array back to it, not on ``p.data[...] = ...``.
 """
 
+import functools
+import operator
 import threading
 import weakref
 
 import numpy as np
 
-_versions = {}            # id(array that owns the memory) -> how many times manualnet changed it in place
+counts = {}               # id(the array that owns the memory) -> how many times manualnet changed it in place
 
 
 def root_of(array):
@@ -41,21 +43,26 @@ def root_of(array):
     return array
 
 
+def memory_of(array):
+    """The key of ``array``'s memory in ``counts``: the same for every view of it, while it lives."""
+    return id(root_of(array))
+
+
 def version(array):
     """How many in-place changes manualnet has made to ``array``'s memory (through it or any view)."""
-    return _versions.get(id(root_of(array)), 0)
+    return counts.get(id(root_of(array)), 0)
 
 
 def bump(array):
     """Count one in-place change to ``array``'s memory; call it right after changing the values."""
     root = root_of(array)
     key = id(root)
-    count = _versions.get(key)
+    count = counts.get(key)
     if count is None:
         # The entry goes when the memory does, so a new array that gets the same id starts at 0.
-        weakref.finalize(root, _versions.pop, key, None).atexit = False
+        weakref.finalize(root, counts.pop, key, None).atexit = False
         count = 0
-    _versions[key] = count + 1
+    counts[key] = count + 1
 
 
 class _NodeInput(threading.local):
@@ -68,13 +75,26 @@ node_input = _NodeInput()
 
 
 def versions(module):
-    """The version of each Parameter ``module.backward_reads`` names: what forward keeps for backward to check."""
-    return tuple([getattr(module, name)._version for name in module.backward_reads])
+    """The versions of the Parameters ``module.backward_reads`` names: what forward keeps for backward to check."""
+    return _reader(module.backward_reads)(module)
+
+
+@functools.cache
+def _reader(names):
+    """``module -> its Parameters' versions`` (one number for one name): an attrgetter, the cheapest read."""
+    return operator.attrgetter(*(f"{name}._version" for name in names)) if names else _no_versions
+
+
+def _no_versions(module):
+    return ()
 
 
 def check_versions(module, expected):
     """PyTorch's error if a Parameter ``module``'s backward reads changed in place since forward kept ``expected``."""
-    for name, version_then in zip(module.backward_reads, expected):
+    if versions(module) == expected:
+        return
+    names = module.backward_reads
+    for name, version_then in zip(names, expected if len(names) > 1 else (expected,)):
         parameter = getattr(module, name)
         if parameter._version != version_then:
             raise RuntimeError(

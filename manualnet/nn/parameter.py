@@ -10,7 +10,7 @@ Derivation of why gradients add up: derivations/backprop.md
 import numpy as np
 
 from manualnet._checks import as_float_dtype
-from manualnet.nn._version_counter import bump, version
+from manualnet.nn._version_counter import bump, counts, memory_of, version
 
 
 class Parameter:
@@ -36,6 +36,7 @@ class Parameter:
                 "only floating-point values can have a gradient"
             )
         self._data = values.astype(as_float_dtype(values.dtype, "Parameter"), copy=False)
+        self._memory = memory_of(self._data)
         self._version_offset = 0          # the versions counted before .data was last replaced
         self.grad = np.zeros_like(self._data)
 
@@ -49,11 +50,16 @@ class Parameter:
             bump(values)
         else:                             # new values: the version moves on from where the old array's was
             self._version_offset = self._version + 1 - version(values)
-            self._data = values
+            self._data, self._memory = values, memory_of(values)
 
     @property
     def _version(self):
-        return self._version_offset + version(self._data)
+        return self._version_offset + counts.get(self._memory, 0)
+
+    def __setstate__(self, state):
+        """copy.deepcopy: the copy's ``.data`` is memory of its own, with a count of its own."""
+        self.__dict__.update(state)
+        self._memory = memory_of(self._data)
 
     @property
     def shape(self):

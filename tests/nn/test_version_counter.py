@@ -9,6 +9,7 @@ backward raises PyTorch's "modified by an inplace operation", naming the
 layer and the Parameter (README, Conventions).
 """
 
+import copy
 import gc
 
 import numpy as np
@@ -38,10 +39,10 @@ def test_an_array_and_its_views_share_one_version():
 def test_the_count_goes_with_the_memory():
     array = np.zeros(3)
     bump(array)
-    counted = len(_version_counter._versions)
+    counted = len(_version_counter.counts)
     del array
     gc.collect()
-    assert len(_version_counter._versions) == counted - 1
+    assert len(_version_counter.counts) == counted - 1
 
 
 # -- what bumps a Parameter's version -------------------------------------------------------------------
@@ -227,3 +228,13 @@ def test_a_forward_under_no_grad_keeps_no_versions_and_says_so():
     assert "versions" not in vars(lin)
     with pytest.raises(RuntimeError, match="ran under mn.no_grad"):
         lin.backward(np.ones((1, 2), np.float32))
+
+
+def test_a_deep_copy_counts_its_own_memory():
+    original = mn.Linear(3, 2, rng=0)
+    copied = copy.deepcopy(original)
+    before = copied.weight._version
+    original.weight.data -= 1
+    assert copied.weight._version == before
+    copied.weight.data -= 1
+    assert copied.weight._version == before + 1
