@@ -96,7 +96,7 @@ class _RecurrentBase(Module):
 
     def _project(self, x, W_ih, b_ih, b_hh):
         """x W_ihᵀ + b_ih for every step at once: x (T, N, I) -> (T, N, G·H).  rnn.md eq. (1)."""
-        xw = (x.reshape(-1, x.shape[-1]) @ W_ih.data.T).reshape(x.shape[:-1] + (-1,))
+        xw = (x.reshape(-1, x.shape[-1]) @ W_ih.data.T).reshape(x.shape[:-1] + (len(W_ih.data),))
         if b_ih is not None:
             xw += b_ih.data
             if self.folds_hidden_bias:
@@ -153,7 +153,7 @@ class _RecurrentBase(Module):
 
 def _input_grad(d_xw, W_ih):
     """dL/dx_t = δ_t W_ih for every step at once: (T, N, G·H) -> (T, N, I).  rnn.md eq. (7)."""
-    return (d_xw.reshape(-1, d_xw.shape[-1]) @ W_ih.data).reshape(d_xw.shape[:-1] + (-1,))
+    return (d_xw.reshape(-1, d_xw.shape[-1]) @ W_ih.data).reshape(d_xw.shape[:-1] + (W_ih.shape[1],))
 
 
 def _add(a, b):

@@ -90,17 +90,18 @@ class _ConvNd(Module):
         self.input_shape = x.shape
         self.versions = versions(self)                                            # of W, which backward reads again
         y = np.matmul(self._weight_matrices(), self.cols)                        # eq. (11): (g, O/g, N·Ho·Wo)
-        y = y.reshape(self.out_channels, len(x), -1)
+        output_shape = self._output_shape(x.shape)
+        y = y.reshape(self.out_channels, len(x), math.prod(output_shape[2:]))    # sizes given: N may be 0
         if self.bias is not None:
             y += self.bias.data[:, np.newaxis, np.newaxis]                        # eq. (11)
-        return y.transpose(1, 0, 2).reshape(self._output_shape(x.shape))         # (O, N, ·) -> (N, O, ·)
+        return y.transpose(1, 0, 2).reshape(output_shape)                        # (O, N, ·) -> (N, O, ·)
 
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         cols, input_shape = self.cols, self.input_shape
         check_versions(self, self.versions)
         check_grad_output(self, grad_output, self._output_shape(input_shape), cols.dtype)
-        G = grad_output.reshape(len(grad_output), self.out_channels, -1).transpose(1, 0, 2)   # (O, N, Ho·Wo)
+        G = grad_output.reshape(*grad_output.shape[:2], math.prod(grad_output.shape[2:])).transpose(1, 0, 2)  # (O, N, Ho·Wo)
         G = G.reshape(self.groups, self.out_channels // self.groups, -1)                      # (g, O/g, N·Ho·Wo)
         self.weight.grad += np.matmul(G, cols.transpose(0, 2, 1)).reshape(self.weight.shape)  # eq. (12)
         if self.bias is not None:
