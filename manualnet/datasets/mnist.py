@@ -152,6 +152,12 @@ def _read_images_and_labels(folder, split, verify):
             f"load_mnist: {images_file} holds {len(images)} images but {labels_file} holds "
             f"{len(labels)} labels; they must match one to one"
         )
+    if len(images) == 0:
+        raise ValueError(
+            f"load_mnist: {images_file} holds no images (its header says shape {images.shape}): the {split} split "
+            f"of {folder!r} is empty, so there is nothing to {'train on' if split == 'train' else 'test with'}; "
+            f"put the complete files there (python -m manualnet download mnist --dir {folder} fetches MNIST's)"
+        )
     pixels = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
     return pixels, labels.astype(np.int64)
 

