@@ -44,6 +44,7 @@ ADAPTERS = {
         "input_shape": property(lambda self: (*self.x_padded.shape[:2], *(
             size - 2 * p for size, p in zip(self.x_padded.shape[2:], self.padding)))),
     },
+    "dropout": {"input_dtype": property(lambda self: np.dtype(np.float64))},   # the graded cases are float64
     "pool2d": {
         "ceil_mode": False, "dilation": (1, 1), "divisor_override": None,
         "input_dtype": property(lambda self: np.dtype(np.float64)),            # the graded cases are float64

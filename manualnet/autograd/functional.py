@@ -13,6 +13,8 @@ non-default value the manualnet layer does not support is refused by name.
 Each layer's math is on its own page (derivations/linear.md, relu.md, ...).
 """
 
+import numbers
+
 import numpy as np
 
 from manualnet.nn.modules.activation import LeakyReLU
@@ -267,8 +269,9 @@ def _conv(layer_class, function, weight_ndim, input, weight, bias, stride, paddi
     if bias is not None and bias.shape != (out_channels,):
         raise ValueError(f"{function}: expected bias of shape ({out_channels},) for weight {weight.shape}, "
                          f"got shape {bias.shape}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
         raise ValueError(f"{function}: expected groups to be a positive integer, got {groups!r}")
+    groups = int(groups)
     layer = skip_init(layer_class, channels_per_group * groups, out_channels, weight.shape[2:], stride, padding,
                    dilation, groups, bias=bias is not None, dtype=weight.dtype)
     return record(LayerNode(REGISTRY[Conv2d].node, layer), input, weight, *([bias] if bias is not None else []))

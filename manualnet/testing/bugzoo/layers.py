@@ -3,7 +3,7 @@
 import numpy as np
 
 from manualnet._numerics import sigmoid
-from manualnet._checks import check_float_array, check_grad_output
+from manualnet._checks import check_dtype_matches, check_float_array, check_grad_output
 from manualnet.nn._version_counter import check_versions
 from manualnet.nn.modules.activation import ReLU, Sigmoid, Softmax, _softmax_axis
 from manualnet.nn.modules.batchnorm import BatchNorm1d, _channel_shape, _other_axes
@@ -227,11 +227,12 @@ class DropoutWithoutMask(Dropout):
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G ⊙ m / (1 − p) after a training forward, G after an evaluation one."""
-        mask = self.mask
+        mask, dtype = self.mask, self.input_dtype
         if mask is None:                             # evaluation: the identity, any shape passes
             check_float_array(self, grad_output, "grad_output")
+            check_dtype_matches(self, grad_output, dtype, "grad_output")
             return grad_output if need_input_grad else None    # eq. (5)
-        check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
+        check_grad_output(self, grad_output, mask.shape, dtype)
         if not need_input_grad:
             return None
         dx = grad_output.copy()                      # BUG: should be as_ndarray(grad_output * mask)
@@ -251,11 +252,12 @@ class DropoutScaledByP(Dropout):
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G ⊙ m / (1 − p) after a training forward, G after an evaluation one."""
-        mask = self.mask
+        mask, dtype = self.mask, self.input_dtype
         if mask is None:                             # evaluation: the identity, any shape passes
             check_float_array(self, grad_output, "grad_output")
+            check_dtype_matches(self, grad_output, dtype, "grad_output")
             return grad_output if need_input_grad else None    # eq. (5)
-        check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
+        check_grad_output(self, grad_output, mask.shape, dtype)
         if not need_input_grad:
             return None
         dx = as_ndarray(grad_output * mask)
