@@ -621,6 +621,16 @@ def test_parameter_tensor_needs_a_parameter_and_tensor_refuses_one():
         Tensor(mn.Parameter(np.ones(2)))
 
 
+def test_conv2d_takes_numpy_integers_as_the_layer_does():
+    """groups=np.int64(2) (what arithmetic on shapes gives) used to be refused as not an integer."""
+    x, weight = leaf(np.ones((1, 4, 5, 5))), leaf(np.ones((4, 2, 3, 3)))
+    y = ag.conv2d(x, weight, groups=np.int64(2), stride=np.int64(1), padding=np.int32(1))
+    y.sum().backward()
+    assert y.shape == (1, 4, 5, 5) and x.grad.shape == (1, 4, 5, 5)
+    with pytest.raises(ValueError, match=r"conv2d: expected groups to be a positive integer, got 1.5"):
+        ag.conv2d(x, weight, groups=1.5)
+
+
 # -- seeing the graph ------------------------------------------------------------------------------------------
 
 def notes_mlp():
