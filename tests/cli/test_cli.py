@@ -653,6 +653,36 @@ def test_evaluate_names_a_negative_running_variance(capsys, tmp_path):
     assert code == 1 and "the buffer features.1.running_var holds 1 negative value(s)" in err
 
 
+@pytest.mark.parametrize("key", ["lstm.weight_ih_l0", "fc.weight"])
+def test_evaluate_names_a_recorded_lstm_weight_of_the_wrong_shape(capsys, tmp_path, key):
+    model = mn.LSTMClassifier(input_size=8, hidden_size=4, num_classes=10, rng=0)
+    parameter = dict(model.named_parameters())[key]
+    shape = parameter.shape
+    parameter.data = parameter.data.ravel()                  # saved with the record of a 2-D weight
+    mn.save(model, tmp_path / "lstm.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "lstm.npz"))
+    assert code == 1 and str(tmp_path / "lstm.npz") in err
+    assert f"the weights do not fit the model its record describes: LSTMClassifier.load_state_dict: '{key}': " \
+           f"expected shape {shape}, got ({parameter.size},)" in err
+
+
+@pytest.mark.parametrize("build, layer, key", [
+    (lambda: mn.CNN(image_size=8, channels=(2, 3), hidden=4, rng=0), r"features.0 \(Conv2d\(1, 2, .*\)\)",
+     "features.0.weight"),
+    (lambda: mn.MLP(xdim=64, hdim=8, ydim=10, rng=0), r"lin_2 \(Linear\(in_features=8, out_features=10, bias=True\)\)",
+     "lin_2.weight"),
+], ids=["CNN: BatchNorm would refuse the next input", "MLP: the last layer, argmax would read the NaN"])
+def test_evaluate_names_the_layer_and_weight_whose_forward_overflows(capsys, tmp_path, build, layer, key):
+    """Finite weights that overflow float32: not 'none of the datasets' shapes', nor a silent accuracy of NaNs."""
+    model = build()
+    dict(model.named_parameters())[key].data[...] = 3e38
+    mn.save(model, tmp_path / "model.npz")
+    code, out, err = run_main(capsys, "evaluate", str(tmp_path / "model.npz"))
+    assert code == 1 and out == ""
+    assert re.search(rf"the model's forward on the digits test images gives NaN or inf, first in {layer}, whose "
+                     rf"{key} holds values up to 3e\+38 in magnitude: its float32 arithmetic overflows", err), err
+
+
 def test_evaluate_refuses_a_recorded_model_that_train_does_not_make(capsys, tmp_path):
     mn.save(mn.Linear(64, 10), tmp_path / "linear.npz")
     code, _, err = run_main(capsys, "evaluate", str(tmp_path / "linear.npz"))
