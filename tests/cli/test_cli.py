@@ -22,6 +22,7 @@ import manualnet as mn
 from manualnet.testing.catalogue import CATALOGUE
 from manualnet import cli
 from manualnet.cli import DATASETS, MODELS, main
+from manualnet.cli.plot import import_figure, plot_history
 from manualnet.datasets.mnist import MNIST_FILES
 from manualnet.datasets.digits import load_digits
 
@@ -135,6 +136,20 @@ def test_plot_format_follows_the_extension(capsys, tmp_path, name, magic):
     code, _, _ = run_main(capsys, "train", "--epochs", "1", "--hidden", "8", "--plot", str(tmp_path / name))
     assert code == 0 and (tmp_path / name).read_bytes().startswith(magic)
     assert [p.name for p in tmp_path.iterdir()] == [name]              # no temporary file left
+
+
+@pytest.mark.slow
+def test_the_plot_gets_the_mode_the_umask_gives(tmp_path):
+    """As any file the user writes (checkpoints too: tests/test_serialization.py), not mkstemp's 0o600,
+    which the rename into place would keep."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra (make test installs it)")
+    history = {name: [1.0, 0.5] for name in ("loss", "test_loss", "train_accr", "test_accr")}
+    old = os.umask(0o007)
+    try:
+        plot_history(import_figure(), history, str(tmp_path / "curves.svg"), "title")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "curves.svg").stat().st_mode & 0o777 == 0o660
 
 
 @pytest.mark.slow
