@@ -9,6 +9,7 @@ served by a fake npm: nothing is downloaded.
 import dataclasses
 import io
 import math
+import gzip
 import os
 import re
 import signal
@@ -276,6 +277,22 @@ def test_download_fills_the_cache_once(capsys, monkeypatch, tmp_path, stand_in):
     code, again, err = run_main(capsys, "download", "mnist")
     assert code == 0 and again == out and err == ""                  # verified in place: nothing fetched
     assert calls.read_text().count("pack") == 1
+
+
+def test_download_offline_accepts_the_gzipped_cache_that_train_reads(capsys, monkeypatch, tmp_path, stand_in):
+    """A cache of verified .gz files is MNIST to load_mnist and train; download has nothing to fetch and says so."""
+    cache = tmp_path / "cache-root" / "mnist"
+    cache.mkdir(parents=True)
+    for key, data in stand_in.items():
+        (cache / f"{MNIST_FILES[key]}.gz").write_bytes(gzip.compress(data))
+    remove_npm_from_path(monkeypatch, tmp_path)                     # offline: the mirrors are unreachable too
+    code, out, err = run_main(capsys, "download", "mnist")
+    assert code == 0 and out == f"MNIST is in {cache}: 4 files, each verified by SHA-256\n" and err == ""
+    code, trained, _ = run_main(capsys, "train", "--dataset", "mnist", "--epochs", "1", "--hidden", "4")
+    assert code == 0 and "50 training and 20 test images" in trained
+    (cache / f"{MNIST_FILES['test_labels']}.gz").write_bytes(gzip.compress(b"not MNIST"))
+    code, _, err = run_main(capsys, "download", "mnist")            # a damaged one is fetched again
+    assert code == 1 and "could not fetch t10k-labels-idx1-ubyte into" in err
 
 
 def test_download_into_a_folder(capsys, monkeypatch, tmp_path, stand_in):
