@@ -44,6 +44,7 @@ ADAPTERS = {
         "input_shape": property(lambda self: (*self.x_padded.shape[:2], *(
             size - 2 * p for size, p in zip(self.x_padded.shape[2:], self.padding)))),
     },
+    "dropout": {"input_dtype": property(lambda self: np.dtype(np.float64))},   # the graded cases are float64
     "pool2d": {
         "ceil_mode": False, "dilation": (1, 1), "divisor_override": None,
         "input_dtype": property(lambda self: np.dtype(np.float64)),            # the graded cases are float64
@@ -78,6 +79,9 @@ def drop_in(stub_class, source, adapter=None, **attributes):
             helper = name.startswith("_") and not name.startswith("__") and name not in own
             if inspect.isfunction(value) and (name == "backward" or helper):
                 setattr(stub_class, name, value)
+    # The library's backward checks the Parameter versions its forward kept (nn/_version_counter.py);
+    # the stub's forward keeps none, and the stub's class names no Parameter to check (backward_reads).
+    stub_class.versions = ()
     for name, value in {**ADAPTERS.get(adapter, {}), **attributes}.items():
         setattr(stub_class, name, value)
 

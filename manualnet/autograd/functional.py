@@ -13,6 +13,8 @@ non-default value the manualnet layer does not support is refused by name.
 Each layer's math is on its own page (derivations/linear.md, relu.md, ...).
 """
 
+import numbers
+
 import numpy as np
 
 from manualnet.nn.modules.activation import LeakyReLU
@@ -22,6 +24,7 @@ from manualnet.nn.modules.dropout import Dropout
 from manualnet.nn.modules.sparse import Embedding
 from manualnet.nn.modules.linear import Linear
 from manualnet.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from manualnet.nn.modules.module import keep_input
 from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
 from manualnet.nn.utils.init import skip_init
 
@@ -32,11 +35,16 @@ from .tensor import Tensor, record
 
 
 def _tensor(value, function, name="input"):
-    """A Tensor as it is; an array or number as a constant Tensor; anything else a TypeError."""
+    """A Tensor as it is; an array or number as a constant Tensor; anything else a TypeError.
+
+    The constant is over a private copy of a writable array (``keep_input``): a
+    node checks its inputs' versions instead of copying them, and NumPy's own
+    in-place changes to the caller's array would have no version.
+    """
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (np.ndarray, np.generic, int, float)):
-        return Tensor._wrap(np.asarray(value))
+        return Tensor._wrap(keep_input(np.asarray(value)))
     raise TypeError(f"{function}: expected {name} to be a Tensor or a numpy.ndarray, got {type(value).__name__}")
 
 
@@ -261,8 +269,9 @@ def _conv(layer_class, function, weight_ndim, input, weight, bias, stride, paddi
     if bias is not None and bias.shape != (out_channels,):
         raise ValueError(f"{function}: expected bias of shape ({out_channels},) for weight {weight.shape}, "
                          f"got shape {bias.shape}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
         raise ValueError(f"{function}: expected groups to be a positive integer, got {groups!r}")
+    groups = int(groups)
     layer = skip_init(layer_class, channels_per_group * groups, out_channels, weight.shape[2:], stride, padding,
                    dilation, groups, bias=bias is not None, dtype=weight.dtype)
     return record(LayerNode(REGISTRY[Conv2d].node, layer), input, weight, *([bias] if bias is not None else []))

@@ -5,6 +5,8 @@ the recorded graph run the same lines, so they give the same numbers, bit for
 bit (derivations/autograd.md, section "Why the nodes are the layers").
 """
 
+from manualnet.nn._version_counter import node_input
+
 from .engine import Node
 
 
@@ -29,7 +31,15 @@ class LayerNode(Node):
         layer = self.layer
         for parameter, array in zip(layer.parameters(), parameter_arrays):
             parameter.data = array
-        return layer.forward(x, *self.extra_forward_arguments)
+        # The engine checks x's version before backward, so the layer may keep x without a copy.
+        node_input.array = x
+        try:
+            return layer.forward(x, *self.extra_forward_arguments)
+        finally:
+            node_input.array = None
+
+    def describe(self):
+        return f"{self.name()} ({self.layer.describe()})"
 
     def backward(self, grad_output):
         layer = self.layer

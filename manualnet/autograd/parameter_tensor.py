@@ -32,6 +32,10 @@ class ParameterTensor(Tensor):
             raise AttributeError("ParameterTensor.data is its Parameter's array: change parameter.data in place")
 
     @property
+    def _version(self):
+        return self.parameter._version                 # an assignment to parameter.data counts too
+
+    @property
     def grad(self):
         return Tensor._wrap(self.parameter.grad)
 

@@ -21,19 +21,15 @@ import numpy as np
 from manualnet._checks import as_float_dtype
 from manualnet._grad_mode import _mode, is_grad_enabled, no_grad  # noqa: F401  (re-exported by autograd)
 from manualnet.nn import Flatten, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from manualnet.nn._version_counter import bump, version
+from manualnet.nn.modules.module import keep_input
 from manualnet.nn.parameter import Parameter
 
 from . import primitives as P
 from manualnet.registry import REGISTRY
 
-from .engine import AccumulateGrad, run_backward
+from .engine import NON_LEAF_GRAD, AccumulateGrad, run_backward
 from .layer_node import LayerNode
-
-NON_LEAF_GRAD = (
-    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
-    "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
-    "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor."
-)
 
 
 def record(node, *inputs):
@@ -43,11 +39,15 @@ def record(node, *inputs):
     gradient.  The node is linked into the graph — ``next_functions`` points
     at the node that made each input — only when recording is on and some
     input requires grad; otherwise it is dropped and the result is a plain
-    tensor.
+    tensor.  A node that saves its inputs records each tensor's version,
+    which backward checks; a constant array it saves is a private copy
+    (``keep_input``), since NumPy's in-place changes to it have no version.
     """
-    arrays = [value.data if isinstance(value, Tensor) else value for value in inputs]
-    output = np.asarray(node.forward(*arrays))
     requires_grad = _mode.enabled and any(isinstance(value, Tensor) and value.requires_grad for value in inputs)
+    arrays = [value.data if isinstance(value, Tensor) else
+              keep_input(value) if requires_grad and node.saved and isinstance(value, np.ndarray) else value
+              for value in inputs]
+    output = np.asarray(node.forward(*arrays))
     if not requires_grad:
         return Tensor._wrap(output)
     tensors = [value if isinstance(value, Tensor) else None for value in inputs]
@@ -99,7 +99,6 @@ class Tensor:
         self._requires_grad = False
         self._grad = None
         self._retains_grad = False
-        self._version = 0             # bumped by in-place changes; a node that saved the tensor checks it
         self._accumulator = None      # this leaf's AccumulateGrad node, made on first use
         self.requires_grad = requires_grad
 
@@ -116,6 +115,11 @@ class Tensor:
     @property
     def ndim(self):
         return self.data.ndim
+
+    @property
+    def _version(self):
+        """In-place changes to this tensor's memory, through it or any tensor sharing it (nn/_version_counter.py)."""
+        return version(self.data)
 
     def __len__(self):
         if self.ndim == 0:
@@ -251,6 +255,13 @@ class Tensor:
     def __float__(self):
         return float(self.item())
 
+    def __bool__(self):
+        """The truth of a one-element tensor's value (``if loss < 1e-3:``); more or fewer values are ambiguous."""
+        if self.data.size != 1:
+            many = "no values" if self.data.size == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {many} is ambiguous")
+        return bool(self.data.item())
+
     # -- in place: only where nothing is being recorded -----------------------------
 
     def _in_place(self, ufunc, other):
@@ -262,7 +273,7 @@ class Tensor:
                 "write y = y + ... instead of y += ..."
             )
         ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
-        self._version += 1
+        bump(self.data)               # every tensor over this memory (views, detach(), a Parameter's) sees it
         return self
 
     def __iadd__(self, other):
@@ -280,6 +291,37 @@ class Tensor:
     def zero_(self):
         """Fill with zeros in place (``x.grad.zero_()``); return self."""
         return self._in_place(np.multiply, 0)
+
+    # -- comparisons: element-wise, as PyTorch's; the bool result records nothing ----------
+
+    def _compare(self, ufunc, other):
+        if not isinstance(other, (Tensor, np.ndarray, np.generic, numbers.Number)):
+            return NotImplemented
+        try:
+            return Tensor._wrap(np.asarray(ufunc(self.data, _array(other))))
+        except ValueError:
+            raise ValueError(f"{ufunc.__name__}: cannot broadcast shapes {self.shape} and {np.shape(_array(other))} "
+                             "together") from None
+
+    def __eq__(self, other):
+        return self._compare(np.equal, other)
+
+    def __ne__(self, other):
+        return self._compare(np.not_equal, other)
+
+    def __lt__(self, other):
+        return self._compare(np.less, other)
+
+    def __le__(self, other):
+        return self._compare(np.less_equal, other)
+
+    def __gt__(self, other):
+        return self._compare(np.greater, other)
+
+    def __ge__(self, other):
+        return self._compare(np.greater_equal, other)
+
+    __hash__ = object.__hash__        # == is element-wise, so a tensor hashes by identity, as PyTorch's
 
     # -- arithmetic: primitives.py, with broadcasting -------------------------------
 
@@ -353,28 +395,15 @@ class Tensor:
 
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Σ over ``dim`` (all entries by default).  ``axis``/``keepdims`` are NumPy's names for the same."""
-        dim, keepdim = self._reduction_arguments("sum", dim, keepdim, axis, keepdims)
+        dim, keepdim = P.reduction_dims("sum", self.shape, dim, keepdim, axis, keepdims)
         return record(P.SumBackward(dim, keepdim), self)
 
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """The mean over ``dim`` (all entries by default).  ``axis``/``keepdims`` are NumPy's names for the same."""
-        dim, keepdim = self._reduction_arguments("mean", dim, keepdim, axis, keepdims)
+        dim, keepdim = P.reduction_dims("mean", self.shape, dim, keepdim, axis, keepdims)
         if self.dtype.kind != "f":
             raise TypeError(f"mean: expected a floating-point tensor, got dtype {self.dtype}")
         return record(P.MeanBackward(dim, keepdim), self)
-
-    def _reduction_arguments(self, what, dim, keepdim, axis, keepdims):
-        if axis is not None:
-            if dim is not None:
-                raise TypeError(f"{what}: give dim or axis (its NumPy name), not both")
-            dim = axis
-        keepdim = keepdim if keepdims is None else keepdims
-        if dim is None:
-            return None, bool(keepdim)
-        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-        if not all(isinstance(d, (int, np.integer)) and -self.ndim <= d < self.ndim for d in dims):
-            raise ValueError(f"{what}: dim {dim!r} is out of range for a tensor of shape {self.shape}")
-        return tuple(sorted(int(d) % self.ndim for d in dims)), bool(keepdim)
 
     def reshape(self, *shape):
         """The same entries in a new shape (one size may be -1)."""
@@ -405,9 +434,9 @@ class Tensor:
         return record(P.PermuteBackward0(axes, name="TransposeBackward0"), self)
 
     def __getitem__(self, index):
-        index = _plain_index(index)
+        index = tuple(_array(part) for part in index) if isinstance(index, tuple) else _array(index)  # NumPy's index
         try:
-            return record(P.IndexBackward(index, _index_node_name(index)), self)
+            return record(P.IndexBackward(index), self)
         except IndexError as error:
             raise IndexError(f"{self.describe()}[...]: {error}") from None
 
@@ -444,7 +473,7 @@ class Tensor:
     def describe(self):
         """A one-line name for messages: 'Tensor(shape=(4, 3), dtype=float64, grad_fn=MulBackward0)'."""
         extra = f", grad_fn={self.grad_fn.name()}" if self.grad_fn else (", requires_grad=True" if self.requires_grad else "")
-        return f"Tensor(shape={self.shape}, dtype={self.dtype}{extra})"
+        return f"{type(self).__name__}(shape={self.shape}, dtype={self.dtype}{extra})"
 
     def __repr__(self):
         """PyTorch's layout, NumPy's numbers: tensor([1., 2.], dtype=float64, grad_fn=<MulBackward0>)."""
@@ -462,19 +491,3 @@ class Tensor:
 def _array(value):
     return value.data if isinstance(value, Tensor) else value
 
-
-def _plain_index(index):
-    """The index with any Tensor inside it replaced by its array (NumPy indexes with arrays)."""
-    if isinstance(index, tuple):
-        return tuple(_array(part) for part in index)
-    return _array(index)
-
-
-def _index_node_name(index):
-    """PyTorch's node: SelectBackward0 for integers, SliceBackward0 for slices, IndexBackward0 for arrays."""
-    parts = index if isinstance(index, tuple) else (index,)
-    if any(isinstance(part, (np.ndarray, list, bool, np.bool_)) for part in parts):
-        return "IndexBackward0"
-    if all(isinstance(part, (int, np.integer)) for part in parts):
-        return "SelectBackward0"
-    return "SliceBackward0"

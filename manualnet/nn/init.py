@@ -1,7 +1,8 @@
 """Weight initialisation, in place, with PyTorch's fan and gain rules (``torch.nn.init``).
 
 Every function takes a Parameter (or a float ndarray), overwrites its values in
-place and returns it.  Randomness comes only from the ``rng`` argument: a
+place (counting the change, as every in-place update manualnet makes:
+nn/_version_counter.py) and returns it.  Randomness comes only from the ``rng`` argument: a
 ``numpy.random.Generator``, an int seed, or None for fresh entropy.  Nothing
 here touches a global seed.
 
@@ -20,6 +21,7 @@ import warnings
 import numpy as np
 
 from manualnet._rng import as_generator
+from manualnet.nn._version_counter import bump
 from manualnet.nn.parameter import Parameter
 
 # The names torch.nn.init.calculate_gain accepts (it has no "identity", though its docs list one).
@@ -106,6 +108,7 @@ def uniform_(tensor, a=0.0, b=1.0, rng=None):
     if not a <= b:
         raise ValueError(f"init.uniform_: expected a <= b for the range [a, b), got a={a!r}, b={b!r}")
     array[...] = as_generator(rng).uniform(a, b, size=array.shape)
+    bump(array)
     return tensor
 
 
@@ -117,6 +120,7 @@ def normal_(tensor, mean=0.0, std=1.0, rng=None):
     if not std >= 0:
         raise ValueError(f"init.normal_: expected std >= 0, got {std!r}")
     array[...] = as_generator(rng).normal(mean, std, size=array.shape)
+    bump(array)
     return tensor
 
 
@@ -125,6 +129,7 @@ def constant_(tensor, val):
     array = _values(tensor, "constant_")
     if not _drawing.skipped:
         array[...] = val
+        bump(array)
     return tensor
 
 

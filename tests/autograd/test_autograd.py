@@ -167,6 +167,54 @@ def test_no_grad_records_nothing_and_restores_the_mode():
     assert doubled(x).grad_fn is None
 
 
+def test_a_recursive_function_decorated_with_no_grad_leaves_grad_mode_as_it_found_it():
+    """One context object re-entered would restore False at the inner exit and keep it; each call gets its own."""
+
+    @no_grad()
+    def countdown(n):
+        assert not ag.is_grad_enabled()
+        return 0 if n == 0 else countdown(n - 1) + 1
+
+    assert countdown(3) == 3
+    assert ag.is_grad_enabled()
+    assert (leaf([1.0]) * 2).grad_fn is not None
+
+
+def test_x_to_the_power_0_has_gradient_0_even_at_0():
+    x = leaf([0.0, 2.0, -1.0])
+    (x ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])     # p·x^(p−1) would be 0·inf = NaN at 0
+
+
+@pytest.mark.parametrize("compare, expected", [
+    (lambda x: x == 3.0, [False, True]), (lambda x: 3.0 == x, [False, True]), (lambda x: x != 3.0, [True, False]),
+    (lambda x: x < 2, [True, False]), (lambda x: x <= 1, [True, False]), (lambda x: x > 1, [False, True]),
+    (lambda x: x >= 3, [False, True]), (lambda x: np.float64(2.0) < x, [False, True]),
+    (lambda x: x == Tensor([1.0, 2.0]), [True, False]), (lambda x: x == np.array([0.0, 3.0]), [False, True]),
+], ids=["==", "reflected ==", "!=", "<", "<=", ">", ">=", "numpy scalar <", "tensor ==", "array =="])
+def test_comparisons_are_element_wise_as_pytorchs(compare, expected):
+    result = compare(Tensor([1.0, 3.0], requires_grad=True))
+    assert isinstance(result, Tensor) and result.dtype == np.bool_ and not result.requires_grad
+    np.testing.assert_array_equal(result.numpy(), expected)
+
+
+def test_a_tensor_compared_with_what_is_not_a_number_is_unequal_and_hashes_by_identity():
+    x = Tensor([1.0, 3.0])
+    assert (x == "3") is False and (x != None) is True  # noqa: E711  (Python's fallback, as PyTorch's)
+    assert {x: 1}[x] == 1 and len({x, Tensor([1.0, 3.0])}) == 2
+    with pytest.raises(ValueError, match=r"equal: cannot broadcast shapes \(2,\) and \(3,\)"):
+        x == Tensor([1.0, 2.0, 3.0])
+
+
+def test_the_truth_of_a_tensor_is_its_one_value_and_ambiguous_otherwise():
+    assert bool(Tensor([0.0])) is False and bool(Tensor(2.0)) is True and bool(Tensor([[3.0]]) == 3.0) is True
+    assert bool((Tensor([1.0, 3.0]) == 3.0).sum() == 1)
+    with pytest.raises(RuntimeError, match="Boolean value of Tensor with more than one value is ambiguous"):
+        bool(Tensor([1.0, 3.0]))
+    with pytest.raises(RuntimeError, match="Boolean value of Tensor with no values is ambiguous"):
+        bool(Tensor(np.zeros(0)))
+
+
 def test_detach_shares_the_array_and_records_nothing():
     x = leaf([1.0, 2.0])
     y = (x * 2).detach()
@@ -571,6 +619,16 @@ def test_parameter_tensor_needs_a_parameter_and_tensor_refuses_one():
         ParameterTensor(np.ones(2))
     with pytest.raises(TypeError, match="ParameterTensor"):
         Tensor(mn.Parameter(np.ones(2)))
+
+
+def test_conv2d_takes_numpy_integers_as_the_layer_does():
+    """groups=np.int64(2) (what arithmetic on shapes gives) used to be refused as not an integer."""
+    x, weight = leaf(np.ones((1, 4, 5, 5))), leaf(np.ones((4, 2, 3, 3)))
+    y = ag.conv2d(x, weight, groups=np.int64(2), stride=np.int64(1), padding=np.int32(1))
+    y.sum().backward()
+    assert y.shape == (1, 4, 5, 5) and x.grad.shape == (1, 4, 5, 5)
+    with pytest.raises(ValueError, match=r"conv2d: expected groups to be a positive integer, got 1.5"):
+        ag.conv2d(x, weight, groups=1.5)
 
 
 # -- seeing the graph ------------------------------------------------------------------------------------------

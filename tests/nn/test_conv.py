@@ -340,3 +340,17 @@ def test_conv2d_property_the_bias_gradient_is_the_sum_of_g(seed, batch):
     G = random_array(seed + 1, y.shape)
     layer.backward(G)
     np.testing.assert_allclose(layer.bias.grad, G.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("layer, shape, expected", [
+    (mn.Conv2d(2, 3, 3, padding=1, dtype=np.float64), (0, 2, 5, 5), (0, 3, 5, 5)),
+    (mn.Conv2d(4, 6, 3, stride=2, groups=2, padding=1, padding_mode="reflect", dtype=np.float64), (0, 4, 7, 7),
+     (0, 6, 4, 4)),
+    (mn.Conv1d(2, 3, 3, dilation=2, dtype=np.float64), (0, 2, 9), (0, 3, 5)),
+], ids=["Conv2d", "Conv2d(stride, groups, reflect)", "Conv1d(dilation)"])
+def test_an_empty_batch_gives_pytorchs_empty_output_and_a_backward(layer, shape, expected):
+    """PyTorch returns (0, C_out, ...) for N = 0; the gradients are empty and the weights' zero."""
+    y = layer(np.zeros(shape))
+    assert y.shape == expected and y.dtype == np.float64
+    assert layer.backward(np.zeros(expected)).shape == shape
+    assert not layer.weight.grad.any() and not layer.bias.grad.any()

@@ -123,6 +123,21 @@ def test_dropout_rejects_bad_input_masks_and_gradients(rng):
         layer.backward(np.ones((3, 2)))
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["training", "eval"])
+@pytest.mark.parametrize("grad_output, error, message", [
+    (None, TypeError, "expected grad_output to be a numpy.ndarray, got NoneType"),
+    ([[1.0, 1.0, 1.0]] * 2, TypeError, "expected grad_output to be a numpy.ndarray, got list"),
+    (1.0, TypeError, "expected grad_output to be a numpy.ndarray, got float"),
+    (np.ones((2, 3)), TypeError, "grad_output.*float64.*float32"),
+], ids=["None", "list", "1.0", "float64 G after a float32 forward"])
+def test_dropout_p_zero_refuses_a_gradient_that_is_not_one_by_name(training, grad_output, error, message):
+    """p = 0 drops nothing, yet backward still checks G against forward's output (it used to raise AttributeError)."""
+    layer = mn.Dropout(p=0).train(training)
+    layer(np.ones((2, 3), np.float32))
+    with pytest.raises(error, match=rf"Dropout\(p=0.0\): .*{message}"):
+        layer.backward(grad_output)
+
+
 # -- any shape, 0-d included ----------------------------------------------------------
 
 @given(shape=shapes(min_dims=0, max_dims=4, max_side=3), seed=seeds)

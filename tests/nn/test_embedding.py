@@ -109,6 +109,13 @@ def test_changing_the_indices_after_forward_does_not_change_backward(rng):
     assert layer.weight.grad[:3].all() and not layer.weight.grad[4].any()
 
 
+@pytest.mark.parametrize("norm_type", ["fro", None, True])
+def test_norm_type_must_be_a_number_and_says_so(norm_type):
+    with pytest.raises(TypeError, match=rf"Embedding: expected norm_type, the p of the p-norm that max_norm bounds, to "
+                                        rf"be a number .*got {norm_type!r}"):
+        mn.Embedding(10, 3, max_norm=1.0, norm_type=norm_type)
+
+
 def test_bad_indices_meet_clear_errors():
     layer = mn.Embedding(10, 3)
     with pytest.raises(TypeError, match=r"Embedding\(10, 3\).*integer token indices.*float64"):

@@ -447,15 +447,30 @@ def test_the_constants_are_private_copies_and_state_dict_buffers():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_options_keep_the_inputs_dtype(dtype):
-    """A float64 weight used with float32 logits is cast to float32, so the loss and gradient stay float32."""
+    """Class weights given as numbers take the input's dtype; BCE's float64 weights are cast to a float32
+    input's, so the loss and gradient stay in the input's dtype."""
     x = np.array([[0.2, 0.5, 0.7], [0.9, 0.1, 0.4]], dtype=dtype)
-    for loss, target in ((mn.CrossEntropyLoss(weight=np.array([1.0, 2.0, 3.0]), label_smoothing=0.1), np.array([0, 2])),
-                         (mn.CrossEntropyLoss(weight=np.array([1.0, 2.0, 3.0])), np.full((2, 3), 1 / 3, dtype)),
-                         (mn.NLLLoss(weight=np.array([1.0, 2.0, 3.0]), ignore_index=0), np.array([0, 2])),
+    for loss, target in ((mn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0], label_smoothing=0.1), np.array([0, 2])),
+                         (mn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0]), np.full((2, 3), 1 / 3, dtype)),
+                         (mn.NLLLoss(weight=[1.0, 2.0, 3.0], ignore_index=0), np.array([0, 2])),
                          (mn.BCELoss(weight=np.array([1.0, 2.0, 3.0])), np.ones((2, 3), dtype)),
                          (mn.BCEWithLogitsLoss(pos_weight=np.array([1.0, 2.0, 3.0])), np.ones((2, 3), dtype))):
         value = loss(x, target)
         assert value.dtype == loss.backward().dtype == np.dtype(dtype), loss
+
+
+@pytest.mark.parametrize("loss", [mn.NLLLoss, mn.CrossEntropyLoss])
+@pytest.mark.parametrize("weight_dtype, input_dtype", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_a_class_weight_array_of_another_dtype_than_the_input_is_refused_as_in_pytorch(loss, weight_dtype,
+                                                                                        input_dtype):
+    """PyTorch: "expected scalar type Float but found Double"; manualnet used to cast the weight silently."""
+    criterion = loss(weight=np.array([1.0, 2.0, 3.0], weight_dtype))
+    x, y = np.full((2, 3), -1.0, input_dtype), np.array([0, 2])
+    with pytest.raises(TypeError, match=rf"{loss.__name__}\(weight=\[1., 2., 3.\]\): expected input of the weight's "
+                                        rf"dtype {np.dtype(weight_dtype)}, got {np.dtype(input_dtype)}; a dtype mismatch "
+                                        r"is an error, not a silent cast"):
+        criterion(x, y)
+    assert criterion.astype(input_dtype)(x, y).dtype == input_dtype      # converting the loss converts its weight
 
 
 @pytest.mark.parametrize("build, error, message", [

@@ -178,7 +178,8 @@ def test_pooling_refuses_input_smaller_than_the_window(cls):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(kernel_size=2, padding=2), "padding should be at most half of kernel_size"),
+    (dict(kernel_size=2, padding=2), r"padding should be at most half of the effective kernel size d·\(k − 1\) \+ 1 = "
+                                     r"\(2, 2\)"),
     (dict(kernel_size=0), "expected kernel_size to be a positive integer"),
     (dict(kernel_size=2, stride=0), "expected stride to be a positive integer"),
     (dict(kernel_size=(2, 2, 2)), "or a tuple of 2 of them"),
@@ -187,6 +188,26 @@ def test_pooling_refuses_input_smaller_than_the_window(cls):
 def test_pooling_refuses_bad_arguments_by_name(cls, kwargs, message):
     with pytest.raises(ValueError, match=rf"^{cls.__name__}: .*{message}"):
         cls(**kwargs)
+
+
+def test_max_pool_takes_pytorchs_padding_rule_with_dilation():
+    """pad <= (d·(k − 1) + 1) / 2: dilation widens the window, so it allows more padding than 2p <= k."""
+    assert mn.MaxPool2d(2, padding=2, dilation=3).padding == (2, 2)
+    with pytest.raises(ValueError, match=r"^MaxPool2d: padding should be at most half of the effective kernel size "
+                                         r"d·\(k − 1\) \+ 1 = \(3, 3\), got padding=\(2, 2\), kernel_size=\(2, 2\), "
+                                         r"dilation=\(2, 2\)"):
+        mn.MaxPool2d(2, padding=2, dilation=2)
+
+
+def test_max_pool_refuses_an_input_a_dilated_window_steps_over_onto_padding_alone():
+    """Rows −1 and 1 of a 1-row input are both padding: PyTorch returns −inf, index 4 of a 4-cell plane, and
+    crashes in backward; the window has no maximum, so the input is refused by name."""
+    pool = mn.MaxPool2d((2, 1), stride=(1, 3), padding=(1, 0), dilation=(2, 1), return_indices=True)
+    with pytest.raises(ValueError, match=r"input of shape \(1, 1, 1, 4\) is too small for the dilated windows: window 0 "
+                                         r"along the height reads rows \[-1, 1\], padding alone \(the input has 1\)"):
+        pool(np.ones((1, 1, 1, 4)))
+    y, indices = pool(np.arange(8.0).reshape(1, 1, 2, 4))    # two rows: every window reads one
+    assert y.shape == (1, 1, 2, 2) and indices.min() >= 0 and indices.max() < 8
 
 
 def test_avg_pool_refuses_a_bad_divisor_override():

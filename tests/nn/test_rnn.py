@@ -520,3 +520,20 @@ def test_an_lstm_reading_rows_learns_real_mnist_in_one_short_pass():
             optimizer.step()
     model.eval()
     assert np.mean(model(x_test[:2000]).argmax(axis=1) == y_test[:2000]) > 0.75
+
+
+@pytest.mark.parametrize("layer, shape, output_shape", [
+    (mn.RNN(3, 4, dtype=np.float64), (5, 0, 3), (5, 0, 4)),
+    (mn.LSTM(3, 4, batch_first=True, dtype=np.float64), (0, 5, 3), (0, 5, 4)),
+    (mn.GRU(3, 4, num_layers=2, bidirectional=True, dropout=0.5, dtype=np.float64), (5, 0, 3), (5, 0, 8)),
+    (mn.RNNCell(3, 4, dtype=np.float64), (0, 3), (0, 4)),
+    (mn.LSTMCell(3, 4, dtype=np.float64), (0, 3), (0, 4)),
+    (mn.GRUCell(3, 4, dtype=np.float64), (0, 3), (0, 4)),
+], ids=["RNN", "LSTM(batch_first)", "GRU(2 layers, bidirectional, dropout)", "RNNCell", "LSTMCell", "GRUCell"])
+def test_an_empty_batch_gives_pytorchs_empty_output_and_a_backward(layer, shape, output_shape):
+    output = layer(np.zeros(shape))
+    first = output[0] if isinstance(output, tuple) else output
+    assert first.shape == output_shape
+    grad = layer.backward((np.ones(output_shape), None) if isinstance(output, tuple) else np.ones(output_shape))
+    assert grad[0].shape == shape
+    assert not any(p.grad.any() for p in layer.parameters())

@@ -431,6 +431,9 @@ def test_subset_of_a_tensor_dataset_keeps_the_fast_path():
     (3, ValueError, r"got 0-D int of shape \(\)"),
     ([0, 10], IndexError, "index 10 is out of range for a dataset of 10 samples"),
     ([-11], IndexError, "index -11 is out of range"),
+    ([2**70], IndexError, f"index {2**70} is out of range for a dataset of 10 samples"),   # no NumPy integer holds it
+    ([1, -2**70], IndexError, f"index {-2**70} is out of range"),
+    ([None, 1], TypeError, "got object values such as None"),
 ])
 def test_subset_refuses_indices_that_are_not_integers_in_range(indices, error, message):
     """NumPy would truncate floats, read a mask as indices 0 and 1, and parse strings: refuse them instead."""

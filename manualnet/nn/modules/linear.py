@@ -12,6 +12,7 @@ from manualnet._checks import (as_float_dtype, check_device, check_dtype_matches
                                check_grad_output, check_positive_int)
 from manualnet._rng import as_generator
 from manualnet.nn import init
+from manualnet.nn._version_counter import check_versions, versions
 from manualnet.nn.parameter import Parameter
 
 from .module import Module, keep_input
@@ -31,7 +32,8 @@ class Linear(Module):
     be None or "cpu" (NumPy runs on the CPU).
     """
 
-    saved_for_backward = ("x",)
+    saved_for_backward = ("x", "versions")
+    backward_reads = ("weight",)                     # for dL/dx: backward checks it is still at forward's version
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=np.float32, *, rng=None):
         super().__init__()
@@ -54,6 +56,7 @@ class Linear(Module):
     def forward(self, x):
         self._check_input(x)
         self.x = keep_input(x)                       # kept for backward
+        self.versions = versions(self)               # of W, which backward reads again
         # Every leading position is a row: (*, in) as (M, in), one matrix product.
         y = x.reshape(-1, self.in_features) @ self.weight.data.T     # eq. (1), (5)
         if self.bias is not None:
@@ -63,6 +66,7 @@ class Linear(Module):
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         x = self.x
+        check_versions(self, self.versions)
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
         self.weight.grad += G.T @ x.reshape(-1, self.in_features)       # eq. (3)

@@ -28,9 +28,12 @@ class _Pool2d(Module):
         self.padding = check_int_tuple(owner, "padding", padding, 2, minimum=0)
         self.dilation = check_int_tuple(owner, "dilation", dilation, 2, minimum=1)
         self.ceil_mode = bool(ceil_mode)
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(f"{owner}: padding should be at most half of kernel_size, got padding={self.padding}, "
-                             f"kernel_size={self.kernel_size} (a window of padding alone would have no input)")
+        spans = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+        if any(2 * p > span for p, span in zip(self.padding, spans)):
+            raise ValueError(f"{owner}: padding should be at most half of the effective kernel size d·(k − 1) + 1 = "
+                             f"{spans}, got padding={self.padding}, kernel_size={self.kernel_size}, "
+                             f"dilation={self.dilation} (PyTorch's rule: a first window of padding alone would "
+                             "have no input)")
 
     def _output_size(self, input_shape):
         """(Ho, Wo): eq. (3) per axis, rounded up with ceil_mode."""
@@ -66,6 +69,29 @@ class _Pool2d(Module):
             raise ValueError(f"{name_of(self)}: input of shape {x.shape} is too small: the windows (kernel "
                              f"{self.kernel_size}, dilation {self.dilation}, padding {self.padding}) give output "
                              f"size {self._output_size(x.shape)}")
+        self._check_every_window_reads_the_input(x.shape)
+
+    def _check_every_window_reads_the_input(self, input_shape):
+        """Refuse an input so small that a dilated window's taps step over it onto padding alone.
+
+        Such a window has no maximum (PyTorch returns −inf and an index outside
+        the input, and its backward crashes); the constructor cannot see it, since
+        it depends on the input's size (kernel 2, dilation 2, padding 1: a window
+        at rows −1 and 1 of an input 1 row high).
+        """
+        for axis, (size, out, k, s, p, d) in enumerate(zip(input_shape[2:], self._output_size(input_shape),
+                                                            self.kernel_size, self.stride, self.padding,
+                                                            self.dilation)):
+            if d == 1 or p == 0:                    # taps side by side, or no padding: every window reads the input
+                continue
+            taps = (np.arange(out) * s - p)[:, np.newaxis] + d * np.arange(k)    # (out, k), input coordinates
+            empty = np.flatnonzero(((taps < 0) | (taps >= size)).all(axis=1))
+            if empty.size:
+                raise ValueError(
+                    f"{name_of(self)}: input of shape {input_shape} is too small for the dilated windows: window "
+                    f"{empty[0]} along the {('height', 'width')[axis]} reads {('rows', 'columns')[axis]} "
+                    f"{taps[empty[0]].tolist()}, padding alone (the input has {size}), so it has no maximum and no "
+                    "input to send its gradient to; use a larger input, or less padding or dilation")
 
 
 class MaxPool2d(_Pool2d):

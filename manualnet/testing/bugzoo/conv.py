@@ -10,6 +10,7 @@ hand it a wrong one.
 import numpy as np
 
 from manualnet._checks import check_grad_output
+from manualnet.nn._version_counter import versions
 from manualnet.nn.modules.batchnorm import BatchNorm2d, _channel_shape
 from manualnet.nn.modules.conv import Conv2d
 from manualnet.nn.modules.module import keep_output
@@ -162,6 +163,7 @@ class BatchNorm2dOverAllAxes(BatchNorm2d):
 
     def forward(self, x):
         self._check_input(x)
+        self.versions = versions(self)
         if x.size == 0:
             return self._empty_batch(x)
         axes, channel = tuple(range(x.ndim)), _channel_shape(x)            # BUG: should be _other_axes(x), eq. (1)

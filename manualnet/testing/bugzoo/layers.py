@@ -3,7 +3,8 @@
 import numpy as np
 
 from manualnet._numerics import sigmoid
-from manualnet._checks import check_float_array, check_grad_output
+from manualnet._checks import check_dtype_matches, check_float_array, check_grad_output
+from manualnet.nn._version_counter import check_versions
 from manualnet.nn.modules.activation import ReLU, Sigmoid, Softmax, _softmax_axis
 from manualnet.nn.modules.batchnorm import BatchNorm1d, _channel_shape, _other_axes
 from manualnet.nn.modules.dropout import Dropout
@@ -100,6 +101,7 @@ class TransposedWeightGradLinear(Linear):
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         x = self.x
+        check_versions(self, self.versions)
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
         self.weight.grad += x.reshape(-1, self.in_features).T @ G       # BUG: should be G.T @ x.reshape(...), eq. (3)
@@ -121,6 +123,7 @@ class BiasGradMeanLinear(Linear):
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         x = self.x
+        check_versions(self, self.versions)
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
         self.weight.grad += G.T @ x.reshape(-1, self.in_features)       # eq. (3)
@@ -146,6 +149,7 @@ class OverwritingLinear(Linear):
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         x = self.x
+        check_versions(self, self.versions)
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
         self.weight.grad = G.T @ x.reshape(-1, self.in_features)        # BUG: should be self.weight.grad += ..., eq. (3)
@@ -223,11 +227,12 @@ class DropoutWithoutMask(Dropout):
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G ⊙ m / (1 − p) after a training forward, G after an evaluation one."""
-        mask = self.mask
+        mask, dtype = self.mask, self.input_dtype
         if mask is None:                             # evaluation: the identity, any shape passes
             check_float_array(self, grad_output, "grad_output")
+            check_dtype_matches(self, grad_output, dtype, "grad_output")
             return grad_output if need_input_grad else None    # eq. (5)
-        check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
+        check_grad_output(self, grad_output, mask.shape, dtype)
         if not need_input_grad:
             return None
         dx = grad_output.copy()                      # BUG: should be as_ndarray(grad_output * mask)
@@ -247,11 +252,12 @@ class DropoutScaledByP(Dropout):
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G ⊙ m / (1 − p) after a training forward, G after an evaluation one."""
-        mask = self.mask
+        mask, dtype = self.mask, self.input_dtype
         if mask is None:                             # evaluation: the identity, any shape passes
             check_float_array(self, grad_output, "grad_output")
+            check_dtype_matches(self, grad_output, dtype, "grad_output")
             return grad_output if need_input_grad else None    # eq. (5)
-        check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
+        check_grad_output(self, grad_output, mask.shape, dtype)
         if not need_input_grad:
             return None
         dx = as_ndarray(grad_output * mask)
@@ -273,6 +279,7 @@ class BatchNormWithoutMeanTerm(BatchNorm1d):
     def backward(self, grad_output, need_input_grad=True):
         """Add dL/dγ, dL/dβ to .grad; return dL/dx through the batch mean and variance (or the running ones)."""
         x_hat, inv_std = self.x_hat, self.inv_std
+        check_versions(self, self.versions)
         check_grad_output(self, grad_output, x_hat.shape, x_hat.dtype)
         axes, channel = _other_axes(x_hat), _channel_shape(x_hat)
         # Σ G and Σ G x̂ serve twice: they are dL/dβ and dL/dγ, and, times γ, the
