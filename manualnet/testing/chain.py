@@ -58,6 +58,23 @@ class Quantities(dict):
         return value
 
 
+def evaluate(steps, values, replace=None, reads=None):
+    """Quantities: ``values``, then each step's in order; ``replace`` {name: compute} swaps lines (or, for a name
+    in ``values``, reads that value differently before any line runs).  ``reads``, a dict, receives the names
+    each line read."""
+    replace = replace or {}
+    q = Quantities(values)
+    for name, compute in replace.items():
+        if name in q:
+            q[name] = compute(q)
+    for step in steps:
+        q.read = set()
+        q[step.name] = replace.get(step.name, step.compute)(q)
+        if reads is not None:
+            reads[step.name] = q.read
+    return q
+
+
 @dataclass(frozen=True)
 class Chain:
     """A layer's backward, line by line, from what the reference layer and the inputs give.
@@ -84,33 +101,22 @@ class Chain:
         return next(step for step in self.steps if step.name == name)
 
     def evaluate(self, given, upstream, replace=None, reads=None):
-        """Every quantity for one upstream gradient; ``replace`` {name: compute} swaps lines (or given values).
-
-        ``reads``, a dict, receives the names each line read.
-        """
-        replace = replace or {}
-        q = Quantities(given)
+        """Every quantity for one upstream gradient (see ``evaluate``)."""
         parts = (upstream,) if len(self.upstream) == 1 else tuple(upstream)
-        q.update(zip(self.upstream, parts))
-        for name, compute in replace.items():
-            if name in q:                                   # a given value or the upstream, read differently
-                q[name] = compute(q)
-        for step in self.steps:
-            q.read = set()
-            q[step.name] = replace.get(step.name, step.compute)(q)
-            if reads is not None:
-                reads[step.name] = q.read
-        return q
+        return evaluate(self.steps, {**given, **dict(zip(self.upstream, parts))}, replace, reads)
 
-    def rows(self, reference, inputs, upstreams, replace=None):
-        """{row: value} as the comparison's passes (one per upstream gradient) would leave them."""
+    def rows(self, reference, inputs, upstreams, replace=None, accumulates=True):
+        """{row: value} as the comparison's passes (one per upstream gradient) would leave them.
+
+        ``accumulates=False``: a backward that assigns its parameters' gradients, keeping the last pass's.
+        """
         given = self.given(reference, inputs)
         passes = [self.evaluate(given, upstream, replace) for upstream in upstreams]
         rows = {row: passes[0][name] for row, name in self.inputs.items()}
         for row, name in self.parameters.items():
             values = [q[name] for q in passes]
             if values[-1] is not None:
-                rows[row] = sum(values) if self.accumulates else values[-1]
+                rows[row] = sum(values) if self.accumulates and accumulates else values[-1]
         return {row: np.asarray(value, dtype=np.float64) for row, value in rows.items() if value is not None}
 
     def words(self, row):
@@ -144,13 +150,14 @@ class Chain:
 class Mistake:
     """A classic wrong backward, named in the words of the code that makes it, and how to reproduce it.
 
-    The diagnosis reads "your {said} ({equation})" followed by the evidence;
+    The diagnosis reads "your {said}; re-read {equation}" and the evidence;
     the hint is ``why``.  A mistake is reproduced by the chain with
     ``replace`` {quantity: compute} in place of the right lines, by each of
     ``variants`` ((detail, replace), ...) when there are several ways to make
     it (the gate blocks in any other order), or by ``reproduce(reference,
     inputs, upstreams)`` -> [(detail, {row: value})] when no line of the chain
     can say it (a Sequential's modules run in the wrong order).
+    ``accumulates=False`` makes it with ``=`` into ``.grad`` as well.
     """
 
     name: str               # "forget gate left out"
@@ -160,16 +167,25 @@ class Mistake:
     replace: dict = None
     variants: tuple = ()
     reproduce: Callable = None
+    accumulates: bool = True
+
+    def says(self, detail=""):
+        """The diagnosis's words: what the code did, how, and the line to re-read."""
+        return f"your {self.said}" + (f" ({detail})" if detail else "") + f"; re-read {self.equation}"
+
+    def ways(self):
+        """((detail, replace), ...): each way of making this mistake as lines of the chain replaced."""
+        return self.variants or (("", self.replace),)
 
     def reproductions(self, chain, reference, inputs, upstreams):
         """[(detail, {row: value})]: what this mistake gives on this case, one entry per way of making it."""
         if self.reproduce is not None:
             return self.reproduce(reference, inputs, upstreams)
         found = []
-        for detail, replace in self.variants or (("", self.replace),):
+        for detail, replace in self.ways():
             try:
                 with np.errstate(all="ignore"):
-                    found.append((detail, chain.rows(reference, inputs, upstreams, replace)))
+                    found.append((detail, chain.rows(reference, inputs, upstreams, replace, self.accumulates)))
             except (ValueError, IndexError, ZeroDivisionError):
                 continue                    # this way of making the mistake does not fit this case's shapes
         return found

@@ -39,7 +39,8 @@ from manualnet.testing.gradcheck import as_float64, input_names, leaves, map_str
 from manualnet.nn.modules.module import Module
 from manualnet.testing.reports import ATOL, RTOL, ArraysReport, Side, compare_arrays, format_table, wrap
 from manualnet._rng import as_generator
-from .diagnoses import REPRODUCED, Candidate, Evidence, diagnose, diagnose_shape, name_mistakes
+from .diagnoses import (REPRODUCED, Candidate, Evidence, describe_all, diagnose, diagnose_shape,
+                        name_mistakes)
 from manualnet.testing.bugzoo.mistaken import mistaken_runs
 
 MINE = Side("mine", "your module produced it: look for 0/0, inf - inf, log(0) or an overflow in it")
@@ -69,6 +70,8 @@ class ComparisonReport(ArraysReport):
     notes: list = field(default_factory=list)
     diagnoses: list = field(default_factory=list)
     accumulates: bool = True        # the modules have parameters, whose .grad must sum both passes
+    suspects: list = field(default_factory=list)    # with a MistakeTable: the first lines that can explain
+                                                    # the failing rows no diagnosis names (Chain.first_suspects)
 
     @property
     def gradients(self):
@@ -89,7 +92,7 @@ class ComparisonReport(ArraysReport):
         ]
         lines += [wrap(f"note: {note}") for note in self.notes]
         lines += self.explanations()
-        lines += [wrap(f"diagnosis: {diagnosis}") for diagnosis in self.diagnoses]
+        lines += [wrap(f"diagnosis: {line}") for line in describe_all(self.diagnoses)]
         return "\n".join(lines)
 
 
@@ -319,8 +322,12 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng, table):
                  dict(evidence, upstream=scalar, last_pass=reference_grad - first_grad), rows)
     if any(row.failed for row in rows.values()):
         upstreams = (first, second)
-        _diagnose(report, rows, _candidates(table, reference, inputs, outputs[0], upstreams),
-                  table.chain if table is not None else None)
+        chain = table.chain if table is not None else None
+        _diagnose(report, rows, _candidates(table, reference, inputs, outputs[0], upstreams), chain)
+        unnamed = [name for name, row in rows.items() if row.failed and not report.diagnosed(name)]
+        if chain is not None and unnamed:
+            passing = [name for name, row in rows.items() if not row.failed and name != "output"]
+            report.suspects = chain.first_suspects(reference, _fresh(inputs), first, unnamed, passing)
     return report
 
 
@@ -377,7 +384,7 @@ def _candidates(table, reference, inputs, mine_output, upstreams):
     if table is not None:
         for mistake in table.mistakes:
             for detail, values in mistake.reproductions(table.chain, reference, _fresh(inputs), upstreams):
-                says = f"your {mistake.said}" + (f" ({detail})" if detail else "") + f" ({mistake.equation})"
+                says = mistake.says(detail)
                 found.append(Candidate(mistake.name, says, values, why=mistake.why))
     for name, run in mistaken_runs(reference, _fresh(inputs), mine_output, upstreams).items():
         values = {}

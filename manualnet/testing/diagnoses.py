@@ -66,11 +66,59 @@ class Diagnosis:
 
     array: str          # the row it explains, e.g. "bias.grad"
     name: str           # a key of MISTAKES, or a MistakeTable's mistake, e.g. "sum vs mean"
-    explanation: str    # what the code did, the equation to re-read, and the numbers that show it
+    explanation: str    # what the code did and the equation to re-read (a relation's: with its numbers)
     why: str = ""       # a MistakeTable's hint: why the right line is right
+    shown: "Shown" = None   # a reproduced mistake's evidence
 
     def __str__(self):
-        return f"{self.array}: {self.name} — {self.explanation}"
+        evidence = f"; evidence: {self.shown.text()}" if self.shown else ""
+        return f"{self.array}: {self.name} — {self.explanation}{evidence}"
+
+
+@dataclass
+class Shown:
+    """The evidence of a reproduced mistake: mine equals it at every one of ``entries`` entries, and the right
+    value differs from it by up to ``difference`` (at ``where`` of row ``row``), or mine has its shape."""
+
+    entries: int
+    difference: float = 0.0
+    where: tuple = ()
+    row: str = ""
+    shape: tuple = None             # mine's shape, when it is not the reference's
+    right_shape: tuple = None
+
+    def text(self, rows=1):
+        each = "each of these rows" if rows > 1 else "mine"
+        if self.shape is not None:
+            return f"{each} has that shape, {self.shape} for {self.right_shape}, and equals that at every entry"
+        at = f"{self.row} at {self.where}" if rows > 1 else f"at {self.where}"
+        entries = f"all {self.entries} entries" if self.entries != 1 else "its one entry"
+        if rows > 1:
+            entries = f"every entry ({self.entries} in all)"
+        return f"{each} equals that at {entries}, and differs from the right value by up to {self.difference:.3g} ({at})"
+
+
+def describe_all(diagnoses):
+    """The diagnosis lines of a report: rows named for the same mistake, in the same words, share one line."""
+    groups = {}
+    for diagnosis in diagnoses:
+        groups.setdefault((diagnosis.name, diagnosis.explanation), []).append(diagnosis)
+    lines = []
+    for (name, explanation), members in groups.items():
+        if len(members) == 1:
+            lines.append(str(members[0]))
+            continue
+        rows = ", ".join(d.array for d in members[:-1]) + " and " + members[-1].array
+        shown = [d.shown for d in members if d.shown]
+        evidence = ""
+        if shown and all(s.shape is None for s in shown):
+            worst = max(shown, key=lambda s: s.difference)
+            combined = Shown(sum(s.entries for s in shown), worst.difference, worst.where, worst.row)
+            evidence = f"; evidence: {combined.text(len(shown))}"
+        elif shown:
+            evidence = "; evidence: " + "; ".join(f"{d.array}: {d.shown.text()}" for d in members if d.shown)
+        lines.append(f"{rows}: {name} — {explanation}{evidence}")
+    return lines
 
 
 @dataclass
@@ -150,8 +198,8 @@ def name_mistakes(compared, failing, candidates, atol, rtol):
     for *_, candidate, fits in sorted(scored, key=lambda entry: entry[:3]):
         for row in (row for row in fits if row in left):
             mine, reference = compared[row]
-            diagnoses.append(Diagnosis(row, candidate.name, f"{candidate.says}; {_shown(row, mine, reference)}",
-                                       why=candidate.why))
+            diagnoses.append(Diagnosis(row, candidate.name, candidate.says, why=candidate.why,
+                                       shown=_shown(row, mine, reference)))
             left.remove(row)
     return diagnoses, left
 
@@ -170,14 +218,12 @@ def _close(a, b, atol, rtol):
 
 
 def _shown(row, mine, reference):
-    """The evidence of a reproduction: mine equals it everywhere, where the right value differs."""
-    entries = f"all {np.size(mine)} entries" if np.size(mine) > 1 else "its one entry"
+    """The evidence of a reproduction: mine equals it everywhere, and the right value does not."""
     if np.shape(mine) != np.shape(reference):
-        return f"{row} has that shape, {np.shape(mine)} for {np.shape(reference)}, and matches it at {entries}"
+        return Shown(int(np.size(mine)), row=row, shape=np.shape(mine), right_shape=np.shape(reference))
     error = np.abs(mine - reference)
     worst = np.unravel_index(np.argmax(error), error.shape)
-    return (f"{row} matches it at {entries}, where the right value differs by up to {error[worst]:.3g} "
-            f"(at {tuple(int(i) for i in worst)})")
+    return Shown(int(np.size(mine)), float(error[worst]), tuple(int(i) for i in worst), row)
 
 
 # -- the relations, most specific first ----------------------------------------

@@ -108,7 +108,9 @@ def drop_library_in(course, name):
 
 
 def graded(course, name):
-    result = E.grade(E.get(name), course)
+    """The grade and its text, the learner's code run in this process (tests/grader/test_isolation.py runs it in a
+    child process, as the command line does)."""
+    result = E.grade(E.get(name), course, link=E.SameProcess())
     return result, E.format_grade(result)
 
 
