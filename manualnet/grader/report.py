@@ -79,7 +79,10 @@ def _unnamed_hint(exercise, report, unnamed):
     if "output" in rows[:1]:
         return (f"hint: Your forward's output differs from manualnet's, and the exercise is {exercise.title} only: "
                 f"git checkout {exercise.file} brings the written forward back.")
-    passing = [row.name for row in report.arrays if row.passed and not row.name.startswith("output")]
+    chain = getattr(exercise.mistakes, "chain", None)
+    made = set(getattr(chain, "inputs", {})) | set(getattr(chain, "parameters", {}))
+    passing = [row.name for row in report.arrays if row.passed and not row.name.startswith("output")
+               and (not made or row.name in made)]
     said = f"hint: {_listed(rows)} {'fails' if len(rows) == 1 else 'fail'}"
     said += f" while {_listed(passing)} {'passes' if len(passing) == 1 else 'pass'}." if passing else "."
     suspects = getattr(report, "suspects", [])

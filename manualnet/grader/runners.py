@@ -11,7 +11,7 @@ from manualnet._numerics import binary_cross_entropy
 from manualnet.nn import (BatchNorm1d, Conv2d, CrossEntropyLoss, Dropout, Embedding, Linear, LSTMCell,
                           Module, ReLU, Sequential)
 from manualnet.nn.parameter import Parameter
-from manualnet.testing.comparison import ComparisonReport, compare_modules
+from manualnet.testing.comparison import MINE, REFERENCE, ComparisonReport, compare_modules
 from manualnet.testing.diagnoses import Candidate, Evidence, diagnose, name_mistakes
 from manualnet.testing.gradcheck import ATOL, RTOL, check_loss, check_module, compare_arrays
 
@@ -53,10 +53,16 @@ class LayerRun:
     def __call__(self, learner, case, mistakes=None):
         built = self.setup(case)
         mine = built.mine(learner)
-        comparison = compare_modules(mine, built.reference, *built.inputs, rng=case["seed"], mistakes=mistakes)
-        gradients = built.differentiate(_copy_parameters(built.reference, mine), *built.inputs, rng=case["seed"],
-                                        raise_on_failure=False)
+        comparison = compare_modules(mine, built.reference, *built.inputs, rng=upstream_rng(case), mistakes=mistakes)
+        gradients = built.differentiate(_copy_parameters(built.reference, mine), *built.inputs,
+                                        rng=upstream_rng(case), raise_on_failure=False)
         return [comparison, gradients]
+
+
+def upstream_rng(case):
+    """The upstream gradients' own stream: never the one the case's data and weights came from (an upstream equal
+    to the weights, or with the input's signs, hides mistakes: np.maximum(G, 0) would pass for ReLU's backward)."""
+    return np.random.default_rng((case["seed"], 1))
 
 
 class ModelWithItsLoss(Module):
@@ -251,7 +257,7 @@ def run_optimizer(reference_class):
                 if np.shape(p.data) != np.shape(q.data):
                     raise ValueError(f"step {step} changed the shape of params[{index}] from {np.shape(q.data)} "
                                      f"to {np.shape(p.data)}; a step moves each entry, in place")
-                report.arrays.append(compare_arrays(name, p.data, q.data, ATOL, RTOL))
+                report.arrays.append(compare_arrays(name, p.data, q.data, ATOL, RTOL, sides=(MINE, REFERENCE)))
                 compared[name] = (np.asarray(p.data, dtype=np.float64), q.data.copy())
             if not report.passed:
                 _diagnose_step(report, compared, before, mistakes, (values, grads, case["options"]))
@@ -267,7 +273,7 @@ def _diagnose_step(report, compared, before, table, run):
     step = len(run[1])
     candidates = []
     for mistake in table.mistakes if table is not None else ():
-        for detail, replace in mistake.ways():
+        for detail, replace, *_ in mistake.ways():
             after = table.chain.trajectory(*run, replace)[step - 1]
             says = mistake.says(detail)
             candidates.append(Candidate(mistake.name, says, dict(zip(compared, after)), why=mistake.why))
@@ -276,6 +282,8 @@ def _diagnose_step(report, compared, before, table, run):
     for name in left:
         index = list(compared).index(name)
         mine, reference = compared[name]
+        if not np.isfinite(mine).all():
+            continue                                # its problem says where the NaN or the infinity is
         found = diagnose(f"the update of params[{index}] in step {step}",
                          Evidence(mine - before[index], reference - before[index], ATOL, RTOL))
         if found:

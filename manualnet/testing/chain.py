@@ -59,13 +59,14 @@ class Quantities(dict):
 
 
 def evaluate(steps, values, replace=None, reads=None):
-    """Quantities: ``values``, then each step's in order; ``replace`` {name: compute} swaps lines (or, for a name
-    in ``values``, reads that value differently before any line runs).  ``reads``, a dict, receives the names
-    each line read."""
+    """Quantities: ``values``, then each step's in order; ``replace`` {name: compute} swaps a line (or, for a
+    name in ``values`` that no line makes, reads that value differently before any line runs).  ``reads``, a
+    dict, receives the names each line read."""
     replace = replace or {}
     q = Quantities(values)
+    lines = {step.name for step in steps}
     for name, compute in replace.items():
-        if name in q:
+        if name in q and name not in lines:
             q[name] = compute(q)
     for step in steps:
         q.read = set()
@@ -157,7 +158,8 @@ class Mistake:
     it (the gate blocks in any other order), or by ``reproduce(reference,
     inputs, upstreams)`` -> [(detail, {row: value})] when no line of the chain
     can say it (a Sequential's modules run in the wrong order).
-    ``accumulates=False`` makes it with ``=`` into ``.grad`` as well.
+    ``accumulates=False`` makes it with ``=`` into ``.grad`` as well (a variant
+    (detail, replace, "assigns") makes that way of it so).
     """
 
     name: str               # "forget gate left out"
@@ -182,10 +184,11 @@ class Mistake:
         if self.reproduce is not None:
             return self.reproduce(reference, inputs, upstreams)
         found = []
-        for detail, replace in self.ways():
+        for detail, replace, *assigns in self.ways():
+            accumulates = self.accumulates and not assigns
             try:
                 with np.errstate(all="ignore"):
-                    found.append((detail, chain.rows(reference, inputs, upstreams, replace, self.accumulates)))
+                    found.append((detail, chain.rows(reference, inputs, upstreams, replace, accumulates)))
             except (ValueError, IndexError, ZeroDivisionError):
                 continue                    # this way of making the mistake does not fit this case's shapes
         return found

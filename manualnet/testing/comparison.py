@@ -353,8 +353,9 @@ def _add_row(report, name, mine, reference, evidence, rows):
     wrong_shape = mine is None or (mine_array is not None and mine_array.shape != reference.shape)
     if mine_array is None and not wrong_shape:
         return False                             # object or complex values: the row's problem says so
-    rows[name] = _Row(mine_array, reference, evidence, failed=wrong_shape or (not row.passed and not row.problem),
-                      wrong_shape=wrong_shape)
+    not_finite = mine_array is not None and mine_array.shape == reference.shape and not np.isfinite(mine_array).all()
+    rows[name] = _Row(mine_array, reference, evidence, wrong_shape=wrong_shape,
+                      failed=wrong_shape or (not row.passed and (not row.problem or not_finite)))
     return not wrong_shape
 
 
@@ -369,6 +370,8 @@ def _diagnose(report, rows, candidates, chain=None):
         if row.wrong_shape:
             report.diagnoses.append(diagnose_shape(name, row.mine, row.reference, report.atol, report.rtol))
             continue
+        if not np.isfinite(row.mine).all():
+            continue                             # its problem says where the NaN or the infinity is
         words = chain.words(name) if chain is not None else None
         diagnosis = diagnose(name, Evidence(row.mine, row.reference, **row.evidence, words=words))
         if diagnosis:

@@ -95,6 +95,8 @@ class Shown:
         entries = f"all {self.entries} entries" if self.entries != 1 else "its one entry"
         if rows > 1:
             entries = f"every entry ({self.entries} in all)"
+        if not math.isfinite(self.difference):
+            return f"{each} equals that at {entries}, NaN or infinite where it is, and the right value is not ({at})"
         return f"{each} equals that at {entries}, and differs from the right value by up to {self.difference:.3g} ({at})"
 
 
@@ -182,15 +184,19 @@ def name_mistakes(compared, failing, candidates, atol, rtol):
 
     ``compared`` is {row: (mine, reference)} for every row that was compared,
     ``failing`` the rows that failed.  A candidate explains a failing row
-    when mine equals its value there and the reference does not (a value ~0
-    everywhere explains nothing: that is a missing path).  Candidates that
-    leave every passing row as it is come first, then those that explain the
-    most rows; each row is named once.
+    when mine equals its value there and the reference does not.  A value ~0
+    everywhere proves nothing by itself (that is a missing path), so a
+    candidate must explain some row where its value is not 0; then it also
+    explains the rows it leaves at 0 where mine is 0.  Candidates that leave
+    every passing row as it is come first, then those that explain the most
+    rows; each row is named once.
     """
     scored = []
     for order, candidate in enumerate(candidates):
         fits = [row for row in failing if _reproduces(candidate.rows.get(row), *compared[row], atol, rtol)]
         if fits:
+            fits += [row for row in failing if row not in fits and _zero_alike(candidate.rows.get(row),
+                                                                                 compared[row][0], atol)]
             consistent = all(_close(candidate.rows[row], compared[row][1], atol, rtol)
                              for row in compared if row not in failing and row in candidate.rows)
             scored.append((not consistent, -len(fits), order, candidate, fits))
@@ -205,12 +211,27 @@ def name_mistakes(compared, failing, candidates, atol, rtol):
 
 
 def _reproduces(value, mine, reference, atol, rtol):
-    if value is None or mine is None or np.shape(value) != np.shape(mine) or not np.all(np.isfinite(value)):
+    """Mine equals ``value`` to the comparison's own tolerance (a NaN or an infinity where it has the same), and
+    the reference does not."""
+    if value is None or mine is None or np.shape(value) != np.shape(mine):
         return False
-    if np.all(np.abs(value) <= atol):
+    finite = np.isfinite(value)
+    if not np.array_equal(finite, np.isfinite(mine)) or not np.array_equal(value[~finite], mine[~finite],
+                                                                             equal_nan=True):
+        return False
+    if np.size(value) and finite.all() and np.all(np.abs(value) <= atol):
         return False                                    # a zero row: the missing path's, not this mistake's
-    same_as_right = np.shape(value) == np.shape(reference) and _close(value, reference, atol, rtol)
-    return _close(mine, value, atol, rtol) and not same_as_right
+    same_as_right = finite.all() and np.shape(value) == np.shape(reference) and _within(value, reference, atol, rtol)
+    return _within(mine[finite], value[finite], atol, rtol) and not same_as_right
+
+
+def _within(a, b, atol, rtol):
+    return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
+
+
+def _zero_alike(value, mine, atol):
+    return (value is not None and mine is not None and np.shape(value) == np.shape(mine) and np.size(mine) > 0
+            and bool(np.all(np.abs(value) <= atol)) and bool(np.all(np.abs(mine) <= atol)))
 
 
 def _close(a, b, atol, rtol):
@@ -221,7 +242,8 @@ def _shown(row, mine, reference):
     """The evidence of a reproduction: mine equals it everywhere, and the right value does not."""
     if np.shape(mine) != np.shape(reference):
         return Shown(int(np.size(mine)), row=row, shape=np.shape(mine), right_shape=np.shape(reference))
-    error = np.abs(mine - reference)
+    with np.errstate(invalid="ignore"):
+        error = np.where(np.isfinite(mine), np.abs(mine - reference), np.inf)
     worst = np.unravel_index(np.argmax(error), error.shape)
     return Shown(int(np.size(mine)), float(error[worst]), tuple(int(i) for i in worst), row)
 
@@ -300,6 +322,8 @@ def _constant_factor(e):
     if _near(c, 2) or _near(c, 0.5):
         return ("factor of 2",
                 f"mine = {c:g} × reference: a factor 2 too many or too few (e.g. the 2 of d(x²)/dx = 2x)")
+    if np.count_nonzero(R) < 2:
+        return None                     # any one number is some multiple of another: that shows nothing
     return ("constant factor",
             f"mine = {c:.4g} × reference in every entry: a wrong constant scale (check each 1/N, 2 and 1/(1 − p))")
 

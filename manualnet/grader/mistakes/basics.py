@@ -172,7 +172,8 @@ def _cross_entropy_given(reference, inputs):
     onehot[np.arange(len(labels)), labels] = 1
     every_row = np.zeros_like(z)
     every_row[:, labels] = 1                        # what grad[:, target] -= 1 subtracts
-    return {"z": z, "p": softmax(z, axis=1), "Y": onehot, "Y_every_row": every_row, "batch": len(z),
+    p = softmax(z, axis=1)
+    return {"p": p, "log_p": np.log(p), "Y": onehot, "Y_every_row": every_row, "batch": len(z),
             "N": len(z) if reference.reduction == "mean" else 1}
 
 
@@ -197,17 +198,21 @@ CROSS_ENTROPY = MistakeTable(
         Mistake("sign flipped", "dz is g (Y − p)/N, the right size with the wrong sign", "dz = g (p − Y)/N, eq. (5)",
                 "the loss falls as the label's logit rises, so dL/dz is negative there: p − Y",
                 replace={"dz": lambda q: q.g * (q.Y - q.p) / q.N}),
-        Mistake("logits for probabilities", "dz is g (z − Y)/N: the logits z where the probabilities p = softmax(z) "
-                "belong", "dz = g (p − Y)/N, eq. (1), (5)",
-                "the derivative of log Σ_k e^{z_k} is the softmax p, not z itself (eq. (1))",
-                replace={"dz": lambda q: q.g * (q.z - q.Y) / q.N}),
+        Mistake("log-probabilities for probabilities", "dz is g (log p − Y)/N: the log-probabilities where the "
+                "probabilities p belong", "dz = g (p − Y)/N, eq. (1), (5)",
+                "the derivative of log Σ_k e^{z_k} is the softmax p itself (eq. (1)); the log is the loss's, not "
+                "its gradient's", replace={"dz": lambda q: q.g * (q.log_p - q.Y) / q.N}),
     ), page="derivations/cross_entropy.md#backward")
 
 
 # -- Sequential: the chain rule over the modules --------------------------------------------------------
 
 def _run_modules(reference, inputs, upstreams, backward):
-    """{row: value} when each pass runs forward, then ``backward(modules, G)`` -> dL/dx (None: no row)."""
+    """{row: value} when each pass runs forward, then ``backward(modules, G)`` -> dL/dx (None: no row).
+
+    Running the modules in forward order, or giving each the same G, raises on the exercise's fixed case
+    (its layers change width), so those mistakes come back as the learner's error, with its line.
+    """
     probe = copy.deepcopy(reference)
     probe.zero_grad()
     modules = list(probe.children())
@@ -222,46 +227,39 @@ def _run_modules(reference, inputs, upstreams, backward):
     return rows
 
 
-def _chained(order):
-    def backward(modules, G):
-        for module in order(modules):
+def _through(modules, G, which=lambda module: True):
+    for module in reversed(modules):
+        if which(module):
             G = module.backward(G)
-        return G
-    return backward
+    return G
 
 
-def _reproduced(backward, detail=""):
+def _reproduced(backward):
     def reproduce(reference, inputs, upstreams):
         try:
-            return [(detail, _run_modules(reference, inputs, upstreams, backward))]
-        except ValueError:              # a module refused a G of the wrong shape: that order cannot run here
+            return [("", _run_modules(reference, inputs, upstreams, backward))]
+        except ValueError:              # a module refused a G of the wrong shape: this mistake cannot run here
             return []
     return reproduce
 
 
-def _every_module_given_g(modules, G):
-    for module in reversed(modules):
-        returned = module.backward(G)
-    return returned
-
-
 def _chain_then_return_g(modules, G):
-    _chained(reversed)(modules, G)
+    _through(modules, G)
     return G
 
 
 SEQUENTIAL = MistakeTable(
     None,
     (
-        Mistake("forward order", "backward runs the modules in forward order, first to last",
-                "G_{k−1} = f_k.backward(G_k) for k = K, …, 1, eq. (7)",
-                "the last module's output is nearest the loss: the chain rule starts there and walks back",
-                reproduce=_reproduced(_chained(lambda modules: modules))),
-        Mistake("G not passed on", "backward gives every module the same G, the upstream gradient, instead of what "
-                "the module after it returned", "G_{k−1} = f_k.backward(G_k), eq. (7)",
-                "module k's output is module k+1's input: its gradient is what module k+1's backward returned",
-                reproduce=_reproduced(_every_module_given_g)),
         Mistake("upstream returned", "backward returns grad_output itself, not what the first module's backward "
                 "returned", "dL/dx = G_0, eq. (7)", "the chain ends at the first module's input: return G_0",
                 reproduce=_reproduced(_chain_then_return_g)),
+        Mistake("only the last module", "backward runs the last module's backward alone and returns what it "
+                "returned", "G_{k−1} = f_k.backward(G_k) for k = K, …, 1, eq. (7)",
+                "every module between the input and the loss is one factor of the chain rule: each one's backward "
+                "runs, last to first", reproduce=_reproduced(lambda modules, G: modules[-1].backward(G))),
+        Mistake("activations skipped", "backward runs the Linear layers' backward and skips the activations between "
+                "them", "G_{k−1} = f_k.backward(G_k) for every module, eq. (7)",
+                "an activation is a module of the chain too: its backward multiplies by its slope (ReLU's mask)",
+                reproduce=_reproduced(lambda modules, G: _through(modules, G, lambda m: m.has_parameters()))),
     ), page="derivations/backprop.md#the-chain-sequentialbackward")

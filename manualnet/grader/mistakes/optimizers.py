@@ -64,6 +64,10 @@ SGD = MistakeTable(
         Mistake("uphill", "step moves θ up the gradient, θ + γ g", "θ ← θ − γ g, eq. (6)",
                 "the gradient points to where the loss grows fastest: a step goes against it",
                 replace={"p": lambda q: q.p + q.lr * q.d}),
+        Mistake("θ not written", "step computes the new θ but binds it to a name (p = p − γ g) instead of writing "
+                "it into the parameter", "θ ← θ − γ g, in place: p.data -= lr * g, eq. (6)",
+                "the parameter is the array the optimizer and the model share: only an in-place update reaches it",
+                replace={"p": lambda q: q.p}),
         Mistake("learning rate missing", "step moves θ by g itself, without the learning rate γ",
                 "θ ← θ − γ g, eq. (6)", "γ = lr sets how far one step goes along −g",
                 replace={"p": lambda q: q.p - q.d}),
@@ -136,6 +140,10 @@ ADAM = MistakeTable(
                 "λ θ to the gradient", "g ← g + λ θ, eq. (2) (AdamW's is eq. (14))",
                 "Adam's L2 penalty goes through m and v; only AdamW decouples it",
                 replace={"g": lambda q: q.g, "p": lambda q: _update(q, q.m_hat, q.v_hat) - q.lr * q.weight_decay * q.p}),
+        Mistake("θ not written", "step computes the new θ but binds it to a name instead of writing it into the "
+                "parameter", "θ ← θ − γ m̂/(√v̂ + ε), in place: p.data -= ..., eq. (13)",
+                "the parameter is the array the optimizer and the model share: only an in-place update reaches it",
+                replace={"p": lambda q: q.p}),
         Mistake("uphill", "step moves θ up the gradient, θ + γ m̂/(√v̂ + ε)", "θ ← θ − γ m̂/(√v̂ + ε), eq. (13)",
                 "the gradient points to where the loss grows fastest: a step goes against it",
                 replace={"p": lambda q: q.p + q.lr * q.m_hat / (np.sqrt(q.v_hat) + q.eps)}),

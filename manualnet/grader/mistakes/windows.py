@@ -178,8 +178,10 @@ CONV2D = MistakeTable(
             ("and each window's term also written one output channel at a time, the last channel winning",
              {"d_windows": lambda q: np.einsum("nij,cpq->ncpqij", q.G[:, -1], q.W[-1]),
               "d_x_padded": lambda q: overwrite_by_window(q.d_windows, q.x_padded.shape, q.stride, q.dilation)}),
-            ("in dW and db: a loop that writes dW[o] = G[n, o, i, j] · window keeps the last window's term",
-             {"dW": _last_window_only, "db": lambda q: q.G[-1, :, -1, -1] if q.has_bias else None}),
+            ("in dW: a loop that writes dW[o] = G[n, o, i, j] · window keeps the last window's term",
+             {"dW": _last_window_only}, "assigns"),
+            ("in db: a loop that writes db[o] = G[n, o, i, j] keeps the last window's term",
+             {"db": lambda q: q.G[-1, :, -1, -1] if q.has_bias else None}, "assigns"),
         )),
         Mistake("G reshaped without its transpose", "G_mat is grad_output.reshape(O, −1): (N, O, Ho, Wo) read as "
                 "(O, N·Ho·Wo) without moving the channel axis to the front first",
