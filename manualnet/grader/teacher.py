@@ -40,6 +40,6 @@ def teacher_page():
         lines += ["", f"## {exercise.name}", "",
                   f"Exercise {number}, `{exercise.title}` in [{exercise.name}.py]({exercise.name}.py); "
                   f"read [{page.split('/')[-1]}](../{page}).", "",
-                  "| mistake | what the learner's code did | the line to re-read |", "|---|---|---|"]
+                  "| mistake | what the grader tells the learner | the line to re-read |", "|---|---|---|"]
         lines += [f"| `{m.name}` | {m.said} | {m.equation} |" for m in exercise.mistakes.mistakes]
     return "\n".join(lines) + "\n"

@@ -106,10 +106,10 @@ class Chain:
         parts = (upstream,) if len(self.upstream) == 1 else tuple(upstream)
         return evaluate(self.steps, {**given, **dict(zip(self.upstream, parts))}, replace, reads)
 
-    def rows(self, reference, inputs, upstreams, replace=None, accumulates=True):
+    def rows(self, reference, inputs, upstreams, replace=None, assigned=()):
         """{row: value} as the comparison's passes (one per upstream gradient) would leave them.
 
-        ``accumulates=False``: a backward that assigns its parameters' gradients, keeping the last pass's.
+        ``assigned`` names the quantities a backward assigns (=) into ``.grad``: their rows keep the last pass's.
         """
         given = self.given(reference, inputs)
         passes = [self.evaluate(given, upstream, replace) for upstream in upstreams]
@@ -117,7 +117,7 @@ class Chain:
         for row, name in self.parameters.items():
             values = [q[name] for q in passes]
             if values[-1] is not None:
-                rows[row] = sum(values) if self.accumulates and accumulates else values[-1]
+                rows[row] = sum(values) if self.accumulates and name not in assigned else values[-1]
         return {row: np.asarray(value, dtype=np.float64) for row, value in rows.items() if value is not None}
 
     def words(self, row):
@@ -151,29 +151,29 @@ class Chain:
 class Mistake:
     """A classic wrong backward, named in the words of the code that makes it, and how to reproduce it.
 
-    The diagnosis reads "your {said}; re-read {equation}" and the evidence;
+    The diagnosis reads "{said}; re-read {equation}" and the evidence;
     the hint is ``why``.  A mistake is reproduced by the chain with
     ``replace`` {quantity: compute} in place of the right lines, by each of
     ``variants`` ((detail, replace), ...) when there are several ways to make
     it (the gate blocks in any other order), or by ``reproduce(reference,
     inputs, upstreams)`` -> [(detail, {row: value})] when no line of the chain
     can say it (a Sequential's modules run in the wrong order).
-    ``accumulates=False`` makes it with ``=`` into ``.grad`` as well (a variant
-    (detail, replace, "assigns") makes that way of it so).
+    ``assigns`` names the quantities it writes with ``=`` into ``.grad``
+    where ``+=`` belongs (a variant (detail, replace, assigns) has its own).
     """
 
     name: str               # "forget gate left out"
-    said: str               # "dc_prev leaves out the forget gate"
+    said: str               # "your dc_prev leaves out the forget gate", to the learner
     equation: str           # what to re-read: "dc_prev = dc ⊙ f, eq. (13)"
     why: str                # the hint, a sentence: why the right line is right
     replace: dict = None
     variants: tuple = ()
     reproduce: Callable = None
-    accumulates: bool = True
+    assigns: tuple = ()
 
     def says(self, detail=""):
         """The diagnosis's words: what the code did, how, and the line to re-read."""
-        return f"your {self.said}" + (f" ({detail})" if detail else "") + f"; re-read {self.equation}"
+        return self.said + (f" ({detail})" if detail else "") + f"; re-read {self.equation}"
 
     def ways(self):
         """((detail, replace), ...): each way of making this mistake as lines of the chain replaced."""
@@ -185,10 +185,10 @@ class Mistake:
             return self.reproduce(reference, inputs, upstreams)
         found = []
         for detail, replace, *assigns in self.ways():
-            accumulates = self.accumulates and not assigns
             try:
                 with np.errstate(all="ignore"):
-                    found.append((detail, chain.rows(reference, inputs, upstreams, replace, accumulates)))
+                    found.append((detail, chain.rows(reference, inputs, upstreams, replace,
+                                                     assigns[0] if assigns else self.assigns)))
             except (ValueError, IndexError, ZeroDivisionError):
                 continue                    # this way of making the mistake does not fit this case's shapes
         return found

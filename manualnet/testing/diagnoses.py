@@ -86,6 +86,7 @@ class Shown:
     row: str = ""
     shape: tuple = None             # mine's shape, when it is not the reference's
     right_shape: tuple = None
+    ratio: float = None             # c when mine = c × reference at every entry
 
     def text(self, rows=1):
         each = "each of these rows" if rows > 1 else "mine"
@@ -97,7 +98,13 @@ class Shown:
             entries = f"every entry ({self.entries} in all)"
         if not math.isfinite(self.difference):
             return f"{each} equals that at {entries}, NaN or infinite where it is, and the right value is not ({at})"
-        return f"{each} equals that at {entries}, and differs from the right value by up to {self.difference:.3g} ({at})"
+        ratio = ""
+        if self.ratio is not None and rows == 1:
+            whole = round(1 / self.ratio)
+            ratio = (f" (mine = reference / {whole} at each)" if abs(whole) > 1 and _near(self.ratio * whole, 1)
+                     else f" (mine = {self.ratio:.4g} × reference at each)")
+        return (f"{each} equals that at {entries}{ratio}, and differs from the right value by up to "
+                f"{self.difference:.3g} ({at})")
 
 
 def describe_all(diagnoses):
@@ -245,7 +252,15 @@ def _shown(row, mine, reference):
     with np.errstate(invalid="ignore"):
         error = np.where(np.isfinite(mine), np.abs(mine - reference), np.inf)
     worst = np.unravel_index(np.argmax(error), error.shape)
-    return Shown(int(np.size(mine)), float(error[worst]), tuple(int(i) for i in worst), row)
+    return Shown(int(np.size(mine)), float(error[worst]), tuple(int(i) for i in worst), row, ratio=_ratio(mine, reference))
+
+
+def _ratio(mine, reference):
+    """c when mine = c × reference at every entry (of at least two nonzero ones), else None."""
+    if not np.isfinite(mine).all() or np.count_nonzero(reference) < 2 or np.count_nonzero(mine) < 2:
+        return None
+    c = float(np.sum(mine * reference) / np.sum(reference * reference))
+    return c if np.allclose(mine, c * reference, rtol=1e-9, atol=0) else None
 
 
 # -- the relations, most specific first ----------------------------------------

@@ -61,31 +61,31 @@ SGD = MistakeTable(
         Step("p", "θ ← θ − γ g", "(6)", lambda q: q.p - q.lr * q.d),
     ), state={"b": None}),
     (
-        Mistake("uphill", "step moves θ up the gradient, θ + γ g", "θ ← θ − γ g, eq. (6)",
+        Mistake("uphill", "your step moves θ up the gradient, θ + γ g", "θ ← θ − γ g, eq. (6)",
                 "the gradient points to where the loss grows fastest: a step goes against it",
                 replace={"p": lambda q: q.p + q.lr * q.d}),
-        Mistake("θ not written", "step computes the new θ but binds it to a name (p = p − γ g) instead of writing "
-                "it into the parameter", "θ ← θ − γ g, in place: p.data -= lr * g, eq. (6)",
+        Mistake("θ not written", "your step computes the new θ but binds it to a name (p = p − γ g) instead of "
+                "writing it into the parameter", "θ ← θ − γ g, in place: p.data -= lr * g, eq. (6)",
                 "the parameter is the array the optimizer and the model share: only an in-place update reaches it",
                 replace={"p": lambda q: q.p}),
-        Mistake("learning rate missing", "step moves θ by g itself, without the learning rate γ",
+        Mistake("learning rate missing", "your step moves θ by g itself, without the learning rate γ",
                 "θ ← θ − γ g, eq. (6)", "γ = lr sets how far one step goes along −g",
                 replace={"p": lambda q: q.p - q.d}),
-        Mistake("first buffer dampened", "the first momentum buffer is (1 − τ) g; PyTorch starts it at g itself",
+        Mistake("first buffer dampened", "your first momentum buffer is (1 − τ) g; PyTorch starts it at g itself",
                 "b = g at the first step, eq. (3)", "dampening applies from the second step on (eq. (4)): the first "
                 "buffer is the gradient as it is", replace={"b": lambda q: _buffer(q, lambda q: (1 - q.dampening) * q.g)}),
-        Mistake("momentum buffer not kept", "the momentum buffer starts again at g every step: it is not kept in "
+        Mistake("momentum buffer not kept", "your momentum buffer starts again at g every step: it is not kept in "
                 "self.state from one step to the next", "b = μ b + (1 − τ) g, eq. (4)",
                 "momentum is a running sum over the steps: each step's buffer starts from the previous step's",
                 replace={"b": lambda q: q.g if q.momentum else None}),
-        Mistake("weight decay missing", "the gradient leaves out the weight decay λ θ", "g ← g + λ θ, eq. (2)",
+        Mistake("weight decay missing", "your gradient leaves out the weight decay λ θ", "g ← g + λ θ, eq. (2)",
                 "weight_decay adds λ θ to the gradient before anything else reads it",
                 replace={"g": lambda q: q.g}),
-        Mistake("weight decay after momentum", "λ θ is added to the step after the momentum buffer, not to the "
+        Mistake("weight decay after momentum", "your λ θ is added to the step after the momentum buffer, not to the "
                 "gradient before it", "g ← g + λ θ first, eq. (2), then eq. (3)-(5)",
                 "PyTorch adds λ θ to g first, so the buffer averages it too",
                 replace={"g": lambda q: q.g, "d": lambda q: _direction(q) + q.weight_decay * q.p}),
-        Mistake("Nesterov ignored", "step uses the momentum buffer b as it is although nesterov=True",
+        Mistake("Nesterov ignored", "your step uses the momentum buffer b as it is, but nesterov=True",
                 "g ← g + μ b with Nesterov, eq. (5)", "Nesterov's step looks ahead: g + μ b, not b",
                 replace={"d": lambda q: q.b if q.momentum else q.g}),
     ), page="derivations/optimizers.md#sgd-optimsgd")
@@ -108,43 +108,43 @@ ADAM = MistakeTable(
         Step("p", "θ ← θ − γ m̂ / (√v̂ + ε)", "(13)", lambda q: _update(q, q.m_hat, q.v_hat)),
     ), state={"t": 0, "m": 0.0, "v": 0.0}),
     (
-        Mistake("bias correction missing", "step uses m and v where the bias-corrected m̂ and v̂ belong",
+        Mistake("bias correction missing", "your step uses m and v where the bias-corrected m̂ and v̂ belong",
                 "m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), eq. (11), (12)",
                 "m and v start at 0, so in the first steps they are too small by the factors 1 − β₁ᵗ and 1 − β₂ᵗ",
                 variants=(("both", {"m_hat": lambda q: q.m, "v_hat": lambda q: q.v}),
                           ("m's", {"m_hat": lambda q: q.m}), ("v's", {"v_hat": lambda q: q.v}))),
-        Mistake("ε inside the root", "step divides by √(v̂ + ε) where √v̂ + ε belongs", "θ ← θ − γ m̂/(√v̂ + ε), "
+        Mistake("ε inside the root", "your step divides by √(v̂ + ε), not by √v̂ + ε", "θ ← θ − γ m̂/(√v̂ + ε), "
                 "eq. (13)", "PyTorch adds ε after the square root", replace={
                     "p": lambda q: q.p - q.lr * q.m_hat / np.sqrt(q.v_hat + q.eps)}),
-        Mistake("square root missing", "step divides by v̂ + ε where √v̂ + ε belongs", "θ ← θ − γ m̂/(√v̂ + ε), "
+        Mistake("square root missing", "your step divides by v̂ + ε, not by √v̂ + ε", "θ ← θ − γ m̂/(√v̂ + ε), "
                 "eq. (13)", "√v̂ is the size of a typical gradient, in the gradient's units, so m̂/√v̂ is about ±1",
                 replace={"p": lambda q: q.p - q.lr * q.m_hat / (q.v_hat + q.eps)}),
-        Mistake("g for g²", "v averages g where eq. (9) averages g²", "v = β₂ v + (1 − β₂) g², eq. (9)",
+        Mistake("g for g²", "your v averages g, not g²", "v = β₂ v + (1 − β₂) g², eq. (9)",
                 "v estimates the second moment E[g²]: the squares, never negative",
                 replace={"v": lambda q: q.betas[1] * q.v + (1 - q.betas[1]) * q.g}),
-        Mistake("betas swapped", "m averages with β₂ and v with β₁", "m with β₁, v with β₂, eq. (8), (9)",
+        Mistake("betas swapped", "your m averages with β₂ and your v with β₁", "m with β₁, v with β₂, eq. (8), (9)",
                 "betas = (β₁, β₂): the first for the gradient's mean m, the second for its square v",
                 replace={"m": lambda q: q.betas[1] * q.m + (1 - q.betas[1]) * q.g,
                          "v": lambda q: q.betas[0] * q.v + (1 - q.betas[0]) * q.g ** 2,
                          "m_hat": lambda q: q.m / (1 - q.betas[1] ** q.t),
                          "v_hat": lambda q: q.v / (1 - q.betas[0] ** q.t)}),
-        Mistake("state not kept", "t, m and v start over every step: they are not kept in self.state from one step "
-                "to the next", "t ← t + 1, m = β₁ m + …, v = β₂ v + …, eq. (7)-(9)",
+        Mistake("state not kept", "your t, m and v start over every step: they are not kept in self.state from one "
+                "step to the next", "t ← t + 1, m = β₁ m + …, v = β₂ v + …, eq. (7)-(9)",
                 "Adam's averages run over the steps: each step updates what the previous step left", replace={
                     "t": lambda q: 1, "m": lambda q: (1 - q.betas[0]) * q.g,
                     "v": lambda q: (1 - q.betas[1]) * q.g ** 2}),
-        Mistake("weight decay missing", "the gradient leaves out the weight decay λ θ", "g ← g + λ θ, eq. (2)",
+        Mistake("weight decay missing", "your gradient leaves out the weight decay λ θ", "g ← g + λ θ, eq. (2)",
                 "Adam's weight_decay adds λ θ to the gradient before the averages read it",
                 replace={"g": lambda q: q.g}),
-        Mistake("decoupled weight decay", "θ shrinks by γ λ θ apart from the step (AdamW's rule) where Adam adds "
+        Mistake("decoupled weight decay", "your θ shrinks by γ λ θ apart from the step (AdamW's rule), where Adam adds "
                 "λ θ to the gradient", "g ← g + λ θ, eq. (2) (AdamW's is eq. (14))",
                 "Adam's L2 penalty goes through m and v; only AdamW decouples it",
                 replace={"g": lambda q: q.g, "p": lambda q: _update(q, q.m_hat, q.v_hat) - q.lr * q.weight_decay * q.p}),
-        Mistake("θ not written", "step computes the new θ but binds it to a name instead of writing it into the "
-                "parameter", "θ ← θ − γ m̂/(√v̂ + ε), in place: p.data -= ..., eq. (13)",
+        Mistake("θ not written", "your step computes the new θ but binds it to a name instead of writing it into "
+                "the parameter", "θ ← θ − γ m̂/(√v̂ + ε), in place: p.data -= ..., eq. (13)",
                 "the parameter is the array the optimizer and the model share: only an in-place update reaches it",
                 replace={"p": lambda q: q.p}),
-        Mistake("uphill", "step moves θ up the gradient, θ + γ m̂/(√v̂ + ε)", "θ ← θ − γ m̂/(√v̂ + ε), eq. (13)",
+        Mistake("uphill", "your step moves θ up the gradient, θ + γ m̂/(√v̂ + ε)", "θ ← θ − γ m̂/(√v̂ + ε), eq. (13)",
                 "the gradient points to where the loss grows fastest: a step goes against it",
                 replace={"p": lambda q: q.p + q.lr * q.m_hat / (np.sqrt(q.v_hat) + q.eps)}),
     ), page="derivations/optimizers.md#adam-optimadam")

@@ -30,15 +30,15 @@ EMBEDDING = MistakeTable(
         Step("dW", "dW[k] = Σ_{p: idx_p = k} G_p", "(3)", _scatter_add),
     ), inputs={}, parameters={"weight.grad": "dW"}),
     (
-        Mistake("duplicates lost", "dW is written weight.grad[idx] += G: a token used twice keeps only its last "
+        Mistake("duplicates lost", "your dW is written weight.grad[idx] += G: a token used twice keeps only its last "
                 "occurrence's gradient", "dW[k] = Σ_{p: idx_p = k} G_p, eq. (3)",
                 "NumPy reads weight.grad[idx] += G as weight.grad[idx] = weight.grad[idx] + G, one write per "
                 "position; np.add.at(weight.grad, idx, G) adds every occurrence",
                 replace={"dW": _last_occurrence_only}),
-        Mistake("duplicates lost and not added", "dW is written weight.grad[idx] = G: a token used twice keeps only "
+        Mistake("duplicates lost and not added", "your dW is written weight.grad[idx] = G: a token used twice keeps only "
                 "its last occurrence's gradient, and .grad loses what it held", "dW[k] = Σ_{p: idx_p = k} G_p, "
                 "added into .grad, eq. (3)", "every occurrence of a token adds its G (np.add.at), and backward adds "
-                "into .grad (+=) what it finds", replace={"dW": _last_occurrence_only}, accumulates=False),
+                "into .grad (+=) what it finds", replace={"dW": _last_occurrence_only}, assigns=("dW",)),
     ), page="derivations/embedding.md#backward")
 
 
@@ -95,36 +95,36 @@ LSTM_CELL = MistakeTable(
         parameters={"weight_ih.grad": "dW_ih", "weight_hh.grad": "dW_hh", "bias_ih.grad": "db",
                     "bias_hh.grad": "db"}),
     (
-        Mistake("gate order", "da stacks its gate blocks in another order than the weights' rows",
+        Mistake("gate order", "your da stacks its gate blocks in another order than the weights' rows",
                 "da = [da_i, da_f, da_g, da_o], eq. (11), in PyTorch's order of eq. (1)",
                 "the rows of W_ih and W_hh come in blocks i, f, g, o (CS231n's order is i, f, o, g): each block of "
                 "da must sit where its gate's rows are", variants=_other_orders()),
-        Mistake("c for tanh(c')", "do multiplies dh' by the cell state where tanh(c') belongs", "do = dh' ⊙ tanh(c'), "
+        Mistake("c for tanh(c')", "your do multiplies dh' by the cell state where tanh(c') belongs", "do = dh' ⊙ tanh(c'), "
                 "eq. (6)", "h' = o ⊙ tanh(c') (eq. (5)): the output gate multiplies tanh of the NEW cell state",
                 variants=(("the c given to this step", {"do": lambda q: q.dh_next * q.c}),
                           ("the new cell state c'", {"do": lambda q: q.dh_next * q.c_new}))),
-        Mistake("tanh' from the cell state", "dc takes tanh' as 1 − c², from the cell state, where "
+        Mistake("tanh' from the cell state", "your dc takes tanh' as 1 − c², from the cell state, where "
                 "1 − tanh²(c') belongs", "dc = dc' + dh' ⊙ o ⊙ (1 − tanh²(c')), eq. (7)",
                 "tanh'(u) = 1 − tanh²(u): the slope is read from tanh(c'), which forward kept",
                 variants=(("the c given to this step",
                            {"dc": lambda q: q.dc_next + q.dh_next * q.o * (1 - q.c ** 2)}),
                           ("the new cell state c'",
                            {"dc": lambda q: q.dc_next + q.dh_next * q.o * (1 - q.c_new ** 2)}))),
-        Mistake("dc' from step t+1 missing", "dc leaves out dc', the gradient c' receives from step t+1",
+        Mistake("dc' from step t+1 missing", "your dc leaves out dc', the gradient c' receives from step t+1",
                 "dc = dc' + dh' ⊙ o ⊙ (1 − tanh²(c')), eq. (7)",
                 "c' reaches the loss two ways, directly (the next step uses it) and through h': the two gradients add",
                 replace={"dc": lambda q: q.dh_next * q.o * (1 - q.tanh_c ** 2)}),
-        Mistake("path through h' missing", "dc is dc' alone: the path through h' = o ⊙ tanh(c') is left out",
+        Mistake("path through h' missing", "your dc is dc' alone: the path through h' = o ⊙ tanh(c') is left out",
                 "dc = dc' + dh' ⊙ o ⊙ (1 − tanh²(c')), eq. (7)",
                 "c' reaches the loss two ways, directly (the next step uses it) and through h': the two gradients add",
                 replace={"dc": lambda q: q.dc_next}),
-        Mistake("forget gate left out", "dc_prev leaves out the forget gate", "dc_prev = dc ⊙ f, eq. (13)",
+        Mistake("forget gate left out", "your dc_prev leaves out the forget gate", "dc_prev = dc ⊙ f, eq. (13)",
                 "c reaches c' = f ⊙ c + i ⊙ g only through its product with f, so its gradient carries f",
                 replace={"dc_prev": lambda q: q.dc}),
-        Mistake("σ' for the tanh gate", "the g block of da uses σ' = g(1 − g), the sigmoid's slope, where g = tanh(a_g)",
+        Mistake("σ' for the tanh gate", "your g block of da uses σ' = g(1 − g), the sigmoid's slope, where g = tanh(a_g)",
                 "da_g = dg ⊙ (1 − g²), eq. (11)", "g is the one gate made by tanh (eq. (3)), and tanh' = 1 − tanh²",
                 replace={"da": _stacked(GATES, tanh_slope=lambda t: t * (1 - t))}),
-        Mistake("tanh' for the sigmoid gates", "the i, f and o blocks of da use 1 − σ², tanh's slope, where "
+        Mistake("tanh' for the sigmoid gates", "your i, f and o blocks of da use 1 − σ², tanh's slope, where "
                 "σ' = σ(1 − σ) belongs", "da_i = di ⊙ i(1 − i) …, eq. (11)",
                 "i, f and o are sigmoids (eq. (2)), and σ' = σ(1 − σ)",
                 replace={"da": _stacked(GATES, sigmoid_slope=lambda s: 1 - s * s)}),

@@ -86,7 +86,7 @@ def _border_step(equation):
 
 def _overwritten(equation, extra=()):
     return Mistake(
-        "windows overwritten", "dx̃ assigns (=) each window's gradient where overlapping windows must add (+=)",
+        "windows overwritten", "your backward assigns (=) each window's gradient where overlapping windows must add (+=)",
         f"dx̃[…] += …, eq. {equation}",
         "a cell that two windows (or two taps) read reached the output twice, so both of its gradients add",
         variants=(("a loop over the windows that writes dx̃[..., window] = ...",
@@ -101,7 +101,7 @@ def _stride_ignored(equation, dW=None):
     variants = [("in dx", scatter_one)]
     if dW is not None:
         variants += [("in dW", {"dW": dW(stride=False)}), ("in dW and dx", {**scatter_one, "dW": dW(stride=False)})]
-    return Mistake("stride ignored", "windows are taken at (i, j) instead of (s·i, s·j): the stride left out",
+    return Mistake("stride ignored", "your windows are taken at (i, j) instead of (s·i, s·j): the stride left out",
                    f"cell (s·i + d·p, s·j + d·q), eq. {equation}",
                    "outputs i and i + 1 read windows s cells apart, so their gradients go back s cells apart",
                    variants=tuple(variants))
@@ -112,21 +112,21 @@ def _dilation_ignored(equation, dW=None):
     variants = [("in dx", scatter_one)]
     if dW is not None:
         variants += [("in dW", {"dW": dW(dilation=False)}), ("in dW and dx", {**scatter_one, "dW": dW(dilation=False)})]
-    return Mistake("dilation ignored", "the taps of a window are taken next to each other, at p instead of d·p: the "
-                   "dilation left out", f"cell (s·i + d·p, s·j + d·q), eq. {equation}",
+    return Mistake("dilation ignored", "your taps of a window are taken next to each other, at p instead of d·p: "
+                   "the dilation left out", f"cell (s·i + d·p, s·j + d·q), eq. {equation}",
                    "with dilation d the taps of a window are d cells apart, in forward and so in backward",
                    variants=tuple(variants))
 
 
 def _border_kept(equation):
-    return Mistake("border kept", "input.grad is dx̃, the gradient of the PADDED input: its border is still on",
+    return Mistake("border kept", "your input.grad is dx̃, the gradient of the PADDED input: its border is still on",
                    f"dx = dx̃ without its border of P, eq. {equation}",
                    "the padding cells are not inputs: forward made them, so their gradient goes nowhere",
                    replace={"dx": lambda q: q.d_x_padded})
 
 
 def _border_cut_with_minus_zero(equation):
-    return Mistake("border cut with -0", "the border is cut with dx̃[..., P:-P], which is EMPTY when P = 0 (−0 is 0)",
+    return Mistake("border cut with -0", "your border is cut with dx̃[..., P:-P], which is EMPTY when P = 0 (−0 is 0)",
                    f"dx = dx̃ without its border of P, eq. {equation}",
                    "slice with P:size − P (or skip the cut when P = 0)",
                    replace={"dx": lambda q: q.d_x_padded[:, :, q.padding[0]:-q.padding[0],
@@ -166,8 +166,8 @@ CONV2D = MistakeTable(
         _border_step("(8)"),
     ), inputs={"input.grad": "dx"}, parameters={"weight.grad": "dW", "bias.grad": "db"}),
     (
-        Mistake("kernel not flipped", "dx has every kernel turned by 180°: the correlation of G with the kernel as "
-                "it is", "the flipped kernel W[..., ::-1, ::-1] of eq. (7) (in loops: tap (p, q) sends G·W[p, q] to "
+        Mistake("kernel not flipped", "your dx has every kernel turned by 180°: the correlation of G with the kernel "
+                "as it is", "the flipped kernel W[..., ::-1, ::-1] of eq. (7) (in loops: tap (p, q) sends G·W[p, q] to "
                 "cell (s·i + d·p, s·j + d·q), eq. (6))",
                 "seen from an input cell, the windows that read it meet it at taps that run backwards: in the "
                 "correlation form the kernel must be flipped",
@@ -179,11 +179,11 @@ CONV2D = MistakeTable(
              {"d_windows": lambda q: np.einsum("nij,cpq->ncpqij", q.G[:, -1], q.W[-1]),
               "d_x_padded": lambda q: overwrite_by_window(q.d_windows, q.x_padded.shape, q.stride, q.dilation)}),
             ("in dW: a loop that writes dW[o] = G[n, o, i, j] · window keeps the last window's term",
-             {"dW": _last_window_only}, "assigns"),
+             {"dW": _last_window_only}, ("dW",)),
             ("in db: a loop that writes db[o] = G[n, o, i, j] keeps the last window's term",
-             {"db": lambda q: q.G[-1, :, -1, -1] if q.has_bias else None}, "assigns"),
+             {"db": lambda q: q.G[-1, :, -1, -1] if q.has_bias else None}, ("db",)),
         )),
-        Mistake("G reshaped without its transpose", "G_mat is grad_output.reshape(O, −1): (N, O, Ho, Wo) read as "
+        Mistake("G reshaped without its transpose", "your G_mat is grad_output.reshape(O, −1): (N, O, Ho, Wo) read as "
                 "(O, N·Ho·Wo) without moving the channel axis to the front first",
                 "G_mat[o, (n, i, j)] = G[n, o, i, j], eq. (11), (12), (13)",
                 "reshape keeps the memory order, so the channel axis must come first: "
@@ -226,7 +226,7 @@ MAX_POOL2D = MistakeTable(
         _border_step("(7)"),
     ), inputs={"input.grad": "dx"}),
     (
-        Mistake("max to whole window", "every cell of a window gets the window's G, not only its maximum",
+        Mistake("max to whole window", "your backward gives every cell of a window the window's G, not only its maximum",
                 "dX̃ = r ⊙ G, eq. (6)", "only the maximum reached the output: the other cells could move a little "
                 "without changing it, so their gradient is 0",
                 replace={"d_windows": lambda q: np.broadcast_to(q.G[:, :, None, None], q.r.shape)}),
@@ -265,14 +265,14 @@ AVG_POOL2D = MistakeTable(
         _border_step("(9)"),
     ), inputs={"input.grad": "dx"}),
     (
-        Mistake("not divided", "each cell gets G, not G divided by the window's divisor D", "dX̃ = G / D, eq. (8)",
+        Mistake("not divided", "your cells get G, not G divided by the window's divisor D", "dX̃ = G / D, eq. (8)",
                 "forward divided each window's sum by D (eq. (4)), so each cell's rate is 1/D",
                 replace={"d_windows": _spread(lambda q: q.G)}),
-        Mistake("divided by kH·kW", "each cell gets G / (kH·kW), where a window that reaches into the padding has "
+        Mistake("divided by kH·kW", "your cells get G / (kH·kW), but a window that reaches into the padding has "
                 "the smaller divisor D of count_include_pad=False", "D[i, j] = h_i w_j, eq. (5), (8)",
                 "with count_include_pad=False the divisor counts only the window's cells inside the input (eq. (5))",
                 replace={"d_windows": _spread(lambda q: q.G / (q.kernel[0] * q.kernel[1]))}),
-        Mistake("divided twice", "each cell gets G / D², the divisor applied twice", "dX̃ = G / D, eq. (8)",
+        Mistake("divided twice", "your cells get G / D², the divisor applied twice", "dX̃ = G / D, eq. (8)",
                 "the average divides once (eq. (4)); so does its gradient",
                 replace={"d_windows": _spread(lambda q: q.G / (q.D * q.D))}),
         _overwritten("(9)"),

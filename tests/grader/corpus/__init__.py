@@ -52,15 +52,18 @@ def every_entry():
 
 
 def summary():
-    """Lines: per exercise, the mistakes in the corpus, how many the grader names, and the right backwards."""
-    rows, totals = [], [0, 0, 0]
-    for name in EXERCISES:
-        wrong = [entry for entry in entries(name) if entry.mistaken]
-        named = [entry for entry in wrong if entry.expect not in (UNNAMED, ERROR)]
-        right = len(entries(name)) - len(wrong)
-        rows.append(f"{name:20} {len(wrong):3} mistakes, {len(named):3} named ({len(named) / len(wrong):4.0%}), "
-                    f"{right} right")
-        totals = [totals[0] + len(wrong), totals[1] + len(named), totals[2] + right]
-    rows.append(f"{'all':20} {totals[0]:3} mistakes, {totals[1]:3} named ({totals[1] / totals[0]:4.0%}), "
-                f"{totals[2]} right")
+    """Lines: per exercise, the mistakes in the corpus, how many the grader names, how many it cannot (it points
+    at their first line) and how many raise (reported with their line), and the right backwards."""
+    rows, totals = [], [0, 0, 0, 0, 0]
+    for name in [*EXERCISES, "all"]:
+        if name == "all":
+            counts = totals
+        else:
+            kinds = [entry.expect for entry in entries(name)]
+            counts = [sum(kind != PASS for kind in kinds), sum(kind not in (PASS, UNNAMED, ERROR) for kind in kinds),
+                      kinds.count(UNNAMED), kinds.count(ERROR), kinds.count(PASS)]
+            totals = [total + count for total, count in zip(totals, counts)]
+        wrong, named, unnamed, raising, right = counts
+        rows.append(f"{name:20} {wrong:3} mistakes: {named:3} named ({named / wrong:4.0%}), {unnamed} unnamed, "
+                    f"{raising} raising; {right} right")
     return rows
