@@ -22,8 +22,9 @@ class Exercise:
     notes: str                  # the study notes that lead here, e.g. "000, 002"; "—" beyond the notes
     fixed: dict                 # the first case, always the same
     draw: Callable              # () -> hypothesis strategy of cases like ``fixed``
-    run: Callable               # (learner's class, case) -> [reports]
+    run: Callable               # (learner's class, case, mistakes) -> [reports]; a layer's: runners.LayerRun(setup)
     describe: Callable          # case -> "x (4, 3), Linear(3, 3, bias=True), seed 0"
+    mistakes: object = None     # the MistakeTable of the mistakes the grader names (manualnet.grader.mistakes)
 
     @property
     def file(self):

@@ -1,4 +1,9 @@
-"""Grading one exercise: the fixed case, then cases hypothesis draws and shrinks."""
+"""Grading one exercise: the fixed case, then cases hypothesis draws and shrinks.
+
+The learner's code runs at the other end of a link (``manualnet.grader.remote``:
+a child process unless told otherwise); every verdict is decided here, from
+the numbers it sends back.
+"""
 
 import warnings
 from dataclasses import dataclass, field
@@ -6,8 +11,8 @@ from dataclasses import dataclass, field
 from manualnet.testing.gradcheck import GradcheckWarning
 
 from .exercise import DRAWN_CASES, Exercise
-from .loading import ExerciseError, find_folder, learner_traceback, load_class, not_started
-
+from .loading import ExerciseError, find_folder
+from .remote import LearnerError, ProcessLink, load_learner
 
 NOT_STARTED, FAILING, PASSING = "not started", "failing", "passing"
 
@@ -22,27 +27,47 @@ class Grade:
     case: str = ""                  # the failing case, described
     fixed_case: bool = True         # whether that case is the fixed first one
     reports: list = field(default_factory=list)
-    message: str = ""               # the stub's pointer, or the learner's error with its traceback
+    message: str = ""               # the stub's pointer, or the error (the learner's, with its traceback)
+    printed: str = ""               # what the learner's code printed while it was graded
 
     def diagnosed(self):
         """The names of the mistakes the comparisons named, each once, in report order."""
         return list(dict.fromkeys(d.name for report in self.reports for d in getattr(report, "diagnoses", ())))
 
 
-def grade(exercise, folder=None, drawn=DRAWN_CASES):
-    """Grade the learner's exercise: the fixed case, then ``drawn`` cases from hypothesis."""
+def grade(exercise, folder=None, drawn=DRAWN_CASES, link=None):
+    """Grade the learner's exercise: the fixed case, then ``drawn`` cases from hypothesis.
+
+    ``link`` runs the learner's code: by default a child process of its own
+    (``ProcessLink``), ended when the grade is done.
+    """
     folder = find_folder(folder)
-    path = folder / f"{exercise.name}.py"
+    own = link is None
+    link = ProcessLink() if own else link
+    printed_before = len(link.printed())
     try:
-        learner = load_class(exercise, folder)
+        result = _grade(exercise, folder / f"{exercise.name}.py", drawn, link)
+        result.printed = link.printed()[printed_before:]
+        return result
+    finally:
+        if own:
+            link.close()
+
+
+def _grade(exercise, path, drawn, link):
+    if not path.is_file():
+        return Grade(exercise, FAILING, message=f"{path} does not exist; git checkout {exercise.file} brings the "
+                                                "stub back")
+    try:
+        learner = load_learner(link, exercise, path)
     except ExerciseError as error:
         return Grade(exercise, FAILING, message=str(error))
-    first = _run_case(exercise, learner, exercise.fixed, path)
+    first = _run_case(exercise, learner, exercise.fixed)
     if first is not None:
         return first
     if drawn == 0:
         return Grade(exercise, PASSING, cases=1)
-    failed = _search(exercise, learner, path, drawn)
+    failed = _search(exercise, learner, drawn)
     return failed or Grade(exercise, PASSING, cases=1 + drawn)
 
 
@@ -52,7 +77,7 @@ class _CaseFailed(Exception):
         self.grade = grade
 
 
-def _search(exercise, learner, path, drawn):
+def _search(exercise, learner, drawn):
     """Run ``drawn`` hypothesis cases; the smallest failing one found, as a Grade, or None."""
     try:
         from hypothesis import HealthCheck, Phase, Verbosity, given, settings
@@ -66,7 +91,7 @@ def _search(exercise, learner, path, drawn):
                                      HealthCheck.filter_too_much])
     @given(case=exercise.draw())
     def run(case):
-        failed = _run_case(exercise, learner, case, path)
+        failed = _run_case(exercise, learner, case)
         if failed is not None:
             failed.fixed_case = False
             raise _CaseFailed(failed)
@@ -78,18 +103,20 @@ def _search(exercise, learner, path, drawn):
     return None
 
 
-def _run_case(exercise, learner, case, path):
+def _run_case(exercise, learner, case):
     """Grade one case: None if it passes, else a Grade saying why."""
     described = exercise.describe(case)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GradcheckWarning)   # an all-zero gradient shows as "(all ~0)"
             warnings.simplefilter("ignore", RuntimeWarning)     # the learner's overflow shows as inf or nan
-            reports = exercise.run(learner, case)
-    except Exception as error:
-        if not_started(error, path):
-            return Grade(exercise, NOT_STARTED, cases=1, case=described, message=str(error))
-        return Grade(exercise, FAILING, cases=1, case=described, message=learner_traceback(error, path))
+            reports = exercise.run(learner, case, exercise.mistakes)
+    except LearnerError as error:
+        if error.not_started:
+            return Grade(exercise, NOT_STARTED, cases=1, case=described, message=error.message)
+        return Grade(exercise, FAILING, cases=1, case=described, message=error.text)
+    except (ValueError, TypeError) as error:    # the comparison refused what the learner's object holds
+        return Grade(exercise, FAILING, cases=1, case=described, message=str(error))
     if all(report.passed for report in reports):
         return None
     label = f"{exercise.file}:{exercise.class_name}"

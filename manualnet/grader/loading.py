@@ -1,4 +1,8 @@
-"""Loading a learner's exercise file: compiled from its text, never cached; its errors shown in its own lines."""
+"""Finding the exercises folder, and showing an error of the learner's code in the learner's own lines.
+
+The file itself is compiled from its text, never cached, in the process that runs it
+(``manualnet.grader.child``).
+"""
 
 import traceback
 from pathlib import Path
@@ -25,24 +29,6 @@ def find_folder(folder=None):
                         "(git clone it; the exercises are files you edit)")
 
 
-def load_class(exercise, folder):
-    """The class the learner's file defines, from its text as it is now (compiled, never cached)."""
-    path = Path(folder) / f"{exercise.name}.py"
-    if not path.is_file():
-        raise ExerciseError(f"{path} does not exist; git checkout {exercise.file} brings the stub back")
-    source = path.read_text(encoding="utf-8")
-    namespace = {"__name__": f"{FOLDER}.{exercise.name}", "__file__": str(path)}
-    try:
-        exec(compile(source, str(path), "exec"), namespace)
-    except Exception as error:                   # a syntax error or a failing import in the learner's file
-        raise ExerciseError(f"{path} does not run:\n{learner_traceback(error, path)}") from None
-    found = namespace.get(exercise.class_name)
-    if not isinstance(found, type):
-        raise ExerciseError(f"{path} defines no class {exercise.class_name}; "
-                            f"git checkout {exercise.file} brings the stub back")
-    return found
-
-
 def learner_traceback(error, path):
     """The traceback lines that are in the learner's file, then the error itself."""
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename) == Path(path)]
@@ -57,8 +43,6 @@ def not_started(error, path):
     """Whether the error is the stub's own NotImplementedError, raised in the learner's file."""
     frames = traceback.extract_tb(error.__traceback__)
     return isinstance(error, NotImplementedError) and bool(frames) and Path(frames[-1].filename) == Path(path)
-
-
 
 
 def display_path(folder):

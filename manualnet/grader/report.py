@@ -3,13 +3,23 @@
 import sys
 import textwrap
 
+from manualnet.testing.diagnoses import MISTAKES
+
 from .exercise import COMMAND, DRAWN_CASES, FOLDER
 from .grading import NOT_STARTED, PASSING, grade
 from .loading import display_path, find_folder
 from .path import EXERCISES, get, next_after
+from .remote import ProcessLink
 
 
+# Why the right line is right, for the mistakes every layer can make (a table's own mistakes carry theirs).
 HINTS = {
+    "path missing": "every path from a value to the loss adds its own term (derivations/backprop.md#two-paths-add-"
+                    "them, eq. (4)); a gradient that stays 0 is a path whose line was never written",
+    "entries missing": "each entry gets its own gradient: a loop that skips some, or a write of zeros over what "
+                       "an earlier step added, loses them",
+    "upstream ignored": "backward takes G = dL/dy and multiplies it by the layer's own derivative: the chain rule's "
+                        "first factor is the gradient that arrives from above (derivations/backprop.md, eq. (5))",
     "sum vs mean": "count the terms: a value used once by each of the N samples gets one term per sample, and "
                    "the chain rule adds them (derivations/backprop.md#two-paths-add-them, eq. (4)); a 1/N "
                    "belongs only where forward itself divides by N (a mean)",
@@ -30,47 +40,81 @@ HINTS = {
     "derivative as value": "backward multiplies by the function's derivative, not by the function's value",
     "mean term missing": "a statistic of the batch (its mean) depends on every sample, so each x also reaches "
                          "the loss through it: that road adds a term",
-    "kernel not flipped": "find which outputs read one input cell: output (i, j) reads cell a through tap "
-                          "p = (a − s·i)/d, so seen from the input the taps run backwards; eq. (6) and eq. (7) "
-                          "say it with indices",
-    "stride not dilated": "outputs i and i + 1 read windows s cells apart: their gradients go back s cells apart "
-                          "too (eq. (6) and the zeros of eq. (7))",
-    "max to whole window": "only the window's maximum reached the output: the other cells of the window get "
-                           "nothing from it (routes, eq. (2) and (6))",
-    "average not divided": "forward divided each window's sum by its divisor D, so each cell's rate is 1/D",
-    "duplicates lost": "a token used twice gets the sum of both rows of G: weight.grad[idx] += G writes each row "
-                       "once (embedding.md eq. (3) and the paragraph after it)",
     "shape": "backward returns dL/dx of the shape of x and keeps each .grad the shape of its parameter; does "
              "backward end with return?",
 }
 
 
 def hints(grade):
-    """Lines that say which section and equation to read for each failing gradient, and what the diagnosis means."""
-    exercise = grade.exercise
-    if grade.status == NOT_STARTED:
+    """The hints under a failing grade: one per mistake named, and one for the failing rows no name explains.
+
+    An error in the learner's code gets none: its traceback is the evidence.
+    """
+    if grade.status == NOT_STARTED or not grade.reports:
         return []
-    if not grade.reports:
-        return [_wrap(f"hint: read the error above; {exercise.shapes} lines up the shapes of every array "
-                      f"({exercise.page}, eq. {exercise.read})")]
-    lines, seen = [], set()
+    exercise = grade.exercise
+    lines = []
+    named = {}
     for report in grade.reports:
-        for array in report.arrays:
-            if array.passed:
-                continue
-            key = _equation_key(exercise, array.name)
-            if key in seen:
-                continue
-            seen.add(key)
-            if key == "output":
-                lines.append(f"hint: your forward's output differs from manualnet's: the exercise is {exercise.title}; "
-                             f"git checkout {exercise.file} brings the written forward back")
-                continue
-            equation, what = exercise.equations[key]
-            lines.append(f"hint: {_row_name(array.name)} is {what}, eq. {equation}: read {exercise.page}")
-    for name in grade.diagnosed():
-        lines.append(f"hint ({name}): {HINTS[name]}")
+        for diagnosis in getattr(report, "diagnoses", ()):
+            named.setdefault(diagnosis.name, diagnosis)
+    for name, diagnosis in named.items():
+        why = diagnosis.why or HINTS.get(name) or MISTAKES.get(name, "")
+        lines.append(f"hint ({name}): {_sentence(why)} Read {exercise.page}.")
+    comparison = grade.reports[0]
+    unnamed = [row for row in comparison.arrays if not row.passed and not _named(comparison, row.name)]
+    if unnamed:
+        lines.append(_unnamed_hint(exercise, comparison, unnamed))
     return [_wrap(line) for line in lines]
+
+
+def _named(report, row):
+    return any(diagnosis.array == row or diagnosis.array.startswith(f"the update of {row.split(' after')[0]}")
+               for diagnosis in getattr(report, "diagnoses", ()))
+
+
+def _unnamed_hint(exercise, report, unnamed):
+    """Which rows fail, and the one line to read first: the chain's first that reaches exactly them."""
+    rows = [row.name for row in unnamed]
+    if "output" in rows[:1]:
+        return (f"hint: Your forward's output differs from manualnet's, and the exercise is {exercise.title} only: "
+                f"git checkout {exercise.file} brings the written forward back.")
+    chain = getattr(exercise.mistakes, "chain", None)
+    made = set(getattr(chain, "inputs", {})) | set(getattr(chain, "parameters", {}))
+    passing = [row.name for row in report.arrays if row.passed and not row.name.startswith("output")
+               and (not made or row.name in made)]
+    said = f"hint: {_listed(rows)} {'fails' if len(rows) == 1 else 'fail'}"
+    said += f" while {_listed(passing)} {'passes' if len(passing) == 1 else 'pass'}." if passing else "."
+    suspects = getattr(report, "suspects", [])
+    if suspects and rows[0].startswith("params["):
+        return (f"{said} The first step went right, so look at what one step keeps for the next: "
+                f"{_listed_lines(suspects)}; read {exercise.page}.")
+    if suspects:
+        first, last = suspects[0], suspects[-1]
+        also = f" (so could every line after it up to eq. {last.equation})" if len(suspects) > 1 else ""
+        return (f"{said} The first line of {exercise.title} that can explain exactly this is {first.formula}, "
+                f"eq. {first.equation}{also}: read {report_page(exercise)} from there.")
+    key = _equation_key(exercise, rows[0])
+    equation, what = exercise.equations[key]
+    return f"{said} {_row_name(rows[0]).capitalize()} is {what}, eq. {equation}: read {exercise.page}."
+
+
+def _listed_lines(steps):
+    return "; ".join(f"{step.formula}, eq. {step.equation}" for step in steps)
+
+
+def report_page(exercise):
+    return exercise.mistakes.page if exercise.mistakes is not None and exercise.mistakes.page else exercise.page
+
+
+def _listed(names):
+    names = [_row_name(name) for name in dict.fromkeys(names)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _sentence(text):
+    text = text.strip()
+    return text + ("" if text.endswith(".") else ".")
 
 
 def _wrap(text, indent="    "):
@@ -78,9 +122,9 @@ def _wrap(text, indent="    "):
 
 
 def _row_name(name):
-    """A report row as a hint names it: 'bias' -> 'bias.grad', 'params[0] after step 2' -> 'params'."""
-    if name.startswith("params["):
-        return "params"
+    """A report row as a hint names it: 'bias' -> 'bias.grad', 'params[0] after step 2' -> 'params[0] after step 2'."""
+    if name.startswith(("params[", "output")):
+        return name
     return name if name.endswith(".grad") else f"{name}.grad"
 
 
@@ -91,8 +135,6 @@ def _equation_key(exercise, name):
     plain = name.removesuffix(".grad")
     if plain in exercise.equations:
         return plain
-    if plain.split("[")[0] == "output":             # a tuple output's rows: output[0], output[1]
-        return "output"
     return "input"
 
 
@@ -127,19 +169,35 @@ def format_grade(grade):
         lines.append(f"FAILED on {which}: {grade.case}")
     else:
         lines.append("FAILED")
+    lines += _printed(grade.printed)
     if grade.message:
         lines += ["", grade.message]
     for report in grade.reports:
         lines += ["", str(report)]
-    lines.append("")
-    lines += hints(grade)
-    return "\n".join(lines)
+    shown = hints(grade)
+    return "\n".join(lines + ([""] + shown if shown else []))
 
 
-def listing(folder=None, drawn=DRAWN_CASES):
-    """Grade every exercise; return (the text of ``exercises``, the grades)."""
+def _printed(text, most=10):
+    """What the learner's code printed while it was graded, its first lines, set apart from the grader's own."""
+    printed = text.splitlines()
+    if not printed:
+        return []
+    more = f", the first {most} of {len(printed)}" if len(printed) > most else ""
+    return ["", f"your code printed{more}:", *(f"  | {line}" for line in printed[:most])]
+
+
+def listing(folder=None, drawn=DRAWN_CASES, link=None):
+    """Grade every exercise (each file in the same child process, unless ``link`` says otherwise); return (the
+    text of ``exercises``, the grades)."""
     folder = find_folder(folder)
-    grades = [grade(exercise, folder, drawn) for exercise in EXERCISES]
+    own = link is None
+    link = ProcessLink() if own else link
+    try:
+        grades = [grade(exercise, folder, drawn, link) for exercise in EXERCISES]
+    finally:
+        if own:
+            link.close()
     rows = [(str(number), g.exercise.name, g.status, g.exercise.title, g.exercise.page.split("#")[0])
             for number, g in enumerate(grades, start=1)]
     from manualnet.testing.comparison import format_table  # the table every report prints

@@ -2,14 +2,17 @@
 
 import copy
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from manualnet.models import LogisticRegression
+from manualnet._numerics import binary_cross_entropy
 from manualnet.nn import (BatchNorm1d, Conv2d, CrossEntropyLoss, Dropout, Embedding, Linear, LSTMCell,
                           Module, ReLU, Sequential)
-from manualnet.testing.comparison import ComparisonReport, compare_modules
-from manualnet.testing.diagnoses import Evidence, diagnose
+from manualnet.nn.parameter import Parameter
+from manualnet.testing.comparison import MINE, REFERENCE, ComparisonReport, compare_modules
+from manualnet.testing.diagnoses import Candidate, Evidence, diagnose, name_mistakes
 from manualnet.testing.gradcheck import ATOL, RTOL, check_loss, check_module, compare_arrays
 
 
@@ -30,11 +33,36 @@ def _copy_parameters(source, target):
     return target
 
 
-def _layer_reports(mine, reference, inputs, seed, differentiate=check_module):
-    """The comparison with the reference, then the gradient check of mine with the reference's parameters."""
-    comparison = compare_modules(mine, reference, *inputs, rng=seed)
-    gradients = differentiate(_copy_parameters(reference, mine), *inputs, rng=seed, raise_on_failure=False)
-    return [comparison, gradients]
+@dataclass
+class Setup:
+    """One case of a layer's exercise, built: the reference (manualnet's layer, random parameters), the inputs,
+    and how to build the learner's module with the same configuration."""
+
+    reference: Module
+    inputs: tuple
+    mine: Callable                      # the learner's class -> the learner's module
+    differentiate: Callable = check_module
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """How a layer's exercise runs one case: ``setup(case)``, then the comparison and the gradient check."""
+
+    setup: Callable                     # case -> Setup
+
+    def __call__(self, learner, case, mistakes=None):
+        built = self.setup(case)
+        mine = built.mine(learner)
+        comparison = compare_modules(mine, built.reference, *built.inputs, rng=upstream_rng(case), mistakes=mistakes)
+        gradients = built.differentiate(_copy_parameters(built.reference, mine), *built.inputs,
+                                        rng=upstream_rng(case), raise_on_failure=False)
+        return [comparison, gradients]
+
+
+def upstream_rng(case):
+    """The upstream gradients' own stream: never the one the case's data and weights came from (an upstream equal
+    to the weights, or with the input's signs, hides mistakes: np.maximum(G, 0) would pass for ReLU's backward)."""
+    return np.random.default_rng((case["seed"], 1))
 
 
 class ModelWithItsLoss(Module):
@@ -59,7 +87,7 @@ class ModelWithItsLoss(Module):
     def forward(self, x, y):
         self.x, self.y = x, y
         self.yhat = self.model(x)
-        return self.model.loss(self.yhat, y)
+        return np.mean(binary_cross_entropy(self.yhat, y))        # the model's loss, eq. (3)
 
     def backward(self, grad_output=1.0):
         self.model.backward(self.x, self.yhat, self.y)
@@ -72,45 +100,51 @@ class ModelWithItsLoss(Module):
         return self.model.describe()
 
 
-def run_logistic_regression(learner, case):
+def _in_mode(training):
+    """The learner's module built, then put in the case's mode (train or eval), as the reference is."""
+    def mode(module):
+        return module if training else module.eval()
+    return mode
+
+
+def setup_logistic_regression(case):
     rng = np.random.default_rng(case["seed"])
     n, dim = case["batch"], case["features"]
     reference = _random_parameters(LogisticRegression(dim, dtype=np.float64), rng)
     x = rng.standard_normal((n, dim))
     y = rng.integers(0, 2, n).astype(np.float64)
-    mine = ModelWithItsLoss(learner(dim))
-    return _layer_reports(mine, ModelWithItsLoss(reference), (x, y), case["seed"])
+    return Setup(ModelWithItsLoss(reference), (x, y), lambda learner: ModelWithItsLoss(learner(dim)))
 
 
-def run_linear(learner, case):
+def setup_linear(case):
     rng = np.random.default_rng(case["seed"])
     n, d_in, d_out, bias = case["batch"], case["in_features"], case["out_features"], case["bias"]
     reference = _random_parameters(Linear(d_in, d_out, bias=bias, dtype=np.float64), rng)
     x = rng.standard_normal((n, d_in))
-    return _layer_reports(learner(d_in, d_out, bias=bias), reference, (x,), case["seed"])
+    return Setup(reference, (x,), lambda learner: learner(d_in, d_out, bias=bias))
 
 
-def run_activation(reference_class, margin=0.0, scale=1.0, options=()):
-    def run(learner, case):
+def setup_activation(reference_class, margin=0.0, scale=1.0, options=()):
+    def setup(case):
         from manualnet.testing.strategies import random_array
         x = random_array(case["seed"], case["shape"], scale=scale, margin=margin)
         if margin:                                # both sides of the kink, always: a gradient to compare
             x.flat[0], x.flat[1] = abs(x.flat[0]), -abs(x.flat[1])
         chosen = {name: case[name] for name in options}
-        return _layer_reports(learner(**chosen), reference_class(**chosen), (x,), case["seed"])
-    return run
+        return Setup(reference_class(**chosen), (x,), lambda learner: learner(**chosen))
+    return setup
 
 
-def run_cross_entropy(learner, case):
+def setup_cross_entropy(case):
     rng = np.random.default_rng(case["seed"])
     n, classes, reduction = case["batch"], case["classes"], case["reduction"]
     logits = 3 * rng.standard_normal((n, classes))
     labels = rng.integers(0, classes, n)
-    return _layer_reports(learner(reduction=reduction), CrossEntropyLoss(reduction=reduction),
-                          (logits, labels), case["seed"], differentiate=check_loss)
+    return Setup(CrossEntropyLoss(reduction=reduction), (logits, labels),
+                 lambda learner: learner(reduction=reduction), differentiate=check_loss)
 
 
-def run_sequential(learner, case):
+def setup_sequential(case):
     rng = np.random.default_rng(case["seed"])
     sizes = case["sizes"]
     layers = []
@@ -118,77 +152,70 @@ def run_sequential(learner, case):
         layers += [Linear(d_in, d_out, dtype=np.float64), ReLU()]
     layers.pop()                                  # no ReLU after the last Linear: the notes' logits
     reference = _random_parameters(Sequential(*layers), rng)
-    mine = learner(*copy.deepcopy(layers))
     x = rng.standard_normal((case["batch"], sizes[0]))
-    return _layer_reports(mine, reference, (x,), case["seed"])
+    return Setup(reference, (x,), lambda learner: learner(*copy.deepcopy(layers)))
 
 
-def run_dropout(learner, case):
+def setup_dropout(case):
     rng = np.random.default_rng(case["seed"])
     p = case["p"]
     x = rng.standard_normal(case["shape"])
     mask = rng.random(case["shape"]) >= p
     mask.flat[0], mask.flat[1] = True, False      # one element kept and one dropped, always
-    mine, reference = learner(p=p), Dropout(p=p)
-    if not case["training"]:
-        mine.eval()
-        reference.eval()
-    return _layer_reports(mine, reference, (x, mask), case["seed"])
+    mode = _in_mode(case["training"])
+    return Setup(mode(Dropout(p=p)), (x, mask), lambda learner: mode(learner(p=p)))
 
 
-def run_batchnorm(learner, case):
+def setup_batchnorm(case):
     rng = np.random.default_rng(case["seed"])
     n, features = case["batch"], case["features"]
     reference = _random_parameters(BatchNorm1d(features, dtype=np.float64), rng)
     reference.running_mean[...] = rng.standard_normal(features)
     reference.running_var[...] = rng.uniform(0.5, 2.0, features)
-    mine = learner(features)
-    if not case["training"]:
-        mine.eval()
-        reference.eval()
     x = 2 * rng.standard_normal((n, features)) + 1
-    return _layer_reports(mine, reference, (x,), case["seed"])
+    mode = _in_mode(case["training"])
+    return Setup(mode(reference), (x,), lambda learner: mode(learner(features)))
 
 
 # -- images (N, C, H, W), small enough for finite differences --
 
-def run_conv2d(learner, case):
+def setup_conv2d(case):
     rng = np.random.default_rng(case["seed"])
     options = {name: case[name] for name in ("stride", "padding", "dilation", "bias")}
     reference = _random_parameters(Conv2d(case["in_channels"], case["out_channels"], case["kernel_size"],
                                           dtype=np.float64, **options), rng)
     x = rng.standard_normal((case["batch"], case["in_channels"], *case["size"]))
-    mine = learner(case["in_channels"], case["out_channels"], case["kernel_size"], **options)
-    return _layer_reports(mine, reference, (x,), case["seed"])
+    return Setup(reference, (x,), lambda learner: learner(case["in_channels"], case["out_channels"],
+                                                           case["kernel_size"], **options))
 
 
-def run_pool(reference_class, options):
-    def run(learner, case):
+def setup_pool(reference_class, options):
+    def setup(case):
         from manualnet.testing.strategies import distinct_values
         # Values 0.01 apart: no window has a tie, and no finite-difference step changes a window's maximum.
         x = distinct_values(case["seed"], (case["batch"], case["channels"], *case["size"]))
         chosen = {name: case[name] for name in options}
-        return _layer_reports(learner(**chosen), reference_class(**chosen), (x,), case["seed"])
-    return run
+        return Setup(reference_class(**chosen), (x,), lambda learner: learner(**chosen))
+    return setup
 
 
 # -- a lookup and one LSTM step --
 
-def run_embedding(learner, case):
+def setup_embedding(case):
     rng = np.random.default_rng(case["seed"])
     rows, dim = case["num_embeddings"], case["embedding_dim"]
     reference = _random_parameters(Embedding(rows, dim, dtype=np.float64), rng)
     indices = rng.integers(0, rows, (case["batch"], case["length"]))
     indices.flat[1] = indices.flat[0]             # a token used twice, always: its gradients add
-    return _layer_reports(learner(rows, dim), reference, (indices,), case["seed"])
+    return Setup(reference, (indices,), lambda learner: learner(rows, dim))
 
 
-def run_lstm_cell(learner, case):
+def setup_lstm_cell(case):
     rng = np.random.default_rng(case["seed"])
     n, inputs, hidden, bias = case["batch"], case["input_size"], case["hidden_size"], case["bias"]
     reference = _random_parameters(LSTMCell(inputs, hidden, bias=bias, dtype=np.float64), rng)
     x, h, c = rng.standard_normal((n, inputs)), rng.standard_normal((n, hidden)), rng.standard_normal((n, hidden))
-    return _layer_reports(learner(inputs, hidden, bias=bias), reference, (x, (h, c)), case["seed"])
+    return Setup(reference, (x, (h, c)), lambda learner: learner(inputs, hidden, bias=bias))
 
 
 # -- optimizers: the same parameters and gradients, step by step ------------------------
@@ -207,9 +234,8 @@ class StepsReport(ComparisonReport):
 
 
 def run_optimizer(reference_class):
-    def run(learner, case):
+    def run(learner, case, mistakes=None):
         rng = np.random.default_rng(case["seed"])
-        from manualnet.nn.parameter import Parameter
         values = [rng.standard_normal(shape) for shape in case["shapes"]]
         mine_params, reference_params = [Parameter(v) for v in values], [Parameter(v) for v in values]
         mine = learner(mine_params, **case["options"])
@@ -217,25 +243,50 @@ def run_optimizer(reference_class):
         options = ", ".join(f"{name}={value!r}" for name, value in case["options"].items())
         report = StepsReport(learner.__name__, [], ATOL, RTOL, reference=f"optim.{reference_class.__name__}({options})",
                              steps=case["steps"])
+        grads = []
         for step in range(1, case["steps"] + 1):
-            for p, q in zip(mine_params, reference_params):
-                p.grad[...] = q.grad[...] = rng.standard_normal(p.shape)
-            before = [(p.data.copy(), q.data.copy()) for p, q in zip(mine_params, reference_params)]
+            grads.append([rng.standard_normal(p.shape) for p in mine_params])
+            for p, q, g in zip(mine_params, reference_params, grads[-1]):
+                p.grad[...] = q.grad[...] = g
+            before = [q.data.copy() for q in reference_params]
             mine.step()
             reference.step()
-            for index, (p, q, (p_before, q_before)) in enumerate(zip(mine_params, reference_params, before)):
+            compared = {}
+            for index, (p, q) in enumerate(zip(mine_params, reference_params)):
                 name = f"params[{index}] after step {step}"
                 if np.shape(p.data) != np.shape(q.data):
                     raise ValueError(f"step {step} changed the shape of params[{index}] from {np.shape(q.data)} "
                                      f"to {np.shape(p.data)}; a step moves each entry, in place")
-                row = compare_arrays(name, p.data, q.data, ATOL, RTOL)
-                report.arrays.append(row)
-                if not row.passed:
-                    evidence = Evidence(np.asarray(p.data - p_before, dtype=np.float64), q.data - q_before, ATOL, RTOL)
-                    found = diagnose(f"the update of params[{index}] in step {step}", evidence)
-                    if found:
-                        report.diagnoses.append(found)
+                report.arrays.append(compare_arrays(name, p.data, q.data, ATOL, RTOL, sides=(MINE, REFERENCE)))
+                compared[name] = (np.asarray(p.data, dtype=np.float64), q.data.copy())
             if not report.passed:
+                _diagnose_step(report, compared, before, mistakes, (values, grads, case["options"]))
                 break
         return [report]
     return run
+
+
+def _diagnose_step(report, compared, before, table, run):
+    """Name what went wrong in the first step that differs: a mistake of the table, run from the same start with
+    the same gradients, whose parameters after this step equal mine; else a relation of the step's update."""
+    failing = [name for name, row in zip(compared, report.arrays[-len(compared):]) if not row.passed]
+    step = len(run[1])
+    candidates = []
+    for mistake in table.mistakes if table is not None else ():
+        for detail, replace, *_ in mistake.ways():
+            after = table.chain.trajectory(*run, replace)[step - 1]
+            says = mistake.says(detail)
+            candidates.append(Candidate(mistake.name, says, dict(zip(compared, after)), why=mistake.why))
+    named, left = name_mistakes(compared, failing, candidates, ATOL, RTOL)
+    report.diagnoses += named
+    for name in left:
+        index = list(compared).index(name)
+        mine, reference = compared[name]
+        if not np.isfinite(mine).all():
+            continue                                # its problem says where the NaN or the infinity is
+        found = diagnose(f"the update of params[{index}] in step {step}",
+                         Evidence(mine - before[index], reference - before[index], ATOL, RTOL))
+        if found:
+            report.diagnoses.append(found)
+    if table is not None and left and step > 1:
+        report.suspects = table.chain.carried()     # step 1 went right: what a step keeps for the next one did not

@@ -18,7 +18,6 @@ import inspect
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -28,8 +27,8 @@ from manualnet.testing import bugzoo
 from tests.exercise_drop_in import resolve, with_body, with_drop_in
 from tests.test_readme import masked
 
-ROOT = Path(__file__).resolve().parents[2]
-STUBS = ROOT / "exercises"
+from .course import NAMES, ROOT, STUBS, graded, pristine, put
+
 README = ROOT / "README.md"
 
 LIBRARY = {
@@ -53,64 +52,29 @@ DROP_IN_ATTRIBUTES = {"batchnorm": {"affine": True}, "cross_entropy": {"weighted
                       "embedding": {"padding_idx": None, "scale_grad_by_freq": False},
                       "lstm_cell": {"adapter": "lstm_cell"}}
 
-# (exercise, bug-zoo class, the diagnosis it must get)
+# (exercise, bug-zoo class, the name its exercise's table gives it)
 BUGS = [
     ("linear", "TransposedWeightGradLinear", "transposed"),
-    ("linear", "BiasGradMeanLinear", "sum vs mean"),
+    ("linear", "BiasGradMeanLinear", "bias averaged"),
     ("linear", "OverwritingLinear", "not accumulated"),
     ("relu", "ReLUWithoutMask", "mask missing"),
-    ("sigmoid", "SigmoidDerivativeAsValue", "derivative as value"),
-    ("softmax", "SoftmaxDiagonalOnly", "softmax diagonal"),
-    ("cross_entropy", "CrossEntropyMissingOneOverN", "sum vs mean"),
+    ("sigmoid", "SigmoidDerivativeAsValue", "value for slope"),
+    ("softmax", "SoftmaxDiagonalOnly", "diagonal only"),
+    ("cross_entropy", "CrossEntropyMissingOneOverN", "1/N missing"),
     ("dropout", "DropoutWithoutMask", "mask missing"),
-    ("dropout", "DropoutScaledByP", "dropout scale"),
-    ("batchnorm", "BatchNormWithoutMeanTerm", "mean term missing"),
+    ("dropout", "DropoutScaledByP", "scaled by 1/p"),
+    ("batchnorm", "BatchNormWithoutMeanTerm", "mean term dropped"),
     ("conv2d", "UnflippedKernelConv2d", "kernel not flipped"),
-    ("conv2d", "UndilatedGradConv2d", "stride not dilated"),
+    ("conv2d", "UndilatedGradConv2d", "stride ignored"),
     ("max_pool2d", "MaxPoolGradToWholeWindow", "max to whole window"),
-    ("avg_pool2d", "AvgPoolGradNotDivided", "average not divided"),
+    ("avg_pool2d", "AvgPoolGradNotDivided", "not divided"),
     ("embedding", "EmbeddingFancyIndexPlusEquals", "duplicates lost"),
 ]
-
-NAMES = [exercise.name for exercise in E.EXERCISES]
-
-
-def pristine(name):
-    """The stub as committed: the working tree's, unless it has been solved in place (then git's)."""
-    text = (STUBS / f"{name}.py").read_text(encoding="utf-8")
-    if "raise NotImplementedError(" in text:
-        return text
-    committed = subprocess.run(["git", "show", f"HEAD:exercises/{name}.py"], cwd=ROOT, capture_output=True,
-                               text=True)
-    if committed.returncode != 0:
-        pytest.skip(f"exercises/{name}.py is being solved and git has no committed stub to test "
-                    "(git checkout exercises/ restores it)")
-    return committed.stdout
-
-
-@pytest.fixture
-def course(tmp_path):
-    """A temporary exercises/ folder holding every committed stub."""
-    folder = tmp_path / "exercises"
-    folder.mkdir()
-    for name in NAMES:
-        (folder / f"{name}.py").write_text(pristine(name), encoding="utf-8")
-    return folder
-
-
-def put(course, name, text):
-    (course / f"{name}.py").write_text(text, encoding="utf-8")
-
 
 def drop_library_in(course, name):
     exercise = E.get(name)
     put(course, name, with_drop_in(pristine(name), exercise.class_name, LIBRARY[name],
                                    **DROP_IN_ATTRIBUTES.get(name, {})))
-
-
-def graded(course, name):
-    result = E.grade(E.get(name), course)
-    return result, E.format_grade(result)
 
 
 # -- the folder and the pointers ----------------------------------------------------------
@@ -194,9 +158,9 @@ def test_each_classic_mistake_dropped_in_fails_with_its_diagnosis_named(course, 
                                    **DROP_IN_ATTRIBUTES.get(name, {})))
     result, text = graded(course, name)
     assert result.status == E.FAILING, text
-    assert diagnosis in result.diagnosed(), text
+    assert result.diagnosed() == [diagnosis], text
     flat = " ".join(text.split())
-    assert f"hint ({diagnosis}): " in flat and f"read {exercise.page}" in flat
+    assert f"hint ({diagnosis}): " in flat and f"Read {exercise.mistakes.page}." in flat
     for line in library_lines(name):
         assert line not in text, f"the grade shows the library's line {line!r}"
 
@@ -216,82 +180,49 @@ def test_every_bug_zoo_mistake_of_an_exercised_layer_is_tried():
             assert bug.__name__ in tried, f"{bug.__name__} breaks {layer.__name__}: add it to BUGS"
 
 
-# -- mistakes written as a learner writes them ----------------------------------------------
+# -- what a failure says: evidence first, then one hint ---------------------------------------------
+# (tests/grader/test_corpus.py grades a corpus of learners' backwards; these check the words)
 
-LEARNER_MISTAKES = {
-    # the notes' gradient without its 1/N (their x.shape[1] is our N)
-    "logistic_regression": ("""\
-        self.w.grad[...] = x.T @ (yhat - y)
-        self.b.grad[...] = (yhat - y).sum()
-""", "sum vs mean", True),
-    # the mean's 1/N also applied to reduction='sum': only a drawn case has 'sum'
-    "cross_entropy": ("""\
-        grad = self.probs.copy()
-        grad[np.arange(len(self.target)), self.target] -= 1
-        return grad * grad_output / len(self.target)
-""", "sum vs mean", False),
-    # a step uphill
-    "sgd": ("""\
-        for p in self.params:
-            p.data += self.lr * p.grad
-""", "sign flipped", True),
-    # Adam without the bias correction: step 1 moves by (1 − β₁)/√(1 − β₂) = 3.162 times the corrected step
-    "adam": ("""\
-        beta1, beta2 = self.betas
-        for p, state in zip(self.params, self.state):
-            if not state:
-                state.update(step=0, exp_avg=0 * p.data, exp_avg_sq=0 * p.data)
-            state["step"] += 1
-            m, v = state["exp_avg"], state["exp_avg_sq"]
-            m[...] = beta1 * m + (1 - beta1) * p.grad
-            v[...] = beta2 * v + (1 - beta2) * p.grad ** 2
-            p.data -= self.lr * m / (v ** 0.5 + self.eps)
-""", "constant factor", True),
-    # the im2col way, with the weight's gradient assigned where it must be added
-    "conv2d": ("""\
-        O = self.out_channels
-        G_mat = grad_output.transpose(1, 0, 2, 3).reshape(O, -1)
-        self.weight.grad = (G_mat @ self.X_col.T).reshape(self.weight.shape)
-        if self.bias is not None:
-            self.bias.grad += G_mat.sum(axis=1)
-        d_cols = self.weight.data.reshape(O, -1).T @ G_mat
-        d_padded = col2im(d_cols[np.newaxis], self.x_padded.shape, self.kernel_size, self.stride, self.dilation)
-        (P_h, P_w) = self.padding
-        return d_padded[:, :, P_h:d_padded.shape[2] - P_h, P_w:d_padded.shape[3] - P_w]
-""", "not accumulated", True),
-}
+def test_a_named_mistake_says_what_the_code_did_the_line_to_reread_and_the_evidence(course):
+    """dc_prev without the forget gate: the issue's own example."""
+    put(course, "lstm_cell", with_body(pristine("lstm_cell"), LSTM_RIGHT.replace("dc * f)", "dc)")))
+    result, text = graded(course, "lstm_cell")
+    flat = " ".join(text.split())
+    assert result.diagnosed() == ["forget gate left out"], text
+    assert ("diagnosis: hx[1].grad: forget gate left out — your dc_prev leaves out the forget gate; re-read "
+            "dc_prev = dc ⊙ f, eq. (13); evidence: mine equals that at all 6 entries, and differs from the right "
+            "value by up to ") in flat, text
+    assert flat.count("hint") == 1 and "hint (forget gate left out): c reaches c' = f ⊙ c + i ⊙ g" in flat
 
 
-@pytest.mark.parametrize("name", sorted(LEARNER_MISTAKES))
-@pytest.mark.slow
-def test_a_mistake_written_in_the_file_is_named(course, name):
-    body, diagnosis, on_fixed_case = LEARNER_MISTAKES[name]
-    put(course, name, with_body(pristine(name), body))
-    result, text = graded(course, name)
-    assert result.status == E.FAILING and result.fixed_case == on_fixed_case, text
-    assert diagnosis in result.diagnosed(), text
-    assert ("the fixed first case" if on_fixed_case else "the smallest failing case hypothesis found") in text
+def test_a_mistake_no_table_names_gets_one_hint_at_the_first_line_that_can_explain_it(course):
+    """df = dc ⊙ tanh(c') for dc ⊙ c: every row but dc_prev fails, and do (eq. (6)) is the first line reaching
+    exactly those."""
+    put(course, "lstm_cell", with_body(pristine("lstm_cell"), LSTM_RIGHT.replace("dc * self.c,", "dc * tanh_c,")))
+    result, text = graded(course, "lstm_cell")
+    assert result.status == E.FAILING and result.fixed_case and result.diagnosed() == [], text
+    hints = [line for line in text.split("\n\n")[-1].split("\nhint") if line.strip()]
+    assert len(hints) == 1, text
+    flat = " ".join(text.split())
+    assert ("hint: input.grad, hx[0].grad, weight_ih.grad, weight_hh.grad, bias_ih.grad and bias_hh.grad fail "
+            "while hx[1].grad passes. The first line of LSTMCell.backward that can explain exactly this is "
+            "do = dh' ⊙ tanh(c'), eq. (6) (so could every line after it up to eq. (11)): read "
+            "derivations/lstm.md#backward from there.") in flat, text
 
 
-def test_a_mistake_no_diagnosis_names_still_points_at_its_equations(course):
-    """One LSTM step with the gradient c' receives through h' (the second source of eq. (7)) left out."""
-    put(course, "lstm_cell", with_body(pristine("lstm_cell"), """\
-        dh_new, dc_new = grad_output
+LSTM_RIGHT = """\
+        dh_next, dc_next = grad_output
         i, f, g, o, tanh_c = self.i, self.f, self.g, self.o, self.tanh_c
-        dc = dc_new
-        da = np.concatenate([dc * g * i * (1 - i), dc * self.c * f * (1 - f), dc * i * (1 - g ** 2),
-                             dh_new * tanh_c * o * (1 - o)], axis=1)
+        dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
+        di, df, dg, do = dc * g, dc * self.c, dc * i, dh_next * tanh_c
+        da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g ** 2), do * o * (1 - o)], axis=1)
         self.weight_ih.grad += da.T @ self.x
         self.weight_hh.grad += da.T @ self.h
         if self.bias:
             self.bias_ih.grad += da.sum(axis=0)
             self.bias_hh.grad += da.sum(axis=0)
         return da @ self.weight_ih.data, (da @ self.weight_hh.data, dc * f)
-"""))
-    result, text = graded(course, "lstm_cell")
-    assert result.status == E.FAILING and result.fixed_case and result.diagnosed() == [], text
-    flat = " ".join(text.split())
-    assert "hint: hx[1].grad is dL/dc, eq. (7), (13): read derivations/lstm.md#backward" in flat, text
+"""
 
 
 @pytest.mark.slow
@@ -304,10 +235,35 @@ def test_a_case_only_hypothesis_draws_is_found_and_shrunk(course):
     result, text = graded(course, "softmax")
     assert result.status == E.FAILING and not result.fixed_case, text
     assert "Softmax(dim=0)" in result.case and "x (3, 2)" in result.case      # the smallest such case
-    assert "hint: input.grad is dL/dx = Jᵀ G, eq. (4): read derivations/softmax.md#softmax" in text
+    assert result.diagnosed() == ["sum along another axis"], text
+    assert "your sum runs along axis 1" in " ".join(text.split())
 
 
-def test_an_error_in_the_learners_code_shows_its_line_and_where_to_read(course):
+def test_a_module_without_parameters_gets_no_note_about_accumulating(course):
+    put(course, "relu", with_body(pristine("relu"), "        return grad_output\n"))
+    result, text = graded(course, "relu", drawn=0)
+    assert result.diagnosed() == ["mask missing"] and "zero_grad" not in text, text
+
+
+def test_a_gradient_of_the_wrong_shape_shows_both_shapes(course):
+    put(course, "relu", with_body(pristine("relu"), "        return (grad_output * (self.y > 0)).T\n"))
+    result, text = graded(course, "relu", drawn=0)
+    row = next(line for line in text.splitlines() if line.startswith("input.grad"))
+    assert "shape (3, 4)" in row and "shape (4, 3)" in row and "inf" not in row and "nan" not in row, text
+    assert result.diagnosed() == ["transposed"], text
+
+
+def test_what_the_learners_code_prints_is_shown_apart(course):
+    put(course, "relu", with_body(pristine("relu"), """\
+        print("passed: 21 cases")
+        return grad_output
+"""))
+    result, text = graded(course, "relu", drawn=0)
+    assert result.status == E.FAILING and "your code printed:" in text, text
+    assert "\n  | passed: 21 cases" in text
+
+
+def test_an_error_in_the_learners_code_shows_its_line_and_no_hint(course):
     put(course, "linear", with_body(pristine("linear"), """\
         self.weight.grad += grad_output.T @ self.x
         self.bias.grad += grad_output.sum(axis=0)
@@ -317,13 +273,15 @@ def test_an_error_in_the_learners_code_shows_its_line_and_where_to_read(course):
     assert result.status == E.FAILING and "bias=False" in result.case, text    # bias is None there
     assert re.search(r'File ".*linear\.py", line \d+, in backward\n    self\.bias\.grad \+= ', text), text
     assert "AttributeError: 'NoneType' object has no attribute 'grad'" in text
-    assert "hint: read the error above; derivations/linear.md#dimension-check" in " ".join(text.split())
+    assert "hint" not in text and "dimension" not in text
 
 
 def test_a_file_that_does_not_run_or_lacks_its_class_fails_with_the_reason(course):
     put(course, "relu", pristine("relu").replace("def backward(self", "def backward(self,,"))
     result, text = graded(course, "relu")
     assert result.status == E.FAILING and "does not run" in text and "SyntaxError" in text
+    assert re.search(r'File ".*relu\.py", line \d+\n    def backward\(self,,', text), text
+    assert "hint" not in text and "dimension" not in text
     put(course, "relu", pristine("relu").replace("class ReLU(", "class MyReLU("))
     result, text = graded(course, "relu")
     assert result.status == E.FAILING and "defines no class ReLU" in text
@@ -364,7 +322,8 @@ def test_the_command_line_exits_0_only_when_the_exercise_passes(course, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["exercises", "check", "lineer"], "argument NAME: invalid choice: 'lineer' (choose from 'logistic_regression', "),
+    (["exercises", "check", "lineer"], "argument NAME: no exercise 'lineer'; did you mean 'linear'? the exercises are "),
+    (["exercises", "check", "batchnrom"], "did you mean 'batchnorm'?"),
     (["exercises", "check"], "expected 'exercises' alone or 'exercises check NAME'"),
     (["exercises", "grade", "linear"], "argument check: invalid choice: 'grade'"),
 ])
@@ -426,8 +385,8 @@ def test_the_readme_session_replays_as_shown(course):
                              capture_output=True, text=True, timeout=300)
         assert ran.stderr == ""
         assert masked(ran.stdout) == masked("\n".join(shown)), f"{command} printed:\n{ran.stdout}"
-    assert "sum vs mean" in blocks[2][1] and "derivations/linear.md#backward" in blocks[2][1]
-    assert "eq. (4)" in blocks[2][1] and f"next: exercise 3/{len(E.EXERCISES)}, relu" in blocks[4][1]
+    assert "bias averaged" in blocks[2][1] and "derivations/linear.md#backward" in blocks[2][1]
+    assert "eq. (4)" in " ".join(blocks[2][1].split()) and f"next: exercise 3/{len(E.EXERCISES)}, relu" in blocks[4][1]
 
 
 def note_map(text):

@@ -109,12 +109,40 @@ class ScaledTanh(mn.Tanh):
         return 3 * super().backward(grad_output)
 
 
+class BiasGradNeverWritten(mn.Linear):
+    """Linear whose backward writes dL/dW and returns dL/dx, and forgets the bias."""
+
+    def backward(self, grad_output, need_input_grad=True):
+        self.weight.grad += grad_output.T @ self.x
+        return grad_output @ self.weight.data
+
+
+class FirstRowLost(mn.Tanh):
+    """Tanh whose input gradient loses its first sample (a loop that starts at 1)."""
+
+    def backward(self, grad_output, need_input_grad=True):
+        grad = super().backward(grad_output).copy()
+        grad[0] = 0
+        return grad
+
+
+class IgnoresItsUpstream(mn.Tanh):
+    """Tanh whose backward returns the local derivative 1 − y², never multiplied by grad_output."""
+
+    def backward(self, grad_output, need_input_grad=True):
+        return super().backward(np.ones_like(grad_output))
+
+
 def x_batch(shape=(4, 3), margin=0.0):
     return random_array(SEED, shape, margin=margin)
 
 
 def linear(n_in=3, n_out=2):
     return mn.Linear(n_in, n_out, rng=SEED, dtype=np.float64)
+
+
+def square_linear(cls):
+    return cls(3, 3, rng=SEED, dtype=np.float64)
 
 
 # -- comparing a learner's module -----------------------------------------------------
@@ -279,6 +307,9 @@ def _diagnosed_cases():
     recurrent = lambda cls: cls(3, 2, rng=SEED, dtype=np.float64)   # noqa: E731
     sequence, state = x_batch((6, 4, 3)), random_array(SEED + 4, (1, 4, 2))
     return [
+        ("path missing", square(BiasGradNeverWritten), square(mn.Linear), (x_batch(),), "bias.grad"),
+        ("entries missing", FirstRowLost(), mn.Tanh(), (x_batch(),), "input.grad"),
+        ("upstream ignored", IgnoresItsUpstream(), mn.Tanh(), (x_batch(),), "input.grad"),
         ("not accumulated", square(bugzoo.OverwritingLinear), square(mn.Linear), (x_batch(),), "weight.grad"),
         ("transposed", square(bugzoo.TransposedWeightGradLinear), square(mn.Linear), (x_batch(),), "weight.grad"),
         ("sum vs mean", bugzoo.CrossEntropyMissingOneOverN(), mn.CrossEntropyLoss(), (logits, labels), "input.grad"),
@@ -329,9 +360,33 @@ def test_mistake_is_named_for_a_broken_layer_and_the_correct_one_passes(mistake,
     report = compare_modules(mine, reference, *inputs, rng=UPSTREAM_SEED)
     assert not report[row].passed
     assert report.diagnosed(row) == [mistake]
-    assert f"diagnosis: {row}: {mistake} — " in str(report)
+    diagnosis = next(line for line in " ".join(str(report).split()).split("diagnosis: ")[1:] if f" {mistake} — " in line)
+    assert row in diagnosis.split(f": {mistake} — ")[0]
     assert all(len(line) <= 120 for line in str(report).splitlines()[3:])
     assert compare_modules(reference, reference, *inputs, rng=UPSTREAM_SEED).passed
+
+
+def test_a_gradient_that_is_zero_is_a_missing_path_never_a_factor_of_zero():
+    report = compare_modules(square_linear(BiasGradNeverWritten), square_linear(mn.Linear), x_batch(),
+                             rng=UPSTREAM_SEED)
+    assert report.diagnosed() == ["path missing"]
+    assert "0 ×" not in str(report) and "constant factor" not in str(report)
+
+
+def test_a_loss_that_ignores_its_upstream_gradient_is_named_so():
+    class IgnoresG(mn.CrossEntropyLoss):
+        def backward(self, grad_output=1.0):
+            return super().backward(1.0)
+
+    logits, labels = x_batch((4, 5)), np.array([0, 3, 1, 4])
+    report = compare_modules(IgnoresG(), mn.CrossEntropyLoss(), logits, labels, rng=UPSTREAM_SEED)
+    assert report.diagnosed() == ["upstream ignored"] and "grad_output" in str(report)
+
+
+def test_a_module_without_parameters_says_nothing_about_accumulating():
+    report = compare_modules(mn.Tanh(), mn.Tanh(), x_batch(), rng=UPSTREAM_SEED)
+    assert "zero_grad" not in str(report)
+    assert "2 passes, no zero_grad between" in str(compare_modules(linear(), linear(), x_batch(), rng=0))
 
 
 def test_every_named_mistake_has_a_broken_layer_showing_it():

@@ -14,8 +14,9 @@ fact about the numbers, like every other in ``diagnoses``.
 ``mistaken_runs`` returns ``{mistake: Run}`` for the mistakes that apply to
 the reference (sequence layers, gated layers, one-step tanh layers,
 lookups, and the layers the bug zoo holds a wrong version of: convolution,
-pooling, batch norm over images); the comparison turns each Run into rows
-with its own names.
+pooling, batch norm over images; and for any layer, a backward that never
+reads its upstream gradient); the comparison turns each Run into rows with
+its own names.
 """
 
 import copy
@@ -214,6 +215,16 @@ def _duplicates_lost(reference, inputs, mine_output, upstreams):
     return Run(parameter_grads=run_passes(reference, inputs, [upstream * keep for upstream in upstreams]).parameter_grads)
 
 
+# -- any layer: the upstream gradient never read ---------------------------------------------------
+
+def _upstream_ignored(reference, inputs, mine_output, upstreams):
+    """What a backward that never reads grad_output gives: the reference's backward of an upstream of all ones
+    (1.0 for a loss's scalar)."""
+    ones = [map_structure(lambda part: 1.0 if np.ndim(part) == 0 else np.ones_like(part), upstream)
+            for upstream in upstreams]
+    return run_passes(reference, inputs, ones)
+
+
 # -- convolution and pooling: the bug zoo's wrong layer, run on the reference's state ---------------------
 
 def _bug_zoo_layer(bug_name):
@@ -243,4 +254,5 @@ _REPRODUCTIONS = (
     ("gate order", _gate_order),
     ("tanh derivative of pre-activation", _tanh_derivative_of_preactivation),
     ("duplicates lost", _duplicates_lost),
+    ("upstream ignored", _upstream_ignored),
 )
