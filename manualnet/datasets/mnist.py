@@ -22,7 +22,8 @@ import zlib
 
 import numpy as np
 
-from .download import ArchiveSource, FileSpec, HttpSource, bytes_problem, cache_folder, fetch
+from .archives import ArchiveSource
+from .download import FileSpec, HttpSource, bytes_problem, cache_folder, fetch
 
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",

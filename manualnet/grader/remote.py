@@ -188,8 +188,8 @@ class RemoteClass:
 
 
 def _mirror(data, grad):
-    parameter = Parameter.__new__(Parameter)
-    parameter.data, parameter.grad = data, grad
+    parameter = Parameter(data)
+    parameter.grad = grad
     return parameter
 
 

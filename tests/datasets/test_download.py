@@ -18,8 +18,9 @@ import zipfile
 
 import pytest
 
-from manualnet.datasets import download
-from manualnet.datasets.download import ArchiveSource, DownloadError, FileSpec, HttpSource, SourceFailed, VerificationError, cache_folder, copy_archive_members, fetch
+from manualnet.datasets import archives
+from manualnet.datasets.archives import ArchiveSource, copy_archive_members
+from manualnet.datasets.download import DownloadError, FileSpec, HttpSource, SourceFailed, VerificationError, cache_folder, fetch
 
 from ..download_fakes import (UNREACHABLE, LocalServer, install_fake_npm, remove_npm_from_path, spec_of,
                              tar_bytes)
@@ -373,7 +374,7 @@ def test_a_zip_member_is_copied(tmp_path):
 
 
 def test_an_archive_too_large_for_what_is_wanted_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(download, "ARCHIVE_SLACK", 4096)
+    monkeypatch.setattr(archives, "ARCHIVE_SLACK", 4096)
     archive = tmp_path / "big.tar"
     archive.write_bytes(tar_bytes([("pkg/data/alpha", ALPHA), ("pkg/padding", bytes(2 * len(ALPHA) + 4097))]))
     with pytest.raises(SourceFailed, match=r"refused the archive big.tar: its members hold more than"):

@@ -13,7 +13,8 @@ import os
 import pytest
 
 from manualnet import datasets
-from manualnet.datasets.download import DownloadError, HttpArchiveSource, fetch
+from manualnet.datasets.archives import HttpArchiveSource
+from manualnet.datasets.download import DownloadError, fetch
 
 from ..download_fakes import LocalServer, spec_of, tar_bytes
 
