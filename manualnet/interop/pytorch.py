@@ -46,13 +46,16 @@ from manualnet.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from manualnet.testing.reports import ATOL, RTOL
 from manualnet.testing.comparison import compare_modules
 
+from .nanogpt import is_nanogpt, manualnet_gpt, transformer_from_torch, transformer_to_torch
+
 TORCH_SPEC = "torch==2.13.0"
 _LOSSES = (CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss)
 _LOSS_OPTIONS = ("weight", "pos_weight", "ignore_index", "label_smoothing")   # attributes named as PyTorch's
 _SUPPORTED = ("Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Dropout, BatchNorm1d, "
               "Sequential, MLP (the study notes' MultiLayerPerceptronClass in PyTorch), the losses, "
               "Conv1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d, CNN (to PyTorch only), Embedding, "
-              "RNN, LSTM, GRU and their cells")
+              "RNN, LSTM, GRU and their cells, LayerNorm, GELU, MultiheadAttention, ModuleList, ModuleDict, "
+              "GPT (nanoGPT's model in PyTorch) and its Block, CausalSelfAttention and MLP")
 
 
 def import_torch():
@@ -94,6 +97,8 @@ def _to_torch(module, torch, path):
         **{loss: _torch_loss(loss, torch) for loss in _LOSSES},
         **_conv_to_torch(torch, path),
         **_sequences_to_torch(torch),
+        **transformer_to_torch(torch, lambda child, name: _to_torch(child, torch, _join(path, name)),
+                               lambda twin, m: _with_state(twin, m, torch), lambda m: _torch_dtype(m, torch)),
     })
     if build is None:
         raise TypeError(
@@ -205,9 +210,13 @@ def _from_torch(torch_module, torch, path):
         **{getattr(nn, loss.__name__): _manualnet_loss(loss) for loss in _LOSSES},
         **_conv_from_torch(nn, path),
         **_sequences_from_torch(nn, path),
+        **transformer_from_torch(torch, lambda child, name: _from_torch(child, torch, _join(path, name)),
+                                 lambda t: _numpy_dtype(t, path)),
     })
     if build is None and _is_notes_mlp(torch_module, nn):
         build = _manualnet_mlp
+    if build is None and is_nanogpt(torch_module):
+        build = lambda t: manualnet_gpt(t, lambda m: _numpy_dtype(m, path))   # noqa: E731
     if build is None:
         raise TypeError(
             f"from_torch: {type(torch_module).__name__}{_at(path)} has no manualnet equivalent; supported: "

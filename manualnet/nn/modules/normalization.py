@@ -40,7 +40,6 @@ class LayerNorm(Module):
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)
         dtype = as_float_dtype(dtype, "LayerNorm")
-        self.dtype = dtype
         self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine and bias else None
 
@@ -84,12 +83,8 @@ class LayerNorm(Module):
         if x.ndim < len(trailing) or x.shape[x.ndim - len(trailing):] != trailing:
             raise ValueError(f"{name_of(self)}: expected input of shape (*, {', '.join(map(str, trailing))}) "
                              f"(normalized_shape last, after any leading dimensions), got shape {x.shape}")
-        check_dtype_matches(self, x, self.dtype)
-
-    def astype(self, dtype=np.float32):
-        super().astype(dtype)
-        self.dtype = as_float_dtype(dtype)
-        return self
+        if self.weight is not None or self.bias is not None:
+            check_dtype_matches(self, x, (self.weight if self.weight is not None else self.bias).dtype)
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
