@@ -25,37 +25,13 @@ from manualnet._grad_mode import _mode, is_grad_enabled, no_grad  # noqa: F401  
 from manualnet.nn.parameter import Parameter
 from . import primitives as P
 from .engine import AccumulateGrad, run_backward
+from .recording import record  # noqa: F401  (functional.py imports it from here)
 
 NON_LEAF_GRAD = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
     "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
     "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor."
 )
-
-
-def record(node, *inputs):
-    """Run ``node.forward`` on the inputs' arrays; return the output, recorded if any input needs a gradient.
-
-    ``inputs`` are Tensors, or constants (arrays, numbers) that get no
-    gradient.  The node is linked into the graph — ``next_functions`` points
-    at the node that made each input — only when recording is on and some
-    input requires grad; otherwise it is dropped and the result is a plain
-    tensor.
-    """
-    arrays = [value.data if isinstance(value, Tensor) else value for value in inputs]
-    output = np.asarray(node.forward(*arrays))
-    requires_grad = _mode.enabled and any(isinstance(value, Tensor) and value.requires_grad for value in inputs)
-    if not requires_grad:
-        return Tensor._wrap(output)
-    tensors = [value if isinstance(value, Tensor) else None for value in inputs]
-    node.next_functions = tuple((None if t is None else t._edge(), 0) for t in tensors)
-    node.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
-    node.input_shapes = tuple(np.shape(array) for array in arrays)
-    node.input_dtypes = tuple(np.asarray(array).dtype for array in arrays)
-    node.output_shape = output.shape
-    if node.saved:
-        node._input_versions = tuple((t, t._version) for t in tensors if t is not None)
-    return Tensor._wrap(output, requires_grad=True, grad_fn=node)
 
 
 class Tensor:
@@ -97,6 +73,7 @@ class Tensor:
         self._grad = None
         self._retains_grad = False
         self._version = 0             # bumped by in-place changes; a node that saved the tensor checks it
+        self._output_nr = 0           # which output of its grad_fn it is (a node can return several)
         self._accumulator = None      # this leaf's AccumulateGrad node, made on first use
         self.requires_grad = requires_grad
 
@@ -171,7 +148,7 @@ class Tensor:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is not None:
             self._retains_grad = True
-            self.grad_fn.retained = self
+            self.grad_fn.retained[self._output_nr] = self
 
     def accumulate_grad(self, grad):
         """Add a gradient into ``.grad`` in place (create it at the first one), eq. (33)."""
@@ -179,6 +156,10 @@ class Tensor:
             self._grad = Tensor._wrap(np.array(grad, dtype=self.dtype, copy=True))
         else:
             self._grad.data += grad
+
+    def _edge_and_output(self):
+        """(node, output_nr): where this tensor's gradient goes, PyTorch's next_functions entry."""
+        return self._edge(), self._output_nr
 
     def _edge(self):
         """Where a gradient for this tensor goes: its grad_fn, its AccumulateGrad, or nowhere (None)."""
@@ -206,7 +187,8 @@ class Tensor:
             raise NotImplementedError("Tensor.backward: inputs= is not supported; every leaf receives its gradient")
         if not self.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-        run_backward(self._edge(), self._initial_gradient(gradient), retain_graph=bool(retain_graph))
+        run_backward(self._edge(), self._initial_gradient(gradient), retain_graph=bool(retain_graph),
+                     output_nr=self._output_nr)
 
     def _initial_gradient(self, gradient):
         """dL/d(this tensor): 1 for a scalar, else the caller's, checked against our shape."""

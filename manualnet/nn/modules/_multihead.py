@@ -65,7 +65,7 @@ def build(layer, embed_dim, num_heads, dropout, bias, add_bias_kv, add_zero_attn
 
 
 def reset_parameters(layer):
-    """PyTorch's init: Xavier-uniform projections, zero biases, Xavier-normal bias_k and bias_v."""
+    """Xavier-uniform projections, zero biases, Xavier-normal bias_k and bias_v, drawn from ``layer.rng``."""
     rng = layer.rng
     for weight in (layer.in_proj_weight, layer.q_proj_weight, layer.k_proj_weight, layer.v_proj_weight):
         if weight is not None:

@@ -299,6 +299,10 @@ class MultiheadAttention(Attention, Module):
         self.rng = as_generator(rng)
         machinery.build(self, embed_dim, num_heads, dropout, bias, add_bias_kv, add_zero_attn, kdim, vdim,
                         batch_first, device, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's init: Xavier-uniform projections, zero biases, Xavier-normal bias_k and bias_v."""
         machinery.reset_parameters(self)
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
