@@ -44,6 +44,7 @@ NO_COUNTERPART = {
     "LogisticRegression": "the study notes' model (loss included), not a torch.nn layer",
     "CNN": "manualnet's convolutional model for the digits and MNIST (models.CNN), not a torch.nn layer",
     "LSTMClassifier": "manualnet's model that reads images row by row (models.LSTMClassifier), not a torch.nn layer",
+    "GPT": "nanoGPT's model (karpathy/nanoGPT model.py), not a torch.nn layer; its arguments are GPTConfig's fields",
 }
 
 # Base classes: torch.nn.Module.__init__ takes *args/**kwargs only to hand them to
@@ -217,6 +218,8 @@ def test_resolving_overloads_reads_the_documented_signature():
     (lambda: mn.Linear(3, 2, device="cuda"), "device"),
     (lambda: mn.BatchNorm1d(3, device="cuda:0"), "device"),
     (lambda: mn.CrossEntropyLoss(size_average=False), "size_average"),
+    (lambda: mn.LayerNorm(4, device="cuda"), "device"),
+    (lambda: mn.MultiheadAttention(4, 2, device="cuda"), "device"),
     (lambda: mn.MSELoss(reduce=False), "reduce"),
     (lambda: mn.optim.Adam([mn.Parameter([1.0])], capturable=True), "capturable"),
     (lambda: mn.optim.SGD([mn.Parameter([1.0])], differentiable=True), "differentiable"),

@@ -5,8 +5,9 @@ that builds a float64 instance with random (never all-zero or all-one)
 parameters, draws an input for it and returns a ``CheckResult``.  Inputs of
 ReLU-like operations keep ``KINK_MARGIN`` away from the kink at 0, so no
 finite-difference step crosses it.  tests/test_catalogue.py fails when a
-public Module class in ``manualnet.__all__`` has no entry here: add one
-when you add an operation.
+public Module class in ``manualnet.__all__`` has no entry here (containers
+that compute nothing, ModuleList and ModuleDict, aside): add one when you add
+an operation.
 """
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from manualnet._numerics import log_softmax, softmax
-from manualnet.nn.modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from manualnet.nn.modules.activation import GELU, LeakyReLU, LogSoftmax, MultiheadAttention, ReLU, Sigmoid, Softmax, Tanh
 from manualnet.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from manualnet.nn.modules.dropout import Dropout
 from manualnet.testing.gradcheck import KINK_MARGIN, check_loss, check_module, numerical_gradient
@@ -23,11 +24,13 @@ from manualnet.nn.modules.linear import Linear
 from manualnet.nn.modules.container import Sequential
 from manualnet.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from manualnet.models.cnn import CNN
+from manualnet.models.gpt import GPT
 from manualnet.models.lstm_classifier import LSTMClassifier
 from manualnet.models.mlp import MLP
 from manualnet.models.logistic_regression import LogisticRegression
 from manualnet.nn.modules.conv import Conv1d, Conv2d
 from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
+from manualnet.nn.modules.normalization import LayerNorm
 from manualnet.nn.modules.sparse import Embedding
 from manualnet.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from manualnet.testing.reports import GradcheckReport, compare_arrays
@@ -279,6 +282,36 @@ CATALOGUE.update({
     LSTMClassifier: _module_check(_float64(LSTMClassifier, FEATURES, 3, CLASSES), (BATCH // 2, 3, FEATURES)),
     CNN: _module_check(_float64(CNN, 1, CLASSES, image_size=8, channels=(2, 3), hidden=6), (BATCH // 2, 1, 8, 8)),
 })
+# -- the transformer (issue 23) ----------------------------------------------------------------------------
+
+def _attention_check(rng):
+    """Cross-attention of 3 queries over 4 keys with kdim/vdim, add_bias_kv and a boolean attn_mask that hides
+    some keys (never all of a query's), each head's weights returned and differentiated too."""
+    layer = _randomize(MultiheadAttention(4, 2, add_bias_kv=True, kdim=3, vdim=5, dtype=np.float64, rng=rng), rng)
+    mask = rng.random((3, 4)) < 0.3
+    mask[:, 0] = False
+    query, key, value = _sample(rng, (3, 2, 4)), _sample(rng, (4, 2, 3)), _sample(rng, (4, 2, 5))
+    return _summarise(check_module(layer, query, key, value, None, True, mask, False, rng=rng,
+                                   raise_on_failure=False))
+
+
+def _gpt_check(rng):
+    """A GPT of one block, its token ids held fixed: every parameter, the tied wte/lm_head included."""
+    model = _randomize(GPT(vocab_size=5, block_size=4, n_layer=1, n_head=2, n_embd=4, dtype=np.float64, rng=rng), rng)
+    return _summarise(check_module(model, rng.integers(0, 5, (2, 4)), rng=rng, raise_on_failure=False))
+
+
+CATALOGUE.update({
+    LayerNorm: _with_options(_module_check(lambda rng: LayerNorm(FEATURES, dtype=np.float64), (BATCH, FEATURES)),
+                             "normalized_shape (2, 3) on (N, 2, 3)",
+                             _module_check(lambda rng: LayerNorm((2, 3), dtype=np.float64), (BATCH, 2, 3))),
+    GELU: _with_options(_module_check(lambda rng: GELU(), (BATCH, FEATURES)), "approximate='tanh'",
+                        _module_check(lambda rng: GELU("tanh"), (BATCH, FEATURES))),
+    MultiheadAttention: _attention_check,
+    GPT: _gpt_check,
+})
+
+
 # -- manualnet.autograd: its primitive operations (the operations with a layer are checked through it above) --
 
 from manualnet.autograd import gradcheck as autograd_gradcheck

@@ -22,7 +22,7 @@ import numpy as np
 from manualnet._checks import check_dtype_matches, check_float_array, check_grad_output, name_of
 from manualnet._rng import as_generator
 
-from .module import Module, keep_input
+from .module import Module, keep_input, keep_output
 
 
 def softmax_rows(scores):
@@ -47,9 +47,10 @@ class Attention:
     """y = P̃ V with P = softmax(s Q Kᵀ + M) along each row and P̃ = P after dropout.  Derivation: derivations/attention.md
 
     A mixin for a Module: ``_attend`` keeps ``q``, ``k``, ``v``, ``probs``
-    (P), ``keep`` (dropout's keep-mask, None without dropout), ``scale`` (s)
-    and ``dropout_scale`` (1/(1 − p)) on the module, which names them in its
-    ``saved_for_backward``; ``_attend_backward`` reads them.
+    (P, read-only: it is also the weights handed out when there is no
+    dropout), ``keep`` (dropout's keep-mask, None without dropout), ``scale``
+    (s) and ``dropout_scale`` (1/(1 − p)) on the module, which names them in
+    its ``saved_for_backward``; ``_attend_backward`` reads them.
 
     Shape: q (*, L, d), k (*, S, d), v (*, S, d_v), mask M broadcastable to
     (*, L, S) -> y (*, L, d_v) and P̃ (*, L, S); * is any leading axes
@@ -60,7 +61,7 @@ class Attention:
         """Forward, eq. (1)-(5); returns (y, P̃): the output and the attention weights it used."""
         scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
         scores = self._scores(q, k, scale)                                                # eq. (1)
-        probs = softmax_rows(scores if mask is None else np.add(scores, mask, out=scores))   # eq. (2), (3)
+        probs = keep_output(softmax_rows(scores if mask is None else np.add(scores, mask, out=scores)))   # eq. (2), (3)
         self.q, self.k, self.v, self.probs, self.scale = q, k, v, probs, scale
         self.keep, self.dropout_scale = None, 1.0
         weights = probs

@@ -177,7 +177,7 @@ def check_inputs(layer, query, key, value, need_weights, average_attn_weights):
                              f"({what} = {size} features, as many dimensions as query's {query.ndim}), "
                              f"got shape {array.shape}")
     for name, flag in (("need_weights", need_weights), ("average_attn_weights", average_attn_weights)):
-        if not isinstance(flag, (bool, np.bool_)):
+        if np.ndim(flag) != 0 or np.asarray(flag).dtype != np.bool_:
             raise TypeError(f"{name_of(layer)}: expected {name} to be True or False, got {flag!r}")
     found = Layout(layer.batch_first, query.ndim == 2, bool(need_weights), bool(average_attn_weights))
     q, k, v = (found.inward(array) for array in (query, key, value))
