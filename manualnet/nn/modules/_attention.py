@@ -88,9 +88,8 @@ class Attention:
             d_probs += grad_weights                                                      # eq. (7)
         if keep is not None:
             d_probs *= keep * self.dropout_scale                                         # eq. (8)
-        d_scores = probs * (d_probs - np.sum(d_probs * probs, axis=-1, keepdims=True))   # eq. (9)
-        d_scores *= scale                                                                # eq. (10), (11)
-        return d_scores @ k, d_scores.swapaxes(-1, -2) @ q, d_v                          # eq. (10), (11)
+        d_scores = probs * (d_probs - np.sum(d_probs * probs, axis=-1, keepdims=True))   # eq. (9): row by row
+        return scale * (d_scores @ k), scale * (d_scores.swapaxes(-1, -2) @ q), d_v      # eq. (10), (11)
 
 
 # -- masks: PyTorch's three ways of hiding keys, as the additive M of eq. (2) -----------------------------

@@ -46,11 +46,9 @@ class LayerNorm(Module):
     def forward(self, x):
         self._check_input(x)
         rows = x.reshape(-1, math.prod(self.normalized_shape))   # every leading position a row of D values
-        mean = rows.mean(axis=1, keepdims=True)                  # eq. (1)
-        centered = rows - mean
-        var = np.mean(centered * centered, axis=1, keepdims=True)   # eq. (2)
+        mean, var = rows.mean(axis=1, keepdims=True), rows.var(axis=1, keepdims=True)   # eq. (1), (2): each row's own
         self.inv_std = 1 / np.sqrt(var + self.eps)               # eq. (3), kept for backward: (M, 1)
-        x_hat = centered * self.inv_std                          # eq. (4)
+        x_hat = (rows - mean) * self.inv_std                     # eq. (4)
         self.x_hat = x_hat.reshape(x.shape)                      # kept for backward, in the input's shape
         if self.weight is None and self.bias is None:
             return keep_output(self.x_hat)                       # y = x̂: handed out read-only
