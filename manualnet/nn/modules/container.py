@@ -91,8 +91,8 @@ class ModuleList(Module):
     """Hold modules in a list, named "0", "1", ... as PyTorch's (``h.0.ln_1.weight``).  Derivation: derivations/gpt.md
 
     It has no forward and no backward: the model that holds it runs its
-    modules, as a GPT runs its blocks (derivations/gpt.md, the backward of
-    the whole model).  Indexing, ``len``, iteration, ``append``, ``extend``,
+    modules, as a GPT runs its blocks (the page above: the backward of the
+    whole model).  Indexing, ``len``, iteration, ``append``, ``extend``,
     ``insert``, ``+=``, and ``del`` (which renumbers, as PyTorch's does).
     """
 
