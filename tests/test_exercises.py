@@ -41,6 +41,7 @@ LIBRARY = {
     "conv2d": "manualnet.conv:Conv2d", "max_pool2d": "manualnet.pooling:MaxPool2d",
     "avg_pool2d": "manualnet.pooling:AvgPool2d", "embedding": "manualnet.embedding:Embedding",
     "lstm_cell": "manualnet.recurrent:LSTMCell",
+    "layernorm": "manualnet.nn.modules.normalization:LayerNorm", "attention": "manualnet.models.gpt:CausalSelfAttention",
 }
 # What the library's backward reads that the stub has no reason to define: the stub's batch norm is
 # always affine, and its cross-entropy always on the plain path (labels, no weight, no smoothing);
@@ -50,7 +51,7 @@ DROP_IN_ATTRIBUTES = {"batchnorm": {"affine": True}, "cross_entropy": {"weighted
                       "conv2d": {"adapter": "conv2d"}, "max_pool2d": {"adapter": "pool2d"},
                       "avg_pool2d": {"adapter": "pool2d"},
                       "embedding": {"padding_idx": None, "scale_grad_by_freq": False},
-                      "lstm_cell": {"adapter": "lstm_cell"}}
+                      "lstm_cell": {"adapter": "lstm_cell"}, "attention": {"adapter": "attention"}}
 
 # (exercise, bug-zoo class, the diagnosis it must get)
 BUGS = [
@@ -69,6 +70,9 @@ BUGS = [
     ("max_pool2d", "MaxPoolGradToWholeWindow", "max to whole window"),
     ("avg_pool2d", "AvgPoolGradNotDivided", "average not divided"),
     ("embedding", "EmbeddingFancyIndexPlusEquals", "duplicates lost"),
+    ("layernorm", "LayerNormWithoutMeanTerm", "mean term missing"),
+    ("attention", "AttentionScaleForgottenInBackward", "scale forgotten"),
+    ("attention", "AttentionSoftmaxJacobianWrongAxis", "softmax wrong axis"),
 ]
 
 NAMES = [exercise.name for exercise in E.EXERCISES]
@@ -200,8 +204,11 @@ def test_each_classic_mistake_dropped_in_fails_with_its_diagnosis_named(course, 
 
 # Mistakes in options an exercise's stub does not have (its cross-entropy takes no class weights), or
 # outside the method the learner writes: MaxPoolGradToAllTies picks the routes in forward (written), and
-# the graded cases have no ties, where finite differences could not judge it.
-NOT_IN_THE_EXERCISE = {"CrossEntropyWeightedGradOverN", "MaxPoolGradToAllTies"}
+# the graded cases have no ties, where finite differences could not judge it; LayerNormOverWrongAxis and
+# AttentionMaskAfterSoftmax are mistakes of forward (written); AttentionFutureLeakingInBackward reads
+# scores its own forward keeps (the learner's version is below, in LEARNER_MISTAKES).
+NOT_IN_THE_EXERCISE = {"CrossEntropyWeightedGradOverN", "MaxPoolGradToAllTies", "LayerNormOverWrongAxis",
+                       "AttentionMaskAfterSoftmax", "AttentionFutureLeakingInBackward"}
 
 
 def test_every_bug_zoo_mistake_of_an_exercised_layer_is_tried():
@@ -256,6 +263,24 @@ LEARNER_MISTAKES = {
         (P_h, P_w) = self.padding
         return d_padded[:, :, P_h:d_padded.shape[2] - P_h, P_w:d_padded.shape[3] - P_w]
 """, "not accumulated", True),
+    # llm.c's memory saving done wrong: P recomputed from the scores in backward, without the causal mask
+    "attention": ("""\
+        x, Q, K, V, Y, C = self.x, self.Q, self.K, self.V, self.Y, self.n_embd
+        G = grad_output
+        self.c_proj.weight.grad += G.reshape(-1, C).T @ Y.reshape(-1, C)
+        self.c_proj.bias.grad += G.sum(axis=(0, 1))
+        dY = G @ self.c_proj.weight.data
+        S = Q @ K.swapaxes(-1, -2) / np.sqrt(C)
+        P = np.exp(S - S.max(axis=-1, keepdims=True))
+        P = P / P.sum(axis=-1, keepdims=True)
+        dV = P.swapaxes(-1, -2) @ dY
+        dP = dY @ V.swapaxes(-1, -2)
+        dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))
+        d_qkv = np.concatenate([dS @ K / np.sqrt(C), dS.swapaxes(-1, -2) @ Q / np.sqrt(C), dV], axis=-1)
+        self.c_attn.weight.grad += d_qkv.reshape(-1, 3 * C).T @ x.reshape(-1, C)
+        self.c_attn.bias.grad += d_qkv.sum(axis=(0, 1))
+        return d_qkv @ self.c_attn.weight.data
+""", "future leaking", True),
 }
 
 

@@ -733,6 +733,9 @@ EXERCISES = (
                             f"LSTMCell({c['input_size']}, {c['hidden_size']}, bias={c['bias']}), seed {c['seed']}")),
 )
 
+from .transformer import TRANSFORMER_EXERCISES, TRANSFORMER_HINTS  # noqa: E402  (layernorm, attention: issue 23)
+
+EXERCISES += TRANSFORMER_EXERCISES
 BY_NAME = {exercise.name: exercise for exercise in EXERCISES}
 
 
@@ -785,6 +788,9 @@ HINTS = {
     "shape": "backward returns dL/dx of the shape of x and keeps each .grad the shape of its parameter; does "
              "backward end with return?",
 }
+
+
+HINTS.update(TRANSFORMER_HINTS)
 
 
 def hints(grade):
