@@ -155,12 +155,17 @@ class GELU(Module):
         check_float_array(self, x)
         self.x = keep_input(x)                                   # kept for backward
         if self.approximate == "none":
-            gate = erf(x * _SQRT_HALF)
+            gate = as_ndarray(x * _SQRT_HALF)
+            erf(gate, out=gate)                                  # erf(x/√2), in place: one temporary
         else:
-            gate = np.tanh(_SQRT_2_OVER_PI * (x + _TANH_CUBIC * (x * x * x)))     # t = tanh(u), eq. (4)
+            gate = as_ndarray(x * x * x)
+            gate *= _TANH_CUBIC
+            gate += x
+            gate *= _SQRT_2_OVER_PI
+            np.tanh(gate, out=gate)                              # t = tanh(u), eq. (4)
         gate += 1
         gate *= 0.5                                              # g = Φ(x), eq. (1); g = ½(1 + t), eq. (4)
-        self.gate = as_ndarray(gate)
+        self.gate = gate
         return as_ndarray(x * gate)                              # eq. (1), (4)
 
     def backward(self, grad_output, need_input_grad=True):
@@ -169,14 +174,20 @@ class GELU(Module):
         check_grad_output(self, grad_output, x.shape, x.dtype)
         if not need_input_grad:
             return None
+        slope = as_ndarray(x * x)
         if self.approximate == "none":
-            slope = np.exp(-0.5 * (x * x)) * _INV_SQRT_2PI                # φ(x), eq. (2)
+            slope *= -0.5
+            np.exp(slope, out=slope)
+            slope *= _INV_SQRT_2PI                               # φ(x), eq. (2)
         else:
             t = 2 * gate - 1
-            slope = (0.5 * _SQRT_2_OVER_PI) * (1 - t * t) * (1 + (3 * _TANH_CUBIC) * (x * x))   # eq. (5)
+            slope *= 3 * _TANH_CUBIC
+            slope += 1
+            slope *= (0.5 * _SQRT_2_OVER_PI) * (1 - t * t)       # eq. (5)
         slope *= x
         slope += gate                                            # dy/dx = g + x g', eq. (2), (5)
-        return as_ndarray(grad_output * slope)                   # eq. (3), (6)
+        slope *= grad_output
+        return slope                                             # eq. (3), (6)
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
