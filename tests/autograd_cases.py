@@ -355,7 +355,6 @@ LAYER_CASES.update({
 SEPARATELY_TESTED = (mn.LogisticRegression,)
 # Containers that hold modules and compute nothing (no forward, as PyTorch's): nothing to record.
 NO_FORWARD = (mn.ModuleList, mn.ModuleDict)
-NO_AUTOGRAD_NODE_YET = ()
 
 
 # -- running a case both ways ----------------------------------------------------------------------
