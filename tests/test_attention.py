@@ -67,7 +67,8 @@ def layout(batch_first, batch, length, features):
 def masks(draw, batch, heads, length, source, rng):
     """attn_mask (None, boolean or float, 2-D or 3-D) and key_padding_mask (None, boolean or float).
 
-    Boolean masks never hide key 0: a query that sees no key has a constant output (tested on its own below).
+    Boolean masks never hide keys 0 and 1: a query that sees one key has a constant weight 1 (its scores get
+    no gradient) and one that sees none a constant output (tested on its own below).
     """
     kind = draw(st.sampled_from(["none", "bool2d", "float2d", "bool3d", "float3d"]))
     attn_mask = None
@@ -75,12 +76,12 @@ def masks(draw, batch, heads, length, source, rng):
         shape = (length, source) if kind.endswith("2d") else (batch * heads, length, source)
         attn_mask = rng.random(shape) < 0.3 if kind.startswith("bool") else rng.standard_normal(shape)
         if kind.startswith("bool"):
-            attn_mask[..., 0] = False
+            attn_mask[..., :2] = False
     padding = draw(st.sampled_from(["none", "bool", "float"]))
     key_padding_mask = None
     if padding == "bool":
         key_padding_mask = rng.random((batch, source)) < 0.3
-        key_padding_mask[:, 0] = False
+        key_padding_mask[:, :2] = False
     elif padding == "float":
         key_padding_mask = rng.standard_normal((batch, source))
     return attn_mask, key_padding_mask

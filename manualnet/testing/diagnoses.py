@@ -27,7 +27,8 @@ MISTAKES = {
     "mask missing": "right where the reference is nonzero, but nonzero where it is exactly 0",
     "softmax diagonal": "the softmax Jacobian applied element-wise: only its diagonal p(1 − p)",
     "derivative as value": "the function's value used as its derivative: σ(z) for σ(z)(1 − σ(z))",
-    "mean term missing": "off by one constant per feature: a term averaged over the batch is missing",
+    "mean term missing": "off by one constant per feature, or per row: a term averaged over the batch (batch norm) "
+                         "or over the row (layer norm) is missing",
     "shape": "an array of the wrong shape, or none at all",
     # Convolution and pooling (issue 14): each reproduced by re-running the bug zoo's layer.
     "kernel not flipped": "a convolution's input gradient correlates G with the kernel unflipped",
