@@ -213,7 +213,7 @@ LAYER_CASES = {
     mn.CNN: _cnn,
     mn.Embedding: _embedding,
 }
-# -- the transformer (issue 23) and the recurrent layers' tuple nodes ---------------------------------------
+# -- the transformer and the recurrent layers' tuple nodes ---------------------------------------
 
 def _layer_norm(rng):
     layer = _randomize(mn.LayerNorm((2, 3), dtype=np.float64), rng)

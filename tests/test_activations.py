@@ -253,7 +253,7 @@ def test_softmax_rejects_a_dim_that_is_not_an_integer():
         mn.Softmax(dim=1.0)
 
 
-# -- GELU (issue 23) ------------------------------------------------------------------------------
+# -- GELU ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 @given(shape=shapes(), seed=seeds, scale=st.sampled_from([0.3, 1.0, 4.0]))

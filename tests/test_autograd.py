@@ -722,7 +722,7 @@ def test_cli_graph_refuses_a_bad_batch_size(capsys):
     assert "argument --batch-size: expected a positive integer, got '0'" in capsys.readouterr().err
 
 
-# -- the transformer (issue 23): a GPT's loss, recorded, gives the manual chain's bits ------------------------
+# -- the transformer: a GPT's loss, recorded, gives the manual chain's bits ------------------------
 
 def test_a_gpt_loss_built_from_autograd_gives_the_manual_chains_gradients_bit_for_bit():
     """Embeddings, LayerNorm, the heads' slices, scaled_dot_product_attention, GELU, the residual adds, the tied

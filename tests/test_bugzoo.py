@@ -171,7 +171,7 @@ CASES += [
          "tanh derivative of pre-activation"),
     Case(bugzoo.EmbeddingFancyIndexPlusEquals, _embedding, _tokens, "weight.grad", "duplicates lost"),
 ]
-# -- the transformer (issue 23) ------------------------------------------------------------------------
+# -- the transformer ------------------------------------------------------------------------
 
 def _layer_norm(cls, seed):
     """LayerNorm(4) with random γ and β."""

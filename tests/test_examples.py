@@ -148,7 +148,7 @@ def test_char_rnn_example_follows_the_same_model_in_torch_loss_for_loss(tmp_path
     np.testing.assert_allclose(history["loss"], history["torch_loss"], rtol=1e-10)
 
 
-# -- the transformer (issue 23): nanoGPT's Shakespeare run, small -------------------------------------
+# -- the transformer: nanoGPT's Shakespeare run, small -------------------------------------
 
 def test_gpt_example_trains_manualnet_and_nanogpt_from_the_same_start(tmp_path):
     """A few iterations on a small text: both implementations, the same batches, the same losses (float32)."""

@@ -1,4 +1,4 @@
-"""benchmarks/gpt.py runs end to end and reports every piece issue 23 asks for (no timing is asserted)."""
+"""benchmarks/gpt.py runs end to end and reports every piece it promises (no timing is asserted)."""
 
 import json
 

@@ -87,7 +87,7 @@ CASES += [
     ("CNN", lambda: mn.CNN(image_size=8, channels=(2, 3), rng=0, dtype=np.float64), lambda: (batch(2, 1, 8, 8),)),
     ("LSTMClassifier", lambda: mn.LSTMClassifier(4, 3, 2, rng=0, dtype=np.float64), lambda: (batch(2, 5, 4),)),
 ]
-# The transformer (issue 23): attention keeps its projections' inputs (one copy for self-attention) and
+# The transformer: attention keeps its projections' inputs (one copy for self-attention) and
 # hands out its weights; LayerNorm without γ and β hands out the x̂ it keeps, read-only.
 CASES += [
     ("LayerNorm", lambda: mn.LayerNorm(4, dtype=np.float64), lambda: (batch(5, 4),)),

@@ -321,7 +321,7 @@ def _diagnosed_conv_cases():
 
 
 def _diagnosed_transformer_cases():
-    """LayerNorm, GPT's attention, block and tied weight (issue 23): the bug zoo's layers, named by rerunning them."""
+    """LayerNorm, GPT's attention, block and tied weight: the bug zoo's layers, named by rerunning them."""
     from manualnet.models.gpt import Block, CausalSelfAttention
     sequences, ids = x_batch((2, 3, 4)), np.random.default_rng(SEED).integers(0, 5, (2, 4))
 

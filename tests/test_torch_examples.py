@@ -117,7 +117,7 @@ def test_sequential_ordered_dict_example():
     same(ours(input.numpy()), theirs(input))
 
 
-# -- the transformer (issue 23) ---------------------------------------------------------------------------
+# -- the transformer ---------------------------------------------------------------------------
 
 def test_layer_norm_examples():
     """NLP: nn.LayerNorm(embedding_dim) on (20, 5, 10); image: nn.LayerNorm([C, H, W]) on (20, 5, 10, 10).

@@ -733,7 +733,7 @@ EXERCISES = (
                             f"LSTMCell({c['input_size']}, {c['hidden_size']}, bias={c['bias']}), seed {c['seed']}")),
 )
 
-from .transformer import TRANSFORMER_EXERCISES, TRANSFORMER_HINTS  # noqa: E402  (layernorm, attention: issue 23)
+from .transformer import TRANSFORMER_EXERCISES, TRANSFORMER_HINTS  # noqa: E402  (layernorm, attention)
 
 EXERCISES += TRANSFORMER_EXERCISES
 BY_NAME = {exercise.name: exercise for exercise in EXERCISES}

@@ -282,7 +282,7 @@ CATALOGUE.update({
     LSTMClassifier: _module_check(_float64(LSTMClassifier, FEATURES, 3, CLASSES), (BATCH // 2, 3, FEATURES)),
     CNN: _module_check(_float64(CNN, 1, CLASSES, image_size=8, channels=(2, 3), hidden=6), (BATCH // 2, 1, 8, 8)),
 })
-# -- the transformer (issue 23) ----------------------------------------------------------------------------
+# -- the transformer ----------------------------------------------------------------------------
 
 def _attention_check(rng):
     """Cross-attention of 3 queries over 4 keys with kdim/vdim, add_bias_kv and a boolean attn_mask that hides

@@ -46,7 +46,7 @@ MISTAKES = {
                                          "from the output h = tanh(a)",
     "duplicates lost": "a scatter written as fancy-index += (W.grad[idx] += G): a repeated index keeps only "
                        "its last gradient",
-    # The transformer (issue 23): each reproduced by re-running the bug zoo's layer.
+    # The transformer: each reproduced by re-running the bug zoo's layer.
     "layer-norm axes": "layer-norm statistics taken over another axis than each sample's own features",
     "scale forgotten": "attention's dL/dq and dL/dk without the 1/√d that scaled the scores in forward",
     "softmax wrong axis": "the softmax's Jacobian applied along the wrong axis of the attention weights",

@@ -646,7 +646,7 @@ SEQUENCE_BUGS = (RNNGradientNotCarried, RNNWeightGradLastStepOnly, LSTMGatesInWr
                  RNNCellTanhDerivativeOfPreactivation, EmbeddingFancyIndexPlusEquals)
 BUGS += SEQUENCE_BUGS
 
-from .transformer import *  # noqa: E402, F401, F403  (the transformer's mistakes, issue 23)
+from .transformer import *  # noqa: E402, F401, F403  (the transformer's mistakes)
 from .transformer import TRANSFORMER_BUGS  # noqa: E402
 
 BUGS += TRANSFORMER_BUGS
