@@ -760,3 +760,19 @@ def test_a_tuple_output_is_one_node_with_one_gradient_per_output(rng):
     layer(x.data)
     dx, _ = layer.backward((None, (np.ones((1, 1, 2)), None)))
     assert np.array_equal(x.grad.numpy(), dx)
+
+
+def test_an_output_that_is_none_stays_none_and_the_node_still_runs(rng):
+    """need_weights=False: (attn_output, None), as PyTorch's function; self-attention's three gradients added."""
+    layer = mn.MultiheadAttention(4, 2, dtype=np.float64, rng=0)
+    x = rng.standard_normal((3, 2, 4))
+    weights = [Tensor(p.data, requires_grad=True) for p in layer.parameters()]
+    tensor = Tensor(x, requires_grad=True)
+    output, attention_weights = ag.multi_head_attention_forward(
+        tensor, tensor, tensor, 4, 2, weights[0], weights[1], None, None, False, 0.0, weights[2], weights[3],
+        need_weights=False)
+    assert attention_weights is None and output.grad_fn.name() == "MultiheadAttentionBackward"
+    output.sum().backward()
+    manual, _ = layer(x, x, x, need_weights=False)
+    d_query, d_key, d_value = layer.backward((np.ones_like(manual), None))
+    assert np.array_equal(tensor.grad.numpy(), d_query + d_key + d_value)
