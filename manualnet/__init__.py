@@ -18,7 +18,7 @@ from . import _aliases  # noqa: E402
 _aliases.install()
 
 from . import models, nn, optim, utils  # noqa: E402
-from .models import CNN, MLP, LogisticRegression, LSTMClassifier  # noqa: E402
+from .models import CNN, GPT, MLP, LogisticRegression, LSTMClassifier  # noqa: E402
 from .nn.modules import *  # noqa: E402, F403  (torch.nn's layers at the top, as manualnet always had them)
 from .nn.modules import __all__ as _layers  # noqa: E402
 from .nn.parameter import Parameter  # noqa: E402
@@ -48,6 +48,6 @@ def __dir__():
 
 
 __all__ = [
-    "Parameter", *_layers, "LogisticRegression", "MLP", "CNN", "LSTMClassifier", "no_grad",
+    "Parameter", *_layers, "LogisticRegression", "MLP", "CNN", "LSTMClassifier", "GPT", "no_grad",
     "nn", "optim", "utils", "models", *_LAZY_HOMES, *_LAZY_FUNCTIONS,
 ]

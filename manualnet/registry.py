@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from manualnet import _numerics
-from manualnet.models import CNN, MLP, LogisticRegression, LSTMClassifier
-from manualnet.nn import (GRU, LSTM, RNN, AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss, BCEWithLogitsLoss, Conv1d,
-                          Conv2d, CrossEntropyLoss, Dropout, Embedding, Flatten, GRUCell, LeakyReLU, Linear,
-                          LogSoftmax, LSTMCell, MaxPool2d, MSELoss, NLLLoss, ReLU, RNNCell, Sequential, Sigmoid,
-                          Softmax, Tanh)
+from manualnet.models import CNN, GPT, MLP, LogisticRegression, LSTMClassifier
+from manualnet.nn import (GELU, GRU, LSTM, RNN, AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss, BCEWithLogitsLoss,
+                          Conv1d, Conv2d, CrossEntropyLoss, Dropout, Embedding, Flatten, GRUCell, LayerNorm, LeakyReLU,
+                          Linear, LogSoftmax, LSTMCell, MaxPool2d, MSELoss, MultiheadAttention, NLLLoss, ReLU, RNNCell,
+                          Sequential, Sigmoid, Softmax, Tanh)
 
 BATCH, FEATURES, CLASSES, STEPS = 5, 4, 3, 4
 KINK_MARGIN = 0.01          # inputs this far from a kink (ReLU at 0): no finite-difference step crosses it
@@ -129,6 +129,28 @@ def _sequential(rng):
     return randomize(layers, rng), (random_values(rng, (BATCH, FEATURES)),)
 
 
+def _cross_attention(rng):
+    """3 queries over 4 keys with kdim, vdim and add_bias_kv: every projection has its own shape."""
+    layer = randomize(MultiheadAttention(4, 2, add_bias_kv=True, kdim=3, vdim=5, dtype=np.float64, rng=rng), rng)
+    return layer, (random_values(rng, (3, 2, 4)), random_values(rng, (4, 2, 3)), random_values(rng, (4, 2, 5)))
+
+
+def _masked_attention(rng):
+    """Self-attention sizes, a boolean attn_mask that hides some keys (never all of a query's), each head's
+    weights returned (average_attn_weights=False) and differentiated too."""
+    layer = randomize(MultiheadAttention(4, 2, dtype=np.float64, rng=rng), rng)
+    mask = rng.random((3, 4)) < 0.3
+    mask[:, 0] = False
+    query, key, value = (random_values(rng, shape) for shape in ((3, 2, 4), (4, 2, 4), (4, 2, 4)))
+    return layer, (query, key, value, None, True, mask, False)
+
+
+def _gpt(rng):
+    """A GPT of one block on fixed token ids: every parameter, the tied wte/lm_head included."""
+    model = randomize(GPT(vocab_size=5, block_size=4, n_layer=1, n_head=2, n_embd=4, dtype=np.float64, rng=rng), rng)
+    return model, (rng.integers(0, 5, (2, 4)),)
+
+
 ENTRIES = [
     Entry(Linear, {"": _module(_float64(Linear, FEATURES, CLASSES), (BATCH, FEATURES)),
                    "on (2, N, in)": _module(_float64(Linear, FEATURES, CLASSES), (2, BATCH, FEATURES))},
@@ -185,17 +207,17 @@ ENTRIES = [
           no_torch="the study notes' MultiLayerPerceptronClass, a model of theirs, not a torch.nn layer"),
     Entry(Embedding, {"": _embedding}, torch="Embedding", node="EmbeddingBackward0", exercise="embedding"),
     Entry(RNNCell, {"": _state(_float64(RNNCell, FEATURES, 3), (BATCH, FEATURES), (BATCH, 3), pair=False)},
-          torch="RNNCell"),
+          torch="RNNCell", node="RNNCellBackward"),
     Entry(LSTMCell, {"": _state(_float64(LSTMCell, FEATURES, 3), (BATCH, FEATURES), (BATCH, 3), pair=True)},
-          torch="LSTMCell", exercise="lstm_cell"),
+          torch="LSTMCell", node="LSTMCellBackward", exercise="lstm_cell"),
     Entry(GRUCell, {"": _state(_float64(GRUCell, FEATURES, 3), (BATCH, FEATURES), (BATCH, 3), pair=False)},
-          torch="GRUCell"),
+          torch="GRUCell", node="GRUCellBackward"),
     Entry(RNN, {"": _state(_float64(RNN, FEATURES, 3, num_layers=2, bidirectional=True), (STEPS, 2, FEATURES),
-                           (4, 2, 3), pair=False)}, torch="RNN"),
+                           (4, 2, 3), pair=False)}, torch="RNN", node="RNNBackward"),
     Entry(LSTM, {"": _state(_float64(LSTM, FEATURES, 3, num_layers=2, batch_first=True), (2, STEPS, FEATURES),
-                            (2, 2, 3), pair=True)}, torch="LSTM"),
+                            (2, 2, 3), pair=True)}, torch="LSTM", node="LSTMBackward"),
     Entry(GRU, {"": _state(_float64(GRU, FEATURES, 3, bidirectional=True), (STEPS, 2, FEATURES), (2, 2, 3),
-                           pair=False)}, torch="GRU"),
+                           pair=False)}, torch="GRU", node="GRUBackward"),
     Entry(Conv2d, {"": _module(_float64(Conv2d, 4, 6, (3, 2), stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
                                (BATCH // 2, 4, 5, 6))},
           torch="Conv2d", node="ConvolutionBackward0", exercise="conv2d"),
@@ -205,6 +227,17 @@ ENTRIES = [
     Entry(AvgPool2d, {"": _module(lambda rng: AvgPool2d(3, 2, padding=1, count_include_pad=False),
                                   (BATCH // 2, 2, 5, 6))},
           torch="AvgPool2d", node="AvgPool2DBackward0", exercise="avg_pool2d"),
+    Entry(LayerNorm, {"": _module(lambda rng: LayerNorm(FEATURES, dtype=np.float64), (BATCH, FEATURES)),
+                      "normalized_shape (2, 3) on (N, 2, 3)": _module(lambda rng: LayerNorm((2, 3), dtype=np.float64),
+                                                                      (BATCH, 2, 3))},
+          torch="LayerNorm", node="NativeLayerNormBackward0", exercise="layernorm"),
+    Entry(GELU, {"": _module(lambda rng: GELU(), (BATCH, FEATURES)),
+                 "approximate='tanh'": _module(lambda rng: GELU("tanh"), (BATCH, FEATURES))},
+          torch="GELU", node="GeluBackward0"),
+    Entry(MultiheadAttention, {"": _cross_attention, "a boolean attn_mask, each head's weights": _masked_attention},
+          torch="MultiheadAttention", node="MultiheadAttentionBackward"),
+    Entry(GPT, {"": _gpt}, no_torch="nanoGPT's model (karpathy/nanoGPT model.py), not a torch.nn layer; its arguments "
+                                    "are GPTConfig's fields (manualnet.interop.nanogpt converts it)"),
     Entry(LSTMClassifier, {"": _module(_float64(LSTMClassifier, FEATURES, 3, CLASSES), (BATCH // 2, 3, FEATURES))},
           no_torch="manualnet's model that reads images row by row (models.LSTMClassifier), not a torch.nn layer"),
     Entry(CNN, {"": _module(_float64(CNN, 1, CLASSES, image_size=8, channels=(2, 3), hidden=6),

@@ -8,7 +8,13 @@ layer's parameter names to a Tensor holding a copy of its values).  The
 tests run both and compare (tests/autograd/test_autograd.py: manual chain against
 graph, bit for bit; tests/autograd/test_autograd_parity.py: graph against PyTorch).
 ``torch_forward`` is set where ``manualnet.interop.to_torch`` has no exact
-twin (Dropout draws its own mask in PyTorch; BatchNorm2d is not in it yet).
+twin (Dropout draws its own mask in PyTorch; BatchNorm2d is not in it yet)
+or is called differently (nanoGPT's forward takes targets).  A layer whose
+forward differentiates several arguments (attention's query, key and value;
+a recurrent layer's input and hx) sets ``differentiated``: ``graph`` then
+receives those arguments as (nested) tuples of Tensors, and a tuple output
+(``(output, h_n)``, ``(attn_output, attn_weights)``) gets an upstream
+gradient in its structure.
 
 The primitive operations' cases are the gradcheck catalogue's
 (``manualnet.testing.catalogue.AUTOGRAD_PRIMITIVES``): each function runs on
@@ -21,7 +27,9 @@ import numpy as np
 
 import manualnet as mn
 from manualnet import autograd as ag
+from manualnet.interop.pytorch import to_torch
 from manualnet.registry import BATCH, CLASSES, FEATURES, REGISTRY
+from manualnet.testing.gradcheck import leaves, map_structure
 
 LOSSES = (mn.CrossEntropyLoss, mn.NLLLoss, mn.BCELoss, mn.BCEWithLogitsLoss, mn.MSELoss)
 
@@ -32,6 +40,7 @@ class LayerCase:
     forward_args: tuple             # layer(*forward_args); the first one is differentiated
     graph: object                   # (x Tensor, {name: Tensor}) -> output Tensor
     torch_forward: object = None    # (torch, x tensor, {} to fill with its torch leaves) -> output, where to_torch cannot
+    differentiated: int = 1         # how many of forward_args the graph differentiates (each may be a tuple)
 
     @property
     def is_loss(self):
@@ -206,33 +215,209 @@ LAYER_CASES = {
     mn.CNN: _cnn,
     mn.Embedding: _embedding,
 }
+# -- the transformer and the recurrent layers' tuple nodes ---------------------------------------
+
+def _layer_norm(rng):
+    layer = _randomize(mn.LayerNorm((2, 3), dtype=np.float64), rng)
+    return LayerCase(layer, (rng.standard_normal((BATCH, 2, 3)),),
+                     lambda x, p: ag.layer_norm(x, (2, 3), p["weight"], p["bias"]))
+
+
+def _gelu(approximate):
+    def case(rng):
+        return LayerCase(mn.GELU(approximate), (2 * rng.standard_normal((BATCH, FEATURES)),),
+                         lambda x, p: ag.gelu(x, approximate))
+    return case
+
+
+def _multihead_attention(rng):
+    """Cross-attention (L = 3, S = 4), add_bias_kv, boolean attn_mask and key_padding_mask, the weights of each
+    head returned: the node's two outputs and three differentiated inputs."""
+    layer = _randomize(mn.MultiheadAttention(4, 2, add_bias_kv=True, dtype=np.float64, rng=rng), rng)
+    query, key, value = (rng.standard_normal(shape) for shape in ((3, 2, 4), (4, 2, 4), (4, 2, 4)))
+    attn_mask = rng.random((3, 4)) < 0.3
+    attn_mask[:, 0] = False
+    padding = rng.random((2, 4)) < 0.3
+    padding[:, 0] = False
+
+    def graph(x, p):
+        q, k, v = x
+        return ag.multi_head_attention_forward(
+            q, k, v, 4, 2, p["in_proj_weight"], p["in_proj_bias"], p["bias_k"], p["bias_v"], False, 0.0,
+            p["out_proj.weight"], p["out_proj.bias"], key_padding_mask=padding, attn_mask=attn_mask,
+            average_attn_weights=False)
+
+    def torch_forward(torch, x, params):
+        twin = to_torch(layer)
+        params.update(twin.named_parameters())
+        return twin(*x, key_padding_mask=torch.from_numpy(padding), attn_mask=torch.from_numpy(attn_mask),
+                    average_attn_weights=False)
+
+    return LayerCase(layer, (query, key, value, padding, True, attn_mask, False), graph, torch_forward,
+                     differentiated=3)
+
+
+def gpt_graph(x, p, n_layer, n_head):
+    """nanoGPT's forward with manualnet.autograd operations: embeddings, blocks of layer_norm, linear, the
+    heads' slices, scaled_dot_product_attention, gelu and residual adds, then the tied head."""
+    wte = p["transformer.wte.weight"]
+    x_ids = x.data
+    B, T = x_ids.shape
+    C = wte.shape[1]
+    h = ag.embedding(x_ids, wte) + ag.embedding(np.arange(T), p["transformer.wpe.weight"])
+    for layer in range(n_layer):
+        name = f"transformer.h.{layer}."
+
+        def w(part):
+            return p[name + part + ".weight"], p[name + part + ".bias"]
+
+        qkv = ag.linear(ag.layer_norm(h, (C,), *w("ln_1")), *w("attn.c_attn"))
+        heads = [qkv[:, :, i * C:(i + 1) * C].reshape(B, T, n_head, C // n_head).permute(0, 2, 1, 3)
+                 for i in range(3)]
+        y = ag.scaled_dot_product_attention(*heads, is_causal=True).permute(0, 2, 1, 3).reshape(B, T, C)
+        h = h + ag.linear(y, *w("attn.c_proj"))
+        hidden = ag.gelu(ag.linear(ag.layer_norm(h, (C,), *w("ln_2")), *w("mlp.c_fc")))
+        h = h + ag.linear(hidden, *w("mlp.c_proj"))
+    h = ag.layer_norm(h, (C,), p["transformer.ln_f.weight"], p["transformer.ln_f.bias"])
+    return ag.linear(h, wte)
+
+
+def _gpt(rng):
+    layer = _randomize(mn.GPT(vocab_size=5, block_size=4, n_layer=2, n_head=2, n_embd=4, dtype=np.float64, rng=rng),
+                       rng)
+    idx = rng.integers(0, 5, (2, 4))
+
+    def torch_forward(torch, x, params):
+        twin = to_torch(layer)
+        params.update(twin.named_parameters())
+        return twin(x, torch.zeros_like(x))[0]          # nanoGPT returns every position's logits given targets
+
+    return LayerCase(layer, (idx,), lambda x, p: gpt_graph(x, p, 2, 2), torch_forward)
+
+
+def _weights(layer, p):
+    return [p[name] for name, _ in layer.named_parameters()]
+
+
+def _recurrent(cls, function, pair, **options):
+    def case(rng):
+        layer = _randomize(cls(FEATURES, 3, dtype=np.float64, rng=rng, **options), rng)
+        states = options.get("num_layers", 1) * (2 if options.get("bidirectional") else 1)
+        x = rng.standard_normal((2, 5, FEATURES) if options.get("batch_first") else (5, 2, FEATURES))
+        h0 = rng.standard_normal((states, 2, 3))
+        hx = (h0, rng.standard_normal((states, 2, 3))) if pair else h0
+        return LayerCase(layer, (x, hx), lambda x, p: function(*x, _weights(layer, p), **options), differentiated=2)
+    return case
+
+
+def _cell(cls, function, pair):
+    def case(rng):
+        layer = _randomize(cls(FEATURES, 3, dtype=np.float64, rng=rng), rng)
+        h = rng.standard_normal((BATCH, 3))
+        hx = (h, rng.standard_normal((BATCH, 3))) if pair else h
+        return LayerCase(layer, (rng.standard_normal((BATCH, FEATURES)), hx),
+                         lambda x, p: function(*x, *_weights(layer, p)), differentiated=2)
+    return case
+
+
+def _lstm_classifier(rng):
+    layer = _randomize(mn.LSTMClassifier(FEATURES, 3, CLASSES, dtype=np.float64, rng=rng), rng)
+
+    def graph(x, p):
+        _, (h_n, _) = ag.lstm(x, None, [p[f"lstm.{n}"] for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0",
+                                                                 "bias_hh_l0")], batch_first=True)
+        return ag.linear(h_n[-1], p["fc.weight"], p["fc.bias"])
+
+    def torch_forward(torch, x, params):
+        lstm, fc = to_torch(layer.lstm), to_torch(layer.fc)
+        params.update({f"lstm.{n}": t for n, t in lstm.named_parameters()})
+        params.update({f"fc.{n}": t for n, t in fc.named_parameters()})
+        return fc(lstm(x)[1][0][-1])
+
+    return LayerCase(layer, (rng.standard_normal((2, 5, FEATURES)),), graph, torch_forward)
+
+
+LAYER_CASES.update({
+    mn.LayerNorm: _layer_norm,
+    mn.GELU: _gelu("tanh"),
+    mn.MultiheadAttention: _multihead_attention,
+    mn.GPT: _gpt,
+    mn.RNN: _recurrent(mn.RNN, ag.rnn, False, num_layers=2, bidirectional=True),
+    mn.LSTM: _recurrent(mn.LSTM, ag.lstm, True, batch_first=True),
+    mn.GRU: _recurrent(mn.GRU, ag.gru, False),
+    mn.RNNCell: _cell(mn.RNNCell, ag.rnn_cell, False),
+    mn.LSTMCell: _cell(mn.LSTMCell, ag.lstm_cell, True),
+    mn.GRUCell: _cell(mn.GRUCell, ag.gru_cell, False),
+    mn.LSTMClassifier: _lstm_classifier,
+})
+
+
 # The notes' LogisticRegression is a whole model with its own backward(x, yhat, y);
 # tests/autograd/test_autograd.py compares it with its graph separately.
 SEPARATELY_TESTED = (mn.LogisticRegression,)
-# The recurrent layers have no autograd node yet: RNN, LSTM, GRU and LSTMCell return tuples
-# ((output, h_n), (h', c')), and every one differentiates its state hx as well as its input; the
-# engine's nodes have one output and one differentiated first input.  tests/nn/test_rnn_parity.py
-# checks each against PyTorch's autograd directly.
-NO_AUTOGRAD_NODE_YET = (mn.RNNCell, mn.LSTMCell, mn.GRUCell, mn.RNN, mn.LSTM, mn.GRU, mn.LSTMClassifier)
+# Containers that hold modules and compute nothing (no forward, as PyTorch's): nothing to record.
+NO_FORWARD = (mn.ModuleList, mn.ModuleDict)
 
 
 # -- running a case both ways ----------------------------------------------------------------------
 
 def run_manual(case, rng):
-    """The manual chain: forward, then backward with a random upstream gradient (1.0 for a loss)."""
+    """The manual chain: forward, then backward with a random upstream gradient (1.0 for a loss).
+
+    A tuple output gets an upstream gradient in its structure (None stays None).
+    """
     layer = case.layer
     output = layer(*case.forward_args)
-    upstream = None if case.is_loss else rng.standard_normal(np.shape(output))
-    input_grad = layer.backward() if case.is_loss else layer.backward(upstream)
+    upstream = None if case.is_loss else map_structure(lambda y: rng.standard_normal(np.shape(y)), output)
+    input_grad = layer.backward() if case.is_loss else layer.backward(map_structure(np.copy, upstream))
     grads = {name: parameter.grad.copy() for name, parameter in layer.named_parameters()}
-    return np.asarray(output), input_grad, grads, upstream
+    return map_structure(np.asarray, output), input_grad, grads, upstream
+
+
+def tensors_of(value):
+    """The differentiated arguments as Tensors, nested as given; integer indices get no gradient."""
+    if isinstance(value, tuple):
+        return tuple(tensors_of(part) for part in value)
+    return None if value is None else ag.Tensor(value, requires_grad=value.dtype.kind == "f")
+
+
+def backward_from(output, upstream):
+    """output.backward(upstream); for a tuple output, backward from Σ Σ(leaf ⊙ R) over its leaves (each leaf
+    then receives exactly its R: 1·R through the sum and the product)."""
+    if not isinstance(output, tuple):
+        output.backward(upstream)
+        return
+    pairs = [(leaf, r) for (_, leaf), (_, r) in zip(leaves(output), leaves(upstream))]
+    total = None
+    for leaf, r in pairs:
+        term = (leaf * ag.Tensor(r)).sum()
+        total = term if total is None else total + term
+    total.backward()
 
 
 def run_graph(case, upstream, parameter_values):
     """The recorded graph of the same forward, from copies of the parameters; backward with the same upstream."""
-    first = case.forward_args[0]
-    x = ag.Tensor(first, requires_grad=first.dtype.kind == "f")     # integer indices get no gradient
+    arguments = case.forward_args[:case.differentiated]
+    x = tensors_of(arguments[0]) if case.differentiated == 1 else tensors_of(tuple(arguments))
     params = {name: ag.Tensor(value, requires_grad=True) for name, value in parameter_values.items()}
     output = case.graph(x, params)
-    output.backward(upstream)
+    backward_from(output, upstream)
     return output, x, params
+
+
+def input_gradients(x):
+    """[gradient array or None] of every Tensor in the differentiated arguments, in reading order."""
+    return [None if t is None or t.grad is None else t.grad.numpy() for _, t in leaves(x)]
+
+
+def manual_input_gradients(case, input_grad):
+    """The manual chain's input gradients, read along the same structure as ``input_gradients``."""
+    arguments = case.forward_args[:case.differentiated]
+    return _along(arguments[0] if case.differentiated == 1 else tuple(arguments), input_grad)
+
+
+def _along(template, value):
+    if isinstance(template, tuple):
+        parts = value if isinstance(value, tuple) else (None,) * len(template)
+        return [leaf for part, piece in zip(template, parts) for leaf in _along(part, piece)]
+    return [] if template is None else [value]

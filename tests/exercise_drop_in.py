@@ -16,6 +16,7 @@ stub's parameters.
 
 import importlib
 import inspect
+import types
 
 import numpy as np
 
@@ -58,7 +59,23 @@ ADAPTERS = {
             gates=np.concatenate([self.i, self.f, self.g, self.o], axis=1)[np.newaxis],
             tanh_c=self.tanh_c[np.newaxis])),
     },
+    # GPT's attention keeps the heads' q, k, v, P as (B, H, T, d) (one head here) under the mixin's names.
+    "attention": {
+        "n_head": 1, "keep": None, "dropout_scale": 1.0, "resid_dropout": types.SimpleNamespace(p=0.0),
+        "q": property(lambda self: self.Q[:, None]), "k": property(lambda self: self.K[:, None]),
+        "v": property(lambda self: self.V[:, None]), "probs": property(lambda self: self.P[:, None]),
+        "scale": property(lambda self: 1 / np.sqrt(self.n_embd)),
+    },
 }
+
+
+def _primed(library_backward):
+    """The library attention's backward, after giving its Linear holders the inputs forward multiplied them by
+    (the stub multiplies by their weights itself, so c_attn and c_proj never ran a forward)."""
+    def backward(self, grad_output, need_input_grad=True):
+        self.c_attn.x, self.c_proj.x = self.x, self.Y
+        return library_backward(self, grad_output, need_input_grad)
+    return backward
 
 
 def resolve(source):
@@ -84,6 +101,8 @@ def drop_in(stub_class, source, adapter=None, **attributes):
     stub_class.versions = ()
     for name, value in {**ADAPTERS.get(adapter, {}), **attributes}.items():
         setattr(stub_class, name, value)
+    if adapter == "attention":
+        stub_class.backward = _primed(stub_class.backward)
 
 
 def _delegating_step(optimizer_class):

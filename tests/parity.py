@@ -6,8 +6,11 @@ forward on the same inputs, backward with the same random upstream gradient,
 and compares the output, the gradient of every differentiated input and of
 every parameter, by name, to 1e-10 — tinygrad's ``helper_test_op`` for
 layers.  Inputs and outputs may be tuples (a recurrent layer's ``(x, hx)``
-and ``(output, h_n)``); a loss differentiates its input, not its target.
+and ``(output, h_n)``); a loss differentiates its input, not its target; options given by position
+after the arrays (attention's ``need_weights``) pass to both as they are.
 """
+
+import itertools
 
 import numpy as np
 
@@ -29,6 +32,12 @@ def tensor(array, requires_grad=False):
     return torch.tensor(array, dtype=dtype, requires_grad=requires_grad and array.dtype.kind == "f")
 
 
+def _arrays(value):
+    """An array or a tuple of arrays (an option given by position, like attention's need_weights, is neither)."""
+    return isinstance(value, np.ndarray) or (isinstance(value, tuple) and all(
+        part is None or _arrays(part) for part in value))
+
+
 def assert_close(ours, theirs, what, tolerance=TOLERANCE):
     theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else theirs
     np.testing.assert_allclose(ours, theirs, err_msg=what, **tolerance)
@@ -40,9 +49,9 @@ def assert_matches_torch(ours, inputs, seed, theirs=None, differentiate=None, to
     ours.astype(np.float64)
     theirs = to_torch(ours) if theirs is None else theirs.double()
     if differentiate is None:
-        differentiate = 1 if isinstance(ours, _Loss) else len(inputs)
+        differentiate = 1 if isinstance(ours, _Loss) else len(list(itertools.takewhile(_arrays, inputs)))
     torch_inputs = [map_structure(lambda array, grad=index < differentiate: tensor(array, requires_grad=grad), value)
-                    for index, value in enumerate(inputs)]
+                    if _arrays(value) else value for index, value in enumerate(inputs)]
     output = ours(*inputs)
     torch_output = theirs(*torch_inputs)
     for (where, mine), (_, reference) in zip(leaves(output), leaves(torch_output)):

@@ -1,5 +1,6 @@
 """The examples/ scripts run at small sizes and learn, so they cannot rot."""
 
+import json
 import runpy
 import subprocess
 import sys
@@ -151,3 +152,23 @@ def test_char_rnn_example_follows_the_same_model_in_torch_loss_for_loss(tmp_path
     history = _char_rnn(tmp_path, "--epochs", "1", "--compare-torch", "--dtype", "float64", "--cell", "lstm")
     assert len(history["torch_loss"]) == len(history["loss"]) > 5
     np.testing.assert_allclose(history["loss"], history["torch_loss"], rtol=1e-10)
+
+
+# -- the transformer: nanoGPT's Shakespeare run, small -------------------------------------
+
+def test_gpt_example_trains_manualnet_and_nanogpt_from_the_same_start(tmp_path):
+    """A few iterations on a small text: both implementations, the same batches, the same losses (float32)."""
+    from .torch_required import import_torch
+    import_torch()
+    text = tmp_path / "small.txt"
+    text.write_text(SMALL_TEXT * 4, encoding="utf-8")
+    out = tmp_path / "run.json"
+    report = load_example("gpt_shakespeare")["main"](["--text", str(text), "--max-iters", "6", "--eval-interval", "3",
+                                                     "--sample-length", "20", "--threads", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    ours, theirs = report["manualnet"], report["pytorch"]
+    assert [e["iter"] for e in ours["evaluations"]] == [0, 3, 6] and len(ours["losses"]) == 7
+    np.testing.assert_allclose(ours["losses"], theirs["losses"], rtol=1e-4)        # float32, the same batches
+    np.testing.assert_allclose(ours["val_loss"], theirs["val_loss"], rtol=1e-4)
+    assert len(ours["sample"]) == 21 and set(ours["sample"]) <= set(SMALL_TEXT)
+    assert report["corpus"]["vocabulary"] == len(set(SMALL_TEXT)) and report["parameters"] > 0

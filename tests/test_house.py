@@ -25,14 +25,15 @@ MAX_LINES = 500
 
 LAYERS = [
     ("private helpers", ("manualnet._checks", "manualnet._numerics", "manualnet._rng", "manualnet._grad_mode",
-                         "manualnet._progress", "manualnet._main_guard")),
+                         "manualnet._progress", "manualnet._main_guard", "manualnet._structure")),
     ("nn", ("manualnet.nn",)),
     ("built on nn", ("manualnet.optim", "manualnet.utils", "manualnet.datasets", "manualnet.models",
                      "manualnet.model_record", "manualnet._checkpoint_format", "manualnet.serialization",
                      "manualnet.registry")),
     ("autograd", ("manualnet.autograd",)),
     ("tools", ("manualnet.testing", "manualnet.interop", "manualnet.grader")),
-    ("training and the command line", ("manualnet.train", "manualnet.cli", "manualnet.__main__")),
+    ("training and the command line", ("manualnet.train", "manualnet.train_gpt", "manualnet.cli",
+                                       "manualnet.__main__")),
     ("the package's front door", ("manualnet", "manualnet._aliases")),
 ]
 

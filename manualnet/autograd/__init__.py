@@ -10,9 +10,11 @@
 A ``Tensor`` records every operation on it; ``backward()`` walks the record
 in topological order and adds each gradient into the leaves' ``.grad``.
 The operations PyTorch users know from ``torch.nn.functional`` (``linear``,
-``relu``, ``log_softmax``, ``cross_entropy``, ...) run the manualnet layer's
-own forward and backward — the math lives once, on the layer — and the
-primitive ones (``+ - * / @ **``, sum, mean, reshape, indexing, exp, log)
+``relu``, ``log_softmax``, ``cross_entropy``, ``layer_norm``,
+``scaled_dot_product_attention``, ``lstm``, ...) run the manualnet layer's
+own forward and backward — the math lives once, on the layer; a layer with
+several inputs or a tuple output is one node with several edges and
+outputs (``structured.py``) — and the primitive ones (``+ - * / @ **``, sum, mean, reshape, indexing, exp, log)
 carry their derivatives in ``primitives.py``.  ``ParameterTensor`` shares a
 Parameter's arrays, so ``mn.optim`` trains what the graph differentiates.
 
@@ -26,6 +28,9 @@ from .functional import (
 )
 from .functional import avg_pool2d, conv1d, conv2d, max_pool2d          # convolution and pooling
 from .functional import embedding                                      # lookups
+from .functional import gelu, layer_norm                               # the transformer's
+from .structured import (StructuredLayerNode, gru, gru_cell, lstm, lstm_cell, multi_head_attention_forward, rnn,
+                         rnn_cell, scaled_dot_product_attention)
 from .graph import Comparison, Graph, cmp, graph, mlp_loss_graph
 from .parameter_tensor import ParameterTensor
 from .tensor import Tensor, is_grad_enabled, no_grad
@@ -36,5 +41,7 @@ __all__ = [
     "batch_norm", "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "embedding",
+    "layer_norm", "gelu", "scaled_dot_product_attention", "multi_head_attention_forward", "StructuredLayerNode",
+    "rnn", "lstm", "gru", "rnn_cell", "lstm_cell", "gru_cell",
     "graph", "Graph", "mlp_loss_graph", "cmp", "Comparison",
 ]

@@ -30,9 +30,12 @@ FREED_GRAPH = (
 class Node:
     """One recorded operation: ``backward(G)`` turns dL/d(output) into dL/d(each input).
 
-    ``next_functions`` holds one ``(node, 0)`` pair per input, PyTorch's
-    layout: the node that made the input, an ``AccumulateGrad`` for a leaf
-    that requires grad, or None for a constant.  ``saved`` names the
+    ``next_functions`` holds one ``(node, output_nr)`` pair per input,
+    PyTorch's layout: the node that made the input and which of its outputs
+    it was (0 unless the node returns a tuple), an ``AccumulateGrad`` for a
+    leaf that requires grad, or None for a constant.  A node whose forward
+    returned a tuple (``output_template``) receives in backward the
+    gradients in that structure, None for an output no gradient reached.  ``saved`` names the
     attributes forward keeps for backward; after a backward without
     ``retain_graph=True`` they are freed, and reading one raises PyTorch's
     error.  A subclass defines ``forward(*arrays)`` and ``backward(G)``.
@@ -47,7 +50,8 @@ class Node:
         self.input_shapes = ()
         self.input_dtypes = ()
         self.output_shape = None
-        self.retained = None          # the output Tensor, if it called retain_grad()
+        self.output_template = None   # forward's tuple structure when it returned several outputs
+        self.retained = {}            # output_nr -> the output Tensor that called retain_grad()
         self._input_versions = ()     # (tensor, its version when recorded), to catch in-place changes
 
     def name(self):
@@ -122,32 +126,45 @@ def topological_order(root):
     return order
 
 
-def run_backward(root, grad_root, retain_graph=False):
-    """Backpropagate ``grad_root`` = dL/d(root's output) through the graph below ``root``.
+def run_backward(root, grad_root, retain_graph=False, output_nr=0):
+    """Backpropagate ``grad_root`` = dL/d(root's output number ``output_nr``) through the graph below ``root``.
 
-    Each node runs once, with the SUM of what its consumers sent it; each
-    gradient is checked against its input's shape and cast to its dtype.
-    Without ``retain_graph`` every node frees what it saved.
+    Each node runs once, with the SUM of what its consumers sent to each of
+    its outputs; each gradient is checked against its input's shape and cast
+    to its dtype.  Without ``retain_graph`` every node frees what it saved.
     """
-    grads = {root: grad_root}
+    grads = {root: {output_nr: grad_root}}                # node -> {output_nr: the sum of its shares}
     for node in topological_order(root):
-        grad = grads.pop(node, None)
-        if grad is None:                      # no consumer sent anything (all shares were None)
+        shares = grads.pop(node, None)
+        if shares is None:                    # no consumer sent anything (all shares were None)
             continue
-        if node.retained is not None:
-            node.retained.accumulate_grad(grad)
+        for number, tensor in node.retained.items():
+            if number in shares:
+                tensor.accumulate_grad(shares[number])
         _check_versions(node)
-        input_grads = node.backward(grad)
-        for index, ((child, _), input_grad) in enumerate(zip(node.next_functions, input_grads)):
+        if node.output_template is None:
+            input_grads = node.backward(shares[0])
+        else:
+            numbers = iter(range(len(node.output_shape)))
+            input_grads = node.backward(_structure(node.output_template, shares, numbers))
+        for index, ((child, number), input_grad) in enumerate(zip(node.next_functions, input_grads)):
             if child is None or input_grad is None:
                 continue
             input_grad = _checked(node, index, input_grad)
             # The engine never writes into an array a node returned: a share may be
             # a layer's .grad or the very array another input received.
-            previous = grads.get(child)
-            grads[child] = input_grad if previous is None else previous + input_grad   # eq. (32)
+            received = grads.setdefault(child, {})
+            previous = received.get(number)
+            received[number] = input_grad if previous is None else previous + input_grad   # eq. (32)
         if not retain_graph:
             node.release()
+
+
+def _structure(template, shares, numbers):
+    """The gradients of a tuple-returning node's outputs, in forward's structure; None where none arrived."""
+    if isinstance(template, tuple):
+        return tuple(_structure(part, shares, numbers) for part in template)
+    return shares.get(next(numbers))
 
 
 def _checked(node, index, grad):

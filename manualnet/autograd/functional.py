@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from manualnet.nn.modules.activation import LeakyReLU
+from manualnet.nn.modules.activation import GELU, LeakyReLU
 from manualnet.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from manualnet.nn.modules.conv import Conv1d, Conv2d
 from manualnet.nn.modules.dropout import Dropout
@@ -25,6 +25,7 @@ from manualnet.nn.modules.sparse import Embedding
 from manualnet.nn.modules.linear import Linear
 from manualnet.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from manualnet.nn.modules.module import keep_input
+from manualnet.nn.modules.normalization import LayerNorm
 from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
 from manualnet.nn.utils.init import skip_init
 
@@ -128,6 +129,32 @@ def sigmoid(input):
 def tanh(input):
     """tanh(x) through ``Tanh``: TanhBackward0."""
     return _tensor(input, "tanh").tanh()
+
+
+def gelu(input, approximate="none"):
+    """x Φ(x) (or its tanh form) through ``GELU`` (derivations/gelu.md): GeluBackward0."""
+    return record(LayerNode(REGISTRY[GELU].node, GELU(approximate)), _tensor(input, "gelu"))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
+    """Each sample normalised over its last axes through ``LayerNorm`` (derivations/layernorm.md):
+    NativeLayerNormBackward0.
+
+    Shape: input (*, *normalized_shape); weight γ and bias β normalized_shape, or None (γ = 1, β = 0).
+    """
+    input = _tensor(input, "layer_norm")
+    parameters = [_tensor(value, "layer_norm", name) for name, value in (("weight", weight), ("bias", bias))
+                  if value is not None]
+    layer = skip_init(LayerNorm, normalized_shape, eps, elementwise_affine=bool(parameters), bias=bias is not None,
+                      dtype=input.dtype)
+    if weight is None and bias is not None:
+        del layer.weight                                  # β without γ: γ = 1, not a parameter
+        layer.weight = None
+    for parameter, tensor in zip(layer.parameters(), parameters):
+        if tensor.shape != parameter.shape:
+            raise ValueError(f"layer_norm: expected weight and bias of shape {parameter.shape} (normalized_shape), "
+                             f"got {tensor.shape}")
+    return record(LayerNode(REGISTRY[LayerNorm].node, layer), input, *parameters)
 
 
 def _dim(function, layer, dim, dtype):

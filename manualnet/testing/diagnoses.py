@@ -39,7 +39,8 @@ MISTAKES = {
     "mask missing": "right where the reference is nonzero, but nonzero where it is exactly 0",
     "softmax diagonal": "the softmax Jacobian applied element-wise: only its diagonal p(1 − p)",
     "derivative as value": "the function's value used as its derivative: σ(z) for σ(z)(1 − σ(z))",
-    "mean term missing": "off by one constant per feature: a term averaged over the batch is missing",
+    "mean term missing": "off by one constant per feature, or per row: a term averaged over the batch (batch norm) "
+                         "or over the row (layer norm) is missing",
     "shape": "an array of the wrong shape, or none at all",
     # Convolution and pooling: each reproduced by re-running the bug zoo's layer.
     "kernel not flipped": "a convolution's input gradient with every kernel turned by 180°",
@@ -57,6 +58,16 @@ MISTAKES = {
                                          "from the output h = tanh(a)",
     "duplicates lost": "a scatter written as fancy-index += (W.grad[idx] += G): a repeated index keeps only "
                        "its last gradient",
+    # The transformer: each reproduced by re-running the bug zoo's layer.
+    "layer-norm axes": "layer-norm statistics taken over another axis than each sample's own features",
+    "scale forgotten": "attention's dL/dq and dL/dk without the 1/√d that scaled the scores in forward",
+    "softmax wrong axis": "the softmax's Jacobian applied along the wrong axis of the attention weights",
+    "mask after softmax": "the attention mask applied to the softmax's output instead of added to its input",
+    "future leaking": "a causal attention whose backward sends gradient from a query to later keys",
+    "residual gradient dropped": "a residual block's backward without the stream's own gradient (x + f(x) uses x "
+                                 "twice)",
+    "tied gradient overwritten": "a weight used twice (a tied lm_head) whose gradient is assigned by one use "
+                                 "instead of summed over both",
 }
 
 
@@ -375,6 +386,8 @@ def _derivative_as_value(e):
 
 
 def _mean_term_missing(e):
+    """M − R constant down the batch (one number per feature: batch norm's mean) or along each row (one number
+    per sample: layer norm's mean)."""
     M, R = e.mine, e.reference
     if M.ndim < 2 or len(M) < 2:
         return None
@@ -383,6 +396,11 @@ def _mean_term_missing(e):
         return ("mean term missing",
                 "mine − reference is the same for every sample (one constant per feature): a term averaged "
                 "over the batch is missing, as batch norm's −(1/N) Σ_n dx̂_n")
+    per_row = (M - R).mean(axis=-1, keepdims=True)
+    if M.shape[-1] > 1 and e.close(M, R + per_row) and not e.close(per_row, np.zeros_like(per_row)):
+        return ("mean term missing",
+                "mine − reference is the same for every feature of a sample (one constant per row): a term "
+                "averaged over the row is missing, as layer norm's −(1/D) Σ_i dx̂_i")
     return None
 
 
@@ -428,4 +446,18 @@ REPRODUCED = {
     "duplicates lost": "mine equals the reference's gradient with only the last occurrence of each repeated "
                        "index: W.grad[idx] += G keeps one write per row; np.add.at(W.grad, idx, G) adds them all "
                        "(embedding.md eq. (3))",
+    "layer-norm axes": "mine normalises with statistics down the batch (axis 0); each row needs its own mean and "
+                       "variance over its D features, layernorm.md eq. (1), (2)",
+    "scale forgotten": "mine equals the reference's gradient with dL/dq and dL/dk not multiplied by s = 1/√d: the "
+                       "scores were s Q Kᵀ, so both products carry s again, attention.md eq. (10), (11)",
+    "softmax wrong axis": "mine equals the reference's gradient with the softmax's Jacobian summed over the queries "
+                          "(axis −2); each row (one query over its keys) is its own softmax, attention.md eq. (9)",
+    "mask after softmax": "mine zeroes the hidden weights after the softmax, so a row's weights no longer sum to 1; "
+                          "the mask is added to the scores before it (−∞ where hidden), attention.md eq. (2)",
+    "future leaking": "mine equals the reference's gradient with the softmax recomputed in backward without the "
+                      "mask: query t sends gradient to later keys and values, attention.md eq. (2), (12)",
+    "residual gradient dropped": "mine equals the reference's gradient without the residual stream's own path: "
+                                 "x + f(x) sends G to x directly AND through f, gpt.md eq. (8), (9)",
+    "tied gradient overwritten": "mine holds only the lm_head's share of the tied weight's gradient: the token "
+                                 "lookup's share was overwritten; the two uses add, gpt.md eq. (12)",
 }

@@ -38,6 +38,7 @@ import warnings
 import numpy as np
 
 from manualnet import autograd
+from manualnet._structure import leaves, map_structure  # noqa: F401  (the checkers' structures)
 from manualnet._rng import as_generator
 from manualnet.nn.modules.module import Module
 from manualnet.registry import KINK_MARGIN  # noqa: F401  (inputs this far from a kink: no step of eq. (3) crosses it)
@@ -183,20 +184,6 @@ def as_float64(value):
 # A recurrent layer returns (output, h_n) — an LSTM (output, (h_n, c_n)) — and its
 # backward takes the upstream gradient in that structure and returns
 # (dL/dinput, dL/dhx).  L = Σ R ⊙ y then sums over every array of the structure.
-
-def leaves(value, path=()):
-    """[(path, array)] for every array in a nested tuple or list; a plain array is [((), array)]."""
-    if isinstance(value, (tuple, list)):
-        return [leaf for index, part in enumerate(value) for leaf in leaves(part, path + (index,))]
-    return [] if value is None else [(path, value)]
-
-
-def map_structure(function, value):
-    """The same nesting of tuples, with ``function`` applied to every array (None stays None)."""
-    if isinstance(value, (tuple, list)):
-        return tuple(map_structure(function, part) for part in value)
-    return None if value is None else function(value)
-
 
 def inner_product(R, y):
     """Σ R ⊙ y over every array of the structure: the scalar whose gradient backward(R) computes, eq. (5)."""

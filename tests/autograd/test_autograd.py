@@ -25,10 +25,11 @@ from manualnet.autograd import primitives as P
 from manualnet.autograd.engine import Node
 from manualnet.testing.catalogue import AUTOGRAD_PRIMITIVES as PRIMITIVES
 from manualnet.testing.catalogue import autograd_inputs, run_autograd
-from manualnet.testing.gradcheck import check_function, check_loss, check_module
+from manualnet.testing.gradcheck import check_function, check_loss, check_module, leaves, map_structure
 from manualnet.testing import bugzoo
 
-from ..autograd_cases import LAYER_CASES, NO_AUTOGRAD_NODE_YET, SEPARATELY_TESTED, run_graph, run_manual
+from ..autograd_cases import (LAYER_CASES, NO_FORWARD, SEPARATELY_TESTED, input_gradients, manual_input_gradients,
+                              run_graph, run_manual)
 from ..strategies import random_array, seeds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -419,7 +420,7 @@ def public_module_classes():
 
 def test_every_public_layer_and_loss_has_an_autograd_case():
     """A layer added to manualnet.__all__ without its autograd counterpart fails here."""
-    missing = public_module_classes() - set(LAYER_CASES) - set(SEPARATELY_TESTED) - set(NO_AUTOGRAD_NODE_YET)
+    missing = public_module_classes() - set(LAYER_CASES) - set(SEPARATELY_TESTED) - set(NO_FORWARD)
     assert not missing, f"add autograd cases to tests/autograd_cases.py for {sorted(c.__name__ for c in missing)}"
 
 
@@ -432,8 +433,10 @@ def test_manual_chain_and_graph_give_the_same_bits(layer_class, seed):
     values = _parameters(case.layer)
     output, input_grad, grads, upstream = run_manual(case, rng)
     graph_output, x, params = run_graph(case, upstream, values)
-    assert np.array_equal(graph_output.data, output)
-    assert np.array_equal(x.grad.numpy(), input_grad) if input_grad is not None else x.grad is None
+    for (_, graph_part), (_, part) in zip(leaves(graph_output), leaves(output), strict=True):
+        assert np.array_equal(graph_part.data, part)
+    for graph_grad, grad in zip(input_gradients(x), manual_input_gradients(case, input_grad), strict=True):
+        assert np.array_equal(graph_grad, grad) if grad is not None else graph_grad is None
     for name, grad in grads.items():
         assert np.array_equal(params[name].grad.numpy(), grad), name
 
@@ -469,15 +472,27 @@ def test_the_notes_logistic_regression_and_its_graph_agree(rng):
 
 
 def _engine_check(case):
-    """Finite differences of the graph's forward against the graph's backward (no layer check involved)."""
-    x, *rest = case.forward_args
+    """Finite differences of the graph's forward against the graph's backward (no layer check involved).
+
+    Structured arguments (attention's query, key, value; (x, hx)) are passed flat and rebuilt; a tuple output
+    becomes one scalar, Σ Σ(leaf ⊙ R) with fixed random R.
+    """
+    arguments = case.forward_args[:case.differentiated]
+    template = arguments[0] if case.differentiated == 1 else tuple(arguments)
+    flat = [leaf for _, leaf in leaves(template)]
     values = _parameters(case.layer)
     names = list(values)
 
-    def function(x, *parameters):
-        return case.graph(x, dict(zip(names, parameters)))
+    def function(*arrays):
+        inputs, parameters = iter(arrays[:len(flat)]), arrays[len(flat):]
+        output = case.graph(map_structure(lambda _: next(inputs), template), dict(zip(names, parameters)))
+        if not isinstance(output, tuple):
+            return output
+        weights = np.random.default_rng(5)
+        parts = [(leaf * weights.standard_normal(leaf.shape)).sum() for _, leaf in leaves(output)]
+        return sum(parts[1:], parts[0])
 
-    return check_function(function, x, *values.values(), rng=3, raise_on_failure=False)
+    return check_function(function, *flat, *values.values(), rng=3, raise_on_failure=False)
 
 
 def _layer_check(case):
@@ -502,10 +517,19 @@ def _wrong_methods(bug):
 # MaxPoolGradToAllTies is right wherever max is differentiable: at a tie (a kink) finite differences cannot
 # judge it, so no gradient check fails it (tests/testing/test_bugzoo.py catches it by comparison).
 # CrossEntropyWeightedGradOverN is wrong only with class weights, which the plain cases here do not set.
+# LSTMGatesInWrongOrder is self-consistent (forward and backward agree): no gradient check can see it.
+# RNNCellTanhDerivativeOfPreactivation keeps a value its layer never keeps (its _step calls super()), so
+# it cannot be patched into RNNCell itself.
+# A GPT's mistakes in how it adds its parts' gradients (the tied weight's two uses, the residual stream)
+# are the engine's job in the graph (eq. (32)), and the attention's bugs live in GPT's own parts: the
+# graph of a GPT never calls those lines (tests/test_bugzoo.py catches them).
+NOT_IN_A_NODE = (bugzoo.OverwritingLinear, bugzoo.MaxPoolGradToAllTies, bugzoo.CrossEntropyWeightedGradOverN,
+                 bugzoo.LSTMGatesInWrongOrder, bugzoo.RNNCellTanhDerivativeOfPreactivation)
+
+
 @pytest.mark.parametrize("bug", [bug for bug in bugzoo.BUGS
-                                 if bug not in (bugzoo.OverwritingLinear, bugzoo.MaxPoolGradToAllTies,
-                                                bugzoo.CrossEntropyWeightedGradOverN)
-                                 and bug.__bases__[0] not in NO_AUTOGRAD_NODE_YET],
+                                 if bug not in NOT_IN_A_NODE and bug.__bases__[0] in LAYER_CASES
+                                 and bug.__bases__[0] is not mn.GPT],
                          ids=lambda bug: bug.__name__)
 @pytest.mark.slow
 def test_a_wrong_line_in_a_layer_breaks_both_the_layer_and_the_graph(bug, monkeypatch):
@@ -753,3 +777,59 @@ def test_cli_graph_refuses_a_bad_batch_size(capsys):
 
     assert main(["graph", "--batch-size", "0"]) == 2
     assert "argument --batch-size: expected a positive integer, got '0'" in capsys.readouterr().err
+
+
+# -- the transformer: a GPT's loss, recorded, gives the manual chain's bits ------------------------
+
+def test_a_gpt_loss_built_from_autograd_gives_the_manual_chains_gradients_bit_for_bit():
+    """Embeddings, LayerNorm, the heads' slices, scaled_dot_product_attention, GELU, the residual adds, the tied
+    head and cross-entropy as recorded nodes: every gradient equals model.backward's, not close but equal."""
+    from ..autograd_cases import gpt_graph
+    model = mn.GPT(vocab_size=9, block_size=8, n_layer=2, n_head=2, n_embd=8, dtype=np.float64, rng=0)
+    rng = np.random.default_rng(1)
+    idx, targets = rng.integers(0, 9, (3, 8)), rng.integers(0, 9, (3, 8))
+    params = {name: ParameterTensor(parameter) for name, parameter in model.named_parameters()}
+    loss = ag.cross_entropy(gpt_graph(Tensor(idx), params, 2, 2).reshape(-1, 9), targets.reshape(-1))
+    loss.backward()
+    graph_grads = {name: parameter.grad.copy() for name, parameter in model.named_parameters()}
+    model.zero_grad()
+    criterion = mn.CrossEntropyLoss()
+    logits = model(idx)
+    assert float(criterion(logits.reshape(-1, 9), targets.reshape(-1))) == loss.item()
+    model.backward(criterion.backward().reshape(logits.shape))
+    for name, parameter in model.named_parameters():
+        assert np.array_equal(graph_grads[name], parameter.grad), name
+    names = {node.name() for node in graph(loss).nodes}
+    assert {"NativeLayerNormBackward0", "GeluBackward0", "ScaledDotProductFlashAttentionForCpuBackward0",
+            "EmbeddingBackward0", "AddmmBackward0", "MmBackward0", "SliceBackward0"} <= names
+
+
+def test_a_tuple_output_is_one_node_with_one_gradient_per_output(rng):
+    """(output, (h_n, c_n)) of ag.lstm: three tensors of one node, output_nr 0, 1, 2; a gradient reaching only
+    h_n reaches the node as (None, (G, None)), the layer's own convention."""
+    layer = mn.LSTM(3, 2, dtype=np.float64, rng=0)
+    x = Tensor(rng.standard_normal((4, 1, 3)), requires_grad=True)
+    weights = [Tensor(p.data, requires_grad=True) for p in layer.parameters()]
+    output, (h_n, c_n) = ag.lstm(x, None, weights)
+    assert output.grad_fn is h_n.grad_fn is c_n.grad_fn
+    assert [t._output_nr for t in (output, h_n, c_n)] == [0, 1, 2]
+    h_n.sum().backward()
+    layer(x.data)
+    dx, _ = layer.backward((None, (np.ones((1, 1, 2)), None)))
+    assert np.array_equal(x.grad.numpy(), dx)
+
+
+def test_an_output_that_is_none_stays_none_and_the_node_still_runs(rng):
+    """need_weights=False: (attn_output, None), as PyTorch's function; self-attention's three gradients added."""
+    layer = mn.MultiheadAttention(4, 2, dtype=np.float64, rng=0)
+    x = rng.standard_normal((3, 2, 4))
+    weights = [Tensor(p.data, requires_grad=True) for p in layer.parameters()]
+    tensor = Tensor(x, requires_grad=True)
+    output, attention_weights = ag.multi_head_attention_forward(
+        tensor, tensor, tensor, 4, 2, weights[0], weights[1], None, None, False, 0.0, weights[2], weights[3],
+        need_weights=False)
+    assert attention_weights is None and output.grad_fn.name() == "MultiheadAttentionBackward"
+    output.sum().backward()
+    manual, _ = layer(x, x, x, need_weights=False)
+    d_query, d_key, d_value = layer.backward((np.ones_like(manual), None))
+    assert np.array_equal(tensor.grad.numpy(), d_query + d_key + d_value)

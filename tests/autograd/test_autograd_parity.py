@@ -16,6 +16,7 @@ from manualnet.autograd import ParameterTensor, Tensor, graph
 from manualnet.testing.catalogue import AUTOGRAD_PRIMITIVES as PRIMITIVES
 from manualnet.testing.catalogue import autograd_inputs
 from manualnet.interop.pytorch import to_torch
+from manualnet.testing.gradcheck import leaves, map_structure
 
 from ..autograd_cases import LAYER_CASES, run_graph
 from ..strategies import seeds
@@ -75,36 +76,50 @@ def test_primitive_records_the_node_pytorch_records(name):
 
 # -- every public layer and loss ----------------------------------------------------------------------
 
+def _torch_tensors(torch, value):
+    if isinstance(value, tuple):
+        return tuple(_torch_tensors(torch, part) for part in value)
+    return None if value is None else torch.tensor(value, requires_grad=value.dtype.kind == "f")
+
+
 def _torch_run(case, upstream):
     """PyTorch's autograd on the same forward: the layer's twin from to_torch, or the case's own formula."""
-    first = case.forward_args[0]
-    x = torch.tensor(first, requires_grad=first.dtype.kind == "f")       # integer indices get no gradient
+    arguments = case.forward_args[:case.differentiated]
+    x = _torch_tensors(torch, arguments[0] if case.differentiated == 1 else tuple(arguments))
     if case.torch_forward is not None:
         params = {}
         output = case.torch_forward(torch, x, params)
     else:
         module = to_torch(case.layer)
         params = dict(module.named_parameters())
-        output = module(x, torch.from_numpy(case.forward_args[1])) if case.is_loss else module(x)
-    output.backward(None if upstream is None else torch.from_numpy(upstream))
+        if case.is_loss:
+            output = module(x, torch.from_numpy(case.forward_args[1]))
+        else:
+            output = module(*x) if case.differentiated > 1 else module(x)
+    pairs = [(part, r) for (_, part), (_, r) in zip(leaves(output), leaves(upstream))] if upstream is not None \
+        else [(output, None)]
+    torch.autograd.backward([part for part, _ in pairs],
+                            [None if r is None else torch.from_numpy(r) for _, r in pairs])
     return output, x, params
 
 
 @pytest.mark.parametrize("layer_class", list(LAYER_CASES), ids=lambda cls: cls.__name__)
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.slow
-def test_graph_of_every_layer_matches_torch(layer_class, seed):
+def test_graph_of_every_layer_matches_torch(layer_class, seed, one_torch_thread):
     rng = np.random.default_rng(seed)
     case = LAYER_CASES[layer_class](rng)
     values = {name: parameter.data.copy() for name, parameter in case.layer.named_parameters()}
-    output = np.asarray(case.layer(*case.forward_args))       # to_torch copies the state (running stats) first
-    upstream = None if case.is_loss else rng.standard_normal(output.shape)
+    output = case.layer(*case.forward_args)                   # to_torch copies the state (running stats) first
+    upstream = None if case.is_loss else map_structure(lambda y: rng.standard_normal(np.shape(y)), output)
     torch_case = LAYER_CASES[layer_class](np.random.default_rng(seed))   # a fresh layer: state before forward
     torch_output, torch_x, torch_params = _torch_run(torch_case, upstream)
     graph_output, x, params = run_graph(case, upstream, values)
-    close(graph_output.data, torch_output, "forward")
-    if torch_x.requires_grad:
-        close(x.grad.numpy(), torch_x.grad, "input gradient")
+    for (_, ours), (_, theirs) in zip(leaves(graph_output), leaves(torch_output), strict=True):
+        close(ours.data, theirs, "forward")
+    for (_, ours), (_, theirs) in zip(leaves(x), leaves(torch_x), strict=True):
+        if theirs.requires_grad:
+            close(ours.grad.numpy(), theirs.grad, "input gradient")
     assert set(torch_params) <= set(params)
     for name, parameter in torch_params.items():
         close(params[name].grad.numpy(), parameter.grad, f"gradient of {name}")
@@ -282,3 +297,28 @@ def test_embedding_node_matches_torch_with_repeats_and_padding(rng, padding_idx)
     close(ours.grad.numpy(), theirs.grad, "gradient of weight")
     if padding_idx is not None:
         assert not ours.grad.numpy()[padding_idx].any()
+
+
+def test_the_transformer_nodes_have_pytorchs_names(rng):
+    x = rng.standard_normal((2, 3, 4))
+    w, b = rng.standard_normal(4), rng.standard_normal(4)
+    ours = [ag.layer_norm(Tensor(x, requires_grad=True), (4,), Tensor(w, requires_grad=True), Tensor(b)),
+            ag.gelu(Tensor(x, requires_grad=True)), ag.gelu(Tensor(x, requires_grad=True), "tanh"),
+            ag.scaled_dot_product_attention(*(Tensor(x[None], requires_grad=True) for _ in range(3)), is_causal=True)]
+    t = [torch.tensor(x, requires_grad=True) for _ in range(3)]
+    heads = [torch.tensor(x[None], requires_grad=True) for _ in range(3)]      # (N, H, L, E): PyTorch's kernel node
+    F = torch.nn.functional
+    theirs = [F.layer_norm(t[0], (4,), torch.tensor(w, requires_grad=True), torch.tensor(b)), F.gelu(t[0]),
+              F.gelu(t[0], approximate="tanh"), F.scaled_dot_product_attention(*heads, is_causal=True)]
+    for mine, reference in zip(ours, theirs):
+        assert mine.grad_fn.name() == torch_name(reference.grad_fn)
+        close(mine.data, reference, mine.grad_fn.name())
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_node_matches_torch_in_both_forms(rng, approximate):
+    x, G = rng.standard_normal((3, 5)) * 2, rng.standard_normal((3, 5))
+    ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ag.gelu(ours, approximate).backward(G)
+    torch.nn.functional.gelu(theirs, approximate=approximate).backward(torch.from_numpy(G))
+    close(ours.grad.numpy(), theirs.grad, "dL/dx")

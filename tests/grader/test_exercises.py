@@ -40,6 +40,7 @@ LIBRARY = {
     "conv2d": "manualnet.conv:Conv2d", "max_pool2d": "manualnet.pooling:MaxPool2d",
     "avg_pool2d": "manualnet.pooling:AvgPool2d", "embedding": "manualnet.embedding:Embedding",
     "lstm_cell": "manualnet.recurrent:LSTMCell",
+    "layernorm": "manualnet.nn.modules.normalization:LayerNorm", "attention": "manualnet.models.gpt:CausalSelfAttention",
 }
 # What the library's backward reads that the stub has no reason to define: the stub's batch norm is
 # always affine, and its cross-entropy always on the plain path (labels, no weight, no smoothing);
@@ -50,7 +51,7 @@ DROP_IN_ATTRIBUTES = {"batchnorm": {"affine": True}, "cross_entropy": {"weighted
                       "conv2d": {"adapter": "conv2d"}, "max_pool2d": {"adapter": "pool2d"},
                       "avg_pool2d": {"adapter": "pool2d"},
                       "embedding": {"padding_idx": None, "scale_grad_by_freq": False},
-                      "lstm_cell": {"adapter": "lstm_cell"}}
+                      "lstm_cell": {"adapter": "lstm_cell"}, "attention": {"adapter": "attention"}}
 
 # (exercise, bug-zoo class, the name its exercise's table gives it)
 BUGS = [
@@ -69,6 +70,9 @@ BUGS = [
     ("max_pool2d", "MaxPoolGradToWholeWindow", "max to whole window"),
     ("avg_pool2d", "AvgPoolGradNotDivided", "not divided"),
     ("embedding", "EmbeddingFancyIndexPlusEquals", "duplicates lost"),
+    ("layernorm", "LayerNormWithoutMeanTerm", "mean term missing"),
+    ("attention", "AttentionScaleForgottenInBackward", "scale forgotten"),
+    ("attention", "AttentionSoftmaxJacobianWrongAxis", "softmax wrong axis"),
 ]
 
 def drop_library_in(course, name):
@@ -167,8 +171,11 @@ def test_each_classic_mistake_dropped_in_fails_with_its_diagnosis_named(course, 
 
 # Mistakes in options an exercise's stub does not have (its cross-entropy takes no class weights), or
 # outside the method the learner writes: MaxPoolGradToAllTies picks the routes in forward (written), and
-# the graded cases have no ties, where finite differences could not judge it.
-NOT_IN_THE_EXERCISE = {"CrossEntropyWeightedGradOverN", "MaxPoolGradToAllTies"}
+# the graded cases have no ties, where finite differences could not judge it; LayerNormOverWrongAxis and
+# AttentionMaskAfterSoftmax are mistakes of forward (written); AttentionFutureLeakingInBackward reads
+# scores its own forward keeps (the learner's version is below, in LEARNER_MISTAKES).
+NOT_IN_THE_EXERCISE = {"CrossEntropyWeightedGradOverN", "MaxPoolGradToAllTies", "LayerNormOverWrongAxis",
+                       "AttentionMaskAfterSoftmax", "AttentionFutureLeakingInBackward"}
 
 
 def test_every_bug_zoo_mistake_of_an_exercised_layer_is_tried():

@@ -117,6 +117,82 @@ def test_sequential_ordered_dict_example():
     same(ours(input.numpy()), theirs(input))
 
 
+# -- the transformer ---------------------------------------------------------------------------
+
+def test_layer_norm_examples():
+    """NLP: nn.LayerNorm(embedding_dim) on (20, 5, 10); image: nn.LayerNorm([C, H, W]) on (20, 5, 10, 10).
+
+    x − μ cancels digits in float32: an entry near its row's mean is exact only to ~ε·|x| in absolute
+    terms, in either library, so the comparison allows 1e-6 absolute (values are about 1).
+    """
+    def near(ours, theirs):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=2e-6, atol=1e-6)
+
+    embedding = torch.randn(20, 5, 10)
+    upstream = torch.randn(20, 5, 10)
+    theirs, ours = nn.LayerNorm(10), mn.LayerNorm(10)
+    embedding.requires_grad_(True)
+    output = theirs(embedding)
+    near(ours(embedding.detach().numpy()), output)
+    output.backward(upstream)
+    near(ours.backward(upstream.numpy()), embedding.grad)
+    near(ours.weight.grad, theirs.weight.grad)
+    input = torch.randn(20, 5, 10, 10)
+    near(mn.LayerNorm([5, 10, 10])(input.numpy()), nn.LayerNorm([5, 10, 10])(input))
+
+
+def test_gelu_example():
+    """m = nn.GELU(); input = torch.randn(2); output = m(input)."""
+    input = torch.randn(2)
+    same(mn.GELU()(input.numpy()), nn.GELU()(input))
+
+
+def test_multihead_attention_example():
+    """multihead_attn = nn.MultiheadAttention(embed_dim, num_heads);
+    attn_output, attn_output_weights = multihead_attn(query, key, value) — with embed_dim 8, num_heads 2."""
+    theirs = nn.MultiheadAttention(8, 2)
+    ours = mn.MultiheadAttention(8, 2)
+    ours.load_state_dict({key: value.detach().numpy() for key, value in theirs.state_dict().items()})
+    query, key, value = torch.randn(5, 3, 8), torch.randn(6, 3, 8), torch.randn(6, 3, 8)
+    attn_output, attn_output_weights = theirs(query, key, value)
+    mine, mine_weights = ours(query.numpy(), key.numpy(), value.numpy())
+    same(mine, attn_output)
+    same(mine_weights, attn_output_weights)
+
+
+def test_module_list_example():
+    """MyModule with self.linears = nn.ModuleList([nn.Linear(10, 10) for i in range(10)]) and its forward loop.
+
+    The forward only: it calls linears[i // 2] several times in one forward, and a manualnet layer keeps the
+    input of its last call for backward (a reused layer needs one instance per use, or manualnet.autograd).
+    """
+    theirs = nn.ModuleList([nn.Linear(10, 10) for i in range(10)])
+    ours = mn.ModuleList([mn.Linear(10, 10) for i in range(10)])
+    ours.load_state_dict({key: value.detach().numpy() for key, value in theirs.state_dict().items()})
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    x = torch.randn(4, 10)
+    expected, mine = x, x.numpy()
+    for i, (l, m) in enumerate(zip(theirs, ours)):
+        expected = theirs[i // 2](expected) + l(expected)
+        mine = ours[i // 2](mine) + m(mine)
+    same(mine, expected)
+
+
+def test_module_dict_example():
+    """self.choices = nn.ModuleDict({"conv": nn.Conv2d(10, 10, 3), "pool": nn.MaxPool2d(3)}) and
+    self.activations = nn.ModuleDict([["lrelu", nn.LeakyReLU()], ...]); forward(x, choice, act).
+    (The example's other activation, PReLU, has no manualnet class.)"""
+    theirs = nn.ModuleDict({"conv": nn.Conv2d(10, 10, 3), "pool": nn.MaxPool2d(3)})
+    ours = mn.ModuleDict({"conv": mn.Conv2d(10, 10, 3), "pool": mn.MaxPool2d(3)})
+    ours.load_state_dict({key: value.detach().numpy() for key, value in theirs.state_dict().items()})
+    activations, mine_activations = nn.ModuleDict([["lrelu", nn.LeakyReLU()]]), mn.ModuleDict([["lrelu", mn.LeakyReLU()]])
+    x = torch.randn(2, 10, 9, 9)
+    for choice in ("conv", "pool"):
+        # a convolution's output sums 90 float32 products, in another order than torch's: 1e-6 absolute
+        np.testing.assert_allclose(mine_activations["lrelu"](ours[choice](x.numpy())),
+                                   activations["lrelu"](theirs[choice](x)).detach().numpy(), rtol=2e-6, atol=1e-6)
+
+
 # -- losses -------------------------------------------------------------------------------
 
 def test_cross_entropy_examples_with_class_indices_and_with_probabilities():

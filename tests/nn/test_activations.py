@@ -1,4 +1,4 @@
-"""ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax: gradients, invariants, stability, bad input."""
+"""ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax, LogSoftmax: gradients, invariants, stability, bad input."""
 
 import numpy as np
 import pytest
@@ -252,3 +252,39 @@ def test_dim_none_on_three_or_more_dimensions_is_refused_naming_pytorchs_choice(
 def test_softmax_rejects_a_dim_that_is_not_an_integer():
     with pytest.raises(TypeError, match=r"Softmax: expected an integer dim \(or None\), got 1.0"):
         mn.Softmax(dim=1.0)
+
+
+# -- GELU ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@given(shape=shapes(), seed=seeds, scale=st.sampled_from([0.3, 1.0, 4.0]))
+def test_gelu_backward_matches_finite_differences(approximate, shape, seed, scale):
+    """Property: dL/dx = G ⊙ (g + x g') for the exact gate Φ(x) and for its tanh form."""
+    assert check_module(mn.GELU(approximate), random_array(seed, shape, scale), rng=seed).passed
+
+
+def test_gelu_worked_example():
+    """derivations/gelu.md, Worked example: at x = 1, y = Φ(1) = 0.8413, dy/dx = Φ(1) + φ(1) = 1.0833; tanh form
+    0.8412 and 1.0830."""
+    for approximate, y, slope in (("none", 0.841345, 1.083315), ("tanh", 0.841192, 1.082964)):
+        layer = mn.GELU(approximate)
+        np.testing.assert_allclose(layer(np.array([1.0, -1.0])), [y, y - 1], atol=1e-6)
+        np.testing.assert_allclose(layer.backward(np.array([1.0, 1.0])), [slope, 1 - slope], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_is_x_for_large_x_zero_for_very_negative_x_and_keeps_dtype(dtype):
+    x = np.array([-1e4, -40.0, 0.0, 40.0, 1e4], dtype)
+    for approximate in ("none", "tanh"):
+        layer = mn.GELU(approximate)
+        y = layer(x)
+        assert y.dtype == dtype and np.all(np.isfinite(y))
+        np.testing.assert_array_equal(y, [0, 0, 0, 40, 1e4])
+        np.testing.assert_array_equal(layer.backward(np.ones_like(x)), [0, 0, 0.5, 1, 1])
+
+
+def test_gelu_refuses_an_unknown_approximation_by_name():
+    with pytest.raises(ValueError, match=r"GELU: approximate must be 'none' .* or 'tanh', got 'erf'"):
+        mn.GELU("erf")
+    with pytest.raises(TypeError, match=r"GELU\(approximate='none'\): expected input of dtype float32 or float64"):
+        mn.GELU()(np.ones(3, np.int64))

@@ -352,7 +352,39 @@ def _diagnosed_conv_cases():
     ]
 
 
-CASES = _diagnosed_cases() + _diagnosed_conv_cases()
+def _diagnosed_transformer_cases():
+    """LayerNorm, GPT's attention, block and tied weight: the bug zoo's layers, named by rerunning them."""
+    from manualnet.models.gpt import Block, CausalSelfAttention
+    sequences, ids = x_batch((2, 3, 4)), np.random.default_rng(SEED).integers(0, 5, (2, 4))
+
+    def randomized(module):
+        rng = np.random.default_rng(SEED + 5)
+        for parameter in module.parameters():
+            parameter.data[...] = rng.uniform(0.3, 1.0, parameter.shape) * rng.choice([-1, 1], parameter.shape)
+        return module
+
+    norm = lambda cls: randomized(cls(4, dtype=np.float64))                                      # noqa: E731
+    attention = lambda cls: randomized(cls(4, 2, dtype=np.float64, rng=SEED))                    # noqa: E731
+    gpt = lambda cls: randomized(cls(vocab_size=5, block_size=4, n_layer=1, n_head=2, n_embd=4,  # noqa: E731
+                                     dtype=np.float64, rng=SEED))
+    return [
+        ("layer-norm axes", norm(bugzoo.LayerNormOverWrongAxis), norm(mn.LayerNorm), (x_batch((5, 4)),), "output"),
+        ("scale forgotten", attention(bugzoo.AttentionScaleForgottenInBackward), attention(CausalSelfAttention),
+         (sequences,), "input.grad"),
+        ("softmax wrong axis", attention(bugzoo.AttentionSoftmaxJacobianWrongAxis), attention(CausalSelfAttention),
+         (sequences,), "input.grad"),
+        ("mask after softmax", attention(bugzoo.AttentionMaskAfterSoftmax), attention(CausalSelfAttention),
+         (sequences,), "output"),
+        ("future leaking", attention(bugzoo.AttentionFutureLeakingInBackward), attention(CausalSelfAttention),
+         (sequences,), "input.grad"),
+        ("residual gradient dropped", attention(bugzoo.BlockResidualGradientDropped), attention(Block),
+         (sequences,), "input.grad"),
+        ("tied gradient overwritten", gpt(bugzoo.GPTTiedGradientOverwritten), gpt(mn.GPT), (ids,),
+         "transformer.wte.weight.grad"),
+    ]
+
+
+CASES = _diagnosed_cases() + _diagnosed_conv_cases() + _diagnosed_transformer_cases()
 
 
 @pytest.mark.parametrize("mistake, mine, reference, inputs, row", CASES, ids=[case[0] for case in CASES])

@@ -1,6 +1,9 @@
-"""Containers: Sequential, as ``torch/nn/modules/container.py``.
+"""Containers: Sequential, ModuleList and ModuleDict, as ``torch/nn/modules/container.py``.
 
-Derivation of the chain it walks backwards: derivations/backprop.md
+Derivation of the chain Sequential walks backwards: derivations/backprop.md.
+ModuleList and ModuleDict only hold modules (a GPT's blocks, its
+``transformer`` parts): the model that holds them runs them, forward and
+backward, in its own order.
 """
 
 from collections import OrderedDict
@@ -82,3 +85,140 @@ def _learns_before(modules):
         flags.append(seen)
         seen = seen or module.has_parameters()
     return flags
+
+
+class ModuleList(Module):
+    """Hold modules in a list, named "0", "1", ... as PyTorch's (``h.0.ln_1.weight``).  Derivation: derivations/gpt.md
+
+    It has no forward and no backward: the model that holds it runs its
+    modules, as a GPT runs its blocks (the page above: the backward of the
+    whole model).  Indexing, ``len``, iteration, ``append``, ``extend``,
+    ``insert``, ``+=``, and ``del`` (which renumbers, as PyTorch's does).
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _index(self, index):
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError(f"ModuleList: indices must be integers or slices, got {type(index).__name__}")
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"ModuleList: index {index} is out of range for a list of {len(self)} modules")
+        return str(index % len(self))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return self._modules[self._index(index)]
+
+    def __setitem__(self, index, module):
+        setattr(self, self._index(index), _module("ModuleList", module))
+
+    def __delitem__(self, index):
+        modules = list(self._modules.values())
+        del modules[index if isinstance(index, slice) else int(self._index(index))]
+        for name in list(self._modules):
+            delattr(self, name)
+        self.extend(modules)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def append(self, module):
+        """Add a module at the end; return self."""
+        setattr(self, str(len(self)), _module("ModuleList", module))
+        return self
+
+    def extend(self, modules):
+        """Append every module of an iterable; return self."""
+        if isinstance(modules, Module) or not hasattr(modules, "__iter__"):
+            raise TypeError(f"ModuleList.extend: expected an iterable of modules, got {type(modules).__name__}")
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        """Insert a module before ``index``; the ones after it move up by one."""
+        modules = list(self._modules.values())
+        modules.insert(index, _module("ModuleList", module))
+        for name in list(self._modules):
+            delattr(self, name)
+        return self.extend(modules)
+
+
+class ModuleDict(Module):
+    """Hold modules by name, as PyTorch's (``transformer.wte.weight``, ``transformer.ln_f.bias``).  Derivation: derivations/gpt.md
+
+    It has no forward and no backward: the model that holds it runs its
+    modules.  A dict's interface: ``d[name]``, ``d[name] = module``,
+    ``del d[name]``, ``in``, ``len``, iteration over the names, ``keys``,
+    ``values``, ``items``, ``update``, ``pop``, ``clear``; insertion order
+    is kept, so ``state_dict()`` lists the modules in the order given.
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, name):
+        return self._modules[name]
+
+    def __setitem__(self, name, module):
+        if not isinstance(name, str) or not name or "." in name or (name not in self._modules and (
+                name in self.__dict__ or hasattr(type(self), name))):
+            raise KeyError(f"ModuleDict: a key must be a non-empty str without '.' that names nothing else of the "
+                           f"container, got {name!r}")
+        setattr(self, name, _module("ModuleDict", module))
+
+    def __delitem__(self, name):
+        if name not in self._modules:
+            raise KeyError(name)
+        delattr(self, name)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, name):
+        return name in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def update(self, modules):
+        """Add or replace modules from a mapping or an iterable of (name, module) pairs."""
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for name, module in pairs:
+            self[name] = module
+
+    def pop(self, name):
+        module = self[name]
+        del self[name]
+        return module
+
+    def clear(self):
+        for name in list(self._modules):
+            del self[name]
+
+
+def _module(owner, module):
+    if not isinstance(module, Module):
+        raise TypeError(f"{owner}: expected a Module, got {type(module).__name__}")
+    return module

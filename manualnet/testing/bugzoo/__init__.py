@@ -30,5 +30,7 @@ from .layers import *  # noqa: F403
 from .layers import LAYER_BUGS
 from .sequences import *  # noqa: F403
 from .sequences import SEQUENCE_BUGS
+from .transformer import *  # noqa: F403
+from .transformer import TRANSFORMER_BUGS
 
-BUGS = LAYER_BUGS + CONV_BUGS + SEQUENCE_BUGS
+BUGS = LAYER_BUGS + CONV_BUGS + SEQUENCE_BUGS + TRANSFORMER_BUGS

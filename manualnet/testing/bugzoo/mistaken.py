@@ -14,9 +14,9 @@ fact about the numbers, like every other in ``diagnoses``.
 ``mistaken_runs`` returns ``{mistake: Run}`` for the mistakes that apply to
 the reference (sequence layers, gated layers, one-step tanh layers,
 lookups, and the layers the bug zoo holds a wrong version of: convolution,
-pooling, batch norm over images; and for any layer, a backward that never
-reads its upstream gradient); the comparison turns each Run into rows with
-its own names.
+pooling, batch norm over images, LayerNorm, GPT's attention, block and
+tied weight; and for any layer, a backward that never reads its upstream
+gradient); the comparison turns each Run into rows with its own names.
 """
 
 import copy
@@ -254,5 +254,12 @@ _REPRODUCTIONS = (
     ("gate order", _gate_order),
     ("tanh derivative of pre-activation", _tanh_derivative_of_preactivation),
     ("duplicates lost", _duplicates_lost),
+    ("layer-norm axes", _bug_zoo_layer("LayerNormOverWrongAxis")),
+    ("scale forgotten", _bug_zoo_layer("AttentionScaleForgottenInBackward")),
+    ("softmax wrong axis", _bug_zoo_layer("AttentionSoftmaxJacobianWrongAxis")),
+    ("mask after softmax", _bug_zoo_layer("AttentionMaskAfterSoftmax")),
+    ("future leaking", _bug_zoo_layer("AttentionFutureLeakingInBackward")),
+    ("residual gradient dropped", _bug_zoo_layer("BlockResidualGradientDropped")),
+    ("tied gradient overwritten", _bug_zoo_layer("GPTTiedGradientOverwritten")),
     ("upstream ignored", _upstream_ignored),
 )
