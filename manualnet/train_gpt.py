@@ -193,6 +193,10 @@ def load_checkpoint(path, dtype=np.float32):
     ``tokenizer.decode`` then sample text."""
     from manualnet.serialization import load
     state = load(path)
+    missing = [key for key in ("model", "model_args", "vocabulary") if key not in state]
+    if missing:
+        raise ValueError(f"{path}: not a GPT checkpoint (one written by train --model gpt --save, or "
+                         f"save_checkpoint): it has no {', '.join(missing)}")
     arguments = {name: value.item() if isinstance(value, np.ndarray) else value
                  for name, value in state["model_args"].items()}
     model = GPT(**arguments, dtype=dtype, rng=0)

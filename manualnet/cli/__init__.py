@@ -1,4 +1,4 @@
-"""The command line: ``python -m manualnet train | evaluate PATH | download mnist | gradcheck | graph | exercises``.
+"""The command line: ``python -m manualnet train | sample PATH | evaluate PATH | download mnist | gradcheck | graph | exercises``.
 
 ``train`` is the study notes' last program, run for real: a model (``--model``,
 the notes' MLP by default) learns handwritten digits with the notes' loop and
@@ -9,7 +9,9 @@ prints the notes' epoch line
 ``evaluate`` reloads a saved model and prints its test accuracy and confusion
 matrix; ``download mnist`` fills the cache; ``gradcheck`` checks every
 operation's backward against finite differences and prints a table; ``graph``
-prints what autograd records for the notes' MLP loss.
+prints what autograd records for the notes' MLP loss.  ``train --model gpt
+--dataset shakespeare`` trains nanoGPT's character-level GPT instead
+(``gpt.py``), and ``sample`` prints text from the model it saved.
 
 One module per command (``train.py``, ``evaluate.py``, ...), each adding its
 parser and its ``run``; what ``train`` can train is two small registries in
@@ -29,13 +31,13 @@ import sys
 from manualnet._main_guard import EXIT_INTERRUPTED
 from manualnet.train import Diverged
 
-from . import download, evaluate, exercises, gradcheck, graph, train
+from . import download, evaluate, exercises, gpt, gradcheck, graph, train
 from .choices import DATASETS, MODELS
 from .common import EXIT_ERROR, EXIT_USAGE, PROG, Parser, UsageError
 
 __all__ = ["main", "build_parser", "DATASETS", "MODELS"]
 
-COMMANDS = (train, evaluate, download, gradcheck, graph, exercises)
+COMMANDS = (train, gpt, evaluate, download, gradcheck, graph, exercises)
 
 
 def build_parser():

@@ -12,6 +12,7 @@ from manualnet.train import (EPOCH_LINE, EVAL_BATCH_SIZE, Diverged, accuracy_lin
                              confusion_matrix, func_eval, mean_loss, train_one_epoch)
 from manualnet.utils.data import DataLoader, TensorDataset
 
+from . import gpt
 from .choices import (DATASETS, DEFAULT_BATCH_SIZE, DEFAULT_HIDDEN, DEFAULT_LR, MODELS, SCHEDULES, SGD_MOMENTUM,
                       check_data_dir, load_dataset, make_optimizer)
 from .common import PROG, UsageError, check_output, non_negative_int, positive_int, positive_number
@@ -19,23 +20,29 @@ from .plot import PLOT_FORMATS, import_figure, plot_history
 
 
 def add_command(commands):
-    train = commands.add_parser("train", help="train a model on handwritten digits, one line per epoch",
-                                description="Train the study notes' MLP with the notes' loop.")
-    train.add_argument("--dataset", choices=tuple(DATASETS), default="digits",
-                       help="; ".join(f"{name}: {entry.help}" for name, entry in DATASETS.items()))
+    train = commands.add_parser("train", help="train a model on handwritten digits, one line per epoch (or a GPT "
+                                              "on Shakespeare)",
+                                description="Train the study notes' MLP with the notes' loop, or nanoGPT's "
+                                            "character-level GPT (--model gpt --dataset shakespeare).")
+    train.add_argument("--dataset", choices=(*DATASETS, "shakespeare"), default="digits",
+                       help="; ".join(f"{name}: {entry.help}" for name, entry in DATASETS.items())
+                            + "; shakespeare: eight plays as one text, for --model gpt (downloaded once, 5.4 MB)")
     train.add_argument("--data-dir", metavar="DIR", help="for mnist: a folder holding the four MNIST IDX files "
-                                                         "(raw or .gz), read as they are, instead of the cache")
-    train.add_argument("--model", choices=tuple(MODELS), default="mlp",
-                       help="; ".join(f"{name}: {entry.help}" for name, entry in MODELS.items()))
+                                                         "(raw or .gz), read as they are, instead of the cache; "
+                                                         "for shakespeare: a folder holding the plays' files")
+    train.add_argument("--model", choices=(*MODELS, "gpt"), default="mlp",
+                       help="; ".join(f"{name}: {entry.help}" for name, entry in MODELS.items())
+                            + "; gpt: nanoGPT's character-level transformer (--dataset shakespeare)")
     train.add_argument("--hidden", type=positive_int, metavar="N",
                        help="hidden units (default: " + ", ".join(
                            f"{entry.default_hidden or DEFAULT_HIDDEN} for {name}" for name, entry in MODELS.items()) + ")")
     train.add_argument("--epochs", type=positive_int, metavar="N",
                        help="passes over the training set (default: " + ", ".join(
                            f"{entry.default_epochs} on {name}" for name, entry in DATASETS.items()) + ")")
-    train.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
-                       help=f"samples per step (default {DEFAULT_BATCH_SIZE})")
-    train.add_argument("--optimizer", choices=("sgd", "adam"), default="adam",
+    train.add_argument("--batch-size", type=positive_int, metavar="N",
+                       help=f"samples per step (default {DEFAULT_BATCH_SIZE}; gpt: {gpt.SHAKESPEARE_CPU.batch_size} "
+                            "blocks)")
+    train.add_argument("--optimizer", choices=("sgd", "adam"),
                        help=f"adam (default) or sgd (with momentum {SGD_MOMENTUM})")
     train.add_argument("--lr", type=positive_number, metavar="X",
                        help=f"learning rate (default {DEFAULT_LR['adam']} for adam, {DEFAULT_LR['sgd']} for sgd; "
@@ -52,11 +59,20 @@ def add_command(commands):
     train.add_argument("--plot", metavar="PATH",
                        help="draw loss and accuracy per epoch into PATH, as PNG, PDF or SVG by its extension "
                             "(needs matplotlib: pip install 'manualnet[plot]')")
+    gpt.add_train_arguments(train)
     train.set_defaults(run=run_train)
 
 
 def run_train(args):
     prog = f"{PROG} train"
+    if args.model == "gpt" or args.dataset == "shakespeare":
+        return gpt.run_train(args)
+    for option in ("iters", "eval_interval", "eval_iters"):
+        if getattr(args, option) is not None:
+            raise UsageError(prog, f"--{option.replace('_', '-')} is an option of --model gpt; the image models "
+                                   "count --epochs")
+    args.optimizer = args.optimizer or "adam"
+    args.batch_size = args.batch_size or DEFAULT_BATCH_SIZE
     dataset, model_entry = DATASETS[args.dataset], MODELS[args.model]
     check_data_dir(prog, args, args.dataset)
     for option, path, formats in (("--save", args.save, None), ("--plot", args.plot, PLOT_FORMATS)):
