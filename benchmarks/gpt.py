@@ -28,32 +28,13 @@ import numpy as np
 import manualnet as mn
 from manualnet.models.gpt import GPT
 from manualnet.nn.modules._attention import Attention
+from manualnet.interop.nanogpt import TorchTrainer
 from manualnet.train_gpt import SHAKESPEARE_CPU, ManualnetTrainer, get_batch, gpt_arguments
 
 from .machine import environment
 
 VOCAB = 76                      # the characters of manualnet.datasets.load_shakespeare_corpus()
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-class TorchTrainer:
-    """nanoGPT's step in PyTorch: forward with targets, backward, clip_grad_norm_, AdamW, zero_grad."""
-
-    def __init__(self, torch, model, config):
-        self.torch, self.model, self.config = torch, model, config
-        self.optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate,
-                                                    (config.beta1, config.beta2), "cpu")
-
-    def step(self, x, y, lr):
-        torch = self.torch
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        _, loss = self.model(torch.from_numpy(x), torch.from_numpy(y))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return loss.item()
 
 
 def contestants(torch, config=SHAKESPEARE_CPU, seed=0, batches=8):
@@ -63,7 +44,7 @@ def contestants(torch, config=SHAKESPEARE_CPU, seed=0, batches=8):
     twin = to_torch(model)
     rng = np.random.default_rng(seed)
     data = rng.integers(0, VOCAB, 100_000)
-    return (ManualnetTrainer(model, config), TorchTrainer(torch, twin, config),
+    return (ManualnetTrainer(model, config), TorchTrainer(twin, config),
             [get_batch(data, config, rng) for _ in range(batches)])
 
 

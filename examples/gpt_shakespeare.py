@@ -27,37 +27,11 @@ from pathlib import Path
 import numpy as np
 
 import manualnet as mn
+from manualnet.interop.nanogpt import TorchTrainer
 from manualnet.train_gpt import SHAKESPEARE_CPU, ManualnetTrainer, gpt_arguments, sample, train_gpt
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpt-shakespeare-readme-run.json"
-
-
-class TorchTrainer:
-    """nanoGPT's step in PyTorch: forward with targets, loss.backward(), clip_grad_norm_, AdamW, zero_grad."""
-
-    def __init__(self, torch, model, config):
-        self.torch, self.model, self.config = torch, model, config
-        self.optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate,
-                                                    (config.beta1, config.beta2), "cpu")
-
-    def step(self, x, y, lr):
-        torch = self.torch
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        _, loss = self.model(torch.from_numpy(x), torch.from_numpy(y))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return loss.item()
-
-    def evaluate(self, x, y):
-        with self.torch.no_grad():
-            return self.model(self.torch.from_numpy(x), self.torch.from_numpy(y))[1].item()
-
-    def train(self, mode=True):
-        self.model.train(mode)
 
 
 def printer(name, every):
@@ -121,7 +95,7 @@ def main(argv=None):
     report["manualnet"]["sample"] = sample(model, corpus.tokenizer, args.prompt, args.sample_length, rng=args.seed)
     print(report["manualnet"]["sample"])
     if args.torch:
-        report["pytorch"] = run("pytorch", TorchTrainer(torch, twin, config), corpus, config, args.seed,
+        report["pytorch"] = run("pytorch", TorchTrainer(twin, config), corpus, config, args.seed,
                                 args.log_every)
         report["pytorch"]["sample"] = sample(from_torch(twin), corpus.tokenizer, args.prompt, args.sample_length,
                                              rng=args.seed)

@@ -176,6 +176,36 @@ def nanogpt_twin(module, torch):
     return None
 
 
+class TorchTrainer:
+    """nanoGPT's step in PyTorch, for ``manualnet.train_gpt.train_gpt``: forward with targets, ``loss.backward()``,
+    ``clip_grad_norm_``, AdamW with nanoGPT's parameter groups, ``zero_grad`` — ``ManualnetTrainer``'s two
+    methods, so one loop trains both from the same batches."""
+
+    def __init__(self, model, config):
+        import torch                    # the model is a torch module: torch is there
+        self.torch, self.model, self.config = torch, model, config
+        self.optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate,
+                                                    (config.beta1, config.beta2), "cpu")
+
+    def step(self, x, y, lr):
+        torch = self.torch
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        _, loss = self.model(torch.from_numpy(x), torch.from_numpy(y))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss.item()
+
+    def evaluate(self, x, y):
+        with self.torch.no_grad():
+            return self.model(self.torch.from_numpy(x), self.torch.from_numpy(y))[1].item()
+
+    def train(self, mode=True):
+        self.model.train(mode)
+
+
 def is_nanogpt(torch_module):
     """nanoGPT's GPT (ours or a learner's copy): a ``config`` with its sizes, ``transformer`` and ``lm_head``."""
     config = getattr(torch_module, "config", None)

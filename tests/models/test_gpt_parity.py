@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import manualnet as mn
-from manualnet.interop.nanogpt import nanogpt_classes
+from manualnet.interop.nanogpt import TorchTrainer, nanogpt_classes
 from manualnet.interop.pytorch import from_torch, to_torch
 from manualnet.train_gpt import ManualnetTrainer, TrainConfig, get_batch, gpt_arguments, train_gpt
 
@@ -45,32 +45,6 @@ def data(seed=0, length=400):
 
 def close(ours, theirs, what):
     np.testing.assert_allclose(np.asarray(ours), theirs.detach().numpy(), err_msg=what, **TOLERANCE)
-
-
-class TorchTrainer:
-    """nanoGPT's step in PyTorch: forward with targets, backward, clip_grad_norm_, AdamW step."""
-
-    def __init__(self, model, config):
-        self.model, self.config = model, config
-        self.optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate,
-                                                    (config.beta1, config.beta2), "cpu")
-
-    def step(self, x, y, lr):
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        _, loss = self.model(torch.from_numpy(x), torch.from_numpy(y))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return loss.item()
-
-    def evaluate(self, x, y):
-        with torch.no_grad():
-            return self.model(torch.from_numpy(x), torch.from_numpy(y))[1].item()
-
-    def train(self, mode=True):
-        self.model.train(mode)
 
 
 def recorded(module, into):
