@@ -17,7 +17,7 @@ from manualnet._progress import ProgressBar
 from manualnet.train_gpt import (SHAKESPEARE_CPU, ManualnetTrainer, gpt_arguments, load_checkpoint, sample,
                                  save_checkpoint, train_gpt)
 
-from .common import PROG, UsageError, non_negative_int, positive_int, positive_number
+from .common import PROG, UsageError, check_output, non_negative_int, positive_int, positive_number
 
 # train's options that mean something for the image models only, and why the GPT has none.
 IMAGE_ONLY = {"epochs": "--iters", "hidden": "the GPT's sizes are nanoGPT's (4 layers, 4 heads, 128 wide)",
@@ -46,6 +46,8 @@ def run_train(args):
     for option, instead in IMAGE_ONLY.items():
         if getattr(args, option) is not None:
             raise UsageError(prog, f"--{option} is not an option of --model gpt ({instead})")
+    if args.save is not None:
+        check_output(prog, "--save", args.save)
     config = SHAKESPEARE_CPU.with_(
         max_iters=args.iters or SHAKESPEARE_CPU.max_iters,
         lr_decay_iters=args.iters or SHAKESPEARE_CPU.lr_decay_iters,

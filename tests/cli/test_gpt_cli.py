@@ -87,3 +87,8 @@ def test_a_prompt_character_the_text_never_had_is_named(plays, tmp_path, capsys)
 def test_a_data_dir_without_the_plays_says_which_file_is_missing(tmp_path, capsys):
     assert train(tmp_path) == 1
     assert "hamlet_gut.txt" in capsys.readouterr().err
+
+
+def test_an_unwritable_save_target_is_refused_before_the_text_is_read(tmp_path, capsys):
+    assert train(tmp_path / "no-plays", "--save", str(tmp_path / "missing" / "gpt.npz")) == 2
+    assert "does not exist" in capsys.readouterr().err
