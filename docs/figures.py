@@ -1140,6 +1140,310 @@ def gru_cell():
     return fig
 
 
+# -- the transformer: LayerNorm, GELU, attention, GPT ----------------------------------------------
+
+@figure("layernorm_axes", "derivations/layernorm.md",
+        "The same batch of 4 samples × 5 features normalised two ways: LayerNorm takes one mean and variance per "
+        "row, each sample over its own features, and BatchNorm1d one per column, each feature over the batch; "
+        "the colours mark the values that share a mean, and the side column and bottom row give those means "
+        "and standard deviations")
+def layernorm_axes():
+    x = np.array([[1.0, 3, 2, 6, 3], [4, 0, 2, 2, 7], [0, 6, 6, 1, 2], [3, 3, 4, 7, 8]])
+    N, D = x.shape
+    eps = 1e-5
+    layer_norm, batch_norm = mn.LayerNorm(D, dtype=np.float64), mn.BatchNorm1d(D, dtype=np.float64)
+    row_mu, row_var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)          # eq. (1), (2), axis 1
+    column_mu, column_var = x.mean(axis=0, keepdims=True), x.var(axis=0, keepdims=True)    # batchnorm.md, axis 0
+    assert np.allclose(layer_norm(x), (x - row_mu) / np.sqrt(row_var + eps))
+    assert np.allclose(batch_norm(x), (x - column_mu) / np.sqrt(column_var + eps))
+    shades = [*WINDOW_COLORS, "#fff8c5"]
+    fig, ax = new_figure(9.4, 3.9)
+    cell, top = 0.5, 3.2
+    panels = ((0.75, "LayerNorm: one μ, σ per row", "each sample over its D features",
+               [[shades[r]] * D for r in range(N)]),
+              (5.55, "BatchNorm1d: one μ, σ per column", "each feature over the N samples",
+               [shades[:D] for _ in range(N)]))
+    for x0, title, subtitle, colors in panels:
+        grid(ax, x.astype(int), x0, top, cell=cell, colors=colors)
+        ax.text(x0 + D * cell / 2, top + 0.5, title, ha="center", fontsize=10)
+        ax.text(x0 + D * cell / 2, top + 0.22, subtitle, ha="center", fontsize=8.5, color=MUTED)
+    for r in range(N):
+        ax.text(panels[0][0] - 0.08, top - (r + 0.5) * cell, f"sample {r}", ha="right", va="center", fontsize=7.5,
+                color=MUTED)
+    x0 = panels[0][0]
+    for r in range(N):                                       # LayerNorm's statistics: a column beside the rows
+        y = top - (r + 0.5) * cell
+        arrow(ax, (x0 + D * cell + 0.05, y), (x0 + D * cell + 0.4, y), color=FORWARD, width=1)
+        ax.text(x0 + D * cell + 0.48, y, f"μ = {row_mu[r, 0]:.1f}, σ = {np.sqrt(row_var[r, 0]):.2f}", va="center",
+                fontsize=8, color=FORWARD, bbox=dict(facecolor=shades[r], edgecolor="none", pad=1.5))
+    x0 = panels[1][0]
+    bottom = top - N * cell
+    for c in range(D):                                       # BatchNorm's statistics: a row under the columns
+        xc = x0 + (c + 0.5) * cell
+        arrow(ax, (xc, bottom - 0.05), (xc, bottom - 0.35), color=FORWARD, width=1)
+        ax.text(xc, bottom - 0.42, f"μ\n{column_mu[0, c]:.1f}\nσ\n{np.sqrt(column_var[0, c]):.2f}", ha="center",
+                va="top", fontsize=7.5, color=FORWARD, linespacing=1.1,
+                bbox=dict(facecolor=shades[c], edgecolor="none", pad=1.5))
+    ax.text(2.9, 0.45, "a GPT's (B, T, C): one row per token, over C;\nno batch statistics, the same in training "
+            "and eval", ha="center", va="center", fontsize=8.5, color=MUTED)
+    ax.text(x0 + D * cell + 0.2, bottom - 0.75, "shared by the batch;\nrunning averages\nfor eval", ha="left",
+            va="center", fontsize=8.5, color=MUTED)
+    return fig
+
+
+@figure("gelu_curves", "derivations/gelu.md",
+        "GELU, exact and in its tanh form, with ReLU for comparison, and on the right the slope their backward "
+        "passes for an upstream gradient of 1: GELU's slope rises to 1.129 at x = √2 and dips to −0.129 at "
+        "x = −√2; the two GELU curves lie on top of each other, their outputs less than 5e-4 apart and their "
+        "slopes less than 1e-3")
+def gelu_curves():
+    fig, ((ax_value, ax_slope),) = new_figure(7.6, 2.8, (1, 2))
+    x = np.linspace(-4, 4, 161)
+    relu = mn.ReLU()
+    ax_value.plot(x, relu(x), color=MUTED, linestyle="--", linewidth=1, label="ReLU")
+    ax_slope.plot(x, relu.backward(np.ones_like(x)), color=MUTED, linestyle="--", linewidth=1)
+    y, slope = _curve_and_slope(mn.GELU(), x, ax_value, ax_slope, "GELU, exact (1)", FORWARD)
+    y_tanh, slope_tanh = _curve_and_slope(mn.GELU("tanh"), x, ax_value, ax_slope, "GELU, tanh form (2)", BACKWARD)
+    assert np.abs(y_tanh - y).max() < 5e-4 and np.abs(slope_tanh - slope).max() < 1e-3
+    for line in (ax_value.lines[-1], ax_slope.lines[-1]):
+        line.set(linestyle=(0, (1.5, 1.5)), linewidth=1.8)
+    layer = mn.GELU()
+    layer(np.array([np.sqrt(2), -np.sqrt(2)]))
+    top, dip = layer.backward(np.ones(2))                    # the extremes of (3)
+    ax_slope.plot([np.sqrt(2), -np.sqrt(2)], [top, dip], "o", color=FORWARD, markersize=4)
+    ax_slope.annotate(f"{top:.3f} at x = √2", (np.sqrt(2), top), (1.2, 0.55), fontsize=8,
+                      arrowprops=dict(arrowstyle="-", color=MUTED))
+    ax_slope.annotate(f"{dip:.3f} at x = −√2".replace("-", "−"), (-np.sqrt(2), dip), (-4.0, 0.45), fontsize=8,
+                      arrowprops=dict(arrowstyle="-", color=MUTED))
+    ax_slope.set_ylim(-0.25, 1.25)
+    _axes_titles(ax_value, ax_slope, "y = x Φ(x)", "dy/dx = Φ(x) + x φ(x), eq. (3)")
+    ax_value.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def _causal_example(T=5, d=4):
+    """A causal attention's (P, dS, upstream G) for T positions: eq. (1)-(3), (6)-(11) by hand, checked against
+    ``functional.scaled_dot_product_attention`` and its backward."""
+    from manualnet.nn import functional as F
+
+    rng = np.random.default_rng(5)
+    q, k, v, G = (rng.standard_normal((T, d)) for _ in range(4))
+    s = 1 / np.sqrt(d)
+    scores = s * q @ k.T + np.triu(np.full((T, T), -np.inf), 1)                  # eq. (1), (2), (12)
+    P = np.exp(scores - scores.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)                                            # eq. (3)
+    dP = G @ v.T                                                                 # eq. (7)
+    dS = P * (dP - (dP * P).sum(axis=1, keepdims=True))                          # eq. (9)
+    assert np.allclose(F.scaled_dot_product_attention(q, k, v, is_causal=True), P @ v)        # eq. (5)
+    dq, dk, dv = F.scaled_dot_product_attention_backward(G, q, k, v, is_causal=True)
+    assert np.allclose(dq, s * dS @ k) and np.allclose(dk, s * dS.T @ q) and np.allclose(dv, P.T @ G)
+    return P, dS
+
+
+@figure("attention_causal", "derivations/attention.md",
+        "Causal attention over five positions: on the left the weights P, each row summing to 1, the future keys "
+        "above the diagonal hidden by the mask and weighted exactly 0; on the right the gradient of the scores "
+        "dS from eq. (9), each row summing to 0 and exactly 0 above the diagonal: the mask gets no gradient and "
+        "no query's gradient reaches a later key")
+def attention_causal():
+    from matplotlib.patches import Rectangle
+
+    T = 5
+    P, dS = _causal_example(T)
+    hidden = np.triu(np.ones((T, T), dtype=bool), 1)
+    assert not P[hidden].any() and not dS[hidden].any()
+    fig, ((ax_p, ax_d),) = new_figure(8.4, 3.4, (1, 2))
+    limit = np.abs(dS).max()
+    for ax, values, cmap, low, title in ((ax_p, P, "Blues", 0, "P = softmax(s Q Kᵀ + M), rows sum to 1"),
+                                         (ax_d, dS, "RdBu_r", -limit, "dS (9), rows sum to 0")):
+        shown = np.ma.masked_array(values, hidden)
+        ax.imshow(shown, cmap=cmap, vmin=low, vmax=limit if low else 1.0)
+        for (i, j), value in np.ndenumerate(values):
+            if hidden[i, j]:
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="#eaeef2", edgecolor="white",
+                                       hatch="//", linewidth=0))
+            else:
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if abs(value) > 0.6 * (limit if low else 1.0) else "black")
+        ax.set_xticks(range(T), [f"key {j}" for j in range(T)], fontsize=8)
+        ax.set_yticks(range(T), [f"query {i}" for i in range(T)], fontsize=8)
+        ax.xaxis.set_ticks_position("top")
+        ax.spines[:].set_visible(False)
+        ax.tick_params(length=0)
+        ax.set_title(title, fontsize=10, pad=22)
+    for ax, text in ((ax_p, "M = −∞:\nweight 0"), (ax_d, "exactly 0:\nno gradient")):
+        ax.text(3.1, 0.85, text, ha="center", va="center", fontsize=8.5, color="black",
+                bbox=dict(facecolor="#eaeef2", edgecolor="none", pad=1))
+    return fig
+
+
+@figure("attention_flow", "derivations/attention.md",
+        "One head's forward in blue, Q and K to the scores S = s Q Kᵀ, the mask added, the softmax row by row and "
+        "the product with V, eq. (1)-(5); and its backward in red, right to left: dV and dP from the product, "
+        "eq. (6), (7), dS through the softmax, eq. (9), unchanged through the mask, which gets no gradient, "
+        "then dQ and dK, eq. (10), (11)")
+def attention_flow():
+    fig, ax = new_figure(9.8, 3.9)
+    y, height = 2.0, 0.8
+    stage = dict(height=height, face=LIGHT_FORWARD, edge=FORWARD, size=9.5)
+    small = dict(height=0.42, face=LIGHT_MUTED, edge=MUTED, size=9.5)
+    stages = ((2.0, 1.3, "S = s Q Kᵀ\n(1)"), (3.95, 1.3, "S′ = S + M\n(2)"),
+              (6.0, 1.6, "P = softmax(S′)\nrow by row (3)"),
+              (7.95, 1.1, "Y = P V\n(5)"))
+    for x, width, text in stages:
+        box(ax, x, y, text, width=width, **stage)
+    edges = [(x + w / 2, nx - nw / 2) for (x, w, _), (nx, nw, _) in zip(stages, stages[1:])]
+    for left, right in edges:
+        arrow(ax, (left, y + 0.15), (right, y + 0.15), color=FORWARD)
+        arrow(ax, (right, y - 0.15), (left, y - 0.15), color=BACKWARD)
+    for label, top, name in (("Q", 2.6, "(L, d)"), ("K", 1.4, "(S, d)")):
+        box(ax, 0.45, top, label, width=0.55, **small)
+        ax.text(0.45, top - 0.3, name, ha="center", va="top", fontsize=7.5, color=MUTED)
+        arrow(ax, (0.75, top + 0.05), (1.35, y + (0.2 if label == "Q" else -0.05)), color=FORWARD, width=1.1)
+        arrow(ax, (1.35, y + (0.05 if label == "Q" else -0.2)), (0.75, top - 0.1), color=BACKWARD, width=1.1)
+    ax.text(0.05, 3.25, "dQ = s dS K  (10)", fontsize=8.5, color=BACKWARD)
+    ax.text(0.05, 0.75, "dK = s dSᵀ Q  (11)", fontsize=8.5, color=BACKWARD)
+    box(ax, 3.95, 3.3, "M: 0 or −∞  (12)", width=1.6, **small)
+    arrow(ax, (3.95, 3.09), (3.95, y + height / 2), color=FORWARD, width=1.1)
+    ax.text(4.1, 2.72, "✕", ha="center", va="center", fontsize=11, color=BACKWARD)
+    ax.text(4.25, 2.72, "no gradient", va="center", fontsize=8, color=BACKWARD)
+    box(ax, 7.95, 3.3, "V  (S, d_v)", width=1.1, **small)
+    arrow(ax, (7.8, 3.09), (7.8, y + height / 2), color=FORWARD, width=1.1)
+    arrow(ax, (8.1, y + height / 2), (8.1, 3.09), color=BACKWARD, width=1.1)
+    ax.text(8.6, 3.25, "dV = P̃ᵀ G  (6)", fontsize=8.5, color=BACKWARD, va="center")
+    arrow(ax, (8.5, y + 0.15), (9.3, y + 0.15), color=FORWARD)
+    ax.text(9.35, y + 0.15, "Y", va="center", fontsize=11, color=FORWARD)
+    arrow(ax, (9.3, y - 0.15), (8.5, y - 0.15), color=BACKWARD)
+    ax.text(9.35, y - 0.2, "G", va="center", fontsize=11, color=BACKWARD)
+    labels = ("dS = dS′", "dS′ = P ⊙ (dP − Σⱼ dP ⊙ P)\n(9), along each row", "dP = G Vᵀ\n(7)")
+    for (left, right), label in zip(edges, labels):
+        ax.text((left + right) / 2, y - 0.55, label, ha="center", va="top", fontsize=8.5, color=BACKWARD)
+    ax.text(4.9, 0.45, "In training, dropout (4) sits between P and the product: P̃ = P ⊙ m/(1 − p), and "
+            "dP = dP̃ ⊙ m/(1 − p), eq. (8)", ha="center", fontsize=8, color=MUTED)
+    return fig
+
+
+@figure("attention_heads", "derivations/attention.md",
+        "Heads as bookkeeping, for E = 6 features and H = 3 heads of d = 2: the projected Q of shape (L, E) is split "
+        "by columns, head h taking features 2h and 2h + 1, eq. (14); each head attends on its own by eq. (1)-(5); "
+        "the heads' outputs are set side by side again and mixed by W_o, eq. (15); backward moves the same "
+        "columns back, eq. (16), (17)")
+def attention_heads():
+    L, E, H = 2, 6, 3
+    d = E // H
+    features = np.tile(np.arange(E), (L, 1))                                     # each entry: its feature index
+    heads = features.reshape(1, L, H, d).transpose(0, 2, 1, 3)[0]                # eq. (14): (H, L, d)
+    merged = heads[np.newaxis].transpose(0, 2, 1, 3).reshape(L, E)               # the inverse move
+    assert (merged == features).all()
+    cell = 0.34
+    colors = [[WINDOW_COLORS[c // d] for c in range(E)] for _ in range(L)]
+    fig, ax = new_figure(9.8, 3.0)
+    top, low = 2.75, 1.25
+    grid(ax, features, 0.3, top, cell=cell, colors=colors, size=8)
+    ax.text(0.3 + E * cell / 2, top + 0.12, "Q = X W_qᵀ + b_q  (13): (L, E)", ha="center", fontsize=9)
+    ax.text(0.3 + E * cell / 2, top - L * cell - 0.1, "entries: their feature index", ha="center", va="top",
+            fontsize=7.5, color=MUTED)
+    xs = [3.3 + h * 1.05 for h in range(H)]
+    for h, x0 in enumerate(xs):
+        grid(ax, heads[h], x0, top, cell=cell, colors=[[WINDOW_COLORS[h]] * d] * L, size=8)
+        ax.text(x0 + cell, top + 0.12, f"head {h}", ha="center", fontsize=9)
+        grid(ax, heads[h], x0, low, cell=cell, colors=[[WINDOW_COLORS[h]] * d] * L, size=8)
+        ax.text(x0 + cell, low - L * cell - 0.08, f"$Y^{{({h})}}$", ha="center", va="top", fontsize=10)
+        arrow(ax, (x0 + cell, top - L * cell - 0.05), (x0 + cell, low + 0.05), color=FORWARD, width=1.1)
+    ax.text(xs[-1] + 2 * cell + 0.12, (top - L * cell + low) / 2, "each head\nattends alone,\n(1)–(5)", va="center",
+            fontsize=8.5, color=FORWARD)
+    arrow(ax, (2.45, top - 0.22), (3.2, top - 0.22), color=FORWARD)
+    ax.text(2.82, top - 0.15, "split (14)", ha="center", fontsize=8.5, color=FORWARD)
+    arrow(ax, (3.2, top - 0.48), (2.45, top - 0.48), color=BACKWARD)
+    ax.text(2.82, top - 0.58, "dQ⁽ʰ⁾ merged\nback, then (17)", ha="center", va="top", fontsize=8, color=BACKWARD)
+    x_merged = 7.45
+    grid(ax, merged, x_merged, low, cell=cell, colors=colors, size=8)
+    ax.text(x_merged + E * cell / 2, low + 0.12, "[Y⁽⁰⁾ Y⁽¹⁾ Y⁽²⁾]: (L, E)", ha="center", fontsize=9)
+    arrow(ax, (xs[-1] + 2 * cell + 0.1, low - 0.22), (x_merged - 0.1, low - 0.22), color=FORWARD)
+    ax.text((xs[-1] + 2 * cell + x_merged) / 2, low - 0.15, "merge", ha="center", fontsize=8.5, color=FORWARD)
+    arrow(ax, (x_merged - 0.1, low - 0.48), (xs[-1] + 2 * cell + 0.1, low - 0.48), color=BACKWARD)
+    ax.text((xs[-1] + 2 * cell + x_merged) / 2, low - 0.58, "dY⁽ʰ⁾: head h's\ncolumns of dO W_o (16)", ha="center",
+            va="top", fontsize=8, color=BACKWARD)
+    ax.text(x_merged + E * cell / 2, low - L * cell - 0.12, "O = [⋯] W_oᵀ + b_o  (15)", ha="center", va="top",
+            fontsize=9)
+    ax.text(x_merged + E * cell / 2, top - 0.3, "split and merge move\nnumbers, never add them:\ntheir backward is "
+            "the\ninverse move", ha="center", va="center", fontsize=8.5, color=MUTED)
+    return fig
+
+
+@figure("gpt_block", "derivations/gpt.md",
+        "A GPT drawn along its residual stream: the embeddings add the rows of W that the tokens pick and P, "
+        "eq. (1); each block's two pre-LayerNorm branches, attention and the MLP, add their results into the "
+        "stream, eq. (2); ln_f and the head score with the same table W, eq. (4). In red the backward: the "
+        "gradient runs along the stream untouched and each branch's gradient adds into it where the branch left, "
+        "eq. (8), (9); W's gradient adds its two uses, eq. (12)")
+def gpt_block():
+    from matplotlib.patches import Circle, FancyBboxPatch
+
+    fig, ax = new_figure(10.2, 4.7)
+    y, top, back, loop = 2.0, 3.3, 1.78, 3.78
+    node = dict(face=LIGHT_FORWARD, edge=FORWARD, size=9)
+    ax.add_patch(FancyBboxPatch((1.62, 0.95), 6.38, 3.2, boxstyle="round,pad=0,rounding_size=0.12", facecolor="none",
+                                edgecolor=MUTED, linestyle="--", linewidth=1))
+    ax.text(1.72, 4.25, "Block (2), repeated n_layer times: pre-LayerNorm, each branch adds into the stream",
+            fontsize=9, color=MUTED)
+    ax.text(0.0, y, "idx", va="center", fontsize=10)
+    arrow(ax, (0.3, y), (0.45, y), color=FORWARD)
+    box(ax, 0.95, y, "W[idx] + P\n(1)", width=1.0, height=0.75, **node)
+    box(ax, 0.95, 0.55, "wte: W (V, C)", width=1.25, height=0.4, face=LIGHT_MUTED, edge=ACCENT, size=8.5)
+    arrow(ax, (0.85, 0.75), (0.85, y - 0.375), color=FORWARD, width=1.1)
+    arrow(ax, (1.1, y - 0.375), (1.1, 0.75), color=BACKWARD, width=1.1)
+    ax.text(1.17, 1.2, "(11)", fontsize=8, color=BACKWARD)
+    # (fork, (ln centre, name, width), (branch centre, name, width), join): the stream runs along y, its
+    # gradient along `back`, right to left; each branch's gradient loops over it along `loop`
+    branches = ((1.95, (2.55, "ln_1", 0.55), (3.55, "causal\nattention", 0.95), 4.4),
+                (5.2, (5.8, "ln_2", 0.55), (6.75, "MLP (3)", 0.85), 7.55))
+    for fork, (x_ln, ln, w_ln), (x_f, f, w_f), join in branches:
+        ax.plot([fork, fork], [y, top], color=FORWARD, linewidth=1.3)
+        arrow(ax, (fork, top), (x_ln - w_ln / 2, top), color=FORWARD)
+        box(ax, x_ln, top, ln, width=w_ln, height=0.5, **node)
+        arrow(ax, (x_ln + w_ln / 2, top), (x_f - w_f / 2, top), color=FORWARD)
+        box(ax, x_f, top, f, width=w_f, height=0.62, **node)
+        ax.plot([x_f + w_f / 2, join], [top, top], color=FORWARD, linewidth=1.3)
+        arrow(ax, (join, top), (join, y + 0.2), color=FORWARD)
+        _circle(ax, join, y, "+")
+        up, down = join + 0.28, fork - 0.14
+        ax.plot([up, up, down, down], [back + 0.4, loop, loop, back + 0.14], color=BACKWARD, linewidth=1.2)
+        arrow(ax, (up, back), (up, back + 0.45), color=BACKWARD, width=1.2)
+        arrow(ax, (down, loop - 0.5), (down, back + 0.14), color=BACKWARD, width=1.2)
+        ax.add_patch(Circle((down, back), 0.14, facecolor="white", edgecolor=BACKWARD, linewidth=1.2))
+        ax.text(down, back, "+", ha="center", va="center", fontsize=10, color=BACKWARD)
+    (fork_a, _, _, join_a), (fork_b, _, _, join_b) = branches
+    for start, end in ((1.45, join_a - 0.2), (join_a + 0.2, join_b - 0.2), (join_b + 0.2, 8.27)):
+        arrow(ax, (start, y), (end, y), color=FORWARD)
+    for start, end in ((8.27, fork_b + 0.0), (fork_b - 0.28, fork_a), (fork_a - 0.28, 1.45)):
+        arrow(ax, (start, back), (end, back), color=BACKWARD, width=1.2)
+    for x, label in ((1.75, "x"), (4.95, "h"), (8.02, "x′")):
+        ax.text(x, y + 0.13, label, ha="center", fontsize=10, color=FORWARD)
+    ax.text((fork_a + join_a) / 2, loop + 0.1, "ln₁ᵀ(attnᵀ(dh))", ha="center", fontsize=8.5, color=BACKWARD)
+    ax.text((fork_b + join_b) / 2, loop + 0.1, "ln₂ᵀ(mlpᵀ(G′))", ha="center", fontsize=8.5, color=BACKWARD)
+    ax.text(8.1, back - 0.15, "G′", ha="center", va="top", fontsize=10, color=BACKWARD)
+    for fork, join, passes, equation in ((fork_b, join_b, "G′", "dh = G′ + ln₂ᵀ(mlpᵀ(G′))  (8)"),
+                                         (fork_a, join_a, "dh", "dx = dh + ln₁ᵀ(attnᵀ(dh))  (9)")):
+        ax.text((fork + join) / 2, 1.55, f"identity path: {passes} passes on", ha="center", va="top", fontsize=8,
+                color=BACKWARD)
+        ax.text((fork + join) / 2, 1.27, equation, ha="center", va="top", fontsize=8.5, color=BACKWARD)
+    box(ax, 8.55, y, "ln_f", width=0.55, height=0.5, **node)
+    arrow(ax, (8.83, y + 0.1), (9.03, y + 0.1), color=FORWARD)
+    arrow(ax, (9.03, y - 0.15), (8.83, y - 0.15), color=BACKWARD)
+    box(ax, 9.6, y, "lm_head\nx_f Wᵀ (4)", width=1.15, height=0.75, **node)
+    arrow(ax, (9.45, y + 0.375), (9.45, 3.35), color=FORWARD)
+    ax.text(9.6, 3.45, "logits → L (5)", ha="center", fontsize=9)
+    arrow(ax, (9.75, 3.35), (9.75, y + 0.375), color=BACKWARD)
+    ax.text(9.81, 2.9, "G", fontsize=10, color=BACKWARD)
+    ax.plot([1.58, 9.6], [0.55, 0.55], color=ACCENT, linewidth=1.3, linestyle="--")
+    arrow(ax, (9.6, 0.55), (9.6, y - 0.375), color=ACCENT, width=1.3)
+    ax.text(5.5, 0.64, "tied: lm_head.weight is wte.weight, one array W used twice", ha="center", fontsize=8.5,
+            color=ACCENT)
+    ax.text(5.5, 0.44, "dW = dW_lookup (11) + dW_head (7), both added into W.grad  (12)", ha="center", va="top",
+            fontsize=8.5, color=BACKWARD)
+    return fig
+
 # -- the README's recorded runs ----------------------------------------------------------------------
 
 EPOCH_LINE = re.compile(r"epoch:\[(\d+)\] loss:\[([\d.]+)\] train_accr:\[([\d.]+)\] test_accr:\[([\d.]+)\]")

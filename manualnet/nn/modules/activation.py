@@ -162,11 +162,11 @@ class GELU(Module):
             gate *= _TANH_CUBIC
             gate += x
             gate *= _SQRT_2_OVER_PI
-            np.tanh(gate, out=gate)                              # t = tanh(u), eq. (4)
+            np.tanh(gate, out=gate)                              # t = tanh(u), eq. (2)
         gate += 1
-        gate *= 0.5                                              # g = Φ(x), eq. (1); g = ½(1 + t), eq. (4)
+        gate *= 0.5                                              # g = Φ(x), eq. (1); g = ½(1 + t), eq. (2)
         self.gate = gate
-        return as_ndarray(x * gate)                              # eq. (1), (4)
+        return as_ndarray(x * gate)                              # eq. (1), (2)
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G ⊙ (g + x g'): g' = φ(x) (exact), ½(1 − t²) √(2/π)(1 + 3·0.044715 x²) (tanh)."""
@@ -178,16 +178,16 @@ class GELU(Module):
         if self.approximate == "none":
             slope *= -0.5
             np.exp(slope, out=slope)
-            slope *= _INV_SQRT_2PI                               # φ(x), eq. (2)
+            slope *= _INV_SQRT_2PI                               # φ(x), eq. (3)
         else:
             t = 2 * gate - 1
             slope *= 3 * _TANH_CUBIC
             slope += 1
             slope *= (0.5 * _SQRT_2_OVER_PI) * (1 - t * t)       # eq. (5)
         slope *= x
-        slope += gate                                            # dy/dx = g + x g', eq. (2), (5)
+        slope += gate                                            # dy/dx = g + x g', eq. (3), (5)
         slope *= grad_output
-        return slope                                             # eq. (3), (6)
+        return slope                                             # eq. (4), (6)
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
