@@ -20,6 +20,7 @@ import types
 
 import numpy as np
 
+from manualnet.nn._version_counter import versions
 from manualnet.nn.modules.module import Module
 from manualnet.nn.modules.rnn import _Trace
 
@@ -71,9 +72,11 @@ ADAPTERS = {
 
 def _primed(library_backward):
     """The library attention's backward, after giving its Linear holders the inputs forward multiplied them by
-    (the stub multiplies by their weights itself, so c_attn and c_proj never ran a forward)."""
+    and the versions of their weights (the stub multiplies by their weights itself, so c_attn and c_proj never
+    ran a forward)."""
     def backward(self, grad_output, need_input_grad=True):
         self.c_attn.x, self.c_proj.x = self.x, self.Y
+        self.c_attn.versions, self.c_proj.versions = versions(self.c_attn), versions(self.c_proj)
         return library_backward(self, grad_output, need_input_grad)
     return backward
 

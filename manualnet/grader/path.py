@@ -169,6 +169,7 @@ EXERCISES = (
          "bias": ("(8)", "dL/dβ")},
         "derivations/layernorm.md#dimension-check", "—",
         fixed={"batch": 4, "features": 3, "seed": 0}, draw=draw_layernorm, run=LayerRun(setup_layernorm),
+        mistakes=mistakes.LAYERNORM,
         describe=lambda c: f"x ({c['batch']}, {c['features']}), LayerNorm({c['features']}), seed {c['seed']}"),
     Exercise(
         "attention", "CausalSelfAttention", "backward", "derivations/attention.md#backward", "(6)-(19)",
@@ -177,6 +178,7 @@ EXERCISES = (
          "c_proj.weight": ("(16)", "dL/dW_proj = dOᵀ Y"), "c_proj.bias": ("(16)", "dL/db_proj")},
         "derivations/attention.md#dimension-check", "—",
         fixed={"batch": 2, "length": 3, "n_embd": 2, "seed": 0}, draw=draw_attention, run=LayerRun(setup_attention),
+        mistakes=mistakes.ATTENTION,
         describe=lambda c: (f"x ({c['batch']}, {c['length']}, {c['n_embd']}), one causal head of "
                             f"{c['n_embd']} features, seed {c['seed']}")),
 )

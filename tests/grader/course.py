@@ -1,4 +1,5 @@
-"""A copy of the committed stubs to grade from, and putting a learner's text into it (shared by tests/grader/)."""
+"""A copy of the committed stubs to grade from, putting a learner's text into it, and what a named mistake must say
+(shared by tests/grader/)."""
 
 import subprocess
 from pathlib import Path
@@ -42,3 +43,13 @@ def graded(course, name, drawn=E.DRAWN_CASES):
     child process, as the command line does)."""
     result = E.grade(E.get(name), course, drawn=drawn, link=E.SameProcess())
     return result, E.format_grade(result)
+
+
+def assert_in_the_tables_words(name, expected, flat, text, by_relation=False):
+    """A name the exercise's table lists is said in the table's words: its own reproduction named the mistake, not
+    a relation every layer shares that happens to carry the same name ("mean term missing", "transposed" ...);
+    ``by_relation``: the relation named it, and the table's reproduction did not."""
+    mistake = next((m for m in E.get(name).mistakes.mistakes if m.name == expected), None)
+    if mistake is not None:
+        in_its_words = f"{expected} — {mistake.said}" in flat and f"re-read {mistake.equation}" in flat
+        assert in_its_words != by_relation, text

@@ -1,9 +1,9 @@
 """The corpus of backwards as learners write them (tests/grader/corpus/): the grader says of each what it must.
 
 A right backward, in each style, passes; a mistake the tables list is named,
-and nothing else is; a realistic mistake no table lists gets no name and one
-hint, which points at the first line that can explain it; code that raises
-is reported with its own line and no hint.  Every mistake the grader's
+in the table's own words, and nothing else is; a realistic mistake no table
+lists gets no name and one hint, which points at the first line that can
+explain it; code that raises is reported with its own line and no hint.  Every mistake the grader's
 tables list is in the corpus at least once, so no name on the teacher's page
 goes untested.
 """
@@ -17,7 +17,7 @@ from manualnet.testing.diagnoses import MISTAKES
 from tests.exercise_drop_in import with_body
 
 from .corpus import ERROR, PASS, UNNAMED, entries, every_entry, summary
-from .course import graded, pristine, put
+from .course import assert_in_the_tables_words, graded, pristine, put
 
 CORPUS = every_entry()
 
@@ -49,6 +49,7 @@ def test_the_grader_says_of_each_backward_what_the_corpus_expects(course, case):
         return
     assert result.diagnosed() == [entry.expect], text
     assert f"hint ({entry.expect}): " in flat and len(hints) == 1, text
+    assert_in_the_tables_words(name, entry.expect, flat, text, entry.by_relation)
     assert "constant factor" not in flat or entry.expect == "constant factor", text
 
 

@@ -27,7 +27,7 @@ from manualnet.testing import bugzoo
 from tests.exercise_drop_in import resolve, with_body, with_drop_in
 from tests.test_readme import masked
 
-from .course import NAMES, ROOT, STUBS, graded, pristine, put
+from .course import NAMES, ROOT, STUBS, assert_in_the_tables_words, graded, pristine, put
 
 README = ROOT / "README.md"
 
@@ -45,7 +45,8 @@ LIBRARY = {
 # What the library's backward reads that the stub has no reason to define: the stub's batch norm is
 # always affine, and its cross-entropy always on the plain path (labels, no weight, no smoothing);
 # its embedding has none of the lookup's options; dropout's input dtype, the convolution's and pooling's
-# geometry and the LSTM cell's trace under the library's names (tests/exercise_drop_in.py's ADAPTERS).
+# geometry, the LSTM cell's trace and the attention head's q, k, v and P under the library's names
+# (tests/exercise_drop_in.py's ADAPTERS).
 DROP_IN_ATTRIBUTES = {"batchnorm": {"affine": True}, "cross_entropy": {"weighted_target": None},
                       "dropout": {"adapter": "dropout"},
                       "conv2d": {"adapter": "conv2d"}, "max_pool2d": {"adapter": "pool2d"},
@@ -165,6 +166,7 @@ def test_each_classic_mistake_dropped_in_fails_with_its_diagnosis_named(course, 
     assert result.diagnosed() == [diagnosis], text
     flat = " ".join(text.split())
     assert f"hint ({diagnosis}): " in flat and f"Read {exercise.mistakes.page}." in flat
+    assert_in_the_tables_words(name, diagnosis, flat, text)
     for line in library_lines(name):
         assert line not in text, f"the grade shows the library's line {line!r}"
 
@@ -173,7 +175,8 @@ def test_each_classic_mistake_dropped_in_fails_with_its_diagnosis_named(course, 
 # outside the method the learner writes: MaxPoolGradToAllTies picks the routes in forward (written), and
 # the graded cases have no ties, where finite differences could not judge it; LayerNormOverWrongAxis and
 # AttentionMaskAfterSoftmax are mistakes of forward (written); AttentionFutureLeakingInBackward reads
-# scores its own forward keeps (the learner's version is below, in LEARNER_MISTAKES).
+# scores its own forward keeps, which the stub's forward does not (the learner's version, P recomputed in
+# backward without the mask, is in tests/grader/corpus/attention.py).
 NOT_IN_THE_EXERCISE = {"CrossEntropyWeightedGradOverN", "MaxPoolGradToAllTies", "LayerNormOverWrongAxis",
                        "AttentionMaskAfterSoftmax", "AttentionFutureLeakingInBackward"}
 

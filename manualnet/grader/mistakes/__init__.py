@@ -21,7 +21,9 @@ from .basics import CROSS_ENTROPY, LINEAR, LOGISTIC_REGRESSION, RELU, SEQUENTIAL
 from .normalization import BATCHNORM, DROPOUT
 from .optimizers import ADAM, SGD
 from .sequences import EMBEDDING, LSTM_CELL
+from .transformer import ATTENTION, LAYERNORM
 from .windows import AVG_POOL2D, CONV2D, MAX_POOL2D
 
 __all__ = ["LOGISTIC_REGRESSION", "LINEAR", "RELU", "SIGMOID", "SOFTMAX", "CROSS_ENTROPY", "SEQUENTIAL", "SGD",
-           "ADAM", "DROPOUT", "BATCHNORM", "CONV2D", "MAX_POOL2D", "AVG_POOL2D", "EMBEDDING", "LSTM_CELL"]
+           "ADAM", "DROPOUT", "BATCHNORM", "CONV2D", "MAX_POOL2D", "AVG_POOL2D", "EMBEDDING", "LSTM_CELL",
+           "LAYERNORM", "ATTENTION"]

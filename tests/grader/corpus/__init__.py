@@ -7,8 +7,9 @@ notes' style ...), and what grading that file must give:
 
 * ``PASS``: a right backward — every exercise has at least one, and the
   windowed ones one per style;
-* the name of the mistake the grader must name (a table's own, or a
-  relation every layer shares: ``path missing``, ``upstream ignored`` ...);
+* the name of the mistake the grader must name (a table's own, said in the
+  table's words, or a relation every layer shares: ``path missing``,
+  ``upstream ignored`` ...);
 * ``UNNAMED``: a realistic mistake no entry reproduces: the grader must name
   nothing, and its one hint must point at ``points_at``, the equation of the
   first line that can explain the failing rows;
@@ -32,6 +33,8 @@ class Entry:
     expect: str             # PASS, UNNAMED, ERROR, or the name of the mistake
     body: str               # the method's code, indented as a method body (8 spaces)
     points_at: str = ""     # UNNAMED: the equation the hint must name, "(6)"
+    by_relation: bool = False   # named by the relation of the numbers that shares the table's name, not by the
+                                # table's reproduction (LeakyReLU's slope is not the table's "mask missing", dx = G)
 
     @property
     def mistaken(self):
@@ -39,7 +42,8 @@ class Entry:
 
 
 EXERCISES = ("logistic_regression", "linear", "relu", "sigmoid", "softmax", "cross_entropy", "sequential", "sgd",
-             "adam", "dropout", "batchnorm", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "lstm_cell")
+             "adam", "dropout", "batchnorm", "conv2d", "max_pool2d", "avg_pool2d", "embedding", "lstm_cell",
+             "layernorm", "attention")
 
 
 def entries(name):

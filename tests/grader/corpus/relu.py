@@ -39,7 +39,7 @@ ENTRIES = [
 """),
     Entry("vectorised", "LeakyReLU's slope for the negative side", "mask missing", """\
         return np.where(self.y > 0, grad_output, 0.01 * grad_output)
-"""),
+""", by_relation=True),
     Entry("vectorised", "the ReLU applied to G", UNNAMED, """\
         return np.maximum(grad_output, 0)
 """, points_at="(4)"),
