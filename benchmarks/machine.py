@@ -23,10 +23,7 @@ def cpu_model():
 
 def blas_libraries():
     """The BLAS NumPy calls, as threadpoolctl sees it: library, version, kernel, threads."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return [{"note": "threadpoolctl not installed (pip install 'manualnet[bench]')"}]
+    from threadpoolctl import threadpool_info
     keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer", "prefix")
     return [{key: info.get(key) for key in keys} for info in threadpool_info() if info.get("user_api") == "blas"]
 

@@ -44,6 +44,7 @@ from manualnet.models.cnn import CNN
 from manualnet.models.mlp import MLP
 from manualnet.models.lstm_classifier import LSTMClassifier
 from manualnet._progress import ProgressBar
+from manualnet._threads import set_num_threads
 from manualnet.serialization import load, save
 
 PROG = "python -m manualnet"
@@ -310,6 +311,7 @@ def build_parser():
     train.add_argument("--plot", metavar="PATH",
                        help="draw loss and accuracy per epoch into PATH, as PNG, PDF or SVG by its extension "
                             "(needs matplotlib: pip install 'manualnet[plot]')")
+    add_threads_option(train)
     train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser("evaluate", help="test accuracy and confusion matrix of a saved model",
@@ -317,6 +319,7 @@ def build_parser():
     evaluate.add_argument("path", metavar="PATH", help="a model saved with 'train --save PATH'")
     evaluate.add_argument("--data-dir", metavar="DIR",
                           help="for MNIST models: a folder holding the four MNIST IDX files instead of the cache")
+    add_threads_option(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
     download = commands.add_parser("download", help="fetch MNIST once, each file verified by SHA-256",
@@ -336,6 +339,20 @@ def build_parser():
     add_graph_command(commands)
     add_exercises_command(commands)
     return parser
+
+
+# -- --threads N: the library's BLAS thread setting (manualnet/_threads.py) ------------
+
+def add_threads_option(command):
+    command.add_argument("--threads", type=positive_int, metavar="N",
+                         help="BLAS threads for every matrix product (default: chosen by each product's size and "
+                              "the cores other processes leave free; MANUALNET_NUM_THREADS=N does the same)")
+
+
+def apply_threads_option(args):
+    if getattr(args, "threads", None) is not None:
+        set_num_threads(args.threads)
+# -- end of --threads
 
 
 # -- checks made before any work -----------------------------------------------------
@@ -765,6 +782,7 @@ def main(argv=None):
     """Run the command line on ``argv`` (default sys.argv[1:]); return the exit code."""
     try:
         args = _parse(argv)
+        apply_threads_option(args)
         code = args.run(args)
         sys.stdout.flush()                           # a closed pipe shows here, not at exit
         return code

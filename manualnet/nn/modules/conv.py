@@ -22,6 +22,7 @@ from manualnet._checks import check_device, check_dtype_matches, check_float_arr
 from manualnet.nn.modules.module import Module
 from manualnet.nn.parameter import Parameter, as_float_dtype
 from manualnet._rng import as_generator
+from manualnet._threads import threads_for
 from manualnet.nn.windows import col2im, im2col, output_size, pad, pad_adjoint
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -86,6 +87,7 @@ class _ConvNd(Module):
         padded = pad(image, self._padding, self._pad_mode)                        # eq. (2)
         self.cols = im2col(padded, self._kernel, self._stride, self._dilation, self.groups)   # eq. (10)
         self.input_shape = x.shape
+        threads_for(self.weight.size * self.cols.shape[2])                       # BLAS threads by size (_threads.py)
         y = np.matmul(self._weight_matrices(), self.cols)                        # eq. (11): (g, O/g, N·Ho·Wo)
         y = y.reshape(self.out_channels, len(x), -1)
         if self.bias is not None:
@@ -98,6 +100,7 @@ class _ConvNd(Module):
         check_grad_output(self, grad_output, self._output_shape(input_shape), cols.dtype)
         G = grad_output.reshape(len(grad_output), self.out_channels, -1).transpose(1, 0, 2)   # (O, N, Ho·Wo)
         G = G.reshape(self.groups, self.out_channels // self.groups, -1)                      # (g, O/g, N·Ho·Wo)
+        threads_for(self.weight.size * cols.shape[2])                                         # each product's size
         self.weight.grad += np.matmul(G, cols.transpose(0, 2, 1)).reshape(self.weight.shape)  # eq. (12)
         if self.bias is not None:
             self.bias.grad += G.sum(axis=2).reshape(-1)                                       # eq. (5)

@@ -29,7 +29,7 @@ import numpy as np
 from manualnet._numerics import sigmoid
 from manualnet._checks import check_float_array, check_grad_output
 from manualnet.nn.modules.activation import ReLU, Sigmoid, Softmax, _softmax_axis
-from manualnet.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d, _channel_shape, _other_axes
+from manualnet.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d, _channel_shape, _channel_sum
 from manualnet.nn.modules.dropout import Dropout
 from manualnet.nn.modules.sparse import Embedding
 from manualnet.nn.modules.linear import Linear
@@ -303,11 +303,11 @@ class BatchNormWithoutMeanTerm(BatchNorm1d):
         """Add dL/dγ, dL/dβ to .grad; return dL/dx through the batch mean and variance (or the running ones)."""
         x_hat, inv_std = self.x_hat, self.inv_std
         check_grad_output(self, grad_output, x_hat.shape, x_hat.dtype)
-        axes, channel = _other_axes(x_hat), _channel_shape(x_hat)
+        channel = _channel_shape(x_hat)
         # Σ G and Σ G x̂ serve twice: they are dL/dβ and dL/dγ, and, times γ, the
         # sums Σ dx̂ and Σ dx̂ x̂ of eq. (14), because dx̂ = γ G (eq. (8)).
-        sum_g = np.sum(grad_output, axis=axes)                              # eq. (10)
-        sum_g_x_hat = np.sum(grad_output * x_hat, axis=axes)                # eq. (9)
+        sum_g = _channel_sum(grad_output)                                   # eq. (10)
+        sum_g_x_hat = _channel_sum(grad_output, x_hat)                      # eq. (9)
         if self.affine:
             self.weight.grad += sum_g_x_hat                                 # eq. (9)
         if self.bias is not None:
@@ -315,14 +315,15 @@ class BatchNormWithoutMeanTerm(BatchNorm1d):
         if not need_input_grad:
             return None
         gamma = self.weight.data if self.affine else np.ones_like(inv_std)
-        d_x_hat = grad_output * gamma.reshape(channel)                      # eq. (8)
+        scale = gamma * inv_std                                             # dx̂ = γ G, eq. (8), times 1/σ
         if not self.used_batch_statistics:
-            return d_x_hat * inv_std.reshape(channel)                       # eq. (15)
+            return grad_output * scale.reshape(channel)                     # eq. (15)
+        # Eq. (14), (1/σ)/M · (M dx̂ − Σ dx̂ − x̂ Σ dx̂ x̂), with one coefficient per channel for each of
+        # G, x̂ and 1: four passes over the batch where the written-out form takes six.
         count = x_hat.size // self.num_features
-        sum_d_x_hat = (gamma * sum_g).reshape(channel)
-        sum_d_x_hat_x_hat = (gamma * sum_g_x_hat).reshape(channel)
-        return (inv_std / count).reshape(channel) * (count * d_x_hat - x_hat * sum_d_x_hat_x_hat)   # BUG: − Σ dx̂ missing, eq. (14)
-
+        dx = grad_output * scale.reshape(channel)                           # eq. (14): (1/σ) dx̂
+        dx -= x_hat * (scale * sum_g_x_hat / count).reshape(channel)        # BUG: − (1/σ)/M Σ dx̂ missing, eq. (14)
+        return dx
 
 BUGS = (
     SignFlippedBCEWithLogitsLoss, CrossEntropyMissingOneOverN, CrossEntropyWeightedGradOverN, MSELossSummedForward,
@@ -413,9 +414,10 @@ class MaxPoolGradToWholeWindow(MaxPool2d):
         check_grad_output(self, grad_output, (*input_shape[:2], *routes.shape[3:]), self.input_dtype)
         if not need_input_grad:
             return None
-        d_cells = np.broadcast_to(grad_output[:, :, np.newaxis], routes.shape)   # BUG: should be routes * G, eq. (4)
-        d_windows = d_cells.reshape(*input_shape[:2], *self.kernel_size, *routes.shape[3:])
-        return self._add_to_input(d_windows, input_shape)                   # eq. (5)
+        dx, d_windows = self._gradient_windows(input_shape, grad_output.dtype)
+        for offset, (p, q) in enumerate(np.ndindex(self.kernel_size)):      # one pass per window cell
+            d_windows[:, :, p, q] = grad_output                              # BUG: should be routes[:, :, offset] * G, eq. (4)
+        return self._add_to_input(d_windows, input_shape) if dx is None else dx      # eq. (5)
 
 
 class MaxPoolGradToAllTies(MaxPool2d):
@@ -435,13 +437,19 @@ class MaxPoolGradToAllTies(MaxPool2d):
         padded = pad(x, self._pads(x.shape), value=-np.inf)                  # eq. (1): padding never wins
         cells = windows(padded, self.kernel_size, self.stride, self.dilation)    # (N, C, kH, kW, Ho, Wo), a view
         y = cells[:, :, 0, 0].copy()
-        for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
-            np.maximum(y, cells[:, :, p, q], out=y)                          # eq. (1)
-        routes = np.empty((*y.shape[:2], cells.shape[2] * cells.shape[3], *y.shape[2:]), dtype=bool)
-        unclaimed = np.ones(y.shape, dtype=bool)                             # no maximum met yet, in window order
+        # The first maximum's tap, found in the pass that finds the maximum (pooling.md, eq. (2)).
+        # np.fmax is np.maximum for inputs without NaN (checked above), and several times faster on
+        # these strided views in NumPy 2; one pass per tap, no copy of the windows.
+        first = np.zeros(y.shape, np.min_scalar_type(cells.shape[2] * cells.shape[3] - 1))
         for offset, (p, q) in enumerate(np.ndindex(self.kernel_size)):      # row by row, as PyTorch
-            routes[:, :, offset] = cells[:, :, p, q] == y                    # BUG: should be & unclaimed, eq. (2)
-            unclaimed &= ~routes[:, :, offset]
+            if offset:
+                claim = np.greater(cells[:, :, p, q], y).astype(first.dtype)   # strictly: a tie keeps the first
+                claim *= offset
+                np.maximum(first, claim, out=first)                          # later taps override earlier ones
+                np.fmax(y, cells[:, :, p, q], out=y)                         # eq. (1)
+        routes = np.empty((*y.shape[:2], cells.shape[2] * cells.shape[3], *y.shape[2:]), dtype=bool)
+        for offset in range(routes.shape[2]):
+            np.equal(cells.reshape(routes.shape)[:, :, offset], y, out=routes[:, :, offset])   # BUG: should be first == offset, eq. (2)
         self.routes = routes                                                 # (N, C, kH·kW, Ho, Wo), for backward
         self.input_shape, self.input_dtype = x.shape, x.dtype                # to check G against
         if self.return_indices:
@@ -467,9 +475,10 @@ class AvgPoolGradNotDivided(AvgPool2d):
         if not need_input_grad:
             return None
         share = grad_output                                                 # BUG: should be G / divisor, eq. (8)
-        d_windows = np.broadcast_to(share[:, :, np.newaxis, np.newaxis],
-                                    (*share.shape[:2], *self.kernel_size, *share.shape[2:]))
-        return self._add_to_input(d_windows, input_shape)                   # eq. (9)
+        dx, d_windows = self._gradient_windows(input_shape, grad_output.dtype)
+        for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
+            d_windows[:, :, p, q] = share                                    # eq. (8): every cell the same share
+        return self._add_to_input(d_windows, input_shape) if dx is None else dx      # eq. (9)
 
 
 class BatchNorm2dOverAllAxes(BatchNorm2d):
@@ -487,26 +496,28 @@ class BatchNorm2dOverAllAxes(BatchNorm2d):
         self._check_input(x)
         if x.size == 0:
             return self._empty_batch(x)
-        axes, channel = tuple(range(x.ndim)), _channel_shape(x)            # BUG: should be _other_axes(x), eq. (1)
+        rows = x.reshape(1, 1, -1)                                          # BUG: should be (len(x), C, -1): per channel, eq. (1)
         self.used_batch_statistics = self.training or not self.track_running_stats
         if self.used_batch_statistics:
-            mean = x.mean(axis=axes)                                        # eq. (1)
-            centered = x - mean.reshape(channel)
-            var = np.mean(centered * centered, axis=axes)                   # eq. (2)
+            count = rows.shape[0] * rows.shape[2]                            # M values per channel
+            mean = _channel_sum(rows) / count                                # eq. (1)
+            centered = rows - mean[:, np.newaxis]
+            var = _channel_sum(centered, centered) / count                   # eq. (2)
             if self.training and self.track_running_stats:
-                self._update_running_statistics(mean, var, x.size // self.num_features)
+                self._update_running_statistics(mean, var, count)
         else:
-            centered = x - self.running_mean.reshape(channel)
+            centered = rows - self.running_mean[:, np.newaxis]
             var = self.running_var
         self.inv_std = 1 / np.sqrt(var + self.eps)                          # eq. (3), kept for backward
-        self.x_hat = centered * self.inv_std.reshape(channel)               # eq. (4), kept for backward
+        centered *= self.inv_std[:, np.newaxis]                             # eq. (4): x̂, in place
+        self.x_hat = centered.reshape(x.shape)                              # kept for backward
         if not self.affine:
             return keep_output(self.x_hat)                                  # y = x̂: handed out read-only
+        channel = _channel_shape(x)
         y = self.x_hat * self.weight.data.reshape(channel)                  # eq. (5)
         if self.bias is not None:
             y += self.bias.data.reshape(channel)                            # eq. (5)
         return y
-
 
 BUGS += (UnflippedKernelConv2d, UndilatedGradConv2d, MaxPoolGradToWholeWindow, MaxPoolGradToAllTies,
          AvgPoolGradNotDivided, BatchNorm2dOverAllAxes)
