@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from manualnet.optim.adam import FLUSH_EVERY, flush_subnormals
+
 
 class FloorMLP:
     """x (N, n_in) -> relu(x W1ᵀ + b1) W2ᵀ + b2, with SGD or Adam written out in place."""
@@ -82,6 +84,9 @@ class FloorMLP:
             np.divide(m, tmp, out=tmp)
             tmp *= self.lr * root_correction2 / correction1
             p -= tmp
+            if self.step_count % FLUSH_EVERY == 0:         # the same flush as manualnet's Adam
+                flush_subnormals(m, tmp)
+                flush_subnormals(v, tmp)
 
     def predict(self, x):
         w1, b1, w2, b2 = self.params
