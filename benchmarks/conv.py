@@ -1,4 +1,4 @@
-"""Convolutional networks against PyTorch CPU (issue 14): layers, the naive loops, where the time goes, a CNN epoch.
+"""Convolutional networks against PyTorch CPU: layers, the naive loops, where the time goes, a CNN epoch.
 
 * ``layer_rows``: forward + backward of Conv2d at the CNN's and LeNet-5's sizes and at a wide
   layer (64 -> 64, 3×3, 32×32, batch 64), and of MaxPool2d / AvgPool2d, each against PyTorch;
@@ -12,6 +12,7 @@
   epoch's time goes, by layer type.
 """
 
+import os
 import time
 
 import numpy as np
@@ -23,7 +24,7 @@ from manualnet.testing.bugzoo import full_correlation_input_gradient
 from manualnet.nn.windows import col2im, im2col, pad, pad_adjoint
 
 from . import training
-from .ops import _median_call_time
+from .common import QUICK, median_call_time, ms, ratio, ratios, run_section, spread, time_epochs, torch_at_its_best
 
 BATCH = 64
 CONV_SIZES = [   # (label, in, out, kernel, padding, side)
@@ -54,10 +55,12 @@ def _pair(torch, ours, theirs, shape, seconds, repeats, need_input_grad=True):
         theirs.zero_grad(set_to_none=True)
         theirs(x_torch).backward(upstream_torch)
 
-    return _median_call_time(mine, seconds, repeats) * 1e6, _median_call_time(reference, seconds, repeats) * 1e6
+    return median_call_time(mine, seconds, repeats) * 1e6, median_call_time(reference, seconds, repeats) * 1e6
 
 
 def layer_rows(torch, seconds, repeats, batch=BATCH):
+    """Forward + backward of each layer, µs: manualnet (its own choice of threads) and PyTorch on one thread."""
+    torch.set_num_threads(1)
     rows = []
     for label, c_in, c_out, kernel, padding, side in CONV_SIZES:
         ours = mn.Conv2d(c_in, c_out, kernel, padding=padding, rng=0)
@@ -89,7 +92,7 @@ def naive_vs_fast(batch=4, repeats=3):
         layer.backward(upstream)
 
     naive_seconds = min(_seconds(naive) for _ in range(repeats))
-    fast_seconds = _median_call_time(fast, 0.1, 5)
+    fast_seconds = median_call_time(fast, 0.1, 5)
     return {"shape": [batch, 16, 14, 14], "naive_ms": naive_seconds * 1e3, "fast_ms": fast_seconds * 1e3,
             "speedup": naive_seconds / fast_seconds}
 
@@ -131,8 +134,8 @@ def breakdown(c_in, c_out, kernel, padding, side, batch=BATCH, seconds=0.15, rep
         "padding and its adjoint": lambda: (pad(x, layer._padding), pad_adjoint(d_padded, layer._padding)),
         "bias gradient": lambda: G_mat.sum(axis=2),
     }
-    times = {name: _median_call_time(call, seconds, repeats) * 1e6 for name, call in pieces.items()}
-    total = _median_call_time(whole, seconds, repeats) * 1e6
+    times = {name: median_call_time(call, seconds, repeats) * 1e6 for name, call in pieces.items()}
+    total = median_call_time(whole, seconds, repeats) * 1e6
     times["rest (checks, reshapes, Python)"] = max(total - sum(times.values()), 0.0)
     return {"shape": [batch, c_in, side, side], "out_channels": c_out, "kernel": kernel, "total_us": total,
             "pieces_us": times}
@@ -148,8 +151,8 @@ def input_gradient_choice(seconds=0.15, repeats=5, batch=BATCH):
         G = rng.standard_normal(layer(x).shape).astype(np.float32)
         G_mat = G.reshape(batch, c_out, -1).transpose(1, 0, 2).reshape(1, c_out, -1)
         flipped = layer.weight.data[..., ::-1, ::-1]
-        col2im_us = _median_call_time(lambda: layer._input_gradient(G_mat, x.shape), seconds, repeats) * 1e6
-        full_us = _median_call_time(
+        col2im_us = median_call_time(lambda: layer._input_gradient(G_mat, x.shape), seconds, repeats) * 1e6
+        full_us = median_call_time(
             lambda: full_correlation_input_gradient(layer, G_mat, x.shape, flipped, layer._stride),
             seconds, repeats) * 1e6
         rows.append({"layer": label, "col2im_us": col2im_us, "full_correlation_us": full_us,
@@ -171,11 +174,14 @@ class ManualnetCNNRun(training.ManualnetRun):
 
 
 class TorchCNNRun(training.TorchRun):
-    """manualnet.models.CNN in PyTorch (Conv2d without bias, BatchNorm2d, ReLU, MaxPool2d, Linear), batches by slicing."""
+    """manualnet.models.CNN in PyTorch (Conv2d without bias, BatchNorm2d, ReLU, MaxPool2d, Linear), batches by
+    slicing, on all the cores or on ``threads``."""
 
-    def __init__(self, torch, x, y, batch_size, seed=0):
+    def __init__(self, torch, x, y, batch_size, seed=0, threads=None):
         nn = torch.nn
-        self.torch, self.name, self.loader = torch, "torch", None
+        self.torch, self.loader = torch, None
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self.name = "torch 1 thread" if threads == 1 else "torch"
         torch.manual_seed(seed)
         self.model = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
@@ -234,9 +240,66 @@ def cnn_epoch_shares(x, y, batches=40, batch_size=BATCH):
     return {"batches": batches, "seconds": total, "shares": {key: value / total for key, value in spent.items()}}
 
 
+# -- the section of make bench ---------------------------------------------------------------------
+
+def conv_report(torch, budget):
+    """Conv2d/pooling layers, naive vs fast, the conv's pieces, col2im vs full correlation, and a CNN epoch."""
+    seconds, repeats, batch = budget["op_seconds"], budget["op_repeats"], budget["conv_batch"]
+    x, y = mnist_images(budget["cnn_samples"], np.random.default_rng(0))
+    runs = [ManualnetCNNRun(x, y, BATCH), TorchCNNRun(torch, x, y, BATCH), TorchCNNRun(torch, x, y, BATCH, threads=1)]
+    times = time_epochs(runs, warmup=0, repeats=budget["cnn_repeats"])
+    wide = [size for size in CONV_SIZES if size[0].startswith("wide")][0]
+    return {
+        "layers": layer_rows(torch, seconds, repeats, batch),
+        "naive_vs_fast": naive_vs_fast(budget["naive_batch"], repeats=1 if budget is QUICK else 3),
+        "breakdown": [breakdown(*size[1:], batch=batch, seconds=seconds, repeats=repeats)
+                      for size in (CONV_SIZES[1], wide)],
+        "input_gradient_choice": input_gradient_choice(seconds, repeats, batch),
+        "cnn_epoch": {"samples": len(x), "batch_size": BATCH,
+                      "seconds": {name: spread(values) for name, values in times.items()},
+                      "vs_torch": ratios(times["manualnet"], torch_at_its_best(times))},
+        "cnn_epoch_shares": cnn_epoch_shares(x, y, batches=min(40, len(x) // BATCH)),
+    }
+
+
+def conv_targets(report, add):
+    """A CNN epoch within 1.25× of PyTorch at its best thread count; the im2col conv >= 50× the loops."""
+    add("CNN epoch, manualnet / PyTorch", report["conv"]["cnn_epoch"]["vs_torch"]["median"], 1.25)
+    add("Conv2d im2col / naive loops speed-up", report["conv"]["naive_vs_fast"]["speedup"], 50, below=False)
+
+
+def format_conv(report):
+    c = report["conv"]
+    lines = ["", f"{'convolution and pooling (fwd+bwd)':<46} {'shape':<18} {'manualnet µs':>13} {'torch µs':>10}"
+                 f" {'ratio':>6}"]
+    for row in c["layers"]:
+        lines.append(f"{row['operation']:<46} {str(tuple(row['shape'])):<18} {row['manualnet_us']:>13.0f} "
+                     f"{row['torch_us']:>10.0f} {row['ratio']:>6.2f}")
+    nf = c["naive_vs_fast"]
+    lines.append(f"naive loops vs im2col, Conv2d 16->32 3x3 on {tuple(nf['shape'])}: {nf['naive_ms']:.0f} ms vs "
+                 f"{nf['fast_ms']:.2f} ms, {nf['speedup']:.0f}x")
+    for b in c["breakdown"]:
+        lines.append(f"where a Conv2d fwd+bwd goes, {b['shape'][1]}->{b['out_channels']} {b['kernel']}x{b['kernel']} on "
+                     f"{tuple(b['shape'])}: {b['total_us']:.0f} µs")
+        for name, us in b["pieces_us"].items():
+            lines.append(f"    {name:<34} {us:>9.0f} µs {us / b['total_us']:>6.1%}")
+    lines.append("dL/dx by col2im (the layer) vs the full correlation with the flipped kernel:")
+    for row in c["input_gradient_choice"]:
+        lines.append(f"    {row['layer']:<34} {row['col2im_us']:>9.0f} µs vs {row['full_correlation_us']:>9.0f} µs "
+                     f"({row['full_correlation_over_col2im']:.2f}x)")
+    epoch = c["cnn_epoch"]
+    lines.append(f"CNN epoch ({epoch['samples']} MNIST-shaped images, batch {epoch['batch_size']}, Adam): manualnet "
+                 f"{ms(epoch['seconds']['manualnet'])} ms, torch {ms(epoch['seconds']['torch'])} ms, torch 1 thread "
+                 f"{ms(epoch['seconds']['torch 1 thread'])} ms; manualnet / the faster torch {ratio(epoch['vs_torch'])}")
+    shares = c["cnn_epoch_shares"]
+    lines.append(f"where a manualnet CNN epoch goes ({shares['batches']} batches, {shares['seconds']:.2f} s):")
+    for name, share in sorted(shares["shares"].items(), key=lambda item: -item[1]):
+        lines.append(f"    {name:<40} {share:>6.1%}")
+    return lines
+
+
 def main():
     """``python -m benchmarks.conv [--quick]``: make bench's convolution rows alone, written as JSON."""
-    from .run import conv_report, conv_targets, format_conv, run_section
     run_section("conv", conv_report, format_conv, conv_targets, "conv-latest.json")
 
 

@@ -3,14 +3,17 @@
 No Module, no checks, no DataLoader: preallocated buffers, in-place updates,
 the fused softmax-cross-entropy gradient and no gradient for the input.  It
 is the fastest any NumPy implementation of the same epoch can hope to be, so
-manualnet's time divided by this one is the price of its abstractions.
+manualnet's time divided by this one is the price of its abstractions.  It
+takes manualnet's choice of BLAS threads for each product and sets Adam's
+subnormal moments to 0 as manualnet does: the same arithmetic, run tightly.
 """
 
 import math
 
 import numpy as np
 
-from manualnet.optim.adam import FLUSH_EVERY, flush_subnormals
+from manualnet._threads import threads_for
+from manualnet.optim.adam import Adam, flush_subnormals
 
 
 class FloorMLP:
@@ -43,9 +46,11 @@ class FloorMLP:
         w1, b1, w2, b2 = self.params
         dw1, db1, dw2, db2 = self.grads
         h, z, dh, rows = self._buffers(len(x))
+        threads_for(len(x) * w1.size)                     # the BLAS threads manualnet's Linear chooses
         np.matmul(x, w1.T, out=h)
         h += b1
         np.maximum(h, 0, out=h)
+        threads_for(len(x) * w2.size)
         np.matmul(h, w2.T, out=z)
         z += b2
         z -= z.max(axis=1, keepdims=True)                 # z becomes dL/dz: softmax − onehot, over N
@@ -57,6 +62,7 @@ class FloorMLP:
         np.sum(z, axis=0, out=db2)
         np.matmul(z, w2, out=dh)
         np.multiply(dh, h > 0, out=dh)                    # ReLU backward (a boolean mask is slower)
+        threads_for(len(x) * w1.size)
         np.matmul(dh.T, x, out=dw1)
         np.sum(dh, axis=0, out=db1)
         self._update()
@@ -84,7 +90,7 @@ class FloorMLP:
             np.divide(m, tmp, out=tmp)
             tmp *= self.lr * root_correction2 / correction1
             p -= tmp
-            if self.step_count % FLUSH_EVERY == 0:         # the same flush as manualnet's Adam
+            if self.step_count % Adam.flush_every == 0:    # the same flush as manualnet's Adam
                 flush_subnormals(m, tmp)
                 flush_subnormals(v, tmp)
 

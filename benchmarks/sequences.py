@@ -13,6 +13,7 @@ synthetic (``training.mnist_like``): an epoch's cost does not depend on the
 pixels.
 """
 
+import os
 import time
 from collections import defaultdict
 
@@ -23,6 +24,7 @@ from manualnet.nn.modules._rnn_base import _RecurrentBase
 from manualnet.models.lstm_classifier import LSTMClassifier
 
 from . import training
+from .common import ratio, ratios, run_section, seconds, spread, time_epochs, torch_at_its_best
 
 STEPS, FEATURES, HIDDEN, CLASSES = 28, 28, 128, 10
 LR, BATCH_SIZE = 2e-3, 64
@@ -48,10 +50,12 @@ class ManualnetLSTMRun:
 
 
 class TorchLSTMRun:
-    name = "torch"
+    """The same model in PyTorch, on all the cores or on ``threads`` (set at the start of every epoch)."""
 
-    def __init__(self, torch, x, y, batch_size, seed, weights):
+    def __init__(self, torch, x, y, batch_size, seed, weights, threads=None):
         self.torch = torch
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self.name = "torch 1 thread" if threads == 1 else "torch"
         self.lstm = torch.nn.LSTM(FEATURES, HIDDEN, batch_first=True)
         self.fc = torch.nn.Linear(HIDDEN, CLASSES)
         self.lstm.load_state_dict({k[5:]: torch.from_numpy(v) for k, v in weights.items() if k.startswith("lstm.")})
@@ -62,6 +66,7 @@ class TorchLSTMRun:
 
     def epoch(self):
         torch, batch_size = self.torch, self.batch_size
+        torch.set_num_threads(self.threads)
         for i in range(0, len(self.x), batch_size):
             self.optimizer.zero_grad()
             _, (h_n, _) = self.lstm(self.x[i:i + batch_size])
@@ -71,8 +76,11 @@ class TorchLSTMRun:
 
 
 def make_contestants(torch, x, y, batch_size=BATCH_SIZE, seed=0):
+    """manualnet, and PyTorch from the same weights on all the cores and on one thread."""
     ours = ManualnetLSTMRun(x, y, batch_size, seed)
-    return [ours, TorchLSTMRun(torch, x, y, batch_size, seed, ours.model.state_dict())]
+    weights = ours.model.state_dict()
+    return [ours, TorchLSTMRun(torch, x, y, batch_size, seed, weights),
+            TorchLSTMRun(torch, x, y, batch_size, seed, weights, threads=1)]
 
 
 # -- where manualnet's time goes -----------------------------------------------------------
@@ -155,24 +163,46 @@ def torch_breakdown(torch, x, y, batches, batch_size=BATCH_SIZE, seed=0):
 
 def lstm_row(torch, samples, repeats, breakdown_batches):
     """manualnet's and torch's LSTM epoch, interleaved; manualnet's time by phase; torch's by forward/backward/step."""
-    from .run import spread, time_epochs
     x, y = training.mnist_like(samples, np.random.default_rng(1))
     warm = make_contestants(torch, x[:20 * BATCH_SIZE], y[:20 * BATCH_SIZE])
     time_epochs(warm, 1, 0)                                  # BLAS threads and caches warmed on 20 batches
     times = time_epochs(make_contestants(torch, x, y), 0, repeats)
     return {
         "workload": f"LSTM({FEATURES}, {HIDDEN}) + Linear, sequential MNIST-shaped, {samples} sequences of {STEPS} steps",
-        "batch_size": BATCH_SIZE, "optimizer": "adam",
+        "samples": samples, "batch_size": BATCH_SIZE, "optimizer": "adam",
         "seconds": {name: spread(values) for name, values in times.items()},
-        "vs_torch": spread([a / b for a, b in zip(times["manualnet"], times["torch"])]),
+        "vs_torch": ratios(times["manualnet"], torch_at_its_best(times)),
         "manualnet_breakdown": time_breakdown(x, y, breakdown_batches),
         "torch_breakdown": torch_breakdown(torch, x, y, breakdown_batches),
     }
 
 
+def lstm_targets(report, add):
+    """An LSTM epoch within 1.25× of PyTorch at its best thread count."""
+    add("LSTM epoch on sequential MNIST, manualnet / PyTorch", report["lstm"]["vs_torch"]["median"], 1.25)
+
+
+def lstm_lines(row):
+    """The LSTM row, and where each side's time goes."""
+    times = row["seconds"]
+    ours, theirs = row["manualnet_breakdown"], row["torch_breakdown"]
+    lines = [
+        "",
+        f"{row['workload']}, batch {row['batch_size']}, Adam, float32 (epoch, s: median (min-max)):",
+        f"  manualnet {seconds(times['manualnet'])}   torch {seconds(times['torch'])}   torch 1 thread "
+        f"{seconds(times['torch 1 thread'])}   manualnet / the faster torch {ratio(row['vs_torch'])}",
+        f"  where manualnet's time goes ({ours['batches']} batches, {ours['total_seconds']:.2f} s):",
+    ]
+    for label, value in sorted(ours["phases"].items(), key=lambda item: -item[1]):
+        lines.append(f"    {value / ours['total_seconds']:5.1%}  {label}")
+    lines.append(f"    {ours['other'] / ours['total_seconds']:5.1%}  the rest (batches, zero_grad, checks)")
+    lines.append(f"  torch ({theirs['batches']} batches, {theirs['total_seconds']:.2f} s): " + ", ".join(
+        f"{label} {value / theirs['total_seconds']:.0%}" for label, value in theirs["phases"].items()))
+    return lines
+
+
 def main():
     """``python -m benchmarks.sequences [--quick]``: make bench's LSTM row alone, written as JSON."""
-    from .run import lstm_lines, lstm_targets, run_section
 
     def measure(torch, budget):
         return lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"], budget["lstm_breakdown_batches"])

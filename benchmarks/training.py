@@ -3,8 +3,13 @@
 Each contestant is built once by ``make_contestants`` and then asked for one
 epoch at a time, so the runner can interleave them and take ratios pair by
 pair.  All train the same MLP (PyTorch's default init, float32) with the same
-optimizer on the same data.
+optimizer on the same data.  manualnet chooses its BLAS threads itself
+(manualnet/_threads.py) and the floor asks the same choice; PyTorch runs on
+all the cores and, as a second contestant, on one thread, and a ratio to
+PyTorch is taken to the faster of the two in each repeat.
 """
+
+import os
 
 import numpy as np
 
@@ -60,11 +65,13 @@ class ManualnetRun:
 # -- PyTorch -----------------------------------------------------------------------
 
 class TorchRun:
-    """The same model and loop in PyTorch CPU, batches by slicing (``loader=False``) or torch's DataLoader."""
+    """The same model and loop in PyTorch CPU, batches by slicing (``loader=False``) or torch's DataLoader,
+    on all the cores or on ``threads`` (set at the start of every epoch: the runs share torch's setting)."""
 
-    def __init__(self, torch, x, y, sizes, optimizer, lr, batch_size, seed, loader=False):
+    def __init__(self, torch, x, y, sizes, optimizer, lr, batch_size, seed, loader=False, threads=None):
         self.torch = torch
-        self.name = "torch DataLoader" if loader else "torch"
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self.name = ("torch DataLoader" if loader else "torch") + (" 1 thread" if threads == 1 else "")
         torch.manual_seed(seed)
         layers = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -88,6 +95,7 @@ class TorchRun:
 
     def epoch(self):
         model, criterion, optimizer = self.model, self.criterion, self.optimizer
+        self.torch.set_num_threads(self.threads)
         for x, y in self.batches():
             optimizer.zero_grad()
             loss = criterion(model(x), y)
@@ -111,8 +119,10 @@ class FloorRun:
 
 
 def make_contestants(torch, x, y, sizes, optimizer, lr, batch_size, seed=0, torch_loader=True):
+    """manualnet, PyTorch on all the cores and on one thread, the NumPy floor (and PyTorch with its DataLoader)."""
     runs = [ManualnetRun(x, y, sizes, optimizer, lr, batch_size, seed),
             TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed),
+            TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed, threads=1),
             FloorRun(x, y, sizes, optimizer, lr, batch_size, seed)]
     if torch_loader:
         runs.append(TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed, loader=True))

@@ -22,7 +22,9 @@ before their products, for the threads that suit them:
 instead; ``mn.set_num_threads(None)`` (or the variable set to ``auto``) goes
 back to the automatic choice.  threadpoolctl sets the number in NumPy's BLAS,
 imported on the first product; a change costs about 2 µs and is made only
-when the number changes.
+when the number changes.  (threadpoolctl's own ``threadpool_limits`` around
+manualnet code does not hold in the automatic mode: the next layer sets its
+own number; use ``mn.num_threads(n)``.)
 """
 
 import contextlib

@@ -113,19 +113,19 @@ def test_state_dicts_cross_over_and_training_goes_on_in_step(case, seed):
     step_both(fresh_ours, fresh_theirs, resumed, resumed_reference, rng, 10, start=10)
 
 
-def test_adam_sets_subnormal_moments_to_zero_and_moves_the_weights_within_the_stated_bound(monkeypatch):
+def test_adam_sets_subnormal_moments_to_zero_and_moves_the_weights_within_the_stated_bound():
     """float32: each weight gets one gradient, then 0 for 950 steps, so its m shrinks by β₁ a step into
-    the subnormals (below 2^-126) around step 750.  Every FLUSH_EVERY steps manualnet sets those to 0
+    the subnormals (below 2^-126) around step 750.  Every flush_every steps manualnet sets those to 0
     where torch keeps them.  The step that changes is below γ·2^-126 / ((1 − β₁^t)·ε) (the page's
     "Subnormal moments"): against the same Adam without the flush the weights differ by at most that
     many times the steps (bit-equal here), and against torch by float32 rounding only, as any run."""
-    from manualnet.optim import adam
     lr, eps, beta1 = 1e-3, 1e-8, 0.9
     rng = np.random.default_rng(0)
     start = rng.standard_normal(64).astype(np.float32)
     first = (rng.standard_normal(64) * 1e-3).astype(np.float32)
     flushing, plain = mn_parameter(start), mn_parameter(start)
     ours, unflushed = optim.Adam([flushing], lr=lr, eps=eps), optim.Adam([plain], lr=lr, eps=eps)
+    unflushed.flush_every = 10**9
     weight = torch.nn.Parameter(torch.from_numpy(start.copy()))
     reference = torch.optim.Adam([weight], lr=lr, eps=eps)
     tiny, flushed = np.finfo(np.float32).tiny, 0
@@ -135,14 +135,12 @@ def test_adam_sets_subnormal_moments_to_zero_and_moves_the_weights_within_the_st
         weight.grad = torch.from_numpy(flushing.grad.copy())
         ours.step()
         reference.step()
-        with monkeypatch.context() as patch:
-            patch.setattr(adam, "FLUSH_EVERY", 10**9)
-            unflushed.step()
+        unflushed.step()
         np.testing.assert_allclose(flushing.data, plain.data, rtol=0,
                                    atol=step * lr * tiny / ((1 - beta1) * eps))
         m, m_torch = ours.state[flushing]["exp_avg"], reference.state[weight]["exp_avg"].numpy()
         subnormal = (m_torch != 0) & (np.abs(m_torch) < tiny)
-        if step % adam.FLUSH_EVERY == 0 and subnormal.any():
+        if step % ours.flush_every == 0 and subnormal.any():
             assert np.all(m[subnormal] == 0)
             flushed += 1
     assert flushed > 0                                       # the run did reach the subnormals
