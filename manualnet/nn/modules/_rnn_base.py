@@ -112,7 +112,7 @@ class _RecurrentBase(Module):
     def _run(self, x, xw, h0, c0, W_hh, b_hh):
         """Run the recurrence over the T steps of xw from the state h0 (c0); return the _Trace."""
         trace = self._new_trace(x, xw, h0, c0)
-        threads_for(h0.size * W_hh.size)                  # one step's product
+        threads_for(len(h0) * W_hh.size)                  # one step's product: (N, H) by (H, G·H)
         for k in range(len(xw)):
             self._step(trace, k, xw[k], W_hh.data, None if b_hh is None else b_hh.data)
         return trace
