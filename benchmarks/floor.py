@@ -39,17 +39,17 @@ class FloorMLP:
         if batch not in self.buffers:
             w1, _, w2, _ = self.params
             hidden, classes = np.empty((batch, len(w1)), w1.dtype), np.empty((batch, len(w2)), w1.dtype)
-            self.buffers[batch] = (hidden, classes, np.empty_like(hidden), np.arange(batch))
+            self.buffers[batch] = (hidden, classes, np.empty_like(hidden), np.arange(batch), np.zeros_like(hidden))
         return self.buffers[batch]
 
     def train_step(self, x, y):
         w1, b1, w2, b2 = self.params
         dw1, db1, dw2, db2 = self.grads
-        h, z, dh, rows = self._buffers(len(x))
+        h, z, dh, rows, zeros = self._buffers(len(x))
         threads_for(len(x) * w1.size)                     # the BLAS threads manualnet's Linear chooses
         np.matmul(x, w1.T, out=h)
         h += b1
-        np.maximum(h, 0, out=h)
+        np.maximum(h, zeros, out=h)                       # an array of zeros: faster than the number 0
         threads_for(len(x) * w2.size)
         np.matmul(h, w2.T, out=z)
         z += b2
