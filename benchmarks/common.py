@@ -25,12 +25,12 @@ FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample"
         "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5, "import_repeats": 21,
         "cnn_samples": 60_000, "cnn_repeats": 3, "naive_batch": 4, "conv_batch": 64,
         "lstm_samples": 20_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100,   # LSTM: a third of an epoch
-        "thread_repeats": 3, "thread_scale": 1.0, "adam_epochs": 2}
+        "thread_repeats": 3, "thread_seconds": 1.5, "probe_batches": 20}
 QUICK = {"samples": 2_000, "repeats": 1, "warmup": 0, "digits_epochs_per_sample": 1,
          "op_seconds": 0.002, "op_repeats": 1, "process_repeats": 1, "import_repeats": 1,
          "cnn_samples": 128, "cnn_repeats": 1, "naive_batch": 1, "conv_batch": 2,
          "lstm_samples": 256, "lstm_repeats": 1, "lstm_breakdown_batches": 2,
-         "thread_repeats": 1, "thread_scale": 0.02, "adam_epochs": 1}
+         "thread_repeats": 1, "thread_seconds": 0.05, "probe_batches": 1}
 
 
 def spread(values):
@@ -73,9 +73,21 @@ def time_epochs(runs, warmup, repeats, epochs_per_sample=1):
     return times
 
 
-def torch_at_its_best(times, name="torch"):
-    """Per repeat, the faster of PyTorch at all cores (``name``) and at one thread (``name + " 1 thread"``)."""
-    return [min(a, b) for a, b in zip(times[name], times[f"{name} 1 thread"])]
+def choose_torch_threads(run, batches, rounds=2):
+    """PyTorch at its best thread count: ``batches`` batches of ``run`` (a PyTorch contestant with ``threads``
+    and ``epoch(batches)``) at one thread and at all the cores, alternating, ``rounds`` times; the faster
+    count is set on ``run`` and returned with each count's seconds per batch.  On a busy machine all the
+    cores can be many times slower than one, so a probe, not whole epochs, finds out."""
+    counts = sorted({1, len(os.sched_getaffinity(0))})
+    seconds = {count: 0.0 for count in counts}
+    for _ in range(rounds):
+        for count in counts:
+            run.threads = count
+            start = time.perf_counter()
+            run.epoch(batches)
+            seconds[count] += (time.perf_counter() - start) / (rounds * batches)
+    run.threads = min(seconds, key=seconds.get)
+    return {"chosen": run.threads, "seconds_per_batch": {str(count): value for count, value in seconds.items()}}
 
 
 # -- a busy machine: processes that only burn a core ----------------------------------------

@@ -24,7 +24,7 @@ from manualnet.testing.bugzoo import full_correlation_input_gradient
 from manualnet.nn.windows import col2im, im2col, pad, pad_adjoint
 
 from . import training
-from .common import QUICK, median_call_time, ms, ratio, ratios, run_section, spread, time_epochs, torch_at_its_best
+from .common import QUICK, choose_torch_threads, median_call_time, ms, ratio, ratios, run_section, spread, time_epochs
 
 BATCH = 64
 CONV_SIZES = [   # (label, in, out, kernel, padding, side)
@@ -179,9 +179,8 @@ class TorchCNNRun(training.TorchRun):
 
     def __init__(self, torch, x, y, batch_size, seed=0, threads=None):
         nn = torch.nn
-        self.torch, self.loader = torch, None
+        self.torch, self.loader, self.name = torch, None, "torch"
         self.threads = threads or len(os.sched_getaffinity(0))
-        self.name = "torch 1 thread" if threads == 1 else "torch"
         torch.manual_seed(seed)
         self.model = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
@@ -246,7 +245,8 @@ def conv_report(torch, budget):
     """Conv2d/pooling layers, naive vs fast, the conv's pieces, col2im vs full correlation, and a CNN epoch."""
     seconds, repeats, batch = budget["op_seconds"], budget["op_repeats"], budget["conv_batch"]
     x, y = mnist_images(budget["cnn_samples"], np.random.default_rng(0))
-    runs = [ManualnetCNNRun(x, y, BATCH), TorchCNNRun(torch, x, y, BATCH), TorchCNNRun(torch, x, y, BATCH, threads=1)]
+    runs = [ManualnetCNNRun(x, y, BATCH), TorchCNNRun(torch, x, y, BATCH)]
+    probe = choose_torch_threads(runs[1], budget["probe_batches"])
     times = time_epochs(runs, warmup=0, repeats=budget["cnn_repeats"])
     wide = [size for size in CONV_SIZES if size[0].startswith("wide")][0]
     return {
@@ -256,8 +256,8 @@ def conv_report(torch, budget):
                       for size in (CONV_SIZES[1], wide)],
         "input_gradient_choice": input_gradient_choice(seconds, repeats, batch),
         "cnn_epoch": {"samples": len(x), "batch_size": BATCH,
-                      "seconds": {name: spread(values) for name, values in times.items()},
-                      "vs_torch": ratios(times["manualnet"], torch_at_its_best(times))},
+                      "seconds": {name: spread(values) for name, values in times.items()}, "torch_threads": probe,
+                      "vs_torch": ratios(times["manualnet"], times["torch"])},
         "cnn_epoch_shares": cnn_epoch_shares(x, y, batches=min(40, len(x) // BATCH)),
     }
 
@@ -289,8 +289,8 @@ def format_conv(report):
                      f"({row['full_correlation_over_col2im']:.2f}x)")
     epoch = c["cnn_epoch"]
     lines.append(f"CNN epoch ({epoch['samples']} MNIST-shaped images, batch {epoch['batch_size']}, Adam): manualnet "
-                 f"{ms(epoch['seconds']['manualnet'])} ms, torch {ms(epoch['seconds']['torch'])} ms, torch 1 thread "
-                 f"{ms(epoch['seconds']['torch 1 thread'])} ms; manualnet / the faster torch {ratio(epoch['vs_torch'])}")
+                 f"{ms(epoch['seconds']['manualnet'])} ms, torch {ms(epoch['seconds']['torch'])} ms "
+                 f"({epoch['torch_threads']['chosen']} thread(s)); manualnet / torch {ratio(epoch['vs_torch'])}")
     shares = c["cnn_epoch_shares"]
     lines.append(f"where a manualnet CNN epoch goes ({shares['batches']} batches, {shares['seconds']:.2f} s):")
     for name, share in sorted(shares["shares"].items(), key=lambda item: -item[1]):

@@ -23,21 +23,23 @@ import manualnet as mn
 from manualnet.testing.gradcheck import check_module
 
 from . import conv, machine, memory, ops, optimizers, sequences, threads, training
-from .common import FULL, QUICK, RESULTS, format_targets, ms, ratio, ratios, spread, target_rows, time_epochs
-from .common import torch_at_its_best, write_json
+from .common import FULL, QUICK, RESULTS, choose_torch_threads, format_targets, ms, ratio, ratios, spread
+from .common import target_rows, time_epochs, write_json
 
 
-def training_rows(torch, label, x, y, sizes, configs, warmup, repeats, gemm, epochs_per_sample=1):
+def training_rows(torch, label, x, y, sizes, configs, warmup, repeats, gemm, probe_batches, epochs_per_sample=1):
     rows = []
     bound = training.matmul_flops_per_epoch(sizes, len(x)) / gemm
     for optimizer, lr, batch_size in configs:
         runs = training.make_contestants(torch, x, y, sizes, optimizer, lr, batch_size)
+        probe = choose_torch_threads(runs[1], min(probe_batches, len(x) // batch_size))
+        runs[3].threads = runs[1].threads                        # torch's DataLoader run at the same count
         times = time_epochs(runs, warmup, repeats, epochs_per_sample)
         ours = times["manualnet"]
         rows.append({
             "workload": label, "optimizer": optimizer, "batch_size": batch_size,
-            "seconds": {name: spread(values) for name, values in times.items()},
-            "vs_torch": ratios(ours, torch_at_its_best(times)),
+            "seconds": {name: spread(values) for name, values in times.items()}, "torch_threads": probe,
+            "vs_torch": ratios(ours, times["torch"]),
             "vs_floor": ratios(ours, times["numpy floor"]),
             "vs_torch_dataloader": ratios(ours, times["torch DataLoader"]),
             "gemm_bound_seconds": bound,
@@ -98,19 +100,20 @@ def run(quick):
 
     x, y = training.mnist_like(budget["samples"], np.random.default_rng(0))
     mnist_configs = [(opt, lr, batch) for opt, lr in (("sgd", 0.1), ("adam", 1e-3)) for batch in (64, 256)]
-    report["mnist"] = training_rows(torch, "MLP 784-256-10", x, y, (784, 256, 10), mnist_configs, warmup, repeats, gemm)
+    report["mnist"] = training_rows(torch, "MLP 784-256-10", x, y, (784, 256, 10), mnist_configs, warmup, repeats, gemm,
+                                    budget["probe_batches"])
     del x, y
     x, y = training.digits_train()
     report["digits"] = training_rows(torch, "digits MLP 64-128-10", x, y, (64, 128, 10),
                                      [("sgd", 0.1, 32), ("adam", 1e-3, 32)], warmup, repeats, gemm,
-                                     epochs_per_sample=budget["digits_epochs_per_sample"])
+                                     budget["probe_batches"], epochs_per_sample=budget["digits_epochs_per_sample"])
     report["operations"] = ops.operation_table(torch, budget["op_seconds"], budget["op_repeats"])
     report["gradcheck_linear_64_32_batch_8"] = gradcheck_cost(budget["process_repeats"])
     report["import"] = import_cost(budget["import_repeats"])
     report["peak_rss_epoch_batch_64_adam"] = memory_rows(64, "adam", budget["samples"])
     report["conv"] = conv.conv_report(torch, budget)
     report["lstm"] = sequences.lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"],
-                                        budget["lstm_breakdown_batches"])
+                                        budget["lstm_breakdown_batches"], budget["probe_batches"])
     report["optimizers"] = optimizers.optimizers_report(torch, budget)
     report["threads"] = threads.threads_report(budget)
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -157,16 +160,16 @@ def format_report(report):
         f" mkl={env['torch']['mkl']}); OpenBLAS env: {env['openblas_env']}",
         f"float32 GEMM rate: {report['gemm_gflops']:.0f} GFLOP/s (best measured this run, 1 thread or all)",
         "",
-        "epoch times in ms: median (min-max); ratios pair by pair: median (min-max); torch: the faster of all cores "
-        "and 1 thread in each repeat",
-        f"{'workload':<22} {'opt':<5} {'batch':>5}  {'manualnet':>17} {'torch':>17} {'torch 1 thread':>17}"
+        "epoch times in ms: median (min-max); ratios pair by pair: median (min-max); torch at the faster of 1 "
+        "thread and all cores (its threads in brackets)",
+        f"{'workload':<22} {'opt':<5} {'batch':>5}  {'manualnet':>17} {'torch':>21}"
         f" {'numpy floor':>17}  {'vs torch':>17} {'vs floor':>17} {'GEMM eff.':>9}",
     ]
     for row in report["mnist"] + report["digits"]:
         t = row["seconds"]
         lines.append(
             f"{row['workload']:<22} {row['optimizer']:<5} {row['batch_size']:>5}  {ms(t['manualnet']):>17} "
-            f"{ms(t['torch']):>17} {ms(t['torch 1 thread']):>17} {ms(t['numpy floor']):>17}  "
+            f"{ms(t['torch']):>17} [{row['torch_threads']['chosen']}] {ms(t['numpy floor']):>17}  "
             f"{ratio(row['vs_torch']):>17} {ratio(row['vs_floor']):>17} {row['gemm_efficiency']:>8.0%}")
         lines.append(f"{'':<22} {'':<5} {'':>5}  torch with its DataLoader: {ms(t['torch DataLoader'])} ms,"
                      f" manualnet / that: {ratio(row['vs_torch_dataloader'])}")
@@ -202,9 +205,8 @@ def readme_table(report):
         return f"{value * 1e3:.1f} ms" if value < 0.1 else f"{value:.2f} s"
 
     def at_best(row):
-        t = row["seconds"]
-        faster = "torch" if t["torch"]["median"] <= t["torch 1 thread"]["median"] else "torch 1 thread"
-        return f"{duration(t[faster])} ({'1 thread' if faster.endswith('thread') else 'all cores'})"
+        threads = row["torch_threads"]["chosen"]
+        return f"{duration(row['seconds']['torch'])} ({threads} thread{'s' if threads > 1 else ''})"
 
     thread_rows = {}
     for row in report["threads"]["rows"]:

@@ -24,7 +24,7 @@ from manualnet.nn.modules._rnn_base import _RecurrentBase
 from manualnet.models.lstm_classifier import LSTMClassifier
 
 from . import training
-from .common import ratio, ratios, run_section, seconds, spread, time_epochs, torch_at_its_best
+from .common import choose_torch_threads, ratio, ratios, run_section, seconds, spread, time_epochs
 
 STEPS, FEATURES, HIDDEN, CLASSES = 28, 28, 128, 10
 LR, BATCH_SIZE = 2e-3, 64
@@ -50,12 +50,14 @@ class ManualnetLSTMRun:
 
 
 class TorchLSTMRun:
-    """The same model in PyTorch, on all the cores or on ``threads`` (set at the start of every epoch)."""
+    """The same model in PyTorch, on ``threads`` (all the cores unless set; set at the start of every epoch);
+    ``epoch(batches)`` stops after that many batches."""
+
+    name = "torch"
 
     def __init__(self, torch, x, y, batch_size, seed, weights, threads=None):
         self.torch = torch
         self.threads = threads or len(os.sched_getaffinity(0))
-        self.name = "torch 1 thread" if threads == 1 else "torch"
         self.lstm = torch.nn.LSTM(FEATURES, HIDDEN, batch_first=True)
         self.fc = torch.nn.Linear(HIDDEN, CLASSES)
         self.lstm.load_state_dict({k[5:]: torch.from_numpy(v) for k, v in weights.items() if k.startswith("lstm.")})
@@ -64,10 +66,10 @@ class TorchLSTMRun:
         self.x, self.y = torch.from_numpy(x.reshape(-1, STEPS, FEATURES)), torch.from_numpy(y)
         self.batch_size = batch_size
 
-    def epoch(self):
+    def epoch(self, batches=None):
         torch, batch_size = self.torch, self.batch_size
         torch.set_num_threads(self.threads)
-        for i in range(0, len(self.x), batch_size):
+        for i in range(0, len(self.x) if batches is None else min(len(self.x), batches * batch_size), batch_size):
             self.optimizer.zero_grad()
             _, (h_n, _) = self.lstm(self.x[i:i + batch_size])
             loss = torch.nn.functional.cross_entropy(self.fc(h_n[-1]), self.y[i:i + batch_size])
@@ -76,11 +78,9 @@ class TorchLSTMRun:
 
 
 def make_contestants(torch, x, y, batch_size=BATCH_SIZE, seed=0):
-    """manualnet, and PyTorch from the same weights on all the cores and on one thread."""
+    """manualnet, and PyTorch from the same weights."""
     ours = ManualnetLSTMRun(x, y, batch_size, seed)
-    weights = ours.model.state_dict()
-    return [ours, TorchLSTMRun(torch, x, y, batch_size, seed, weights),
-            TorchLSTMRun(torch, x, y, batch_size, seed, weights, threads=1)]
+    return [ours, TorchLSTMRun(torch, x, y, batch_size, seed, ours.model.state_dict())]
 
 
 # -- where manualnet's time goes -----------------------------------------------------------
@@ -140,8 +140,9 @@ def time_breakdown(x, y, batches, batch_size=BATCH_SIZE, seed=0):
 
 
 def torch_breakdown(torch, x, y, batches, batch_size=BATCH_SIZE, seed=0):
-    """torch's seconds in forward (LSTM, Linear, loss), backward (autograd) and the Adam step."""
-    run = TorchLSTMRun(torch, x, y, batch_size, seed, ManualnetLSTMRun(x[:1], y[:1], 1, seed).model.state_dict())
+    """torch's seconds (on one thread) in forward (LSTM, Linear, loss), backward (autograd) and the Adam step."""
+    run = TorchLSTMRun(torch, x, y, batch_size, seed, ManualnetLSTMRun(x[:1], y[:1], 1, seed).model.state_dict(),
+                       threads=1)
     spent = defaultdict(float)
     start = time.perf_counter()
     for i in range(0, batches * batch_size, batch_size):
@@ -161,17 +162,20 @@ def torch_breakdown(torch, x, y, batches, batch_size=BATCH_SIZE, seed=0):
 
 # -- the row of make bench, and on its own: python -m benchmarks.sequences [--quick] ------------------
 
-def lstm_row(torch, samples, repeats, breakdown_batches):
+def lstm_row(torch, samples, repeats, breakdown_batches, probe_batches=10):
     """manualnet's and torch's LSTM epoch, interleaved; manualnet's time by phase; torch's by forward/backward/step."""
     x, y = training.mnist_like(samples, np.random.default_rng(1))
     warm = make_contestants(torch, x[:20 * BATCH_SIZE], y[:20 * BATCH_SIZE])
     time_epochs(warm, 1, 0)                                  # BLAS threads and caches warmed on 20 batches
-    times = time_epochs(make_contestants(torch, x, y), 0, repeats)
+    runs = make_contestants(torch, x, y)
+    probe = choose_torch_threads(runs[1], probe_batches)
+    times = time_epochs(runs, 0, repeats)
     return {
         "workload": f"LSTM({FEATURES}, {HIDDEN}) + Linear, sequential MNIST-shaped, {samples} sequences of {STEPS} steps",
         "samples": samples, "batch_size": BATCH_SIZE, "optimizer": "adam",
         "seconds": {name: spread(values) for name, values in times.items()},
-        "vs_torch": ratios(times["manualnet"], torch_at_its_best(times)),
+        "torch_threads": probe,
+        "vs_torch": ratios(times["manualnet"], times["torch"]),
         "manualnet_breakdown": time_breakdown(x, y, breakdown_batches),
         "torch_breakdown": torch_breakdown(torch, x, y, breakdown_batches),
     }
@@ -189,8 +193,8 @@ def lstm_lines(row):
     lines = [
         "",
         f"{row['workload']}, batch {row['batch_size']}, Adam, float32 (epoch, s: median (min-max)):",
-        f"  manualnet {seconds(times['manualnet'])}   torch {seconds(times['torch'])}   torch 1 thread "
-        f"{seconds(times['torch 1 thread'])}   manualnet / the faster torch {ratio(row['vs_torch'])}",
+        f"  manualnet {seconds(times['manualnet'])}   torch {seconds(times['torch'])} "
+        f"({row['torch_threads']['chosen']} thread(s))   manualnet / torch {ratio(row['vs_torch'])}",
         f"  where manualnet's time goes ({ours['batches']} batches, {ours['total_seconds']:.2f} s):",
     ]
     for label, value in sorted(ours["phases"].items(), key=lambda item: -item[1]):
@@ -205,7 +209,8 @@ def main():
     """``python -m benchmarks.sequences [--quick]``: make bench's LSTM row alone, written as JSON."""
 
     def measure(torch, budget):
-        return lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"], budget["lstm_breakdown_batches"])
+        return lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"], budget["lstm_breakdown_batches"],
+                        budget["probe_batches"])
 
     run_section("lstm", measure, lambda report: lstm_lines(report["lstm"]), lstm_targets, "lstm-latest.json")
 

@@ -1,8 +1,8 @@
 """BLAS threads: manualnet's default choice against one thread and all the cores, idle and beside busy processes.
 
 For each workload — the digits MLP, the 784-256-10 MLP at batch 64 and 256,
-the CNN and the LSTM — a fixed number of training steps (the README's loop)
-runs with manualnet's default choice (each layer's products by their size and
+the CNN and the LSTM — training steps (the README's loop) run with
+manualnet's default choice (each layer's products by their size and
 the free cores, manualnet/_threads.py), with every product on one thread, and
 with every product on all the cores; the three interleaved, three times, with
 0, 1 and 2 processes beside them that only burn a core
@@ -53,7 +53,7 @@ def _lstm():
     return sequences.ManualnetLSTMRun(x, y, sequences.BATCH_SIZE, seed=0)
 
 
-# (name, build the run, training steps per measurement at full scale)
+# (name, build the run, training steps per measurement: at most, see time_settings)
 WORKLOADS = [
     ("digits MLP 64-128-10, SGD, batch 32", _mlp((64, 128, 10), 32, training.digits_train), 450),
     ("784-256-10 MLP, SGD, batch 64", _mlp((784, 256, 10), 64, _mnist_like), 150),
@@ -89,8 +89,9 @@ def settings():
     return {"default": None, "1 thread": 1, f"{cores} threads": cores}
 
 
-def time_settings(steps, count, repeats):
-    """Seconds of ``count`` steps under each setting, interleaved, rotating who goes first."""
+def time_settings(steps, count, seconds, repeats):
+    """Seconds per step under each setting: ``count`` steps, or fewer if ``seconds`` run out first (all the
+    cores beside busy processes can be a hundred times slower); interleaved, rotating who goes first."""
     chosen = settings()
     labels = list(chosen)
     times = {label: [] for label in labels}
@@ -100,27 +101,29 @@ def time_settings(steps, count, repeats):
     for repeat in range(repeats):
         for label in labels[repeat % len(labels):] + labels[:repeat % len(labels)]:
             with mn.num_threads(chosen[label]):
-                start = time.perf_counter()
-                steps(count)
-                times[label].append(time.perf_counter() - start)
+                start, done = time.perf_counter(), 0
+                while done < count and (done == 0 or time.perf_counter() - start < seconds):
+                    steps(1)
+                    done += 1
+                times[label].append((time.perf_counter() - start) / done)
     return times
 
 
-def thread_rows(repeats, scale):
-    """One row per workload and number of busy processes: seconds per setting and default / best."""
+def thread_rows(repeats, seconds):
+    """One row per workload and number of busy processes: seconds per step for each setting, default / best."""
     rows = []
-    for name, build, full_steps in WORKLOADS:
-        steps, count = Steps(build()), max(1, round(full_steps * scale))
+    for name, build, count in WORKLOADS:
+        steps = Steps(build())
         for processes in BUSY_PROCESSES:
             with busy(processes):
                 load, others = machine.load_average(), CoresInUse().start()
-                times = time_settings(steps, count, repeats)
+                times = time_settings(steps, count, seconds, repeats)
                 in_use = others.stop()
             fixed = [label for label in times if label != "default"]
             best = [min(values) for values in zip(*(times[label] for label in fixed))]
-            rows.append({"workload": name, "busy_processes": processes, "steps": count,
-                         "load_average": load, "other_cores_busy": in_use,
-                         "seconds": {label: spread(values) for label, values in times.items()},
+            rows.append({"workload": name, "busy_processes": processes, "load_average": load,
+                         "other_cores_busy": in_use,
+                         "seconds_per_step": {label: spread(values) for label, values in times.items()},
                          "default_vs_best": ratios(times["default"], best),
                          "best_setting": min(fixed, key=lambda label: statistics.median(times[label]))})
     return rows
@@ -164,7 +167,7 @@ def setting_cost(seconds=0.05, repeats=5):
 
 
 def threads_report(budget):
-    return {"rows": thread_rows(budget["thread_repeats"], budget["thread_scale"]), "setting_cost": setting_cost(),
+    return {"rows": thread_rows(budget["thread_repeats"], budget["thread_seconds"]), "setting_cost": setting_cost(),
             "single_thread_work": _threads.SINGLE_THREAD_WORK}
 
 
@@ -177,10 +180,10 @@ def threads_targets(report, add):
 
 def threads_lines(report):
     threads = report["threads"]
-    lines = ["", "BLAS threads: seconds of the same training steps, median (min-max); default / best pair by pair "
+    lines = ["", "BLAS threads: ms per training step, median; default / best pair by pair "
                  "(best: the faster of 1 thread and all cores in each repeat)"]
     for row in threads["rows"]:
-        cells = "  ".join(f"{label} {entry['median']:.3f}" for label, entry in row["seconds"].items())
+        cells = "  ".join(f"{label} {entry['median'] * 1e3:.2f}" for label, entry in row["seconds_per_step"].items())
         lines.append(f"  {row['workload']:<40} busy {row['busy_processes']}  (load {row['load_average'][0]:.2f}, "
                      f"others {row['other_cores_busy']} cores)  {cells}  default/best "
                      f"{row['default_vs_best']['median']:.2f} ({row['default_vs_best']['min']:.2f}-"

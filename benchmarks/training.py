@@ -4,11 +4,11 @@ Each contestant is built once by ``make_contestants`` and then asked for one
 epoch at a time, so the runner can interleave them and take ratios pair by
 pair.  All train the same MLP (PyTorch's default init, float32) with the same
 optimizer on the same data.  manualnet chooses its BLAS threads itself
-(manualnet/_threads.py) and the floor asks the same choice; PyTorch runs on
-all the cores and, as a second contestant, on one thread, and a ratio to
-PyTorch is taken to the faster of the two in each repeat.
+(manualnet/_threads.py) and the floor asks the same choice; PyTorch runs at
+the faster of one thread and all the cores (``common.choose_torch_threads``).
 """
 
+import itertools
 import os
 
 import numpy as np
@@ -66,12 +66,13 @@ class ManualnetRun:
 
 class TorchRun:
     """The same model and loop in PyTorch CPU, batches by slicing (``loader=False``) or torch's DataLoader,
-    on all the cores or on ``threads`` (set at the start of every epoch: the runs share torch's setting)."""
+    on ``threads`` (all the cores unless set; set at the start of every epoch: the runs share torch's setting).
+    ``epoch(batches)`` stops after that many batches (``common.choose_torch_threads``' probe)."""
 
     def __init__(self, torch, x, y, sizes, optimizer, lr, batch_size, seed, loader=False, threads=None):
         self.torch = torch
         self.threads = threads or len(os.sched_getaffinity(0))
-        self.name = ("torch DataLoader" if loader else "torch") + (" 1 thread" if threads == 1 else "")
+        self.name = "torch DataLoader" if loader else "torch"
         torch.manual_seed(seed)
         layers = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -93,10 +94,10 @@ class TorchRun:
         return ((self.x[i:i + self.batch_size], self.y[i:i + self.batch_size])
                 for i in range(0, len(self.x), self.batch_size))
 
-    def epoch(self):
+    def epoch(self, batches=None):
         model, criterion, optimizer = self.model, self.criterion, self.optimizer
         self.torch.set_num_threads(self.threads)
-        for x, y in self.batches():
+        for x, y in itertools.islice(self.batches(), batches):
             optimizer.zero_grad()
             loss = criterion(model(x), y)
             loss.backward()
@@ -118,12 +119,9 @@ class FloorRun:
         floor_epoch(self.model, self.x, self.y, self.batch_size, self.rng)
 
 
-def make_contestants(torch, x, y, sizes, optimizer, lr, batch_size, seed=0, torch_loader=True):
-    """manualnet, PyTorch on all the cores and on one thread, the NumPy floor (and PyTorch with its DataLoader)."""
-    runs = [ManualnetRun(x, y, sizes, optimizer, lr, batch_size, seed),
+def make_contestants(torch, x, y, sizes, optimizer, lr, batch_size, seed=0):
+    """manualnet, PyTorch, the NumPy floor and PyTorch with its DataLoader."""
+    return [ManualnetRun(x, y, sizes, optimizer, lr, batch_size, seed),
             TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed),
-            TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed, threads=1),
-            FloorRun(x, y, sizes, optimizer, lr, batch_size, seed)]
-    if torch_loader:
-        runs.append(TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed, loader=True))
-    return runs
+            FloorRun(x, y, sizes, optimizer, lr, batch_size, seed),
+            TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed, loader=True)]
