@@ -28,6 +28,7 @@ import numpy as np
 
 from manualnet._numerics import sigmoid
 from manualnet._checks import check_float_array, check_grad_output
+from manualnet._threads import threads_for
 from manualnet.nn.modules.activation import ReLU, Sigmoid, Softmax, _softmax_axis
 from manualnet.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d, _channel_shape, _channel_sum
 from manualnet.nn.modules.dropout import Dropout
@@ -131,6 +132,7 @@ class TransposedWeightGradLinear(Linear):
         x = self.x
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        threads_for(G.shape[0] * self.weight.size)                      # each product below is this size
         self.weight.grad += x.reshape(-1, self.in_features).T @ G       # BUG: should be G.T @ x.reshape(...), eq. (3)
         if self.bias is not None:
             self.bias.grad += G.sum(axis=0)                              # eq. (4)
@@ -152,6 +154,7 @@ class BiasGradMeanLinear(Linear):
         x = self.x
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        threads_for(G.shape[0] * self.weight.size)                      # each product below is this size
         self.weight.grad += G.T @ x.reshape(-1, self.in_features)       # eq. (3)
         if self.bias is not None:
             self.bias.grad += G.mean(axis=0)                             # BUG: should be G.sum(axis=0), eq. (4)
@@ -177,6 +180,7 @@ class OverwritingLinear(Linear):
         x = self.x
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        threads_for(G.shape[0] * self.weight.size)                      # each product below is this size
         self.weight.grad = G.T @ x.reshape(-1, self.in_features)        # BUG: should be self.weight.grad += ..., eq. (3)
         if self.bias is not None:
             self.bias.grad += G.sum(axis=0)                              # eq. (4)
@@ -589,6 +593,7 @@ class RNNWeightGradLastStepOnly(RNN):
         """dW = Σ_t δ_tᵀ (what step t multiplied W by): one product over the stacked steps.  rnn.md eq. (8)–(10)."""
         for W, b, delta, inputs in ((W_ih, b_ih, d_xw, trace.x), (W_hh, b_hh, d_hw, trace.h[:-1])):
             delta, inputs = delta[-1], inputs[-1]    # BUG: should be every step, reshaped (T·N, ·), eq. (8)
+            threads_for(delta.size * inputs.shape[1])
             W.grad += delta.T @ inputs                   # rnn.md eq. (8), (9): the sum over t and n in one product
             if b is not None:
                 b.grad += delta.sum(axis=0)              # rnn.md eq. (10)
