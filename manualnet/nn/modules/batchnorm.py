@@ -169,12 +169,16 @@ def _channel_sum(a, b=None):
     (N, C, L) view: a matrix-vector product with ones, or a dot product per
     row (``np.vecdot``), then the N rows added.  NumPy's reduction over the
     non-adjacent axes 0, 2 and 3 took two to three times as long, and a ⊙ b
-    needs no temporary.
+    needs no temporary.  An (N, C) input (L = 1) is summed down its columns
+    by ones · a and ones · (a ⊙ b), which beat the per-row forms there.
     """
     rows = a.reshape(a.shape[:2] + (math.prod(a.shape[2:]),))            # (N, C, L)
+    threads_for(a.size)
+    if rows.shape[2] == 1:
+        columns = rows[:, :, 0] if b is None else rows[:, :, 0] * b.reshape(rows.shape)[:, :, 0]
+        return np.ones(len(columns), a.dtype) @ columns
     if b is not None:
         return np.vecdot(rows, b.reshape(rows.shape)).sum(axis=0)
-    threads_for(a.size)
     return (rows.reshape(-1, rows.shape[2]) @ np.ones(rows.shape[2], a.dtype)).reshape(rows.shape[:2]).sum(axis=0)
 
 
