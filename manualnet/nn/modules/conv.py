@@ -113,7 +113,9 @@ class _ConvNd(Module):
         d_cols = np.matmul(self._weight_matrices().transpose(0, 2, 1), G)                    # eq. (13)
         padded_shape = (input_shape[0], self.in_channels, *self._padded_size(input_shape))
         d_padded = col2im(d_cols, padded_shape, self._kernel, self._stride, self._dilation)   # eq. (14)
-        return pad_adjoint(d_padded, self._padding, self._pad_mode).reshape(input_shape)     # eq. (8)
+        # A copy, not the view of d_padded's middle that pad_adjoint gives: the layer before
+        # (the CNN's MaxPool2d) ran its backward twice as fast on a contiguous gradient.
+        return np.ascontiguousarray(pad_adjoint(d_padded, self._padding, self._pad_mode)).reshape(input_shape)   # eq. (8)
 
     # -- shapes -----------------------------------------------------------------
 
