@@ -83,11 +83,18 @@ def choose_torch_threads(run, batches, rounds=2):
     for _ in range(rounds):
         for count in counts:
             run.threads = count
+            settle()
             start = time.perf_counter()
             run.epoch(batches)
             seconds[count] += (time.perf_counter() - start) / (rounds * batches)
     run.threads = min(seconds, key=seconds.get)
     return {"chosen": run.threads, "seconds_per_batch": {str(count): value for count, value in seconds.items()}}
+
+
+def settle(seconds=0.25):
+    """Wait until the BLAS and OpenMP worker threads of a run on all the cores stop spinning (OpenBLAS's
+    spin for about 0.1 s after their last product), so that they do not slow the next measurement."""
+    time.sleep(seconds)
 
 
 # -- a busy machine: processes that only burn a core ----------------------------------------

@@ -27,7 +27,7 @@ import manualnet as mn
 from manualnet import _threads
 
 from . import conv, machine, sequences, training
-from .common import CoresInUse, busy, median_call_time, ratios, spread
+from .common import CoresInUse, busy, median_call_time, ratios, settle, spread
 
 BUSY_PROCESSES = (0, 1, 2)
 
@@ -101,6 +101,7 @@ def time_settings(steps, count, seconds, repeats):
     for repeat in range(repeats):
         for label in labels[repeat % len(labels):] + labels[:repeat % len(labels)]:
             with mn.num_threads(chosen[label]):
+                settle()
                 start, done = time.perf_counter(), 0
                 while done < count and (done == 0 or time.perf_counter() - start < seconds):
                     steps(1)
