@@ -9,6 +9,7 @@ run one section alone through ``run_section``, and no import goes in a circle
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -25,7 +26,7 @@ FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample"
         "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5, "import_repeats": 21,
         "cnn_samples": 60_000, "cnn_repeats": 3, "naive_batch": 4, "conv_batch": 64,
         "lstm_samples": 20_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100,   # LSTM: a third of an epoch
-        "thread_repeats": 3, "thread_seconds": 1.5, "probe_batches": 20}
+        "thread_repeats": 7, "thread_seconds": 0.6, "probe_batches": 20}
 QUICK = {"samples": 2_000, "repeats": 1, "warmup": 0, "digits_epochs_per_sample": 1,
          "op_seconds": 0.002, "op_repeats": 1, "process_repeats": 1, "import_repeats": 1,
          "cnn_samples": 128, "cnn_repeats": 1, "naive_batch": 1, "conv_batch": 2,
@@ -55,6 +56,45 @@ def median_call_time(call, seconds=0.15, repeats=7):
             call()
         runs.append((time.perf_counter() - start) / calls)
     return statistics.median(runs)
+
+
+class Contestant:
+    """One side of a comparison: ``batches()`` (an epoch's batches), ``step(x, y)`` (one training step) and
+    ``prepare()`` (before it is timed: PyTorch sets its thread count there); ``epoch(batches)`` runs an epoch
+    or its first ``batches`` batches, ``next_batch()`` walks the epochs without end."""
+
+    name = "contestant"
+
+    def prepare(self):
+        pass
+
+    def epoch(self, batches=None):
+        self.prepare()
+        for x, y in itertools.islice(self.batches(), batches):
+            self.step(x, y)
+
+    def next_batch(self):
+        batch = next(getattr(self, "_stream", iter(())), None)
+        if batch is None:
+            self._stream = self.batches()
+            batch = next(self._stream)
+        return batch
+
+
+def time_in_chunks(runs, chunk, rounds):
+    """Seconds per batch of each run, from ``rounds`` chunks of ``chunk`` batches each, the runs taking turns
+    chunk by chunk (rotating who goes first): a slow minute of a shared machine then hits every side alike,
+    where whole epochs a minute long each would not.  Ratios are taken chunk pair by chunk pair."""
+    times = {run.name: [] for run in runs}
+    for repeat in range(rounds):
+        for run in runs[repeat % len(runs):] + runs[:repeat % len(runs)]:
+            run.prepare()
+            batches = [run.next_batch() for _ in range(chunk)]
+            start = time.perf_counter()
+            for x, y in batches:
+                run.step(x, y)
+            times[run.name].append((time.perf_counter() - start) / chunk)
+    return times
 
 
 def time_epochs(runs, warmup, repeats, epochs_per_sample=1):

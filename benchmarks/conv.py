@@ -7,9 +7,9 @@
   im2col copy, col2im, the layout copies, padding — and what is left (checks, Python);
 * ``input_gradient_choice``: dL/dx by col2im (what the layer does) against the full correlation
   of the dilated G with the flipped kernel (``bugzoo.full_correlation_input_gradient``);
-* ``cnn_epoch_rows``: a training epoch of ``manualnet.models.CNN`` on MNIST-shaped data against
-  the same network in PyTorch, interleaved, ratios pair by pair; ``cnn_epoch_shares``: where our
-  epoch's time goes, by layer type.
+* ``conv_report``'s CNN epoch: ``manualnet.models.CNN`` on MNIST-shaped data against the same
+  network in PyTorch, three epochs' worth each, the two taking turns 32 batches at a time, ratios
+  turn by turn; ``cnn_epoch_shares``: where our epoch's time goes, by layer type.
 """
 
 import os
@@ -24,9 +24,10 @@ from manualnet.testing.bugzoo import full_correlation_input_gradient
 from manualnet.nn.windows import col2im, im2col, pad, pad_adjoint
 
 from . import training
-from .common import QUICK, choose_torch_threads, median_call_time, ms, ratio, ratios, run_section, spread, time_epochs
+from .common import QUICK, choose_torch_threads, median_call_time, ms, ratio, ratios, run_section, spread, time_in_chunks
 
 BATCH = 64
+CHUNK = 32            # batches per turn when manualnet and PyTorch take turns (common.time_in_chunks)
 CONV_SIZES = [   # (label, in, out, kernel, padding, side)
     ("CNN layer 1: 1->16, 3x3, pad 1", 1, 16, 3, 1, 28),
     ("CNN layer 2: 16->32, 3x3, pad 1", 16, 32, 3, 1, 14),
@@ -247,7 +248,9 @@ def conv_report(torch, budget):
     x, y = mnist_images(budget["cnn_samples"], np.random.default_rng(0))
     runs = [ManualnetCNNRun(x, y, BATCH), TorchCNNRun(torch, x, y, BATCH)]
     probe = choose_torch_threads(runs[1], budget["probe_batches"])
-    times = time_epochs(runs, warmup=0, repeats=budget["cnn_repeats"])
+    batches = -(-len(x) // BATCH)
+    chunk = min(CHUNK, batches)
+    times = time_in_chunks(runs, chunk, max(1, budget["cnn_repeats"] * batches // chunk))
     wide = [size for size in CONV_SIZES if size[0].startswith("wide")][0]
     return {
         "layers": layer_rows(torch, seconds, repeats, batch),
@@ -255,8 +258,9 @@ def conv_report(torch, budget):
         "breakdown": [breakdown(*size[1:], batch=batch, seconds=seconds, repeats=repeats)
                       for size in (CONV_SIZES[1], wide)],
         "input_gradient_choice": input_gradient_choice(seconds, repeats, batch),
-        "cnn_epoch": {"samples": len(x), "batch_size": BATCH,
-                      "seconds": {name: spread(values) for name, values in times.items()}, "torch_threads": probe,
+        "cnn_epoch": {"samples": len(x), "batch_size": BATCH, "chunk_batches": chunk,
+                      "seconds": {name: spread([per_batch * batches for per_batch in values])
+                                  for name, values in times.items()}, "torch_threads": probe,
                       "vs_torch": ratios(times["manualnet"], times["torch"])},
         "cnn_epoch_shares": cnn_epoch_shares(x, y, batches=min(40, len(x) // BATCH)),
     }

@@ -99,9 +99,9 @@ class FloorMLP:
         return (np.maximum(x @ w1.T + b1, 0) @ w2.T + b2).argmax(axis=1)
 
 
-def floor_epoch(model, x, y, batch_size, rng):
-    """One shuffled epoch: the same order of work as a DataLoader gives."""
+def floor_batches(x, y, batch_size, rng):
+    """One shuffled epoch's batches: the same order of work as a DataLoader gives."""
     order = rng.permutation(len(x))
     for start in range(0, len(x), batch_size):
         index = order[start:start + batch_size]
-        model.train_step(x[index], y[index])
+        yield x[index], y[index]

@@ -1,8 +1,8 @@
 """LSTM training on sequential MNIST, manualnet against PyTorch CPU, and where each side's time goes.
 
-``make bench`` times 20,000 sequences (a third of MNIST's training epoch)
-three times for each side, interleaved: the ratio is an epoch's, the
-seconds are for that third.
+``make bench`` times three times 20,000 sequences (a third of MNIST's
+training epoch) for each side, the two taking turns 16 batches at a time; the
+seconds are for that third, the ratio is taken turn by turn.
 
 The model is ``manualnet.models.LSTMClassifier``: LSTM(28, 128) reading each
 28×28 image as 28 steps of 28 pixels, then Linear(128, 10) on the last state;
@@ -24,14 +24,15 @@ from manualnet.nn.modules._rnn_base import _RecurrentBase
 from manualnet.models.lstm_classifier import LSTMClassifier
 
 from . import training
-from .common import choose_torch_threads, ratio, ratios, run_section, seconds, spread, time_epochs
+from .common import Contestant, choose_torch_threads, ratio, ratios, run_section, seconds, spread, time_in_chunks
 
 STEPS, FEATURES, HIDDEN, CLASSES = 28, 28, 128, 10
 LR, BATCH_SIZE = 2e-3, 64
+CHUNK = 16            # batches per turn when the two sides take turns (common.time_in_chunks)
 
 
-class ManualnetLSTMRun:
-    name = "manualnet"
+class ManualnetLSTMRun(training.ManualnetRun):
+    """The README's loop (training.ManualnetRun's step) around manualnet.models.LSTMClassifier."""
 
     def __init__(self, x, y, batch_size, seed):
         self.model = LSTMClassifier(FEATURES, HIDDEN, CLASSES, rng=seed)
@@ -40,18 +41,9 @@ class ManualnetLSTMRun:
         self.loader = mn.data.DataLoader(mn.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True,
                                          seed=seed)
 
-    def epoch(self):
-        model, criterion, optimizer = self.model, self.criterion, self.optimizer
-        for x, y in self.loader:
-            optimizer.zero_grad()
-            criterion(model(x), y)
-            model.backward(criterion.backward(), need_input_grad=False)
-            optimizer.step()
 
-
-class TorchLSTMRun:
-    """The same model in PyTorch, on ``threads`` (all the cores unless set; set at the start of every epoch);
-    ``epoch(batches)`` stops after that many batches."""
+class TorchLSTMRun(Contestant):
+    """The same model in PyTorch, batches by slicing, on ``threads`` (all the cores unless set)."""
 
     name = "torch"
 
@@ -66,15 +58,19 @@ class TorchLSTMRun:
         self.x, self.y = torch.from_numpy(x.reshape(-1, STEPS, FEATURES)), torch.from_numpy(y)
         self.batch_size = batch_size
 
-    def epoch(self, batches=None):
-        torch, batch_size = self.torch, self.batch_size
-        torch.set_num_threads(self.threads)
-        for i in range(0, len(self.x) if batches is None else min(len(self.x), batches * batch_size), batch_size):
-            self.optimizer.zero_grad()
-            _, (h_n, _) = self.lstm(self.x[i:i + batch_size])
-            loss = torch.nn.functional.cross_entropy(self.fc(h_n[-1]), self.y[i:i + batch_size])
-            loss.backward()
-            self.optimizer.step()
+    def prepare(self):
+        self.torch.set_num_threads(self.threads)
+
+    def batches(self):
+        return ((self.x[i:i + self.batch_size], self.y[i:i + self.batch_size])
+                for i in range(0, len(self.x), self.batch_size))
+
+    def step(self, x, y):
+        self.optimizer.zero_grad()
+        _, (h_n, _) = self.lstm(x)
+        loss = self.torch.nn.functional.cross_entropy(self.fc(h_n[-1]), y)
+        loss.backward()
+        self.optimizer.step()
 
 
 def make_contestants(torch, x, y, batch_size=BATCH_SIZE, seed=0):
@@ -144,6 +140,7 @@ def torch_breakdown(torch, x, y, batches, batch_size=BATCH_SIZE, seed=0):
     run = TorchLSTMRun(torch, x, y, batch_size, seed, ManualnetLSTMRun(x[:1], y[:1], 1, seed).model.state_dict(),
                        threads=1)
     spent = defaultdict(float)
+    run.prepare()
     start = time.perf_counter()
     for i in range(0, batches * batch_size, batch_size):
         tick = time.perf_counter()
@@ -165,15 +162,15 @@ def torch_breakdown(torch, x, y, batches, batch_size=BATCH_SIZE, seed=0):
 def lstm_row(torch, samples, repeats, breakdown_batches, probe_batches=10):
     """manualnet's and torch's LSTM epoch, interleaved; manualnet's time by phase; torch's by forward/backward/step."""
     x, y = training.mnist_like(samples, np.random.default_rng(1))
-    warm = make_contestants(torch, x[:20 * BATCH_SIZE], y[:20 * BATCH_SIZE])
-    time_epochs(warm, 1, 0)                                  # BLAS threads and caches warmed on 20 batches
     runs = make_contestants(torch, x, y)
     probe = choose_torch_threads(runs[1], probe_batches)
-    times = time_epochs(runs, 0, repeats)
+    batches = -(-samples // BATCH_SIZE)
+    chunk = min(CHUNK, batches)
+    times = time_in_chunks(runs, chunk, max(1, repeats * batches // chunk))
     return {
         "workload": f"LSTM({FEATURES}, {HIDDEN}) + Linear, sequential MNIST-shaped, {samples} sequences of {STEPS} steps",
-        "samples": samples, "batch_size": BATCH_SIZE, "optimizer": "adam",
-        "seconds": {name: spread(values) for name, values in times.items()},
+        "samples": samples, "batch_size": BATCH_SIZE, "optimizer": "adam", "chunk_batches": chunk,
+        "seconds": {name: spread([per_batch * batches for per_batch in values]) for name, values in times.items()},
         "torch_threads": probe,
         "vs_torch": ratios(times["manualnet"], times["torch"]),
         "manualnet_breakdown": time_breakdown(x, y, breakdown_batches),

@@ -64,23 +64,14 @@ WORKLOADS = [
 
 
 class Steps:
-    """Training steps of a run's model, optimizer and batches, the loader restarted as needed."""
+    """Training steps of a run (a ``common.Contestant``), its epochs walked without end."""
 
     def __init__(self, run):
-        self.run, self.batches = run, iter(run.loader)
+        self.run = run
 
     def __call__(self, count):
-        model, criterion, optimizer = self.run.model, self.run.criterion, self.run.optimizer
         for _ in range(count):
-            batch = next(self.batches, None)
-            if batch is None:
-                self.batches = iter(self.run.loader)
-                batch = next(self.batches)
-            x, y = batch
-            optimizer.zero_grad()
-            criterion(model(x), y)
-            model.backward(criterion.backward(), need_input_grad=False)
-            optimizer.step()
+            self.run.step(*self.run.next_batch())
 
 
 def settings():
