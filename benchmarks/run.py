@@ -241,7 +241,15 @@ def readme_table(report):
     lines.append(f"| LSTM(28, 128) + Linear, {lstm['samples']:,} sequences of 28 steps, Adam, batch "
                  f"{lstm['batch_size']} | {duration(lstm['seconds']['manualnet'])} | {at_best(lstm)} "
                  f"| {lstm['vs_torch']['median']:.2f} | — | {busy_cells('LSTM(28, 128) + Linear, Adam, batch 64')} |")
-    lines += ["", "| target | measured | target | met |", "|---|---|---|---|"]
+    adam, imported = report["optimizers"]["adam_vs_sgd"], report["import"]
+    over = {who: entry["median"] for who, entry in adam["adam_over_sgd"].items()}
+    lines += ["", f"Adam / SGD epoch at batch 64, pair by pair: manualnet {over['manualnet']:.2f}, NumPy floor "
+                  f"{over['floor']:.2f}, PyTorch {over['torch']:.2f}; manualnet's Adam without its flush of "
+                  f"subnormal moments: {adam['unflushed_over_flushed_adam']['median']:.2f} times as long, with "
+                  f"{adam['subnormal_share_of_m']['without']:.0%} of m subnormal at the end. `import manualnet`: "
+                  f"{imported['manualnet']['seconds']['median'] * 1e3:.0f} ms, of which `import numpy` alone "
+                  f"{imported['numpy']['seconds']['median'] * 1e3:.0f} ms (medians of fresh processes).",
+              "", "| target | measured | target | met |", "|---|---|---|---|"]
     for row in report["targets"]:
         lines.append(f"| {row['target']} | {row['measured']:.3f} | {row['relation']} {row['limit']} "
                      f"| {'yes' if row['met'] else 'no'} |")
