@@ -9,11 +9,12 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: help install install-compare test test-thorough demo bench check clean mnist download-mnist bench-mnist docs docs-test clean-docs
+.PHONY: help install install-compare test test-fast test-thorough demo bench check clean mnist download-mnist bench-mnist docs docs-test clean-docs figures
 
 help:
 	@echo "make demo           train the digits MLP and print its test accuracy"
 	@echo "make test           run the test suite (torch parity tests run if torch is installed)"
+	@echo "make test-fast      the suite without the tests marked slow (under a minute)"
 	@echo "make test-thorough  the suite with many more hypothesis examples"
 	@echo "make install-compare  add $(TORCH_SPEC) for the parity tests and benchmarks"
 	@echo "make bench          benchmarks against PyTorch CPU, the NumPy floor and the best thread count"
@@ -22,6 +23,7 @@ help:
 	@echo "make bench-mnist    that experiment with manualnet and the notes' PyTorch program, same run"
 	@echo "make docs           build the study site into $(DOCS_OUT) (math rendered by KaTeX, works offline)"
 	@echo "make docs-test      build it and open every page in headless Chromium (apt-get install chromium)"
+	@echo "make figures        redraw the derivation pages' figures into derivations/figures/ (tests/test_figures.py checks them)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +47,9 @@ demo: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+test-fast: install
+	env -u PYTHONDONTWRITEBYTECODE HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
+
 test-thorough: install
 	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -57,7 +62,7 @@ check: install
 bench: install-compare
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
-# -- real MNIST (issue 12): fetched once into the cache, each file verified by SHA-256 ----------
+# -- real MNIST: fetched once into the cache, each file verified by SHA-256 ----------
 download-mnist: install
 	$(BIN)/python -m manualnet download mnist
 
@@ -86,6 +91,11 @@ $(VENV)/.installed-docs: $(VENV)/.installed
 docs/node_modules/.package-lock.json: docs/package.json docs/package-lock.json
 	cd docs && npm ci --no-audit --no-fund
 	touch $@
+
+# The figures are drawn by docs/figures.py with matplotlib (the plot extra) and committed;
+# tests/test_figures.py redraws them and fails when one is out of date.
+figures: install
+	$(BIN)/python docs/figures.py
 
 docs: $(VENV)/.installed-docs docs/node_modules/.package-lock.json
 	$(BIN)/python docs/build.py --out $(DOCS_OUT)

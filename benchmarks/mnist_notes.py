@@ -9,7 +9,7 @@ Kaiming-normal weights, zero biases) with Adam, lr 1e-3, on shuffled batches of
 each epoch with the notes' ``func_eval`` on the training and the test set.
 
 * manualnet runs the code of ``make mnist`` (``python -m manualnet train
-  --dataset mnist``): ``manualnet.cli.train_one_epoch`` and ``func_eval``;
+  --dataset mnist``): ``manualnet.train.train_one_epoch`` and ``func_eval``;
 * PyTorch runs the notes' program line for line (004: the loop with
   ``loss_out.backward()``, ``loss_val_sum += loss_out``, ``view(-1, 28*28)``;
   ``func_eval`` in eval mode under ``torch.no_grad()``), with torch's
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from manualnet import datasets, num_threads, optim
-from manualnet.cli import EPOCH_LINE, EVAL_BATCH_SIZE, func_eval, train_one_epoch
+from manualnet.train import EPOCH_LINE, EVAL_BATCH_SIZE, func_eval, train_one_epoch
 from manualnet.interop.pytorch import notes_mlp_class
 from manualnet.utils.data.dataloader import DataLoader
 from manualnet.utils.data.dataset import TensorDataset

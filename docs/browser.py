@@ -7,7 +7,14 @@ over a websocket (the ``websocket-client`` package of the ``docs`` extra).
 returns what the page shows: its title, how many formulas KaTeX rendered and
 how many failed, whether KaTeX's stylesheet and fonts are in use, every link
 and id, text that still looks like raw TeX, and every request that failed.
-``screenshot(url, path)`` saves a PNG of the first screen.
+``layout(url, width)`` loads it in a window ``width`` pixels wide (a phone's
+below 600) and measures what a reader sees there: whether the page scrolls
+sideways and what sticks out, which equation numbers overlap their formula,
+which images did not load, where the menu and the title are; ``visit``
+takes the widths to measure its one load at too.  ``evaluate``
+runs any expression in the page, ``emulate`` switches the system's colour
+scheme or JavaScript, and ``screenshot(url, path)`` saves a PNG of the
+first screen.
 """
 
 import base64
@@ -53,7 +60,61 @@ INSPECT = r"""
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     resources: [...document.querySelectorAll('link[href], img[src], script[src]')].map(e => e.href || e.src),
     ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+    eqTags: Object.fromEntries([...document.querySelectorAll('.math-display[id^="eq-"]')]
+                                 .map(d => [d.id, (d.querySelector('.katex-tag') || {}).textContent || ''])),
+    eqLinks: [...document.querySelectorAll('a.eq-ref')].map(a => [a.href, a.textContent]),
+    figures: [...document.images].map(i => ({src: i.src, alt: i.alt, width: i.naturalWidth})),
     raw: raw,
+  });
+})()
+"""
+
+
+# What a page looks like at the current width: overflow, equation tags over formulas, images, the menu.
+LAYOUT = r"""
+(async () => {
+  await document.fonts.ready;
+  const width = document.documentElement.clientWidth;
+  const overlapping = [];
+  for (const display of document.querySelectorAll('.katex-display')) {
+    const tag = display.querySelector('.katex-tag');
+    if (!tag) continue;
+    const t = tag.getBoundingClientRect();
+    for (const base of display.querySelectorAll('.katex-html > .katex-base')) {
+      const b = base.getBoundingClientRect();
+      const across = Math.min(b.right, t.right) - Math.max(b.left, t.left);
+      const down = Math.min(b.bottom, t.bottom) - Math.max(b.top, t.top);
+      if (across > 0.5 && down > 0.5) {
+        overlapping.push((display.closest('[id]') || {}).id || tag.textContent);
+        break;
+      }
+    }
+  }
+  const sticking = [];
+  if (document.documentElement.scrollWidth > width + 1) {
+    for (const element of document.body.querySelectorAll('*')) {
+      const r = element.getBoundingClientRect();
+      if (r.right > width + 1 && !element.closest('.math-display, .table-wrap, .highlight, pre') &&
+          [...element.children].every(child => child.getBoundingClientRect().right <= width + 1)) {
+        sticking.push(element.tagName.toLowerCase() + (element.className ? '.' + element.className : '') +
+                      ': ' + (element.textContent || '').trim().slice(0, 60));
+        if (sticking.length >= 5) break;
+      }
+    }
+  }
+  const menu = document.querySelector('nav.sidebar .menu-body');
+  const title = document.querySelector('main h1');
+  return JSON.stringify({
+    width: width,
+    scrollWidth: document.documentElement.scrollWidth,
+    sticking: sticking,
+    tags: document.querySelectorAll('.katex-display .katex-tag').length,
+    overlapping: overlapping,
+    images: document.images.length,
+    brokenImages: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
+    menuShown: !!menu && menu.checkVisibility(),
+    titleTop: title ? title.getBoundingClientRect().top + scrollY : -1,
+    background: getComputedStyle(document.body).backgroundColor,
   });
 })()
 """
@@ -92,7 +153,23 @@ class Chromium:
         self.events = []
         for domain in ("Page", "Runtime", "Network", "Log"):
             self.send(f"{domain}.enable")
-        self.send("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT, deviceScaleFactor=1, mobile=False)
+        self.width = None
+        self.resize(WIDTH)
+
+    def resize(self, width):
+        """Make the window ``width`` pixels wide; below 600 it is a phone's (mobile viewport, touch)."""
+        if width != self.width:
+            self.send("Emulation.setDeviceMetricsOverride", width=width, height=HEIGHT if width >= 600 else 844,
+                      deviceScaleFactor=1, mobile=width < 600)
+            self.width = width
+
+    def emulate(self, dark=None, javascript=None):
+        """Switch the system's colour scheme (dark=True/False) or JavaScript (javascript=True/False)."""
+        if dark is not None:
+            self.send("Emulation.setEmulatedMedia",
+                      features=[{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}])
+        if javascript is not None:
+            self.send("Emulation.setScriptExecutionDisabled", value=not javascript)
 
     def _devtools_port(self):
         """Read 'DevTools listening on ws://127.0.0.1:PORT/...' from Chromium's stderr."""
@@ -130,15 +207,35 @@ class Chromium:
             self.events.append(json.loads(self.socket.recv()))
         raise TimeoutError(f"no {event} within {self.timeout} s")
 
-    def visit(self, url):
-        """Load ``url``; return what it shows (INSPECT's fields) with 'failed' (requests) and 'errors'."""
+    def load(self, url):
         self.events = []
         self.send("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
-        result = self.send("Runtime.evaluate", expression=INSPECT, awaitPromise=True, returnByValue=True)
+
+    def evaluate(self, expression):
+        """The value of a JavaScript expression in the page (a promise is awaited)."""
+        result = self.send("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
         if "exceptionDetails" in result:
-            raise RuntimeError(f"inspecting {url} failed: {result['exceptionDetails']}")
-        shown = json.loads(result["result"]["value"])
+            raise RuntimeError(f"evaluating in the page failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def layout(self, url, width):
+        """Load ``url`` in a window ``width`` pixels wide; return LAYOUT's measurements."""
+        self.resize(width)
+        self.load(url)
+        return json.loads(self.evaluate(LAYOUT))
+
+    def visit(self, url, widths=(WIDTH,)):
+        """Load ``url`` once, at the first of ``widths``; resize the window to each width in turn and measure
+        LAYOUT there ('layouts': {width: ...}); return what it shows at the last width (INSPECT's and
+        LAYOUT's fields) with 'failed' (requests) and 'errors'."""
+        self.resize(widths[0])
+        self.load(url)
+        layouts = {}
+        for width in widths:
+            self.resize(width)
+            layouts[width] = json.loads(self.evaluate(LAYOUT))
+        shown = json.loads(self.evaluate(INSPECT)) | layouts[widths[-1]] | {"layouts": layouts}
         shown["failed"] = [e["params"].get("errorText", "") + " " + e["params"].get("requestId", "")
                            for e in self.events if e.get("method") == "Network.loadingFailed"]
         shown["errors"] = [e["params"]["entry"]["text"] for e in self.events
@@ -147,9 +244,11 @@ class Chromium:
                             if e.get("method") == "Runtime.exceptionThrown"]
         return shown
 
-    def screenshot(self, url, path):
-        """Save a PNG of the first screen of ``url`` (WIDTH × HEIGHT) to ``path``."""
-        self.visit(url)
+    def screenshot(self, url, path, width=WIDTH):
+        """Save a PNG of the first screen of ``url``, ``width`` pixels wide, to ``path``."""
+        self.resize(width)
+        self.load(url)
+        self.evaluate("document.fonts.ready.then(() => true)")
         data = self.send("Page.captureScreenshot", format="png")["data"]
         with open(path, "wb") as file:
             file.write(base64.b64decode(data))

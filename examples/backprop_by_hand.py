@@ -22,7 +22,7 @@ import numpy as np
 
 import manualnet as mn
 from manualnet.autograd import Tensor, cmp
-from manualnet.datasets.digits import load_digits
+from manualnet.datasets import load_digits
 
 
 def forward(x, y, W1, b1, W2, b2):
@@ -42,7 +42,7 @@ def backward_by_hand(x, y, W1, W2, h_pre, h, logits):
     d = {}
     d["logprobs"] = np.zeros((n, logits.shape[1]))
     d["logprobs"][np.arange(n), y] = -1.0 / n                       # loss = −mean of the picked entries
-    p = mn.functional.softmax(logits, axis=1)                       # what LogSoftmax's forward keeps
+    p = mn.nn.functional.softmax(logits, dim=1)                       # what LogSoftmax's forward keeps
     d["logits"] = d["logprobs"] - p * d["logprobs"].sum(axis=1, keepdims=True)     # softmax.md (6)
     d["b2"] = d["logits"].sum(axis=0)                               # b2 broadcast over the batch: sum
     d["W2"] = d["logits"].T @ h                                     # linear.md (3)

@@ -58,7 +58,7 @@ class CharModel(mn.Module):
     def __init__(self, vocab, embedding_dim=32, hidden_size=128, num_layers=1, cell="lstm", rng=None,
                  dtype=np.float32):
         super().__init__()
-        rng = mn.rng.as_generator(rng)
+        rng = np.random.default_rng(rng)
         recurrent = {"lstm": mn.LSTM, "gru": mn.GRU}[cell]
         self.hidden_size = hidden_size
         self.embedding = mn.Embedding(vocab, embedding_dim, rng=rng, dtype=dtype)
@@ -205,7 +205,7 @@ def main(argv=None):
     vocabulary = sorted(set(text))
     index = {ch: i for i, ch in enumerate(vocabulary)}
     ids = np.array([index[ch] for ch in text], dtype=np.int64)
-    init_rng, sample_rng = mn.rng.as_generator(args.seed).spawn(2)
+    init_rng, sample_rng = np.random.default_rng(args.seed).spawn(2)
     model = CharModel(len(vocabulary), args.embedding_dim, args.hidden, args.layers, args.cell, rng=init_rng,
                       dtype=np.dtype(args.dtype))
     criterion = mn.CrossEntropyLoss()

@@ -23,7 +23,7 @@ import argparse
 import numpy as np
 
 import manualnet as mn
-from manualnet.datasets.digits import load_digits
+from manualnet.datasets import load_digits
 
 
 def threes_and_eights(x, y):

@@ -18,16 +18,15 @@ The notes' class has one home in manualnet: ``manualnet.models.MLP`` writes
 it out, lin_1, relu, lin_2 and ``init_param()`` line for line, with the
 ``backward`` that autograd computes in the notes; it is imported here under
 the notes' name.  The notes' PyTorch class itself is
-``manualnet.torch_interop.notes_mlp_class()``.
+``manualnet.interop.notes_mlp_class()``.
 """
 
 import argparse
 
 import manualnet as mn
-from manualnet.utils.data.dataloader import DataLoader
-from manualnet.utils.data.dataset import TensorDataset
-from manualnet.datasets.digits import load_digits
-from manualnet.models.mlp import MLP as MultiLayerPerceptronClass
+from manualnet.utils.data import DataLoader, TensorDataset
+from manualnet.datasets import load_digits
+from manualnet.models import MLP as MultiLayerPerceptronClass
 
 
 def func_eval(model, data_iter):

@@ -10,7 +10,7 @@ Put it beside the original; the lines match one for one, except:
 * ``F.relu``, ``F.max_pool2d``, ``torch.flatten`` and ``F.log_softmax`` become
   layers (``ReLU``, ``MaxPool2d``, ``Flatten``, ``LogSoftmax``): a layer keeps
   what its backward needs (ReLU its mask, max pooling where each maximum was);
-  ``manualnet.functional`` has the stateless forms, but nothing would remember
+  ``manualnet.nn.functional`` has the stateless forms, but nothing would remember
   them for the backward pass;
 * the original trains with ``optim.Adadelta(lr=1.0)``, which manualnet does not
   have; this port uses ``Adam(lr=1e-3)`` and keeps the schedule: StepLR with
@@ -31,8 +31,7 @@ import argparse
 import numpy as np
 
 import manualnet as mn
-from manualnet.utils.data.dataloader import DataLoader
-from manualnet.utils.data.dataset import TensorDataset
+from manualnet.utils.data import DataLoader, TensorDataset
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081      # transforms.Normalize((0.1307,), (0.3081,))
 
@@ -40,7 +39,7 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081      # transforms.Normalize((0.1307,), (0
 class Net(mn.Module):
     def __init__(self, image_size=28, rng=None):
         super().__init__()
-        rng = mn.rng.as_generator(rng)
+        rng = np.random.default_rng(rng)
         self.conv1 = mn.Conv2d(1, 32, 3, 1, rng=rng)
         self.relu1 = mn.ReLU()
         self.conv2 = mn.Conv2d(32, 64, 3, 1, rng=rng)

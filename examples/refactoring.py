@@ -28,9 +28,8 @@ import numpy as np
 
 import manualnet as mn
 from manualnet.nn import functional as F
-from manualnet.utils.data.dataloader import DataLoader
-from manualnet.utils.data.dataset import TensorDataset
-from manualnet.datasets.digits import load_digits
+from manualnet.utils.data import DataLoader, TensorDataset
+from manualnet.datasets import load_digits
 
 LR = 0.5          # the tutorial's learning rate and batch size
 BS = 64

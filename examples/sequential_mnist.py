@@ -20,10 +20,11 @@ mnist`` is the same model and loop on the command line.
 import argparse
 import time
 
+import numpy as np
+
 import manualnet as mn
-from manualnet.utils.data.dataloader import DataLoader
-from manualnet.utils.data.dataset import TensorDataset
-from manualnet.models.lstm_classifier import LSTMClassifier
+from manualnet.utils.data import DataLoader, TensorDataset
+from manualnet.models import LSTMClassifier
 
 
 def load(dataset, data_dir):
@@ -67,7 +68,7 @@ def main(argv=None):
 
     (x_train, y_train), (x_test, y_test) = load(args.dataset, args.data_dir)
     x_train, y_train = x_train[:args.samples], y_train[:args.samples]
-    init_rng, shuffle_rng = mn.rng.as_generator(args.seed).spawn(2)
+    init_rng, shuffle_rng = np.random.default_rng(args.seed).spawn(2)
     model = LSTMClassifier(input_size=x_train.shape[2], hidden_size=args.hidden, num_classes=10, rng=init_rng)
     loss = mn.CrossEntropyLoss()
     optm = mn.optim.Adam(model.parameters(), lr=lr)

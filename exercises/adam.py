@@ -25,28 +25,28 @@ and `git checkout exercises/adam.py` brings this stub back.
 한국어
 ------
 
-연습: Adam 의 step (노트 004 의 optim.Adam(M.parameters(), lr=1e-3)).
+연습: Adam의 step (노트 004의 optim.Adam(M.parameters(), lr=1e-3)).
 
-Adam 은 parameter 의 각 원소를, gradient 의 평균 방향으로, gradient 크기의 평균으로
-나눈 만큼, 대략 lr 씩 옮긴다. 여기서는 그 step 을 `torch.optim.Adam` 과 똑같이 직접
+Adam은 parameter의 각 원소를, gradient의 평균 방향으로, gradient 크기의 평균으로
+나눈 만큼, 대략 lr씩 옮긴다. 여기서는 그 step을 `torch.optim.Adam`과 똑같이 직접
 작성한다.
 
-먼저 `derivations/optimizers.md` 의 Update rules 절, 그 안의 Adam 부분을 읽는다. 식 (7) 은
-step 수를 센다 (parameter 마다가 아니라 `step()` 호출마다 한 번). 식 (2) 는 선택적인
-weight decay, 식 (8), (9) 는 평균 m 과 v 를 갱신하고, 식 (11), (12) 는 0 에서 시작한
-평균을 보정한다 (Why Adam corrects its bias 절에서 유도한다). 식 (13) 이 step 이다.
-그 다음 아래의 `step` 을 작성한다. `self.params` 의 각 parameter p 에 대해 g = p.grad 를
-읽고 p.data 를 제자리에서 (in place) 바꾼다. parameter 마다 "step", "exp_avg" (m),
-"exp_avg_sq" (v) 를 `self.state[i]` dict 에 저장해 두고 다음 호출에서 다시 쓴다.
-m 과 v 는 0 에서 시작한다. `p.grad` 는 바꾸지 않는다.
+먼저 `derivations/optimizers.md`의 Update rules 절, 그 안의 Adam 부분을 읽는다. 식 (7)은
+step 수를 센다 (parameter마다가 아니라 `step()` 호출마다 한 번). 식 (2)는 선택적인
+weight decay, 식 (8), (9)는 평균 m과 v를 갱신하고, 식 (11), (12)는 0에서 시작한
+평균을 보정한다 (Why Adam corrects its bias 절에서 유도한다). 식 (13)이 step이다.
+그다음 아래의 `step`을 작성한다. `self.params`의 각 parameter p에 대해 g = p.grad를
+읽고 p.data를 제자리에서 (in place) 바꾼다. parameter마다 "step", "exp_avg" (m),
+"exp_avg_sq" (v)를 `self.state[i]` dict에 저장해 두고 다음 호출에서 다시 쓴다.
+m과 v는 0에서 시작한다. `p.grad`는 바꾸지 않는다.
 
-`__init__` 과 `zero_grad` 는 이미 작성되어 있다. 채점할 때는 같은 parameter 와 같은
-random gradient 로 직접 작성한 optimizer 와 manualnet 의 `optim.Adam` 을 나란히 몇 step
-돌려 본다. 다 작성했으면
+`__init__`과 `zero_grad`는 이미 작성되어 있다. 채점할 때는 같은 parameter와 같은
+random gradient로 직접 작성한 optimizer와 manualnet의 `optim.Adam`을 나란히 몇 step
+돌려 본다. 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check adam
 
-로 채점한다. `git checkout exercises/adam.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/adam.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 

@@ -1,8 +1,8 @@
 """Exercise: AvgPool2d.backward, the average of each window.
 
 Average pooling pads x with zeros and divides the sum of every kH × kW
-window by a divisor D[i, j] (eq. (6)): the window's size kH·kW, or, with
-`count_include_pad=False`, only its cells inside the input (eq. (7)). Each
+window by a divisor D[i, j] (eq. (4)): the window's size kH·kW, or, with
+`count_include_pad=False`, only its cells inside the input (eq. (5)). Each
 cell of window (i, j) enters that average with rate 1/D[i, j], and a cell in
 several overlapping windows (stride smaller than the kernel) collects from
 each of them.
@@ -27,33 +27,33 @@ and `git checkout exercises/avg_pool2d.py` brings this stub back.
 한국어
 ------
 
-연습: AvgPool2d 의 backward — 각 window 의 평균.
+연습: AvgPool2d의 backward — 각 window의 평균.
 
-average pooling 은 x 를 0 으로 padding 하고 모든 kH × kW window 의 합을 divisor D[i, j] 로
-나눈다 (식 (6)). divisor 는 window 의 크기 kH·kW 이고, `count_include_pad=False` 이면 입력
-안에 있는 칸의 수이다 (식 (7)). window (i, j) 의 각 칸은 rate 1/D[i, j] 로 평균에 들어가고,
-겹치는 여러 window (stride 가 kernel 보다 작을 때) 에 속한 칸은 각 window 에서 받은 것을
+average pooling은 x를 0으로 padding하고 모든 kH × kW window의 합을 divisor D[i, j]로
+나눈다 (식 (4)). divisor는 window의 크기 kH·kW이고, `count_include_pad=False`이면 입력
+안에 있는 칸의 수이다 (식 (5)). window (i, j)의 각 칸은 rate 1/D[i, j]로 평균에 들어가고,
+겹치는 여러 window (stride가 kernel보다 작을 때)에 속한 칸은 각 window에서 받은 것을
 더한다.
 
-먼저 `derivations/pooling.md` 의 Backward 절을 읽는다. 식 (8) 이 window 의 gradient 를 각
-칸에 나누어 주고, 식 (9) 가 그것을 padding 된 입력에 더한 뒤 padding 을 잘라낸다. 그 다음
-아래의 `backward` 를 작성한다. 입력 G = grad_output 은 shape (N, C, Ho, Wo) 의 dL/dy 이고,
-x 와 같은 shape (N, C, H, W) 의 dL/dx 를 return 한다. parameter 는 없다.
+먼저 `derivations/pooling.md`의 Backward 절을 읽는다. 식 (8)이 window의 gradient를 각
+칸에 나누어 주고, 식 (9)가 그것을 padding된 입력에 더한 뒤 padding을 잘라낸다. 그다음
+아래의 `backward`를 작성한다. 입력 G = grad_output은 shape (N, C, Ho, Wo)의 dL/dy이고,
+x와 같은 shape (N, C, H, W)의 dL/dx를 돌려준다. parameter는 없다.
 
-`forward` 는 이미 작성되어 있다. divisor D (Ho, Wo) 를 `self.divisor` 에, x 의 shape 를
-`self.input_shape` 에 저장해 둔다. `kernel_size`, `stride`, `padding` 은 (height, width) 쌍으로
-저장되어 있고, window (i, j) 의 칸 (p, q) 는 padding 된 입력의 행 s·i + p, 열 s·j + q 에 있다.
-식 (9) 의 더하기는 `manualnet/nn/windows.py` 의 `add_windows` 를 써도 된다. 다 작성했으면
+`forward`는 이미 작성되어 있다. divisor D (Ho, Wo)를 `self.divisor`에, x의 shape를
+`self.input_shape`에 저장해 둔다. `kernel_size`, `stride`, `padding`은 (height, width) 쌍으로
+저장되어 있고, window (i, j)의 칸 (p, q)는 padding된 입력의 행 s·i + p, 열 s·j + q에 있다.
+식 (9)의 더하기는 `manualnet/nn/windows.py`의 `add_windows`를 써도 된다. 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check avg_pool2d
 
-로 채점한다. `git checkout exercises/avg_pool2d.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/avg_pool2d.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import numpy as np
 
 import manualnet as mn
-from manualnet.nn.windows import add_windows, windows
+from manualnet.nn.windows import add_windows, windows  # noqa: F401  (add_windows: eq. (9), if you use it)
 
 
 def pair(value):
@@ -80,16 +80,16 @@ class AvgPool2d(mn.Module):
         (P_h, P_w) = self.padding
         x_padded = np.pad(x, ((0, 0), (0, 0), (P_h, P_h), (P_w, P_w)))            # zeros
         cells = windows(x_padded, self.kernel_size, self.stride, (1, 1))           # (N, C, kH, kW, Ho, Wo), a view
-        counts = []                                                                # h_i and w_j of eq. (7)
+        counts = []                                                                # h_i and w_j of eq. (5)
         for size, out, k, s, P in zip(x.shape[2:], cells.shape[4:], self.kernel_size, self.stride, self.padding):
             start = np.arange(out) * s - P                                         # t_i, in input coordinates
             end = start + k
             if not self.count_include_pad:
                 start, end = np.maximum(start, 0), np.minimum(end, size)
             counts.append(end - start)
-        self.divisor = np.outer(*counts)                                           # D, eq. (7), kept for backward
+        self.divisor = np.outer(*counts)                                           # D, eq. (5), kept for backward
         self.input_shape = x.shape                                                 # kept for backward
-        return cells.sum(axis=(2, 3)) / self.divisor                               # eq. (6)
+        return cells.sum(axis=(2, 3)) / self.divisor                               # eq. (4)
 
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; return dL/dx."""

@@ -25,28 +25,28 @@ and `git checkout exercises/batchnorm.py` brings this stub back.
 한국어
 ------
 
-연습: BatchNorm1d 의 backward (노트 004 의 model.eval() 이 필요한 또 하나의 layer).
+연습: BatchNorm1d의 backward (노트 004의 model.eval()이 필요한 또 하나의 layer).
 
-batch norm 은 각 feature 를 batch 에 대해 정규화하고 (x̂ = (x − μ)/√(σ² + ε)), 그 다음
-y = γ x̂ + β 로 scale 과 shift 를 한다. training 중에는 μ 와 σ² 가 그 batch 의 값이므로,
-각 출력은 같은 feature 의 모든 sample 에 의존한다. evaluation 중에는 running 평균을
+batch norm은 각 feature를 batch에 대해 정규화하고 (x̂ = (x − μ)/√(σ² + ε)), 그다음
+y = γ x̂ + β로 scale과 shift를 한다. training 중에는 μ와 σ²가 그 batch의 값이므로,
+각 출력은 같은 feature의 모든 sample에 의존한다. evaluation 중에는 running 평균을
 쓰므로 상수이다.
 
-먼저 `derivations/batchnorm.md` 의 Backward 절을 읽는다. 식 (8) 이 dL/dx̂, 식 (9),
-(10) 이 dL/dγ, dL/dβ 이다. 식 (11) 부터 (13) 까지는 x 가 loss 에 닿는 세 갈래 길
-(직접, μ 를 거쳐, σ² 를 거쳐) 을 따라가고, 식 (14) 가 코드에서 쓰는 간결한 dL/dx 이다.
-절의 끝에 있는 식 (15) 가 evaluation 중의 dL/dx 이다. 그 다음 아래의 `backward` 를
-작성한다. 입력 G = grad_output 은 shape (N, num_features) 의 dL/dy 이다. dL/dγ 를
-`self.weight.grad` 에, dL/dβ 를 `self.bias.grad` 에 더하고 (`+=`), shape
-(N, num_features) 의 dL/dx 를 return 한다.
+먼저 `derivations/batchnorm.md`의 Backward 절을 읽는다. 식 (8)이 dL/dx̂, 식 (9),
+(10)이 dL/dγ, dL/dβ이다. 식 (11)부터 (13)까지는 x가 loss에 닿는 세 갈래 길
+(직접, μ를 거쳐, σ²를 거쳐)을 따라가고, 식 (14)가 코드에서 쓰는 간결한 dL/dx이다.
+절의 끝에 있는 식 (15)가 evaluation 중의 dL/dx이다. 그다음 아래의 `backward`를
+작성한다. 입력 G = grad_output은 shape (N, num_features)의 dL/dy이다. dL/dγ를
+`self.weight.grad`에, dL/dβ를 `self.bias.grad`에 더하고 (`+=`), shape
+(N, num_features)의 dL/dx를 돌려준다.
 
-`forward` 는 이미 작성되어 있다. x̂ 를 `self.x_hat` 에, s = 1/√(σ² + ε) 를
-`self.inv_std` 에 저장하고, μ 와 σ² 가 batch 의 값 (training) 이었는지 running 값
-(evaluation) 이었는지를 `self.used_batch_statistics` 에 저장해 둔다. 다 작성했으면
+`forward`는 이미 작성되어 있다. x̂를 `self.x_hat`에, s = 1/√(σ² + ε)를
+`self.inv_std`에 저장하고, μ와 σ²가 batch의 값(training)인지 running 값
+(evaluation)인지를 `self.used_batch_statistics`에 저장해 둔다. 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check batchnorm
 
-로 채점한다. `git checkout exercises/batchnorm.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/batchnorm.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import numpy as np

@@ -34,34 +34,33 @@ and `git checkout exercises/conv2d.py` brings this stub back.
 한국어
 ------
 
-연습: Conv2d 의 backward — kernel 을 이미지 위로 밀며 곱하는 layer (노트의 MLP 다음에 오는 CNN).
+연습: Conv2d의 backward — kernel을 이미지 위로 밀며 곱하는 layer (노트의 MLP 다음에 오는 CNN).
 
-각 출력 y[n, o, i, j] 는 bias b_o 에, padding 된 입력 x̃ 의 window (행 s·i, 열 s·j 에서
-시작하고 tap 사이가 d 칸) 와 kernel W[o] 를 곱해 더한 값이다 (식 (1)). 하나의 kernel 이
-모든 이미지의 모든 위치에서 쓰이고, 입력의 한 칸은 여러 window 에 들어간다. backward 는
+각 출력 y[n, o, i, j]는 bias b_o에, padding된 입력 x̃의 window (행 s·i, 열 s·j에서
+시작하고 tap 사이가 d 칸)와 kernel W[o]를 곱해 더한 값이다 (식 (1)). 하나의 kernel이
+모든 이미지의 모든 위치에서 쓰이고, 입력의 한 칸은 여러 window에 들어간다. backward는
 그 사용들을 모두 더한다.
 
-먼저 `derivations/conv2d.md` 의 Backward 절을 읽는다. 그 다음 아래의 `backward` 를
-작성한다. 입력 G = grad_output 은 shape (N, out_channels, Ho, Wo) 의 dL/dy 이다. dL/dW 를
-`self.weight.grad` 에, dL/db 를 `self.bias.grad` 에 더하고 (`+=`) (`bias=False` 이면 bias 가
-없고 `self.bias` 는 None 이다), x 와 같은 shape (N, in_channels, H, W) 의 dL/dx 를 return
-한다. 방법은 두 가지이고, 하나를 고른다.
+먼저 `derivations/conv2d.md`의 Backward 절을 읽는다. 그다음 아래의 `backward`를
+작성한다. 입력 G = grad_output은 shape (N, out_channels, Ho, Wo)의 dL/dy이다. dL/dW를
+`self.weight.grad`에, dL/db를 `self.bias.grad`에 더하고 (`+=`) (`bias=False`이면 bias가
+없고 `self.bias`는 None이다), x와 같은 shape (N, in_channels, H, W)의 dL/dx를 돌려준다. 방법은 두 가지이고, 하나를 고른다.
 
-- loop, index 공식: 식 (4) 가 dL/dW, 식 (5) 가 dL/db 이다. 식 (6) 은 각 G[n, o, i, j] 를
-  그것이 읽은 window 로 돌려보내 dL/dx̃ 를 만들고, 식 (8) 이 padding 을 잘라낸다 (출력 위치
-  (i, j) 에 대한 loop 하나에, 안에서는 array 전체를 쓰면 충분하다);
-- 행렬, "im2col" 절의 형태: 식 (12) 가 dL/dW, 식 (13) 이 column 의 gradient 이고, 식 (14)
-  는 각 column 원소의 gradient 를 그것이 복사되어 온 칸에 더한다. `manualnet/nn/windows.py` 의
-  `col2im` 이 식 (14) 를 해 준다. 그 다음 식 (8).
+- loop, index 공식: 식 (4)가 dL/dW, 식 (5)가 dL/db이다. 식 (6)은 각 G[n, o, i, j]를
+  그것이 읽은 window로 돌려보내 dL/dx̃를 만들고, 식 (8)이 padding을 잘라낸다 (출력 위치
+  (i, j)에 대한 loop 하나에, 안에서는 array 전체를 쓰면 충분하다);
+- 행렬, "im2col" 절의 형태: 식 (12)가 dL/dW, 식 (13)이 column의 gradient이고, 식 (14)는
+  각 column 원소의 gradient를 그것이 복사되어 온 칸에 더한다. `manualnet/nn/windows.py`의
+  `col2im`이 식 (14)를 해 준다. 그다음 식 (8).
 
-`forward` 는 이미 작성되어 있다. padding 된 입력 x̃ (N, in_channels, H + 2P_h, W + 2P_w) 를
-`self.x_padded` 에, im2col 행렬 X_col (in_channels·kH·kW, N·Ho·Wo) 을 `self.X_col` 에 저장해
-둔다. `kernel_size`, `stride`, `padding`, `dilation` 은 (height, width) 쌍으로 저장되어 있다.
-다 작성했으면
+`forward`는 이미 작성되어 있다. padding된 입력 x̃ (N, in_channels, H + 2P_h, W + 2P_w)를
+`self.x_padded`에, im2col 행렬 X_col (in_channels·kH·kW, N·Ho·Wo)을 `self.X_col`에 저장해
+둔다. `kernel_size`, `stride`, `padding`, `dilation`은 (height, width) 쌍으로 저장되어 있다.
+다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check conv2d
 
-로 채점한다. `git checkout exercises/conv2d.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/conv2d.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import math
@@ -69,7 +68,7 @@ import math
 import numpy as np
 
 import manualnet as mn
-from manualnet.nn.windows import col2im, im2col, output_size
+from manualnet.nn.windows import col2im, im2col, output_size  # noqa: F401  (col2im: eq. (14), if you use it)
 
 
 def pair(value):

@@ -18,23 +18,23 @@ and `git checkout exercises/cross_entropy.py` brings this stub back.
 한국어
 ------
 
-연습: CrossEntropyLoss 의 backward — softmax 와 negative log-likelihood 를 합친 loss
-(노트 001, 004 의 criterion).
+연습: CrossEntropyLoss의 backward — softmax와 negative log-likelihood를 합친 loss
+(노트 001, 004의 criterion).
 
-먼저 `derivations/cross_entropy.md` 의 Backward 절을 읽는다. sample 하나의 loss (3) 을
-미분하면 p − onehot(y) 가 되고, 식 (5) 가 batch 전체의 dL/dz 이다. 앞에 붙는 계수는
-`reduction` (식 (4)) 이 정한다. 그 다음 아래의 `backward` 를 작성한다. 입력
-g = grad_output 은 숫자 하나이고 (loss 에서 backward 를 시작할 때는 1.0),
-logits 와 같은 shape (N, C) 의 dL/dz 를 return 한다. 채점할 때는
-`reduction='mean'` (PyTorch 기본값) 과 `reduction='sum'` 을 모두 확인한다.
+먼저 `derivations/cross_entropy.md`의 Backward 절을 읽는다. sample 하나의 loss (3)을
+미분하면 p − onehot(y)가 되고, 식 (5)가 batch 전체의 dL/dz이다. 앞에 붙는 계수는
+`reduction` (식 (4))이 정한다. 그다음 아래의 `backward`를 작성한다. 입력
+g = grad_output은 숫자 하나이고 (loss에서 backward를 시작할 때는 1.0),
+logits와 같은 shape (N, C)의 dL/dz를 돌려준다. 채점할 때는
+`reduction='mean'` (PyTorch 기본값)과 `reduction='sum'`을 모두 확인한다.
 
-`forward` 는 이미 작성되어 있고, p = softmax(z) 를 `self.probs` 에, label 을
-`self.target` 에 저장해 둔다. 합친 gradient 에는 Jacobian 도 log 도 필요 없다.
-다 작성했으면
+`forward`는 이미 작성되어 있고, p = softmax(z)를 `self.probs`에, label을
+`self.target`에 저장해 둔다. 합친 gradient에는 Jacobian도 log도 필요 없다.
+다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check cross_entropy
 
-로 채점한다. `git checkout exercises/cross_entropy.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/cross_entropy.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import numpy as np

@@ -21,25 +21,25 @@ and `git checkout exercises/dropout.py` brings this stub back.
 한국어
 ------
 
-연습: Dropout 의 backward (노트 004 가 test 전에 model.eval() 을 부르는 이유).
+연습: Dropout의 backward (노트 004가 test 전에 model.eval()을 호출하는 이유).
 
-training 중에 dropout 은 각 원소를 확률 p 로 0 으로 만들고, 남은 원소는 1/(1 − p) 배
-한다. evaluation (`model.eval()`) 중에는 x 를 그대로 내보낸다. 여기서 p 는 PyTorch 와
+training 중에 dropout은 각 원소를 확률 p로 0으로 만들고, 남은 원소는 1/(1 − p)배로
+키운다. evaluation (`model.eval()`) 중에는 x를 그대로 내보낸다. 여기서 p는 PyTorch와
 같이 원소를 버릴 (DROP) 확률이다.
 
-먼저 `derivations/dropout.md` 의 Backward 절을 읽는다. 식 (4) 가 training forward 뒤의
-dL/dx 이고 (forward 와 같은 mask 를 쓴다), 식 (5) 가 evaluation forward 뒤의 dL/dx 이다.
-그 다음 아래의 `backward` 를 작성한다. 입력 G = grad_output 은 x 와 같은 shape 의
-dL/dy 이고, 같은 shape 의 dL/dx 를 return 한다.
+먼저 `derivations/dropout.md`의 Backward 절을 읽는다. 식 (4)가 training forward 뒤의
+dL/dx이고 (forward와 같은 mask를 쓴다), 식 (5)가 evaluation forward 뒤의 dL/dx이다.
+그다음 아래의 `backward`를 작성한다. 입력 G = grad_output은 x와 같은 shape의
+dL/dy이고, 같은 shape의 dL/dx를 돌려준다.
 
-`forward` 는 이미 작성되어 있다. keep-mask m (True = 남긴 원소) 을 `self.mask` 에
-저장하고, evaluation forward 뒤에는 None 을 저장한다. manualnet 의 Dropout 처럼 mask 를
-새로 뽑는 대신 주어진 mask 를 쓸 수도 있어서 (`forward(x, mask)`), 채점할 때는 직접
-작성한 layer 와 manualnet 의 layer 에 같은 mask 를 준다. 다 작성했으면
+`forward`는 이미 작성되어 있다. keep-mask m (True = 남긴 원소)을 `self.mask`에
+저장하고, evaluation forward 뒤에는 None을 저장한다. manualnet의 Dropout처럼 mask를
+새로 뽑는 대신 주어진 mask를 쓸 수도 있어서 (`forward(x, mask)`), 채점할 때는 직접
+작성한 layer와 manualnet의 layer에 같은 mask를 준다. 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check dropout
 
-로 채점한다. `git checkout exercises/dropout.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/dropout.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import numpy as np

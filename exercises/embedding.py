@@ -24,26 +24,26 @@ and `git checkout exercises/embedding.py` brings this stub back.
 한국어
 ------
 
-연습: Embedding 의 backward — integer index 로 읽는 학습 가능한 table (language model 의 첫 layer).
+연습: Embedding의 backward — integer index로 읽는 학습 가능한 table (language model의 첫 layer).
 
-embedding 은 token 마다 `weight` (num_embeddings, embedding_dim) 의 row 하나를 가진다.
-forward 는 그 row 들을 찾아 읽는다: y[..., :] = W[idx[...], :] (식 (1)). 입력이 one-hot 인
-Linear layer (식 (2)) 이므로 backward 는 scatter 이다. G 의 각 row 는 그 index 가 읽은 W 의
-row 로 돌아가고, 여러 번 나온 token 은 자기 row 들을 모두 더해 받는다.
+embedding은 token마다 `weight` (num_embeddings, embedding_dim)의 row 하나를 가진다.
+forward는 그 row들을 찾아 읽는다: y[..., :] = W[idx[...], :] (식 (1)). 입력이 one-hot인
+Linear layer (식 (2))이므로 backward는 scatter이다. G의 각 row는 그 index가 읽은 W의
+row로 돌아가고, 여러 번 나온 token은 자기 row들을 모두 더해 받는다.
 
-먼저 `derivations/embedding.md` 의 Backward 절을 읽는다. 식 (2) 는 lookup 을 행렬곱으로 쓴
-것이고, 식 (3) 이 dL/dW 이다. 그 다음 아래의 `backward` 를 작성한다. 입력 G = grad_output 은
-shape `idx.shape + (embedding_dim,)` 의 dL/dy 이다. dL/dW 를 `self.weight.grad` 에 더하고
-(`+=`), None 을 return 한다. index 는 integer 라서 gradient 가 없다. (페이지의 `padding_idx`,
-`scale_grad_by_freq`, `max_norm` 은 manualnet 의 Embedding 에 있는 option 이고, 여기서는 뺐다.)
+먼저 `derivations/embedding.md`의 Backward 절을 읽는다. 식 (2)는 lookup을 행렬곱으로 쓴
+것이고, 식 (3)이 dL/dW이다. 그다음 아래의 `backward`를 작성한다. 입력 G = grad_output은
+shape `idx.shape + (embedding_dim,)`의 dL/dy이다. dL/dW를 `self.weight.grad`에 더하고
+(`+=`), None을 돌려준다. index는 integer라서 gradient가 없다. (페이지의 `padding_idx`,
+`scale_grad_by_freq`, `max_norm`은 manualnet의 Embedding에 있는 option이고, 여기서는 뺐다.)
 
-`forward` 는 이미 작성되어 있고, index 를 `self.indices` 에 저장해 둔다. NumPy 의
-`weight.grad[idx] += G` 를 조심한다: 같은 index 가 반복될 때 무슨 일이 생기는지 페이지에 나와
-있다. 다 작성했으면
+`forward`는 이미 작성되어 있고, index를 `self.indices`에 저장해 둔다. NumPy의
+`weight.grad[idx] += G`를 조심한다: 같은 index가 반복될 때 무슨 일이 생기는지 페이지에 나와
+있다. 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check embedding
 
-로 채점한다. `git checkout exercises/embedding.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/embedding.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import numpy as np

@@ -19,23 +19,23 @@ and `git checkout exercises/linear.py` brings this stub back.
 한국어
 ------
 
-연습: Linear 의 backward — affine layer y = x Wᵀ + b (노트 000, 002 의 MyLinear).
+연습: Linear의 backward — affine layer y = x Wᵀ + b (노트 000, 002의 MyLinear).
 
-먼저 `derivations/linear.md` 의 Backward 절을 읽는다. 식 (2) 가 dL/dx, 식 (3) 이
-dL/dW, 식 (4) 가 dL/db 이다. 그 다음 아래의 `backward` 를 작성한다. 입력
-G = grad_output 은 dL/dy 이고 shape 는 (N, out_features) 이다. backward 는
+먼저 `derivations/linear.md`의 Backward 절을 읽는다. 식 (2)가 dL/dx, 식 (3)이
+dL/dW, 식 (4)가 dL/db이다. 그다음 아래의 `backward`를 작성한다. 입력
+G = grad_output은 dL/dy이고 shape는 (N, out_features)이다. backward는
 
-- dL/dW 를 `self.weight.grad` 에, dL/db 를 `self.bias.grad` 에 더한다 (`+=`)
-  (`bias=False` 이면 bias 가 없고 `self.bias` 는 None 이다);
-- dL/dx 를 x 와 같은 shape (N, in_features) 로 return 한다.
+- dL/dW를 `self.weight.grad`에, dL/db를 `self.bias.grad`에 더한다 (`+=`)
+  (`bias=False`이면 bias가 없고 `self.bias`는 None이다);
+- dL/dx를 x와 같은 shape (N, in_features)로 돌려준다.
 
-`forward` 는 이미 작성되어 있고, backward 에 필요한 x 를 `self.x` 에 저장해 둔다.
-weight 는 PyTorch 와 같은 (out_features, in_features) layout 이다 (노트의
-`MyLinear` 는 그 transpose 를 저장한다). 다 작성했으면
+`forward`는 이미 작성되어 있고, backward에 필요한 x를 `self.x`에 저장해 둔다.
+weight는 PyTorch와 같은 (out_features, in_features) layout이다 (노트의
+`MyLinear`는 그 transpose를 저장한다). 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check linear
 
-로 채점한다. `git checkout exercises/linear.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/linear.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import math

@@ -26,30 +26,30 @@ and `git checkout exercises/logistic_regression.py` brings this stub back.
 한국어
 ------
 
-연습: LogisticRegression 의 backward(x, yhat, y) — 스터디 노트 002 의 모델 그대로이다.
+연습: LogisticRegression의 backward(x, yhat, y) — 스터디 노트 002의 모델 그대로이다.
 
-노트의 `LogisticRegression` 은 gradient 를 직접 손으로 쓴다.
-`backward(x, yhat, y)` 가 dL/dw 와 dL/db 를 저장하고, `optimize()` 가 parameter 를
-갱신한다. 여기서는 batch-first 로 (노트는 sample 을 column 으로 놓지만, 여기서는
-x 의 row 하나가 sample 하나이다) 바꾸었고, `backward` 를 직접 작성한다.
+노트의 `LogisticRegression`은 gradient를 직접 손으로 쓴다.
+`backward(x, yhat, y)`가 dL/dw와 dL/db를 저장하고, `optimize()`가 parameter를
+갱신한다. 여기서는 batch-first로 (노트는 sample을 column으로 놓지만, 여기서는
+x의 row 하나가 sample 하나이다) 바꾸었고, `backward`를 직접 작성한다.
 
-먼저 `derivations/logistic_regression.md` 의 Backward 절을 읽는다. 식 (3) 의
-평균 binary cross-entropy L 에 대해, 식 (4) 가 dL/dz, 식 (5) 가 dL/dw,
-식 (6) 이 dL/db 이다. 그 다음 아래의 `backward` 를 작성한다. 입력은
+먼저 `derivations/logistic_regression.md`의 Backward 절을 읽는다. 식 (3)의
+평균 binary cross-entropy L에 대해, 식 (4)가 dL/dz, 식 (5)가 dL/dw,
+식 (6)이 dL/db이다. 그다음 아래의 `backward`를 작성한다. 입력은
 
-- x: shape (N, dim), forward 에 들어갔던 batch;
-- yhat: shape (N,), forward 가 return 한 값;
+- x: shape (N, dim), forward에 들어갔던 batch;
+- yhat: shape (N,), forward가 돌려준 값;
 - y: shape (N,), 0/1 label;
 
-이고, dL/dw (shape (dim,)) 를 `self.w.grad` 에, dL/db (shape ()) 를 `self.b.grad`
-에 저장한다 (더하지 않고 덮어쓴다: `self.w.grad[...] = ...`). 이 모델은 loss 까지
-포함하므로 gradient 가 이미 완전하고, 노트와 마찬가지로 더할 것이 없다.
-return 값은 없다. `forward`, `sigmoid`, `loss`, `optimize` 는 이미 작성되어 있다.
-다 작성했으면
+이고, dL/dw (shape (dim,))를 `self.w.grad`에, dL/db (shape ())를 `self.b.grad`에
+저장한다 (더하지 않고 덮어쓴다: `self.w.grad[...] = ...`). 이 모델은 loss까지
+포함하므로 gradient가 이미 완전하고, 노트와 마찬가지로 더할 것이 없다.
+돌려주는 값은 없다. `forward`, `sigmoid`, `loss`, `optimize`는 이미 작성되어 있다.
+다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check logistic_regression
 
-로 채점한다. `git checkout exercises/logistic_regression.py` 를 하면 처음 상태로
+`git checkout exercises/logistic_regression.py`를 실행하면 처음 상태로
 돌아간다.
 """
 
@@ -76,10 +76,10 @@ class LogisticRegression(mn.Module):
         return self.sigmoid(z)                           # eq. (2)
 
     def sigmoid(self, z):
-        return mn.functional.sigmoid(z)                  # 1 / (1 + e^{-z}), without overflow
+        return mn.nn.functional.sigmoid(z)                  # 1 / (1 + e^{-z}), without overflow
 
     def loss(self, yhat, y):
-        return np.mean(mn.functional.binary_cross_entropy(yhat, y))   # eq. (3)
+        return mn.nn.functional.binary_cross_entropy(yhat, y)     # eq. (3), the mean over the batch
 
     def backward(self, x, yhat, y):
         """Store dL/dw (eq. (5)) in self.w.grad and dL/db (eq. (6)) in self.b.grad."""

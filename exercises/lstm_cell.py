@@ -9,10 +9,9 @@ and c', so backward receives a gradient for each.
 
 Read `derivations/lstm.md`, section Backward: eq. (6) to (10) are the gates'
 gradients, eq. (7) the cell state's two sources (c' reaches the loss
-directly and through h'), eq. (11) goes through the activations, and the
-paragraph after it and eq. (12), (13) go through eq. (1) back to x, h, c
-and the weights (as in `derivations/rnn.md`, eq. (7) to (10), for one
-step). Then write `backward` below. It takes grad_output = (dh', dc'),
+directly and through h'), eq. (11) goes through the activations, eq. (12)
+and (13) go back to h and c, and eq. (14) to (17) back to x and the weights
+(as in `derivations/rnn.md`, eq. (7) to (10), for one step). Then write `backward` below. It takes grad_output = (dh', dc'),
 dL/dh' and dL/dc', each (N, hidden_size), ADDS (`+=`) dL/dW_ih, dL/dW_hh,
 dL/db_ih and dL/db_hh into the `.grad` of `weight_ih` (4H, input_size),
 `weight_hh` (4H, H), `bias_ih` and `bias_hh` (4H,) (no biases when
@@ -32,32 +31,32 @@ and `git checkout exercises/lstm_cell.py` brings this stub back.
 한국어
 ------
 
-연습: LSTMCell 의 backward — LSTM 의 한 time step (노트의 MLP 가 이제 sequence 를 읽는다).
+연습: LSTMCell의 backward — LSTM의 한 time step (노트의 MLP가 이제 sequence를 읽는다).
 
-한 step 은 x (N, input_size) 와 state (h, c) (각 (N, hidden_size)) 를 받아 새 state (h', c')
-를 return 한다. 행렬곱 하나로 네 gate 의 pre-activation a = [a_i, a_f, a_g, a_o] 를 PyTorch 의
-순서로 얻는다 (식 (1)). i, f, o 는 sigmoid, g 는 tanh 이고 (식 (2), (3)), c' = f ⊙ c + i ⊙ g
-(식 (4)), h' = o ⊙ tanh(c') (식 (5)) 이다. sequence 에서는 다음 step 이 h' 과 c' 을 모두 쓰므로
-backward 는 둘 각각의 gradient 를 받는다.
+한 step은 x (N, input_size)와 state (h, c) (각 (N, hidden_size))를 받아 새 state (h', c')를
+돌려준다. 행렬곱 하나로 네 gate의 pre-activation a = [a_i, a_f, a_g, a_o]를 PyTorch의
+순서로 얻는다 (식 (1)). i, f, o는 sigmoid, g는 tanh이고 (식 (2), (3)), c' = f ⊙ c + i ⊙ g
+(식 (4)), h' = o ⊙ tanh(c') (식 (5))이다. sequence에서는 다음 step이 h'과 c'을 모두 쓰므로
+backward는 둘 각각의 gradient를 받는다.
 
-먼저 `derivations/lstm.md` 의 Backward 절을 읽는다. 식 (6) 부터 (10) 까지가 gate 들의
-gradient 이고, 식 (7) 은 cell state 의 두 source (c' 이 loss 에 직접 닿는 길과 h' 을 거치는
-길) 이다. 식 (11) 은 activation 을 거치고, 그 다음 문단과 식 (12), (13) 이 식 (1) 을 거쳐 x, h,
-c 와 weight 로 돌아간다 (`derivations/rnn.md` 의 식 (7) 부터 (10) 까지를 한 step 에 대해 쓴 것).
-그 다음 아래의 `backward` 를 작성한다. 입력 grad_output = (dh', dc') 은 dL/dh' 과 dL/dc'
-(각 (N, hidden_size)) 이다. dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh 를 `weight_ih`
-(4H, input_size), `weight_hh` (4H, H), `bias_ih`, `bias_hh` (4H,) 의 `.grad` 에 더하고 (`+=`)
-(`bias=False` 이면 bias 가 없고 `self.bias` 는 False 이다), (dx, (dh, dc)) 를 return 한다.
-dL/dx (N, input_size) 와, 받은 state 의 gradient 이다.
+먼저 `derivations/lstm.md`의 Backward 절을 읽는다. 식 (6)부터 (10)까지가 gate들의
+gradient이고, 식 (7)은 cell state의 두 source (c'이 loss에 직접 닿는 길과 h'을 거치는
+길)이다. 식 (11)은 activation을 거치고, 식 (12)와 (13)은 h와 c로, 식 (14)부터 (17)까지는 x와
+weight로 돌아간다 (`derivations/rnn.md`의 식 (7)부터 (10)까지를 한 step에 대해 쓴 것).
+그다음 아래의 `backward`를 작성한다. 입력 grad_output = (dh', dc')은 dL/dh'과 dL/dc'
+(각 (N, hidden_size))이다. dL/dW_ih, dL/dW_hh, dL/db_ih, dL/db_hh를 `weight_ih`
+(4H, input_size), `weight_hh` (4H, H), `bias_ih`, `bias_hh` (4H,)의 `.grad`에 더하고 (`+=`)
+(`bias=False`이면 bias가 없고 `self.bias`는 False이다), (dx, (dh, dc))를 돌려준다.
+dL/dx (N, input_size)와, 받은 state의 gradient이다.
 
-`forward` 는 이미 작성되어 있다. x, h, c 를 `self.x`, `self.h`, `self.c` 에, activation 을
-거친 gate 들을 `self.i`, `self.f`, `self.g`, `self.o` (각 (N, hidden_size)) 에, tanh(c') 을
-`self.tanh_c` 에 저장해 둔다. weight 의 row 에 쌓인 gate block 은 PyTorch 의 순서 i, f, g, o 이다
-(CS231n 은 i, f, o, g). 다 작성했으면
+`forward`는 이미 작성되어 있다. x, h, c를 `self.x`, `self.h`, `self.c`에, activation을
+거친 gate들을 `self.i`, `self.f`, `self.g`, `self.o` (각 (N, hidden_size))에, tanh(c')을
+`self.tanh_c`에 저장해 둔다. weight의 row에 쌓인 gate block은 PyTorch의 순서 i, f, g, o이다
+(CS231n은 i, f, o, g). 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check lstm_cell
 
-로 채점한다. `git checkout exercises/lstm_cell.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/lstm_cell.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import math
@@ -113,6 +112,6 @@ class LSTMCell(mn.Module):
         raise NotImplementedError(
             "write LSTMCell.backward in exercises/lstm_cell.py: read derivations/lstm.md#backward, "
             "eq. (6) to (10) for the gates, (7) for dL/dc', (11) through the activations, (12) and (13) for dL/dh "
-            "and dL/dc (and the paragraph before (12) for dL/dx and the weights); then run: python -m manualnet "
+            "and dL/dc, (14) to (17) for dL/dx and the weights; then run: python -m manualnet "
             "exercises check lstm_cell"
         )

@@ -7,8 +7,8 @@ moves the output one for one. So each window's gradient goes to its maximum
 and nowhere else, and a cell that is the maximum of several overlapping
 windows (stride smaller than the kernel) collects all of theirs.
 
-Read `derivations/pooling.md`, section Backward: eq. (4) gives each window's
-gradient to its maximum, eq. (5) adds the windows' gradients back into the
+Read `derivations/pooling.md`, section Backward: eq. (6) gives each window's
+gradient to its maximum, eq. (7) adds the windows' gradients back into the
 padded input and cuts the padding off. Then write `backward` below. It takes
 G = grad_output, dL/dy of shape (N, C, Ho, Wo), and returns dL/dx of the
 shape of x, (N, C, H, W). There are no parameters.
@@ -20,7 +20,7 @@ are equal, as PyTorch; the graded cases have no ties), and the shape of x in
 `self.input_shape`. `kernel_size`, `stride`, `padding` and `dilation` are
 stored as (height, width) pairs; tap (p, q) of window (i, j) sits at row
 s·i + d·p and column s·j + d·q of the padded input. `add_windows` in
-`manualnet/nn/windows.py` does the adding of eq. (5) if you want it. Grade your
+`manualnet/nn/windows.py` does the adding of eq. (7) if you want it. Grade your
 backward with
 
     python -m manualnet exercises check max_pool2d
@@ -30,37 +30,37 @@ and `git checkout exercises/max_pool2d.py` brings this stub back.
 한국어
 ------
 
-연습: MaxPool2d 의 backward — 각 window 의 가장 큰 원소 (CNN 의 downsampling).
+연습: MaxPool2d의 backward — 각 window의 가장 큰 원소 (CNN의 downsampling).
 
-max pooling 은 x 를 −∞ 로 padding 하고 (padding 칸은 최댓값이 되지 못한다) 모든 kH × kW
-window 의 가장 큰 원소를 남긴다 (식 (1)). window 의 다른 칸을 조금 바꾸어도 최댓값은 그대로이고,
-최댓값인 칸을 조금 바꾸면 출력이 그만큼 움직인다. 그래서 각 window 의 gradient 는 그 최댓값
-칸으로만 가고, 겹치는 여러 window (stride 가 kernel 보다 작을 때) 의 최댓값인 칸은 그
-gradient 를 모두 더해 받는다.
+max pooling은 x를 −∞로 padding하고 (padding 칸은 최댓값이 되지 못한다) 모든 kH × kW
+window의 가장 큰 원소를 남긴다 (식 (1)). window의 다른 칸을 조금 바꾸어도 최댓값은 그대로이고,
+최댓값인 칸을 조금 바꾸면 출력이 그만큼 움직인다. 그래서 각 window의 gradient는 그 최댓값
+칸으로만 가고, 겹치는 여러 window (stride가 kernel보다 작을 때)의 최댓값인 칸은 그
+gradient를 모두 더해 받는다.
 
-먼저 `derivations/pooling.md` 의 Backward 절을 읽는다. 식 (4) 가 각 window 의 gradient 를
-최댓값 칸에 주고, 식 (5) 가 window 들의 gradient 를 padding 된 입력에 더한 뒤 padding 을
-잘라낸다. 그 다음 아래의 `backward` 를 작성한다. 입력 G = grad_output 은 shape
-(N, C, Ho, Wo) 의 dL/dy 이고, x 와 같은 shape (N, C, H, W) 의 dL/dx 를 return 한다.
-parameter 는 없다.
+먼저 `derivations/pooling.md`의 Backward 절을 읽는다. 식 (6)이 각 window의 gradient를
+최댓값 칸에 주고, 식 (7)이 window들의 gradient를 padding된 입력에 더한 뒤 padding을
+잘라낸다. 그다음 아래의 `backward`를 작성한다. 입력 G = grad_output은 shape
+(N, C, Ho, Wo)의 dL/dy이고, x와 같은 shape (N, C, H, W)의 dL/dx를 돌려준다.
+parameter는 없다.
 
-`forward` 는 이미 작성되어 있다. 식 (2) 의 r 을 boolean array (N, C, kH·kW, Ho, Wo) 로
-`self.routes` 에 저장해 둔다. routes[n, c, p·kW + q, i, j] 는 window (i, j) 의 최댓값이 있는
-tap (p, q) 에서 True 이다 (같은 값이 여럿이면 PyTorch 처럼 행 순서로 첫 번째; 채점하는 case
-에는 같은 값이 없다). x 의 shape 는 `self.input_shape` 에 있다. `kernel_size`, `stride`,
-`padding`, `dilation` 은 (height, width) 쌍으로 저장되어 있고, window (i, j) 의 tap (p, q) 는
-padding 된 입력의 행 s·i + d·p, 열 s·j + d·q 에 있다. 식 (5) 의 더하기는 `manualnet/nn/windows.py`
-의 `add_windows` 를 써도 된다. 다 작성했으면
+`forward`는 이미 작성되어 있다. 식 (2)의 r을 boolean array (N, C, kH·kW, Ho, Wo)로
+`self.routes`에 저장해 둔다. routes[n, c, p·kW + q, i, j]는 window (i, j)의 최댓값이 있는
+tap (p, q)에서 True이다 (같은 값이 여럿이면 PyTorch처럼 행 순서로 첫 번째; 채점하는
+case에는 같은 값이 없다). x의 shape는 `self.input_shape`에 있다. `kernel_size`, `stride`,
+`padding`, `dilation`은 (height, width) 쌍으로 저장되어 있고, window (i, j)의 tap (p, q)는
+padding된 입력의 행 s·i + d·p, 열 s·j + d·q에 있다. 식 (7)의 더하기는 `manualnet/nn/windows.py`의
+`add_windows`를 써도 된다. 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check max_pool2d
 
-로 채점한다. `git checkout exercises/max_pool2d.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/max_pool2d.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import numpy as np
 
 import manualnet as mn
-from manualnet.nn.windows import add_windows, windows
+from manualnet.nn.windows import add_windows, windows  # noqa: F401  (add_windows: eq. (7), if you use it)
 
 
 def pair(value):
@@ -97,6 +97,6 @@ class MaxPool2d(mn.Module):
         """Take G = dL/dy; return dL/dx."""
         raise NotImplementedError(
             "write MaxPool2d.backward in exercises/max_pool2d.py: read derivations/pooling.md#backward, "
-            "eq. (4) for each window's gradient, (5) for dL/dx; then run: python -m manualnet exercises check "
+            "eq. (6) for each window's gradient, (7) for dL/dx; then run: python -m manualnet exercises check "
             "max_pool2d"
         )

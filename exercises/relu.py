@@ -16,20 +16,20 @@ and `git checkout exercises/relu.py` brings this stub back.
 한국어
 ------
 
-연습: ReLU 의 backward — 원소별 y = max(x, 0) (노트 001, 004 의 MLP 가 쓰는 activation).
+연습: ReLU의 backward — 원소별 y = max(x, 0) (노트 001, 004의 MLP가 쓰는 activation).
 
-먼저 `derivations/relu.md` 의 Backward 절을 읽는다. 식 (3) 이 원소 하나의 미분이고
-(x = 0 인 꺾인 점에서는 PyTorch 와 같은 값을 고른다), 식 (4) 가 배열 전체의
-dL/dx 이다. 그 다음 아래의 `backward` 를 작성한다. 입력 G = grad_output 은 x 와 같은
-shape 의 dL/dy 이고, 같은 shape 의 dL/dx 를 return 한다. ReLU 에는 parameter 가
-없으므로 채울 `.grad` 도 없다.
+먼저 `derivations/relu.md`의 Backward 절을 읽는다. 식 (3)이 원소 하나의 미분이고
+(x = 0인 꺾인 점에서는 PyTorch와 같은 값을 고른다), 식 (4)가 배열 전체의
+dL/dx이다. 그다음 아래의 `backward`를 작성한다. 입력 G = grad_output은 x와 같은
+shape의 dL/dy이고, 같은 shape의 dL/dx를 돌려준다. ReLU에는 parameter가
+없으므로 채울 `.grad`도 없다.
 
-`forward` 는 이미 작성되어 있고, 출력 y 를 `self.y` 에 저장해 둔다. y > 0 인 곳은
-정확히 x > 0 인 곳이다. 다 작성했으면
+`forward`는 이미 작성되어 있고, 출력 y를 `self.y`에 저장해 둔다. y > 0인 곳은
+정확히 x > 0인 곳이다. 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check relu
 
-로 채점한다. `git checkout exercises/relu.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/relu.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import numpy as np

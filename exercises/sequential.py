@@ -23,28 +23,28 @@ and `git checkout exercises/sequential.py` brings this stub back.
 한국어
 ------
 
-연습: Sequential 의 backward — layer 가 사슬처럼 이어진 network 에서의 chain rule
-(노트 001, 004 의 MLP).
+연습: Sequential의 backward — layer가 사슬처럼 이어진 network에서의 chain rule
+(노트 001, 004의 MLP).
 
-`nn.Sequential(Linear, ReLU, Linear)` 가 노트의 MNIST network 이고, `loss.backward()`
-는 이것을 거꾸로 따라간다. 여기서는 그 과정을 직접 작성한다.
+`nn.Sequential(Linear, ReLU, Linear)`가 노트의 MNIST network이고, `loss.backward()`는
+이것을 거꾸로 따라간다. 여기서는 그 과정을 직접 작성한다.
 
-먼저 `derivations/backprop.md` 의 3 절 (A layer: one step of the chain rule) 과 그 안의
-The chain 부분을 읽는다. 식 (7) 이 layer k 출력의 gradient 가 layer k 입력의
-gradient 로 바뀌는 과정을, 마지막 layer 부터 첫 layer 까지 차례로 보여 준다.
-그 다음 아래의 `backward` 를 작성한다. 입력 G = grad_output 은 마지막 module 출력에
-대한 dL/dy 이다. 각 module 의 `backward` 를 올바른 순서로 호출하고 (각 module 은
-자기 parameter 의 `.grad` 에 더한다), 첫 module 입력에 대한 dL/dx 를 return 한다.
-`need_input_grad` 는 무시하고 항상 dL/dx 를 return 해도 된다 (이것으로 무엇을 아낄 수
-있는지는 3 절의 `need_input_grad=False` 부분에 있다).
+먼저 `derivations/backprop.md`의 3절 (A layer: one step of the chain rule)과 그 안의
+The chain 부분을 읽는다. 식 (7)이 layer k 출력의 gradient가 layer k 입력의
+gradient로 바뀌는 과정을, 마지막 layer부터 첫 layer까지 차례로 보여 준다.
+그다음 아래의 `backward`를 작성한다. 입력 G = grad_output은 마지막 module 출력에
+대한 dL/dy이다. 각 module의 `backward`를 올바른 순서로 호출하고 (각 module은
+자기 parameter의 `.grad`에 더한다), 첫 module 입력에 대한 dL/dx를 돌려준다.
+`need_input_grad`는 무시하고 항상 dL/dx를 돌려주어도 된다 (이것으로 무엇을 아낄 수
+있는지는 3절의 `need_input_grad=False` 부분에 있다).
 
-`__init__`, `append`, iteration, `forward` 는 이미 작성되어 있다. 채점할 때는
-manualnet 의 layer 로 노트의 Linear, ReLU, Linear 사슬 (과 더 긴 사슬) 을 만든다.
-다 작성했으면
+`__init__`, `append`, iteration, `forward`는 이미 작성되어 있다. 채점할 때는
+manualnet의 layer로 노트의 Linear, ReLU, Linear 사슬 (그리고 더 긴 사슬)을 만든다.
+다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check sequential
 
-로 채점한다. `git checkout exercises/sequential.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/sequential.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import manualnet as mn

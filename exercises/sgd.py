@@ -24,29 +24,29 @@ and `git checkout exercises/sgd.py` brings this stub back.
 한국어
 ------
 
-연습: SGD 의 step — momentum 이 있는 stochastic gradient descent (노트 001 의
+연습: SGD의 step — momentum이 있는 stochastic gradient descent (노트 001의
 optim.SGD(net.parameters())).
 
-`optimizer.step()` 은 노트의 학습 loop 의 마지막 줄이다. backward 가 `.grad` 에 남긴
-gradient 의 반대 방향으로 모든 parameter 를 조금씩 옮긴다. 여기서는 그 step 을
-`torch.optim.SGD` 와 똑같이 직접 작성한다.
+`optimizer.step()`은 노트의 학습 loop의 마지막 줄이다. backward가 `.grad`에 남긴
+gradient의 반대 방향으로 모든 parameter를 조금씩 옮긴다. 여기서는 그 step을
+`torch.optim.SGD`와 똑같이 직접 작성한다.
 
-먼저 `derivations/optimizers.md` 의 Update rules 절, 그 안의 SGD 부분을 읽는다. 식 (2) 는
-gradient 에 weight decay 를 더하고, 식 (3), (4) 는 momentum buffer 를 갱신하며 (첫 step
-에서 무엇을 하는지 주의한다), 식 (5) 는 Nesterov 방식, 식 (6) 이 step 자체이다.
-그 다음 아래의 `step` 을 작성한다. `self.params` 의 각 parameter p 에 대해 g = p.grad 를
-읽고, p.data 를 제자리에서 (in place, `p.data -= ...`) 바꾼다. parameter 마다
-momentum buffer 는 `self.state[i]` dict 에 ("momentum_buffer" 로) 저장해 두고 다음
-호출에서 다시 쓴다. `p.grad` 는 바꾸지 않는다.
+먼저 `derivations/optimizers.md`의 Update rules 절, 그 안의 SGD 부분을 읽는다. 식 (2)는
+gradient에 weight decay를 더하고, 식 (3), (4)는 momentum buffer를 갱신하며 (첫 step에서
+무엇을 하는지 주의한다), 식 (5)는 Nesterov 방식, 식 (6)이 step 자체이다.
+그다음 아래의 `step`을 작성한다. `self.params`의 각 parameter p에 대해 g = p.grad를
+읽고, p.data를 제자리에서 (in place, `p.data -= ...`) 바꾼다. parameter마다
+momentum buffer는 `self.state[i]` dict에 ("momentum_buffer"로) 저장해 두고 다음
+호출에서 다시 쓴다. `p.grad`는 바꾸지 않는다.
 
-`__init__` 과 `zero_grad` 는 이미 작성되어 있다. 채점할 때는 같은 parameter 와 같은
-random gradient 로 직접 작성한 optimizer 와 manualnet 의 `optim.SGD` 를 나란히 몇 step
-돌려 본다 (momentum, dampening, weight decay, Nesterov 가 있을 때와 없을 때 모두).
-다 작성했으면
+`__init__`과 `zero_grad`는 이미 작성되어 있다. 채점할 때는 같은 parameter와 같은
+random gradient로 직접 작성한 optimizer와 manualnet의 `optim.SGD`를 나란히 몇 step
+돌려 본다 (momentum, dampening, weight decay, Nesterov가 있을 때와 없을 때 모두).
+다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check sgd
 
-로 채점한다. `git checkout exercises/sgd.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/sgd.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 

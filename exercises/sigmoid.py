@@ -15,19 +15,19 @@ and `git checkout exercises/sigmoid.py` brings this stub back.
 한국어
 ------
 
-연습: Sigmoid 의 backward — 원소별 y = σ(x) = 1 / (1 + e^(−x)) (노트 002 의 sigmoid).
+연습: Sigmoid의 backward — 원소별 y = σ(x) = 1 / (1 + e^(−x)) (노트 002의 sigmoid).
 
-먼저 `derivations/sigmoid.md` 의 Backward 절을 읽는다. 식 (2) 는 σ'(x) 를 출력 y
-만으로 쓴 것이고, 식 (3) 이 배열 전체의 dL/dx 이다. 그 다음 아래의 `backward` 를
-작성한다. 입력 G = grad_output 은 x 와 같은 shape 의 dL/dy 이고, 같은 shape 의
-dL/dx 를 return 한다. Sigmoid 에는 parameter 가 없다.
+먼저 `derivations/sigmoid.md`의 Backward 절을 읽는다. 식 (2)는 σ'(x)를 출력 y
+만으로 쓴 것이고, 식 (3)이 배열 전체의 dL/dx이다. 그다음 아래의 `backward`를
+작성한다. 입력 G = grad_output은 x와 같은 shape의 dL/dy이고, 같은 shape의
+dL/dx를 돌려준다. Sigmoid에는 parameter가 없다.
 
-`forward` 는 이미 작성되어 있고 출력 y 를 `self.y` 에 저장해 두므로, backward 에서는
-exponential 을 다시 계산할 필요가 없다. 다 작성했으면
+`forward`는 이미 작성되어 있고 출력 y를 `self.y`에 저장해 두므로, backward에서는
+exponential을 다시 계산할 필요가 없다. 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check sigmoid
 
-로 채점한다. `git checkout exercises/sigmoid.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/sigmoid.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import manualnet as mn
@@ -42,7 +42,7 @@ class Sigmoid(mn.Module):
     saved_for_backward = ("y",)
 
     def forward(self, x):
-        self.y = mn.functional.sigmoid(x)                # eq. (1), without overflow; kept for backward
+        self.y = mn.nn.functional.sigmoid(x)                # eq. (1), without overflow; kept for backward
         return self.y
 
     def backward(self, grad_output, need_input_grad=True):

@@ -18,20 +18,20 @@ and `git checkout exercises/softmax.py` brings this stub back.
 한국어
 ------
 
-연습: Softmax 의 backward — Jacobian-vector product (노트 001 의 분류기에 필요한 softmax).
+연습: Softmax의 backward — Jacobian-vector product (노트 001의 분류기에 필요한 softmax).
 
-먼저 `derivations/softmax.md` 의 Backward 절, 그 안의 Softmax 부분을 읽는다. 식 (3) 이
-row 하나의 Jacobian J = diag(y) − y yᵀ 이고, 식 (4) 는 J 를 만들지 않고 계산한
-dL/dx = Jᵀ G 이다. 그 다음 아래의 `backward` 를 작성한다. 입력 G = grad_output 은
-x 와 같은 shape 의 dL/dy 이고, 같은 shape 의 dL/dx 를 return 한다. 한 row 의 출력은
-그 row 의 모든 입력에 의존하고, row 끼리는 서로 영향이 없다. softmax 는 `self.dim`
-축을 따라 계산된다 (기본값은 마지막 축). 채점할 때는 `dim=0` 도 확인한다.
+먼저 `derivations/softmax.md`의 Backward 절, 그 안의 Softmax 부분을 읽는다. 식 (3)이
+row 하나의 Jacobian J = diag(y) − y yᵀ이고, 식 (4)는 J를 만들지 않고 계산한
+dL/dx = Jᵀ G이다. 그다음 아래의 `backward`를 작성한다. 입력 G = grad_output은
+x와 같은 shape의 dL/dy이고, 같은 shape의 dL/dx를 돌려준다. 한 row의 출력은
+그 row의 모든 입력에 의존하고, row끼리는 서로 영향이 없다. softmax는 `self.dim`
+축을 따라 계산된다 (기본값은 마지막 축). 채점할 때는 `dim=0`도 확인한다.
 
-`forward` 는 이미 작성되어 있고 출력 y 를 `self.y` 에 저장해 둔다. 다 작성했으면
+`forward`는 이미 작성되어 있고 출력 y를 `self.y`에 저장해 둔다. 다 작성했으면 다음 명령으로 채점한다.
 
     python -m manualnet exercises check softmax
 
-로 채점한다. `git checkout exercises/softmax.py` 를 하면 처음 상태로 돌아간다.
+`git checkout exercises/softmax.py`를 실행하면 처음 상태로 돌아간다.
 """
 
 import manualnet as mn
@@ -50,7 +50,7 @@ class Softmax(mn.Module):
         self.dim = dim
 
     def forward(self, x):
-        self.y = mn.functional.softmax(x, axis=self.dim)  # eq. (1), without overflow; kept for backward
+        self.y = mn.nn.functional.softmax(x, dim=self.dim)  # eq. (1), without overflow; kept for backward
         return self.y
 
     def backward(self, grad_output, need_input_grad=True):

@@ -1,4 +1,4 @@
-"""``python -m manualnet``: the command line (see manualnet/cli.py)."""
+"""``python -m manualnet``: the command line (see manualnet/cli/)."""
 
 import sys
 

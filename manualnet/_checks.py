@@ -192,7 +192,7 @@ def check_int_tuple(owner, name, value, length, minimum):
     return tuple(int(v) for v in values)
 
 
-# -- PyTorch's device argument (issue 13) ------------------------------------------------
+# -- PyTorch's device argument ------------------------------------------------
 
 def check_device(owner, device):
     """Accept PyTorch's ``device=None`` or a CPU device; refuse any other by name (NumPy runs on the CPU)."""

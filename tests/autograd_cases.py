@@ -5,13 +5,13 @@ returning a ``LayerCase``: the layer (float64, random parameters), the
 arguments of its forward, and ``graph(x, params)``, the same forward written
 with manualnet.autograd operations on tensors (``params`` maps each of the
 layer's parameter names to a Tensor holding a copy of its values).  The
-tests run both and compare (tests/test_autograd.py: manual chain against
-graph, bit for bit; tests/test_autograd_parity.py: graph against PyTorch).
-``torch_forward`` is set where ``manualnet.compare.to_torch`` has no exact
+tests run both and compare (tests/autograd/test_autograd.py: manual chain against
+graph, bit for bit; tests/autograd/test_autograd_parity.py: graph against PyTorch).
+``torch_forward`` is set where ``manualnet.interop.to_torch`` has no exact
 twin (Dropout draws its own mask in PyTorch; BatchNorm2d is not in it yet).
 
 The primitive operations' cases are the gradcheck catalogue's
-(``manualnet.catalogue.AUTOGRAD_PRIMITIVES``): each function runs on
+(``manualnet.testing.catalogue.AUTOGRAD_PRIMITIVES``): each function runs on
 manualnet tensors and on torch tensors alike.
 """
 
@@ -21,7 +21,8 @@ import numpy as np
 
 import manualnet as mn
 from manualnet import autograd as ag
-from manualnet.testing.catalogue import BATCH, CLASSES, FEATURES, _log_probabilities_and_labels, _logits_and_labels, _logits_and_targets, _probabilities_and_targets, _values_and_targets
+from manualnet.registry import BATCH, CLASSES, FEATURES, REGISTRY
+
 LOSSES = (mn.CrossEntropyLoss, mn.NLLLoss, mn.BCELoss, mn.BCEWithLogitsLoss, mn.MSELoss)
 
 
@@ -118,15 +119,16 @@ def _mlp(rng):
     return LayerCase(layer, (rng.standard_normal((BATCH, FEATURES)),), graph)
 
 
-def _loss(loss_class, function, make_input_and_target, reduction="mean"):
+def _loss(loss_class, function, reduction="mean"):
+    """The registry's plain sample of the loss: its (input, target)."""
     def case(rng):
-        input, target = make_input_and_target(rng)
+        _, (input, target) = REGISTRY[loss_class].samples[""](rng)
         return LayerCase(loss_class(reduction=reduction), (input, target),
                          lambda x, p: function(x, target, reduction=reduction))
     return case
 
 
-# -- convolution and pooling (issue 14) ----------------------------------------------------------------
+# -- convolution and pooling ----------------------------------------------------------------
 
 CONV2D = dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2)
 
@@ -173,7 +175,7 @@ def _cnn(rng):
 def _embedding(rng):
     """Token ids from a vocabulary of 4 in a (3, 5) batch: repeats are certain.  (No padding_idx: its row
     gets no gradient though the output depends on it, by PyTorch's definition, which finite differences
-    would call wrong; tests/test_autograd_parity.py checks padding_idx against torch.)"""
+    would call wrong; tests/autograd/test_autograd_parity.py checks padding_idx against torch.)"""
     layer = _randomize(mn.Embedding(4, 3, rng=rng, dtype=np.float64), rng)
     return LayerCase(layer, (rng.integers(0, 4, (3, 5)),), lambda x, p: ag.embedding(x, p["weight"]))
 
@@ -191,11 +193,11 @@ LAYER_CASES = {
     mn.Tanh: _activation(mn.Tanh, ag.tanh),
     mn.Softmax: _activation(lambda: mn.Softmax(dim=1), lambda x: ag.softmax(x, dim=1)),
     mn.LogSoftmax: _activation(lambda: mn.LogSoftmax(dim=1), lambda x: ag.log_softmax(x, dim=1)),
-    mn.CrossEntropyLoss: _loss(mn.CrossEntropyLoss, ag.cross_entropy, _logits_and_labels),
-    mn.NLLLoss: _loss(mn.NLLLoss, ag.nll_loss, _log_probabilities_and_labels),
-    mn.BCELoss: _loss(mn.BCELoss, ag.binary_cross_entropy, _probabilities_and_targets),
-    mn.BCEWithLogitsLoss: _loss(mn.BCEWithLogitsLoss, ag.binary_cross_entropy_with_logits, _logits_and_targets),
-    mn.MSELoss: _loss(mn.MSELoss, ag.mse_loss, _values_and_targets),
+    mn.CrossEntropyLoss: _loss(mn.CrossEntropyLoss, ag.cross_entropy),
+    mn.NLLLoss: _loss(mn.NLLLoss, ag.nll_loss),
+    mn.BCELoss: _loss(mn.BCELoss, ag.binary_cross_entropy),
+    mn.BCEWithLogitsLoss: _loss(mn.BCEWithLogitsLoss, ag.binary_cross_entropy_with_logits),
+    mn.MSELoss: _loss(mn.MSELoss, ag.mse_loss),
     mn.MLP: _mlp,
     mn.Conv2d: _conv2d,
     mn.Conv1d: _conv1d,
@@ -205,11 +207,11 @@ LAYER_CASES = {
     mn.Embedding: _embedding,
 }
 # The notes' LogisticRegression is a whole model with its own backward(x, yhat, y);
-# tests/test_autograd.py compares it with its graph separately.
+# tests/autograd/test_autograd.py compares it with its graph separately.
 SEPARATELY_TESTED = (mn.LogisticRegression,)
-# The recurrent layers (issue 16) have no autograd node yet: RNN, LSTM, GRU and LSTMCell return tuples
+# The recurrent layers have no autograd node yet: RNN, LSTM, GRU and LSTMCell return tuples
 # ((output, h_n), (h', c')), and every one differentiates its state hx as well as its input; the
-# engine's nodes have one output and one differentiated first input.  tests/test_sequence_parity.py
+# engine's nodes have one output and one differentiated first input.  tests/nn/test_rnn_parity.py
 # checks each against PyTorch's autograd directly.
 NO_AUTOGRAD_NODE_YET = (mn.RNNCell, mn.LSTMCell, mn.GRUCell, mn.RNN, mn.LSTM, mn.GRU, mn.LSTMClassifier)
 

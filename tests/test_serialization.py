@@ -19,7 +19,8 @@ import pytest
 import manualnet as mn
 from manualnet import optim
 from manualnet import serialization
-from manualnet.serialization import MAX_CENTRAL_DIRECTORY_BYTES, MAX_METADATA_BYTES, METADATA_MEMBER, CheckpointError
+from manualnet._checkpoint_format import MAX_CENTRAL_DIRECTORY_BYTES, MAX_METADATA_BYTES, METADATA_MEMBER
+from manualnet.serialization import CheckpointError
 
 # -- round trips ---------------------------------------------------------------------------
 
@@ -133,6 +134,7 @@ def test_saved_file_permissions_follow_the_umask(tmp_path):
     ({"losses": [0.5] * 300_000}, ValueError,
      r"takes \d+ bytes to describe \(0 arrays\), more than the 4194304 that load accepts"),
 ])
+@pytest.mark.slow
 def test_save_rejects_what_it_cannot_store_and_writes_nothing(tmp_path, obj, error, message):
     with pytest.raises(error, match=message):
         mn.save(obj, tmp_path / "bad.npz")
@@ -246,6 +248,7 @@ def growing_temporary(directory, minimum_bytes, timeout=120.0):
 
 
 @pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+@pytest.mark.slow
 def test_killing_a_save_midway_leaves_the_previous_checkpoint_intact(tmp_path, kill_signal):
     target = tmp_path / "model.npz"
     previous = {"layer0.weight": np.arange(12.0).reshape(3, 4)}
@@ -449,6 +452,7 @@ def test_load_refuses_encrypted_or_transformed_members_naming_the_file(tmp_path,
         mn.load(path)
 
 
+@pytest.mark.slow
 def test_load_raises_only_checkpoint_error_for_damaged_copies_of_a_real_checkpoint(tmp_path):
     """Fuzz: truncations and random byte flips of a model + Adam checkpoint are refused by name, or load intact.
 
@@ -483,6 +487,7 @@ def test_load_raises_only_checkpoint_error_for_damaged_copies_of_a_real_checkpoi
     assert loaded < len(damaged) // 10          # the fuzz reached the checks, not only harmless bytes
 
 
+@pytest.mark.slow
 def test_load_refuses_an_oversized_metadata_member_before_parsing_it(tmp_path, monkeypatch):
     """A valid but 5 MiB tree (the issue's 63 MiB one took 1.08 GiB and 7.6 s to parse) is refused unread."""
     tree = {"list": [{"value": 0}] * (5 * 2**20 // 12)}
@@ -507,6 +512,7 @@ def test_load_refuses_an_oversized_table_of_members_before_zipfile_parses_it(tmp
         mn.load(tmp_path / "wide.npz")
 
 
+@pytest.mark.slow
 def test_a_structure_near_the_metadata_bound_saves_and_loads(tmp_path):
     """Long member names are where the table of members grows fastest: it still fits its bound."""
     state = {"p" * 60_000: {index: np.zeros(0, np.uint8) for index in range(65)}}
@@ -548,6 +554,7 @@ def load_in_a_child(path, *options, timeout=60):
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+@pytest.mark.slow
 def test_load_refuses_a_symlink_to_an_endless_device_at_once(tmp_path, device):
     if not os.path.exists(device):
         pytest.skip(f"{device} does not exist here")
@@ -564,6 +571,7 @@ def test_load_refuses_a_fifo_without_waiting_for_a_writer(tmp_path):
     assert "model.npz' is a FIFO (named pipe), not a checkpoint file" in output, output
 
 
+@pytest.mark.slow
 def test_load_refuses_a_fifo_that_was_a_regular_file_when_checked(tmp_path):
     """The check is repeated on the opened file, which O_NONBLOCK opened without blocking."""
     mn.save({"w": np.zeros(1)}, tmp_path / "good.npz")

@@ -21,6 +21,7 @@ import typing
 import pytest
 
 import manualnet as mn
+from manualnet.registry import ENTRIES
 from manualnet import optim
 from manualnet.optim import lr_scheduler
 
@@ -38,13 +39,8 @@ ALLOWED = {
     },
 }
 
-# Public classes with no PyTorch class of the same name, and why.
-NO_COUNTERPART = {
-    "MLP": "the study notes' MultiLayerPerceptronClass, a model of theirs, not a torch.nn layer",
-    "LogisticRegression": "the study notes' model (loss included), not a torch.nn layer",
-    "CNN": "manualnet's convolutional model for the digits and MNIST (models.CNN), not a torch.nn layer",
-    "LSTMClassifier": "manualnet's model that reads images row by row (models.LSTMClassifier), not a torch.nn layer",
-}
+# Public classes with no PyTorch class of the same name, and why: the registry says.
+NO_COUNTERPART = {entry.layer.__name__: entry.no_torch for entry in ENTRIES if entry.torch is None}
 
 # Base classes: torch.nn.Module.__init__ takes *args/**kwargs only to hand them to
 # mixins, and raises on any it gets; manualnet's Module takes none.

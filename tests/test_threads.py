@@ -165,7 +165,7 @@ def test_without_proc_stat_every_core_counts_as_free(monkeypatch):
 
 def test_train_and_evaluate_take_threads(monkeypatch, capsys):
     chosen = []
-    monkeypatch.setattr("manualnet.cli.set_num_threads", chosen.append)
+    monkeypatch.setattr("manualnet.cli.common.set_num_threads", chosen.append)
     assert main(["train", "--epochs", "1", "--threads", "1"]) == 0
     assert main(["evaluate", "no-such-model.npz", "--threads", "2"]) != 0
     assert chosen == [1, 2]

@@ -24,10 +24,11 @@ from .functional import (
     batch_norm, binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, dropout, flatten,
     leaky_relu, linear, log_softmax, mse_loss, nll_loss, relu, sigmoid, softmax, tanh,
 )
-from .functional import avg_pool2d, conv1d, conv2d, max_pool2d          # convolution and pooling (issue 14)
-from .functional import embedding                                      # lookups (issue 16)
-from .graph import Comparison, Graph, cmp, graph, gradcheck, mlp_loss_graph
-from .tensor import ParameterTensor, Tensor, is_grad_enabled, no_grad
+from .functional import avg_pool2d, conv1d, conv2d, max_pool2d          # convolution and pooling
+from .functional import embedding                                      # lookups
+from .graph import Comparison, Graph, cmp, graph, mlp_loss_graph
+from .parameter_tensor import ParameterTensor
+from .tensor import Tensor, is_grad_enabled, no_grad
 
 __all__ = [
     "Tensor", "ParameterTensor", "no_grad", "is_grad_enabled", "Node", "AccumulateGrad",
@@ -35,5 +36,5 @@ __all__ = [
     "batch_norm", "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "embedding",
-    "graph", "Graph", "mlp_loss_graph", "cmp", "Comparison", "gradcheck",
+    "graph", "Graph", "mlp_loss_graph", "cmp", "Comparison",
 ]

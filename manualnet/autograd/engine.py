@@ -13,6 +13,12 @@ Derivation: derivations/autograd.md
 
 import numpy as np
 
+NON_LEAF_GRAD = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
+    "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
+    "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor."
+)
+
 FREED_GRAPH = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
     "have already been freed). Saved intermediate values of the graph are freed when you call .backward() "
@@ -47,6 +53,10 @@ class Node:
     def name(self):
         """PyTorch's name for this node, e.g. 'MulBackward0'."""
         return self.node_name or type(self).__name__
+
+    def describe(self):
+        """The node for messages: its name (a layer's node adds the layer)."""
+        return self.name()
 
     def forward(self, *arrays):
         raise NotImplementedError(f"{self.name()} does not define forward()")
@@ -158,7 +168,7 @@ def _check_versions(node):
         if tensor._version != version:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation: [{tensor.describe()}] is at version {tensor._version}; expected version "
-                f"{version} instead (node {node.name()}); change it only after backward, or use "
-                "tensor = tensor - ... instead of tensor -= ..."
+                f"operation: [{tensor.describe()}], an input of {node.describe()}, is at version {tensor._version}; "
+                f"expected version {version} instead. Change it only after backward (an optimizer step too), or "
+                "write tensor = tensor - ... instead of tensor -= ..."
             )

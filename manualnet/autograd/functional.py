@@ -13,92 +13,38 @@ non-default value the manualnet layer does not support is refused by name.
 Each layer's math is on its own page (derivations/linear.md, relu.md, ...).
 """
 
-import functools
+import numbers
 
 import numpy as np
 
-from manualnet.nn.modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from manualnet.nn.modules.activation import LeakyReLU
 from manualnet.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from manualnet.nn.modules.conv import Conv1d, Conv2d
 from manualnet.nn.modules.dropout import Dropout
 from manualnet.nn.modules.sparse import Embedding
-from manualnet.nn.modules.flatten import Flatten
 from manualnet.nn.modules.linear import Linear
 from manualnet.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from manualnet.nn.modules.module import keep_input
 from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
-from .engine import Node
+from manualnet.nn.utils.init import skip_init
+
+from manualnet.registry import REGISTRY
+
+from .layer_node import LayerNode, LossNode
 from .tensor import Tensor, record
 
 
-class LayerNode(Node):
-    """A recorded operation whose forward and backward are a manualnet layer's own.
-
-    Inputs: the layer's input, then one tensor per Parameter in the order of
-    ``layer.parameters()``.  forward points each Parameter's ``.data`` at its
-    tensor's array and calls ``layer.forward``; backward starts the layer's
-    ``.grad`` arrays from zero (the engine does the adding up across uses),
-    calls ``layer.backward`` and returns dL/d(input) and those ``.grad``.
-    """
-
-    saved = ("layer",)
-
-    def __init__(self, name, layer, *extra_forward_arguments):
-        super().__init__()
-        self.node_name, self.layer = name, layer
-        self.extra_forward_arguments = extra_forward_arguments     # a loss's target, dropout's mask
-
-    def forward(self, x, *parameter_arrays):
-        layer = self.layer
-        for parameter, array in zip(layer.parameters(), parameter_arrays):
-            parameter.data = array
-        return layer.forward(x, *self.extra_forward_arguments)
-
-    def backward(self, grad_output):
-        layer = self.layer
-        for parameter in layer.parameters():
-            parameter.zero_grad()
-        grad_input = self._layer_backward(layer, grad_output)
-        return (grad_input, *(parameter.grad for parameter in layer.parameters()))
-
-    def _layer_backward(self, layer, grad_output):
-        return layer.backward(grad_output, need_input_grad=self.needs_input_grad[0])
-
-
-class LossNode(LayerNode):
-    """A loss: ``backward(grad_output)`` takes dL/d(loss) and returns dL/d(input) (the target gets none)."""
-
-    def _layer_backward(self, layer, grad_output):
-        return layer.backward(grad_output)
-
-
-@functools.cache
-def _without_initial_values(layer_class):
-    """``layer_class`` with a ``reset_parameters`` that draws nothing.
-
-    A node's Parameters take the tensors' arrays right after construction,
-    so the random initial values the constructor would draw (as costly as a
-    forward pass, for a large Linear) are never used.  The class keeps its
-    name, so the layer's error messages read 'Linear(...)'.
-    """
-    if not hasattr(layer_class, "reset_parameters"):
-        return layer_class
-    return type(layer_class.__name__, (layer_class,), {
-        "reset_parameters": lambda self, rng=None: None,
-        "__doc__": layer_class.__doc__, "__module__": layer_class.__module__,
-        "__qualname__": layer_class.__qualname__,
-    })
-
-
-def _build(layer_class, *args, **kwargs):
-    return _without_initial_values(layer_class)(*args, **kwargs)
-
-
 def _tensor(value, function, name="input"):
-    """A Tensor as it is; an array or number as a constant Tensor; anything else a TypeError."""
+    """A Tensor as it is; an array or number as a constant Tensor; anything else a TypeError.
+
+    The constant is over a private copy of a writable array (``keep_input``): a
+    node checks its inputs' versions instead of copying them, and NumPy's own
+    in-place changes to the caller's array would have no version.
+    """
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (np.ndarray, np.generic, int, float)):
-        return Tensor._wrap(np.asarray(value))
+        return Tensor._wrap(keep_input(np.asarray(value)))
     raise TypeError(f"{function}: expected {name} to be a Tensor or a numpy.ndarray, got {type(value).__name__}")
 
 
@@ -157,31 +103,31 @@ def linear(input, weight, bias=None):
             f"linear: expected bias of shape ({out_features},) and dtype {weight.dtype} for weight {weight.shape}, "
             f"got shape {bias.shape} and dtype {bias.dtype}"
         )
-    layer = _build(Linear, in_features, out_features, bias=bias is not None, dtype=weight.dtype)
-    name = "AddmmBackward0" if bias is not None else "MmBackward0"
+    layer = skip_init(Linear, in_features, out_features, bias=bias is not None, dtype=weight.dtype)
+    name = REGISTRY[Linear].node if bias is not None else "MmBackward0"
     return record(LayerNode(name, layer), input, weight, *([bias] if bias is not None else []))
 
 
 def relu(input, inplace=False):
     """max(x, 0) through ``ReLU``: ReluBackward0."""
     _refuse("relu", "ReLU", inplace=(inplace, False))
-    return record(LayerNode("ReluBackward0", ReLU()), _tensor(input, "relu"))
+    return _tensor(input, "relu").relu()
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x for x > 0, a·x otherwise, through ``LeakyReLU``: LeakyReluBackward0."""
     _refuse("leaky_relu", "LeakyReLU", inplace=(inplace, False))
-    return record(LayerNode("LeakyReluBackward0", LeakyReLU(negative_slope)), _tensor(input, "leaky_relu"))
+    return record(LayerNode(REGISTRY[LeakyReLU].node, LeakyReLU(negative_slope)), _tensor(input, "leaky_relu"))
 
 
 def sigmoid(input):
     """σ(x) through ``Sigmoid``: SigmoidBackward0."""
-    return record(LayerNode("SigmoidBackward0", Sigmoid()), _tensor(input, "sigmoid"))
+    return _tensor(input, "sigmoid").sigmoid()
 
 
 def tanh(input):
     """tanh(x) through ``Tanh``: TanhBackward0."""
-    return record(LayerNode("TanhBackward0", Tanh()), _tensor(input, "tanh"))
+    return _tensor(input, "tanh").tanh()
 
 
 def _dim(function, layer, dim, dtype):
@@ -193,23 +139,21 @@ def _dim(function, layer, dim, dtype):
 
 def softmax(input, dim=None, dtype=None):
     """e^{x_i} / Σ_j e^{x_j} along ``dim`` through ``Softmax``: SoftmaxBackward0."""
-    layer = Softmax(_dim("softmax", "Softmax", dim, dtype))
-    return record(LayerNode("SoftmaxBackward0", layer), _tensor(input, "softmax"))
+    return _tensor(input, "softmax").softmax(_dim("softmax", "Softmax", dim, dtype))
 
 
 def log_softmax(input, dim=None, dtype=None):
     """x_i − log Σ_j e^{x_j} along ``dim`` through ``LogSoftmax``: LogSoftmaxBackward0."""
-    layer = LogSoftmax(_dim("log_softmax", "LogSoftmax", dim, dtype))
-    return record(LayerNode("LogSoftmaxBackward0", layer), _tensor(input, "log_softmax"))
+    return _tensor(input, "log_softmax").log_softmax(_dim("log_softmax", "LogSoftmax", dim, dtype))
 
 
 def flatten(input, start_dim=0, end_dim=-1):
     """Dims start_dim..end_dim merged into one (``torch.flatten``'s defaults) through ``Flatten``: ViewBackward0."""
-    return record(LayerNode("ViewBackward0", Flatten(start_dim, end_dim)), _tensor(input, "flatten"))
+    return _tensor(input, "flatten").flatten(start_dim, end_dim)
 
 
 def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, mask=None):
-    """Inverted dropout through ``Dropout``: NativeDropoutBackward0; the input itself when not training.
+    """Inverted dropout through ``Dropout``: MulBackward0 (PyTorch's CPU node: the product with the scaled mask); the input itself when not training.
 
     ``rng`` draws the keep-mask; ``mask`` (boolean, True = keep) fixes it, as
     ``Dropout.forward(x, mask)`` does — to apply the mask PyTorch drew, or to
@@ -220,7 +164,7 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, mask=None):
     layer = Dropout(p, rng=rng)
     if not training:
         return input
-    return record(LayerNode("NativeDropoutBackward0", layer, *([] if mask is None else [mask])), input)
+    return record(LayerNode(REGISTRY[Dropout].node, layer, *([] if mask is None else [mask])), input)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
@@ -238,13 +182,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, *), got shape {input.shape}")
     parameters = [_parameters_of("batch_norm", value, None, 1)[0] for value in (weight, bias) if value is not None]
-    layer = _build(BatchNorm2d if input.ndim == 4 else BatchNorm1d, input.shape[1], eps=eps, momentum=momentum,
+    layer = skip_init(BatchNorm2d if input.ndim == 4 else BatchNorm1d, input.shape[1], eps=eps, momentum=momentum,
                    affine=weight is not None, track_running_stats=running_mean is not None, dtype=input.dtype,
                    bias=bias is not None)
     if running_mean is not None:
         layer.running_mean, layer.running_var = _target(running_mean, "batch_norm"), _target(running_var, "batch_norm")
     layer.train(training)
-    return record(LayerNode("NativeBatchNormBackward0", layer), input, *parameters)
+    return record(LayerNode(REGISTRY[BatchNorm1d].node, layer), input, *parameters)
 
 
 # -- losses --------------------------------------------------------------------------------
@@ -266,27 +210,27 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     _refuse("cross_entropy", "CrossEntropyLoss", size_average=(size_average, None), reduce=(reduce, None))
     layer = CrossEntropyLoss(weight=_constant(weight, "cross_entropy"), ignore_index=ignore_index, reduction=reduction,
                              label_smoothing=label_smoothing)
-    return _loss("cross_entropy", "CrossEntropyLossBackward", layer, input, target)
+    return _loss("cross_entropy", REGISTRY[CrossEntropyLoss].node, layer, input, target)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """−x[n, y_n] averaged, through ``NLLLoss``: NllLossBackward0."""
     _refuse("nll_loss", "NLLLoss", size_average=(size_average, None), reduce=(reduce, None))
     layer = NLLLoss(weight=_constant(weight, "nll_loss"), ignore_index=ignore_index, reduction=reduction)
-    return _loss("nll_loss", "NllLossBackward0", layer, input, target)
+    return _loss("nll_loss", REGISTRY[NLLLoss].node, layer, input, target)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """(x − y)² averaged, through ``MSELoss``: MseLossBackward0."""
     _refuse("mse_loss", "MSELoss", size_average=(size_average, None), reduce=(reduce, None), weight=(weight, None))
-    return _loss("mse_loss", "MseLossBackward0", MSELoss(reduction=reduction), input, target)
+    return _loss("mse_loss", REGISTRY[MSELoss].node, MSELoss(reduction=reduction), input, target)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """−[y log p + (1 − y) log(1 − p)] averaged, through ``BCELoss``: BinaryCrossEntropyBackward0."""
     _refuse("binary_cross_entropy", "BCELoss", size_average=(size_average, None), reduce=(reduce, None))
     layer = BCELoss(weight=_constant(weight, "binary_cross_entropy"), reduction=reduction)
-    return _loss("binary_cross_entropy", "BinaryCrossEntropyBackward0", layer, input, target)
+    return _loss("binary_cross_entropy", REGISTRY[BCELoss].node, layer, input, target)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
@@ -297,10 +241,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     function = "binary_cross_entropy_with_logits"
     layer = BCEWithLogitsLoss(weight=_constant(weight, function), reduction=reduction,
                               pos_weight=_constant(pos_weight, function, "pos_weight"))
-    return _loss(function, "BinaryCrossEntropyWithLogitsBackward0", layer, input, target)
+    return _loss(function, REGISTRY[BCEWithLogitsLoss].node, layer, input, target)
 
 
-# -- convolution and pooling (issue 14): nodes running Conv2d, Conv1d, MaxPool2d, AvgPool2d ---------------
+# -- convolution and pooling: nodes running Conv2d, Conv1d, MaxPool2d, AvgPool2d ---------------
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Every window times the kernel through ``Conv2d`` (derivations/conv2d.md): ConvolutionBackward0.
@@ -325,28 +269,29 @@ def _conv(layer_class, function, weight_ndim, input, weight, bias, stride, paddi
     if bias is not None and bias.shape != (out_channels,):
         raise ValueError(f"{function}: expected bias of shape ({out_channels},) for weight {weight.shape}, "
                          f"got shape {bias.shape}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
         raise ValueError(f"{function}: expected groups to be a positive integer, got {groups!r}")
-    layer = _build(layer_class, channels_per_group * groups, out_channels, weight.shape[2:], stride, padding,
+    groups = int(groups)
+    layer = skip_init(layer_class, channels_per_group * groups, out_channels, weight.shape[2:], stride, padding,
                    dilation, groups, bias=bias is not None, dtype=weight.dtype)
-    return record(LayerNode("ConvolutionBackward0", layer), input, weight, *([bias] if bias is not None else []))
+    return record(LayerNode(REGISTRY[Conv2d].node, layer), input, weight, *([bias] if bias is not None else []))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Each window's maximum through ``MaxPool2d`` (derivations/pooling.md): MaxPool2DWithIndicesBackward0."""
     _refuse("max_pool2d", "MaxPool2d in a graph", return_indices=(return_indices, False))
     layer = MaxPool2d(kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)
-    return record(LayerNode("MaxPool2DWithIndicesBackward0", layer), _tensor(input, "max_pool2d"))
+    return record(LayerNode(REGISTRY[MaxPool2d].node, layer), _tensor(input, "max_pool2d"))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Each window's average through ``AvgPool2d`` (derivations/pooling.md): AvgPool2DBackward0."""
     layer = AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-    return record(LayerNode("AvgPool2DBackward0", layer), _tensor(input, "avg_pool2d"))
+    return record(LayerNode(REGISTRY[AvgPool2d].node, layer), _tensor(input, "avg_pool2d"))
 
 
-# -- lookups (issue 16): a node running Embedding ----------------------------------------------
+# -- lookups: a node running Embedding ----------------------------------------------
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
@@ -360,6 +305,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     weight = _tensor(weight, "embedding", "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: expected a 2-D weight (num_embeddings, embedding_dim), got shape {weight.shape}")
-    layer = _build(Embedding, *weight.shape, padding_idx=padding_idx, norm_type=norm_type,
+    layer = skip_init(Embedding, *weight.shape, padding_idx=padding_idx, norm_type=norm_type,
                    scale_grad_by_freq=scale_grad_by_freq, dtype=weight.dtype)
-    return record(LayerNode("EmbeddingBackward0", layer), indices, weight)
+    return record(LayerNode(REGISTRY[Embedding].node, layer), indices, weight)

@@ -1,13 +1,13 @@
-"""Seeing the graph, and checking gradients against it.
+"""Seeing the graph, and comparing a gradient by hand with the one it gives.
 
 ``graph(loss)`` returns the recorded graph below a tensor; printed, it is a
 tree of PyTorch's ``grad_fn`` names from the output down to the leaves, and
 ``to_dot()`` writes it as Graphviz DOT text.  ``cmp(name, manual, tensor)``
 is Andrej Karpathy's makemore check: is a gradient you computed by hand
 exactly, or only approximately, the one autograd put in ``tensor.grad``?
-``gradcheck(function, *inputs)`` checks the gradients autograd computes for
-any function of tensors against central differences, as
-``torch.autograd.gradcheck`` does.
+(``manualnet.testing.gradcheck.check_function`` checks the gradients autograd
+computes for any function of tensors against central differences, as
+``torch.autograd.gradcheck`` does.)
 
 Derivation: derivations/autograd.md
 """
@@ -16,11 +16,10 @@ from collections import namedtuple
 
 import numpy as np
 
-from manualnet.testing.gradcheck import ATOL, EPS, RTOL, GradcheckError, GradcheckReport, compare_arrays, numerical_gradient, random_upstream
 from manualnet.models.mlp import MLP
 from .engine import AccumulateGrad, topological_order
 from .functional import linear, log_softmax, nll_loss, relu
-from .tensor import ParameterTensor, Tensor
+from .parameter_tensor import ParameterTensor
 
 Comparison = namedtuple("Comparison", ["name", "exact", "approximate", "maxdiff"])
 
@@ -129,39 +128,3 @@ def cmp(name, manual, tensor):
     maxdiff = float(np.max(np.abs(manual - reference), initial=0.0))
     print(f"{name:15s} | exact: {str(exact):5s} | approximate: {str(approximate):5s} | maxdiff: {maxdiff}")
     return Comparison(name, exact, approximate, maxdiff)
-
-
-def gradcheck(function, *inputs, rng=0, eps=EPS, atol=ATOL, rtol=RTOL, raise_on_failure=True):
-    """Check autograd's gradients of ``function(*inputs)`` against central differences, in float64.
-
-    Every floating-point array among ``inputs`` becomes a leaf Tensor that
-    requires grad; anything else (labels, a mask) is passed as it is.  The
-    output meets a random upstream gradient R drawn from ``rng``:
-    ``output.backward(R)`` must give dL/d(input) for L = Σ R ⊙ output.
-    Returns a GradcheckReport; raises GradcheckError on failure.
-    """
-    arrays = [value.astype(np.float64) if _differentiable(value) else value for value in inputs]
-    leaves = [Tensor(value, requires_grad=True) if _differentiable(value) else value for value in arrays]
-    output = function(*leaves)
-    if not isinstance(output, Tensor) or not output.requires_grad:
-        raise TypeError(f"gradcheck: expected the function to return a Tensor that requires grad, got {output!r}")
-    R = random_upstream(rng, output.shape, avoid=arrays)         # never x itself (x.T @ x hides a transpose)
-    output.backward(R)
-
-    def loss_at(_):
-        return np.sum(R * function(*(Tensor._wrap(v) if _differentiable(v) else v for v in arrays)).data)
-
-    differentiated = [index for index, value in enumerate(arrays) if _differentiable(value)]
-    reports = [
-        compare_arrays("input" if len(differentiated) == 1 else f"input {index}", leaves[index].grad.data,
-                       numerical_gradient(loss_at, arrays[index], eps), atol, rtol)
-        for index in differentiated
-    ]
-    report = GradcheckReport(getattr(function, "__name__", "function"), reports, atol, rtol, eps)
-    if raise_on_failure and not report.passed:
-        raise GradcheckError(report)
-    return report
-
-
-def _differentiable(value):
-    return isinstance(value, np.ndarray) and value.dtype.kind == "f"

@@ -100,6 +100,8 @@ class PowBackward0(Node):
 
     def backward(self, grad):
         p = self.exponent
+        if p == 0:                     # a⁰ = 1 is flat everywhere, a = 0 too, where p·aᵖ⁻¹ would be 0·∞ = NaN
+            return (np.zeros_like(grad),)
         return (grad * (p * self.a ** (p - 1)),)                       # eq. (21)
 
 
@@ -138,6 +140,22 @@ class MatmulBackward(Node):
         da = (g_matrix @ b_matrix.T).reshape(a.shape) if self.needs_input_grad[0] else None   # eq. (23)
         db = (a_matrix.T @ g_matrix).reshape(b.shape) if self.needs_input_grad[1] else None   # eq. (23)
         return da, db
+
+
+def reduction_dims(what, shape, dim, keepdim, axis, keepdims):
+    """``sum``/``mean``'s arguments as (the sorted axes, or None for all; keepdim); ``axis``/``keepdims`` are NumPy's names."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{what}: give dim or axis (its NumPy name), not both")
+        dim = axis
+    keepdim = keepdim if keepdims is None else keepdims
+    if dim is None:
+        return None, bool(keepdim)
+    ndim = len(shape)
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if not all(isinstance(d, (int, np.integer)) and -ndim <= d < ndim for d in dims):
+        raise ValueError(f"{what}: dim {dim!r} is out of range for a tensor of shape {shape}")
+    return tuple(sorted(int(d) % ndim for d in dims)), bool(keepdim)
 
 
 class _Reduction(Node):
@@ -219,11 +237,20 @@ class IndexBackward(Node):
 
     ``grad_x[index] += G`` would be wrong for fancy indices with repeats:
     NumPy's buffered assignment keeps only the last of the repeated writes.
+    PyTorch names the node after the index: SelectBackward0 for integers,
+    SliceBackward0 for slices, IndexBackward0 for arrays.
     """
 
-    def __init__(self, index, name):
+    def __init__(self, index):
         super().__init__()
-        self.index, self.node_name = index, name
+        self.index = index
+        parts = index if isinstance(index, tuple) else (index,)
+        if any(isinstance(part, (np.ndarray, list, bool, np.bool_)) for part in parts):
+            self.node_name = "IndexBackward0"
+        elif all(isinstance(part, (int, np.integer)) for part in parts):
+            self.node_name = "SelectBackward0"
+        else:
+            self.node_name = "SliceBackward0"
 
     def forward(self, x):
         self.x_shape, self.x_dtype = x.shape, x.dtype

@@ -13,24 +13,23 @@ added into the Parameter's ``.grad``, so ``mn.optim`` optimizers train it.
 Derivation: derivations/autograd.md
 """
 
-import contextlib
 import numbers
-import threading
 import warnings
 
 import numpy as np
 
 from manualnet._checks import as_float_dtype
 from manualnet._grad_mode import _mode, is_grad_enabled, no_grad  # noqa: F401  (re-exported by autograd)
+from manualnet.nn import Flatten, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from manualnet.nn._version_counter import bump, version
+from manualnet.nn.modules.module import keep_input
 from manualnet.nn.parameter import Parameter
-from . import primitives as P
-from .engine import AccumulateGrad, run_backward
 
-NON_LEAF_GRAD = (
-    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
-    "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
-    "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor."
-)
+from . import primitives as P
+from manualnet.registry import REGISTRY
+
+from .engine import NON_LEAF_GRAD, AccumulateGrad, run_backward
+from .layer_node import LayerNode
 
 
 def record(node, *inputs):
@@ -40,11 +39,15 @@ def record(node, *inputs):
     gradient.  The node is linked into the graph — ``next_functions`` points
     at the node that made each input — only when recording is on and some
     input requires grad; otherwise it is dropped and the result is a plain
-    tensor.
+    tensor.  A node that saves its inputs records each tensor's version,
+    which backward checks; a constant array it saves is a private copy
+    (``keep_input``), since NumPy's in-place changes to it have no version.
     """
-    arrays = [value.data if isinstance(value, Tensor) else value for value in inputs]
-    output = np.asarray(node.forward(*arrays))
     requires_grad = _mode.enabled and any(isinstance(value, Tensor) and value.requires_grad for value in inputs)
+    arrays = [value.data if isinstance(value, Tensor) else
+              keep_input(value) if requires_grad and node.saved and isinstance(value, np.ndarray) else value
+              for value in inputs]
+    output = np.asarray(node.forward(*arrays))
     if not requires_grad:
         return Tensor._wrap(output)
     tensors = [value if isinstance(value, Tensor) else None for value in inputs]
@@ -96,7 +99,6 @@ class Tensor:
         self._requires_grad = False
         self._grad = None
         self._retains_grad = False
-        self._version = 0             # bumped by in-place changes; a node that saved the tensor checks it
         self._accumulator = None      # this leaf's AccumulateGrad node, made on first use
         self.requires_grad = requires_grad
 
@@ -113,6 +115,11 @@ class Tensor:
     @property
     def ndim(self):
         return self.data.ndim
+
+    @property
+    def _version(self):
+        """In-place changes to this tensor's memory, through it or any tensor sharing it (nn/_version_counter.py)."""
+        return version(self.data)
 
     def __len__(self):
         if self.ndim == 0:
@@ -248,6 +255,13 @@ class Tensor:
     def __float__(self):
         return float(self.item())
 
+    def __bool__(self):
+        """The truth of a one-element tensor's value (``if loss < 1e-3:``); more or fewer values are ambiguous."""
+        if self.data.size != 1:
+            many = "no values" if self.data.size == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {many} is ambiguous")
+        return bool(self.data.item())
+
     # -- in place: only where nothing is being recorded -----------------------------
 
     def _in_place(self, ufunc, other):
@@ -259,7 +273,7 @@ class Tensor:
                 "write y = y + ... instead of y += ..."
             )
         ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
-        self._version += 1
+        bump(self.data)               # every tensor over this memory (views, detach(), a Parameter's) sees it
         return self
 
     def __iadd__(self, other):
@@ -277,6 +291,37 @@ class Tensor:
     def zero_(self):
         """Fill with zeros in place (``x.grad.zero_()``); return self."""
         return self._in_place(np.multiply, 0)
+
+    # -- comparisons: element-wise, as PyTorch's; the bool result records nothing ----------
+
+    def _compare(self, ufunc, other):
+        if not isinstance(other, (Tensor, np.ndarray, np.generic, numbers.Number)):
+            return NotImplemented
+        try:
+            return Tensor._wrap(np.asarray(ufunc(self.data, _array(other))))
+        except ValueError:
+            raise ValueError(f"{ufunc.__name__}: cannot broadcast shapes {self.shape} and {np.shape(_array(other))} "
+                             "together") from None
+
+    def __eq__(self, other):
+        return self._compare(np.equal, other)
+
+    def __ne__(self, other):
+        return self._compare(np.not_equal, other)
+
+    def __lt__(self, other):
+        return self._compare(np.less, other)
+
+    def __le__(self, other):
+        return self._compare(np.less_equal, other)
+
+    def __gt__(self, other):
+        return self._compare(np.greater, other)
+
+    def __ge__(self, other):
+        return self._compare(np.greater_equal, other)
+
+    __hash__ = object.__hash__        # == is element-wise, so a tensor hashes by identity, as PyTorch's
 
     # -- arithmetic: primitives.py, with broadcasting -------------------------------
 
@@ -350,28 +395,15 @@ class Tensor:
 
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Σ over ``dim`` (all entries by default).  ``axis``/``keepdims`` are NumPy's names for the same."""
-        dim, keepdim = self._reduction_arguments("sum", dim, keepdim, axis, keepdims)
+        dim, keepdim = P.reduction_dims("sum", self.shape, dim, keepdim, axis, keepdims)
         return record(P.SumBackward(dim, keepdim), self)
 
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """The mean over ``dim`` (all entries by default).  ``axis``/``keepdims`` are NumPy's names for the same."""
-        dim, keepdim = self._reduction_arguments("mean", dim, keepdim, axis, keepdims)
+        dim, keepdim = P.reduction_dims("mean", self.shape, dim, keepdim, axis, keepdims)
         if self.dtype.kind != "f":
             raise TypeError(f"mean: expected a floating-point tensor, got dtype {self.dtype}")
         return record(P.MeanBackward(dim, keepdim), self)
-
-    def _reduction_arguments(self, what, dim, keepdim, axis, keepdims):
-        if axis is not None:
-            if dim is not None:
-                raise TypeError(f"{what}: give dim or axis (its NumPy name), not both")
-            dim = axis
-        keepdim = keepdim if keepdims is None else keepdims
-        if dim is None:
-            return None, bool(keepdim)
-        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-        if not all(isinstance(d, (int, np.integer)) and -self.ndim <= d < self.ndim for d in dims):
-            raise ValueError(f"{what}: dim {dim!r} is out of range for a tensor of shape {self.shape}")
-        return tuple(sorted(int(d) % self.ndim for d in dims)), bool(keepdim)
 
     def reshape(self, *shape):
         """The same entries in a new shape (one size may be -1)."""
@@ -402,9 +434,9 @@ class Tensor:
         return record(P.PermuteBackward0(axes, name="TransposeBackward0"), self)
 
     def __getitem__(self, index):
-        index = _plain_index(index)
+        index = tuple(_array(part) for part in index) if isinstance(index, tuple) else _array(index)  # NumPy's index
         try:
-            return record(P.IndexBackward(index, _index_node_name(index)), self)
+            return record(P.IndexBackward(index), self)
         except IndexError as error:
             raise IndexError(f"{self.describe()}[...]: {error}") from None
 
@@ -416,30 +448,32 @@ class Tensor:
     def log(self):
         return record(P.LogBackward0(), self)
 
+    # Each through its layer's own forward and backward (layer_node.py); autograd.functional calls these.
+
     def relu(self):
-        return functional.relu(self)
+        return record(LayerNode(REGISTRY[ReLU].node, ReLU()), self)
 
     def sigmoid(self):
-        return functional.sigmoid(self)
+        return record(LayerNode(REGISTRY[Sigmoid].node, Sigmoid()), self)
 
     def tanh(self):
-        return functional.tanh(self)
+        return record(LayerNode(REGISTRY[Tanh].node, Tanh()), self)
 
     def softmax(self, dim):
-        return functional.softmax(self, dim)
+        return record(LayerNode(REGISTRY[Softmax].node, Softmax(dim)), self)
 
     def log_softmax(self, dim):
-        return functional.log_softmax(self, dim)
+        return record(LayerNode(REGISTRY[LogSoftmax].node, LogSoftmax(dim)), self)
 
     def flatten(self, start_dim=0, end_dim=-1):
-        return functional.flatten(self, start_dim, end_dim)
+        return record(LayerNode(REGISTRY[Flatten].node, Flatten(start_dim, end_dim)), self)
 
     # -- printing ---------------------------------------------------------------------------
 
     def describe(self):
         """A one-line name for messages: 'Tensor(shape=(4, 3), dtype=float64, grad_fn=MulBackward0)'."""
         extra = f", grad_fn={self.grad_fn.name()}" if self.grad_fn else (", requires_grad=True" if self.requires_grad else "")
-        return f"Tensor(shape={self.shape}, dtype={self.dtype}{extra})"
+        return f"{type(self).__name__}(shape={self.shape}, dtype={self.dtype}{extra})"
 
     def __repr__(self):
         """PyTorch's layout, NumPy's numbers: tensor([1., 2.], dtype=float64, grad_fn=<MulBackward0>)."""
@@ -454,65 +488,6 @@ class Tensor:
         return f"tensor({', '.join([text, *extras])})"
 
 
-class ParameterTensor(Tensor):
-    """A leaf Tensor that IS a manualnet Parameter: ``.data`` is ``p.data``, backward adds into ``p.grad``.
-
-    This is how the recorded graph and the manual chain share weights: build
-    tensors over a model's Parameters, run the forward with autograd
-    operations, call ``loss.backward()``, and ``mn.optim`` steps the same
-    Parameters as it would after ``model.backward(...)``.  ``.grad`` is a
-    Tensor over ``p.grad`` (never None: a Parameter's gradient is an array of
-    zeros until backward adds to it), so ``optimizer.zero_grad()`` clears it.
-    """
-
-    def __init__(self, parameter):
-        if not isinstance(parameter, Parameter):
-            raise TypeError(f"ParameterTensor: expected a manualnet Parameter, got {type(parameter).__name__}")
-        self.parameter = parameter
-        self._init(None, requires_grad=True, grad_fn=None)
-
-    @property
-    def data(self):
-        return self.parameter.data
-
-    @data.setter
-    def data(self, value):
-        if value is not None:                          # _init's placeholder; the Parameter owns the array
-            raise AttributeError("ParameterTensor.data is its Parameter's array: change parameter.data in place")
-
-    @property
-    def grad(self):
-        return Tensor._wrap(self.parameter.grad)
-
-    @grad.setter
-    def grad(self, value):
-        if value is not None:
-            raise TypeError("ParameterTensor.grad is its Parameter's .grad; set it to None to zero it")
-        self.parameter.zero_grad()
-
-    def accumulate_grad(self, grad):
-        self.parameter.grad += grad                    # eq. (33): the Parameter's .grad, in place
-
-
 def _array(value):
     return value.data if isinstance(value, Tensor) else value
 
-
-def _plain_index(index):
-    """The index with any Tensor inside it replaced by its array (NumPy indexes with arrays)."""
-    if isinstance(index, tuple):
-        return tuple(_array(part) for part in index)
-    return _array(index)
-
-
-def _index_node_name(index):
-    """PyTorch's node: SelectBackward0 for integers, SliceBackward0 for slices, IndexBackward0 for arrays."""
-    parts = index if isinstance(index, tuple) else (index,)
-    if any(isinstance(part, (np.ndarray, list, bool, np.bool_)) for part in parts):
-        return "IndexBackward0"
-    if all(isinstance(part, (int, np.integer)) for part in parts):
-        return "SelectBackward0"
-    return "SliceBackward0"
-
-
-from . import functional  # noqa: E402  (functional builds on Tensor, defined above)

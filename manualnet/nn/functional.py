@@ -12,7 +12,10 @@ from manualnet._grad_mode import no_grad
 
 from .modules.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .modules.conv import Conv1d, Conv2d
+from .modules.linear import Linear
+from .modules.loss import BCELoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .modules.pooling import AvgPool2d, MaxPool2d
+from .utils.init import from_arrays
 
 
 def relu(input):
@@ -45,10 +48,44 @@ def log_softmax(input, dim=None):
     return _forward(LogSoftmax(dim), input)
 
 
-def _forward(layer, input):
+def linear(input, weight, bias=None):
+    """y = x Wᵀ + b: Linear's forward with the given weight and bias.  Derivation: derivations/linear.md
+
+    Shape: input (*, in_features), weight (out_features, in_features), bias (out_features,) or None.
+    """
+    check_float_array("linear", weight, "weight")
+    check_ndim("linear", weight, (2,), "(out_features, in_features)", "weight")
+    arrays = {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
+    return _forward(from_arrays(Linear, arrays, weight.shape[1], weight.shape[0], bias=bias is not None,
+                                dtype=weight.dtype), input)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """CrossEntropyLoss's forward: log-softmax and negative log-likelihood.  Derivation: derivations/cross_entropy.md"""
+    loss = CrossEntropyLoss(weight=weight, ignore_index=ignore_index, reduction=reduction,
+                            label_smoothing=label_smoothing)
+    return _forward(loss, input, target)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """NLLLoss's forward: −input[n, y_n], weighted and reduced.  Derivation: derivations/nll.md"""
+    return _forward(NLLLoss(weight=weight, ignore_index=ignore_index, reduction=reduction), input, target)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """BCELoss's forward: −[y log p + (1 − y) log(1 − p)], each log clamped at −100.  Derivation: derivations/bce.md"""
+    return _forward(BCELoss(weight=weight, reduction=reduction), input, target)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """MSELoss's forward: (x − y)², reduced.  Derivation: derivations/mse.md"""
+    return _forward(MSELoss(reduction=reduction), input, target)
+
+
+def _forward(layer, *inputs):
     """The layer's forward under no_grad(): a stateless call keeps nothing for a backward."""
     with no_grad():
-        return layer(input)
+        return layer(*inputs)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -109,7 +146,7 @@ def avg_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
 
 
 def _conv_layer(owner, dims, weight, bias, stride, padding, dilation, groups):
-    """A Conv1d/Conv2d whose parameters hold copies of ``weight`` and ``bias``; its sizes read from weight's shape."""
+    """A Conv1d/Conv2d whose Parameters are ``weight`` and ``bias`` themselves; its sizes read from weight's shape."""
     check_float_array(owner, weight, "weight")
     layout = "(out_channels, in_channels/groups, kH, kW)" if dims == 2 else "(out_channels, in_channels/groups, k)"
     check_ndim(owner, weight, (2 + dims,), layout, "weight")
@@ -117,13 +154,9 @@ def _conv_layer(owner, dims, weight, bias, stride, padding, dilation, groups):
     if bias is not None:
         check_float_array(owner, bias, "bias")
         check_shape(owner, bias, (len(weight),), "bias", hint=" (one per output channel: weight.shape[0])")
-    layer_class = Conv2d if dims == 2 else Conv1d
-    layer = layer_class(weight.shape[1] * groups, weight.shape[0], weight.shape[2:], stride, padding, dilation,
-                        groups, bias=bias is not None, dtype=weight.dtype, rng=0)
-    layer.weight.data[...] = weight
-    if bias is not None:
-        layer.bias.data[...] = bias
-    return layer
+    arrays = {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
+    return from_arrays(Conv2d if dims == 2 else Conv1d, arrays, weight.shape[1] * groups, weight.shape[0],
+                       weight.shape[2:], stride, padding, dilation, groups, bias=bias is not None, dtype=weight.dtype)
 
 
 def _conv_backward(layer, grad_output, input):

@@ -1,7 +1,8 @@
 """Weight initialisation, in place, with PyTorch's fan and gain rules (``torch.nn.init``).
 
 Every function takes a Parameter (or a float ndarray), overwrites its values in
-place and returns it.  Randomness comes only from the ``rng`` argument: a
+place (counting the change, as every in-place update manualnet makes:
+nn/_version_counter.py) and returns it.  Randomness comes only from the ``rng`` argument: a
 ``numpy.random.Generator``, an int seed, or None for fresh entropy.  Nothing
 here touches a global seed.
 
@@ -12,17 +13,37 @@ Var(W) = gain² / fan so the variance survives a ReLU (gain √2); Xavier
 balance the forward and the backward pass.
 """
 
+import contextlib
 import math
+import threading
 import warnings
 
 import numpy as np
 
-from manualnet.nn.parameter import Parameter
 from manualnet._rng import as_generator
+from manualnet.nn._version_counter import bump
+from manualnet.nn.parameter import Parameter
 
 # The names torch.nn.init.calculate_gain accepts (it has no "identity", though its docs list one).
 _GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
 _CONV_NAMES = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+
+
+class _Drawing(threading.local):
+    skipped = False         # True while nn.utils.skip_init builds a module: its values come from elsewhere
+
+
+_drawing = _Drawing()
+
+
+@contextlib.contextmanager
+def values_skipped():
+    """Inside, every fill below leaves its tensor as it is: ``nn.utils.skip_init``'s way of drawing nothing."""
+    previous, _drawing.skipped = _drawing.skipped, True
+    try:
+        yield
+    finally:
+        _drawing.skipped = previous
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -82,24 +103,33 @@ def _is_empty(tensor, owner):
 def uniform_(tensor, a=0.0, b=1.0, rng=None):
     """Fill with values drawn from U(a, b)."""
     array = _values(tensor, "uniform_")
+    if _drawing.skipped:
+        return tensor
     if not a <= b:
         raise ValueError(f"init.uniform_: expected a <= b for the range [a, b), got a={a!r}, b={b!r}")
     array[...] = as_generator(rng).uniform(a, b, size=array.shape)
+    bump(array)
     return tensor
 
 
 def normal_(tensor, mean=0.0, std=1.0, rng=None):
     """Fill with values drawn from N(mean, std²)."""
     array = _values(tensor, "normal_")
+    if _drawing.skipped:
+        return tensor
     if not std >= 0:
         raise ValueError(f"init.normal_: expected std >= 0, got {std!r}")
     array[...] = as_generator(rng).normal(mean, std, size=array.shape)
+    bump(array)
     return tensor
 
 
 def constant_(tensor, val):
     """Fill with ``val``."""
-    _values(tensor, "constant_")[...] = val
+    array = _values(tensor, "constant_")
+    if not _drawing.skipped:
+        array[...] = val
+        bump(array)
     return tensor
 
 

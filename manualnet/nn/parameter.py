@@ -10,6 +10,7 @@ Derivation of why gradients add up: derivations/backprop.md
 import numpy as np
 
 from manualnet._checks import as_float_dtype
+from manualnet.nn._version_counter import bump, counts, memory_of, version
 
 
 class Parameter:
@@ -18,6 +19,13 @@ class Parameter:
     Shape: ``.grad`` always has the shape and dtype of ``.data``.  PyTorch sets
     ``.grad`` to None until the first backward; we keep an array of zeros so its
     shape is always visible.
+
+    ``_version`` counts the changes made to the values since the Parameter
+    was made (nn/_version_counter.py): an in-place update manualnet makes
+    (an optimizer step, ``load_state_dict``, an init) and every assignment
+    to ``.data`` — ``p.data -= lr * p.grad`` assigns the array back after
+    NumPy changed it, ``p.data = new_values`` replaces it.  A layer whose
+    backward reads a Parameter checks it is at the version forward saw.
     """
 
     def __init__(self, data, dtype=None):
@@ -27,8 +35,31 @@ class Parameter:
                 f"Parameter: expected floating-point data (float32 or float64), got {values.dtype}; "
                 "only floating-point values can have a gradient"
             )
-        self.data = values.astype(as_float_dtype(values.dtype, "Parameter"), copy=False)
-        self.grad = np.zeros_like(self.data)
+        self._data = values.astype(as_float_dtype(values.dtype, "Parameter"), copy=False)
+        self._memory = memory_of(self._data)
+        self._version_offset = 0          # the versions counted before .data was last replaced
+        self.grad = np.zeros_like(self._data)
+
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, values):
+        if values is self._data:          # `p.data -= step`: NumPy changed the array in place, Python assigns it back
+            bump(values)
+        else:                             # new values: the version moves on from where the old array's was
+            self._version_offset = self._version + 1 - version(values)
+            self._data, self._memory = values, memory_of(values)
+
+    @property
+    def _version(self):
+        return self._version_offset + counts.get(self._memory, 0)
+
+    def __setstate__(self, state):
+        """copy.deepcopy: the copy's ``.data`` is memory of its own, with a count of its own."""
+        self.__dict__.update(state)
+        self._memory = memory_of(self._data)
 
     @property
     def shape(self):
@@ -49,7 +80,8 @@ class Parameter:
     def astype(self, dtype):
         """Convert ``.data`` and ``.grad`` to float32 or float64 in place; return self."""
         dtype = as_float_dtype(dtype, "Parameter.astype")
-        self.data = self.data.astype(dtype, copy=False)
+        if dtype != self.dtype:
+            self.data = self.data.astype(dtype)
         self.grad = self.grad.astype(dtype, copy=False)
         return self
 

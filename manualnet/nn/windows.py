@@ -127,7 +127,8 @@ def im2col(padded, kernel, stride, dilation, groups=1):
     """
     view = windows(padded, kernel, stride, dilation)               # (N, C, kH, kW, Ho, Wo)
     columns = view.transpose(1, 2, 3, 0, 4, 5).copy()              # (C, kH, kW, N, Ho, Wo)
-    return columns.reshape(groups, -1, columns[0, 0, 0].size)
+    channels, kernel_h, kernel_w, batch, out_h, out_w = columns.shape    # every size given: N may be 0
+    return columns.reshape(groups, channels // groups * kernel_h * kernel_w, batch * out_h * out_w)
 
 
 def col2im(d_columns, padded_shape, kernel, stride, dilation):

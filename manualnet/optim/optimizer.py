@@ -381,7 +381,7 @@ def _copy(value):
     return value.copy() if isinstance(value, np.ndarray) else value
 
 
-# == issue 13: RMSprop, Adagrad, and the options every optimizer shares with torch.optim ==========
+# == RMSprop, Adagrad, and the options every optimizer shares with torch.optim ==========
 
 # The keys a learning-rate scheduler (manualnet.optim.lr_scheduler, as torch's)
 # writes into each parameter group, kept in its state dict beside the options.

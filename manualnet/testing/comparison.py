@@ -39,7 +39,8 @@ from manualnet.testing.gradcheck import as_float64, input_names, leaves, map_str
 from manualnet.nn.modules.module import Module
 from manualnet.testing.reports import ATOL, RTOL, ArraysReport, Side, compare_arrays, format_table, wrap
 from manualnet._rng import as_generator
-from .diagnoses import Evidence, diagnose, diagnose_shape
+from .diagnoses import (REPRODUCED, Candidate, Evidence, describe_all, diagnose, diagnose_shape,
+                        name_mistakes)
 from manualnet.testing.bugzoo.mistaken import mistaken_runs
 
 MINE = Side("mine", "your module produced it: look for 0/0, inf - inf, log(0) or an overflow in it")
@@ -68,6 +69,9 @@ class ComparisonReport(ArraysReport):
     reference: str = ""
     notes: list = field(default_factory=list)
     diagnoses: list = field(default_factory=list)
+    accumulates: bool = True        # the modules have parameters, whose .grad must sum both passes
+    suspects: list = field(default_factory=list)    # with a MistakeTable: the first lines that can explain
+                                                    # the failing rows no diagnosis names (Chain.first_suspects)
 
     @property
     def gradients(self):
@@ -79,24 +83,27 @@ class ComparisonReport(ArraysReport):
 
     def __str__(self):
         verdict = "passed" if self.passed else "FAILED"
+        passes = "; 2 passes, no zero_grad between: each .grad sums both" if self.accumulates else ""
         lines = [
             f"compare {self.label} with {self.reference}: {verdict}",
-            f"(float64, |mine - reference| <= {self.atol:g} + {self.rtol:g}*|reference|; "
-            "2 passes, no zero_grad between: each .grad sums both)",
+            f"(float64, |mine - reference| <= {self.atol:g} + {self.rtol:g}*|reference|{passes})",
             *format_table(("compared", "shape", "max abs err", "max rel err", "worst index", "mine", "reference",
                            "status"), [(*a.cells(), a.status) for a in self.arrays]),
         ]
         lines += [wrap(f"note: {note}") for note in self.notes]
         lines += self.explanations()
-        lines += [wrap(f"diagnosis: {diagnosis}") for diagnosis in self.diagnoses]
+        lines += [wrap(f"diagnosis: {line}") for line in describe_all(self.diagnoses)]
         return "\n".join(lines)
 
 
-def compare_modules(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None):
+def compare_modules(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None, mistakes=None):
     """Run ``mine`` and ``reference`` on the same inputs and upstream gradients; report every difference.
 
     Returns a ComparisonReport (``.passed``, one row per array, ``.diagnoses``).
     ``rng`` (Generator, int seed or None) draws the upstream gradients.
+    ``mistakes``, a ``manualnet.testing.chain.MistakeTable`` for the
+    reference's layer, adds its named mistakes (tried first, in its words)
+    and the lines of its chain that the diagnoses cite.
     """
     if not inputs:
         raise TypeError("compare_modules: give at least one input array")
@@ -108,12 +115,12 @@ def compare_modules(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None):
                              "compare on finite inputs")
     mine, reference = _float64_copy(mine, "mine"), _float64_copy(reference, "reference")
     pairs = _give_reference_parameters(mine, reference, inputs)
-    return _run_and_compare(mine, reference, inputs, pairs, atol, rtol, as_generator(rng))
+    return _run_and_compare(mine, reference, inputs, pairs, atol, rtol, as_generator(rng), mistakes)
 
 
-def assert_modules_match(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None):
+def assert_modules_match(mine, reference, *inputs, atol=ATOL, rtol=RTOL, rng=None, mistakes=None):
     """``compare_modules``, raising MismatchError (an AssertionError) with the report when any row fails."""
-    report = compare_modules(mine, reference, *inputs, atol=atol, rtol=rtol, rng=rng)
+    report = compare_modules(mine, reference, *inputs, atol=atol, rtol=rtol, rng=rng, mistakes=mistakes)
     if not report.passed:
         raise MismatchError(report)
     return report
@@ -274,23 +281,24 @@ def _notes(pairs):
 
 # -- running both and comparing -------------------------------------------------
 
-def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
+def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng, table):
     """Two passes of forward and backward through both; one row per compared array.
 
     Each module gets its own copy of every input and upstream gradient: one
     that changes an array in place cannot change what the other one sees.
     """
-    report = ComparisonReport(_describe(mine), [], atol, rtol, reference=_describe(reference), notes=_notes(pairs))
+    report = ComparisonReport(_describe(mine), [], atol, rtol, reference=_describe(reference), notes=_notes(pairs),
+                              accumulates=bool(pairs))
     first_input = np.asarray(inputs[0])
     evidence = dict(atol=atol, rtol=rtol, batch_size=len(first_input) if first_input.ndim else 1,
                     elements=first_input.size, dropout_p=reference.p if isinstance(reference, Dropout) else None)
-    failing = []                                 # (name, mine, reference, evidence) of each failing row
+    rows = {}                                    # row name -> _Row, in report order
     _zero_grads(mine)
     _zero_grads(reference)
 
     outputs = mine.forward(*_fresh(inputs)), reference.forward(*_fresh(inputs))
-    if not _add_output_rows(report, *outputs, evidence, failing):
-        _diagnose(report, failing, {})
+    if not _add_output_rows(report, *outputs, evidence, rows):
+        _diagnose(report, rows, [])
         return report                            # no common upstream gradient fits both outputs
     first = _upstream(outputs[1], rng, inputs)
     input_grads = [_copy(mine.backward(_copy(first))), _copy(reference.backward(_copy(first)))]
@@ -301,64 +309,96 @@ def _run_and_compare(mine, reference, inputs, pairs, atol, rtol, rng):
     mine.backward(_copy(second))
     reference.backward(_copy(second))
 
-    input_evidence = evidence if isinstance(outputs[1], tuple) else dict(evidence, upstream=first, output=outputs[1])
+    scalar = first if isinstance(first, float) else None     # a loss's g: it scales every row
+    input_evidence = (dict(evidence, upstream=scalar) if isinstance(outputs[1], tuple) else
+                      dict(evidence, upstream=first, output=outputs[1]))
     for name, mine_grad, reference_grad in _input_gradient_rows(reference, inputs, *input_grads):
-        _add_row(report, name, mine_grad, reference_grad, input_evidence, failing)
+        _add_row(report, name, mine_grad, reference_grad, input_evidence, rows)
     for pair, first_grad in zip(pairs, first_grads):
         mine_grad, reference_grad = _copy(pair.mine.grad), np.asarray(pair.reference.grad, dtype=np.float64)
         if pair.transposed and np.ndim(mine_grad) == 2:
             mine_grad = mine_grad.T
         _add_row(report, f"{pair.reference_name}.grad", mine_grad, reference_grad,
-                 dict(evidence, last_pass=reference_grad - first_grad), failing)
-    if failing:
-        _diagnose(report, failing, _mistaken_rows(reference, inputs, outputs[0], (first, second)))
+                 dict(evidence, upstream=scalar, last_pass=reference_grad - first_grad), rows)
+    if any(row.failed for row in rows.values()):
+        upstreams = (first, second)
+        chain = table.chain if table is not None else None
+        _diagnose(report, rows, _candidates(table, reference, inputs, outputs[0], upstreams), chain)
+        unnamed = [name for name, row in rows.items() if row.failed and not report.diagnosed(name)]
+        if chain is not None and unnamed:
+            passing = [name for name, row in rows.items() if not row.failed and name != "output"]
+            report.suspects = chain.first_suspects(reference, _fresh(inputs), first, unnamed, passing)
     return report
 
 
-def _add_row(report, name, mine, reference, evidence, failing):
-    """Compare one array; a failing row goes to ``failing`` for diagnosis.  False when mine is no array of the
-    reference's shape."""
+@dataclass
+class _Row:
+    """One compared array, kept for the diagnosis: mine (None if not an array of numbers), the reference's, and
+    what failed."""
+
+    mine: object
+    reference: object
+    evidence: dict
+    failed: bool                # the row failed on its numbers, or on its shape
+    wrong_shape: bool = False
+
+
+def _add_row(report, name, mine, reference, evidence, rows):
+    """Compare one array and keep it for the diagnosis.  False when mine is no array of the reference's shape."""
     row = compare_arrays(name, mine, reference, report.atol, report.rtol, sides=(MINE, REFERENCE))
     report.arrays.append(row)
     mine_array, reference = _numbers(mine), _numbers(reference)
     if reference is None:
         return False                             # the row's problem says what the reference gave
-    if mine is None or (mine_array is not None and mine_array.shape != reference.shape):
-        report.diagnoses.append(diagnose_shape(name, mine_array, reference, report.atol, report.rtol))
-        return False
-    if mine_array is None:
+    wrong_shape = mine is None or (mine_array is not None and mine_array.shape != reference.shape)
+    if mine_array is None and not wrong_shape:
         return False                             # object or complex values: the row's problem says so
-    if not row.passed and not row.problem:
-        failing.append((name, mine_array, reference, evidence))
-    return True
+    not_finite = mine_array is not None and mine_array.shape == reference.shape and not np.isfinite(mine_array).all()
+    rows[name] = _Row(mine_array, reference, evidence, wrong_shape=wrong_shape,
+                      failed=wrong_shape or (not row.passed and (not row.problem or not_finite)))
+    return not wrong_shape
 
 
-def _diagnose(report, failing, mistaken):
-    """Name the mistake behind each failing row, where the numbers show one."""
-    for name, mine, reference, evidence in failing:
-        row_mistaken = {mistake: rows[name] for mistake, rows in mistaken.items() if name in rows}
-        diagnosis = diagnose(name, Evidence(mine, reference, **evidence, mistaken=row_mistaken))
+def _diagnose(report, rows, candidates, chain=None):
+    """Name the mistake behind each failing row: a reproduced mistake first, then a relation of the numbers."""
+    compared = {name: (row.mine, row.reference) for name, row in rows.items()}
+    failing = [name for name, row in rows.items() if row.failed]
+    named, left = name_mistakes(compared, failing, candidates, report.atol, report.rtol)
+    report.diagnoses += named
+    for name in left:
+        row = rows[name]
+        if row.wrong_shape:
+            report.diagnoses.append(diagnose_shape(name, row.mine, row.reference, report.atol, report.rtol))
+            continue
+        if not np.isfinite(row.mine).all():
+            continue                             # its problem says where the NaN or the infinity is
+        words = chain.words(name) if chain is not None else None
+        diagnosis = diagnose(name, Evidence(row.mine, row.reference, **row.evidence, words=words))
         if diagnosis:
             report.diagnoses.append(diagnosis)
+    order = list(rows)
+    report.diagnoses.sort(key=lambda diagnosis: order.index(diagnosis.array))
 
 
-def _mistaken_rows(reference, inputs, mine_output, upstreams):
-    """{mistake: {row name: (the reference's value of that row when it makes the mistake, detail)}}.
-
-    ``manualnet.testing.mistaken`` re-runs a copy of the reference the way a
-    classic mistake would, with the same inputs and upstream gradients; a
-    failing row equal to one of those values is that mistake.
-    """
-    found = {}
-    for mistake, run in mistaken_runs(reference, _fresh(inputs), mine_output, upstreams).items():
-        rows = {}
+def _candidates(table, reference, inputs, mine_output, upstreams):
+    """The mistakes that could explain this comparison, each with the rows it gives: the table's own (in its words)
+    first, then those ``bugzoo.mistaken`` reproduces for any layer of the reference's kind."""
+    found = []
+    if table is not None:
+        for mistake in table.mistakes:
+            for detail, values in mistake.reproductions(table.chain, reference, _fresh(inputs), upstreams):
+                says = mistake.says(detail)
+                found.append(Candidate(mistake.name, says, values, why=mistake.why))
+    for name, run in mistaken_runs(reference, _fresh(inputs), mine_output, upstreams).items():
+        values = {}
         if run.output is not None:
-            rows.update(_output_leaves(run.output))
+            values.update(_output_leaves(run.output))
         if run.input_grads is not None:
-            rows.update(_input_gradient_leaves(reference, inputs, run.input_grads))
-        rows.update({f"{name}.grad": grad for name, grad in run.parameter_grads.items()})
-        found[mistake] = {row: (np.asarray(value, dtype=np.float64), run.detail)
-                          for row, value in rows.items() if value is not None}
+            values.update(_input_gradient_leaves(reference, inputs, run.input_grads))
+        values.update({f"{parameter}.grad": grad for parameter, grad in run.parameter_grads.items()})
+        says = REPRODUCED[name] + (f" ({run.detail})" if run.detail else "")
+        found.append(Candidate(name, says, {row: np.asarray(value, dtype=np.float64)
+                                             for row, value in values.items() if value is not None}))
     return found
 
 
@@ -402,12 +442,12 @@ def _output_leaves(output):
     return [("output" + "".join(f"[{index}]" for index in path), array) for path, array in leaves(output)]
 
 
-def _add_output_rows(report, mine, reference, evidence, failing):
+def _add_output_rows(report, mine, reference, evidence, rows):
     """One row per output array of the reference; False if any shape differs."""
     mine_leaves = dict(_output_leaves(mine)) if isinstance(mine, tuple) == isinstance(reference, tuple) else {}
     fits = True
     for name, array in _output_leaves(reference):
-        fits = _add_row(report, name, mine_leaves.get(name), array, evidence, failing) and fits
+        fits = _add_row(report, name, mine_leaves.get(name), array, evidence, rows) and fits
     return fits
 
 

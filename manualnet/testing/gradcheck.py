@@ -37,13 +37,14 @@ import warnings
 
 import numpy as np
 
-from manualnet.nn.modules.module import Module
-from manualnet.testing.reports import ATOL, EPS, RTOL, GradcheckReport, compare_arrays
+from manualnet import autograd
 from manualnet._rng import as_generator
+from manualnet.nn.modules.module import Module
+from manualnet.registry import KINK_MARGIN  # noqa: F401  (inputs this far from a kink: no step of eq. (3) crosses it)
+from manualnet.testing.reports import ATOL, EPS, RTOL, GradcheckReport, compare_arrays
 
 EPS_MIN = float(np.finfo(np.float64).eps)     # 2⁻⁵²: any smaller and x + h can round to x, eq. (11)
 EPS_MAX = 1e-3                                # any larger and the step is no derivative, eq. (2) and (7)
-KINK_MARGIN = 0.01                            # inputs this far from a kink: no step of eq. (3) crosses it
 
 __all__ = ["ATOL", "RTOL", "EPS", "EPS_MIN", "EPS_MAX", "KINK_MARGIN", "GradcheckError", "GradcheckWarning",
            "GradcheckReport", "numerical_gradient", "check_module", "check_loss", "as_float64", "random_upstream"]
@@ -386,3 +387,40 @@ def check_loss(loss, input, target, grad_output=None, rng=0, eps=EPS, atol=ATOL,
     report = GradcheckReport(loss.describe(), [compare_arrays("input", analytic, numeric, atol, rtol, kinks)],
                              atol, rtol, eps=eps)
     return _finish(report, raise_on_failure)
+
+
+def check_function(function, *inputs, rng=0, eps=EPS, atol=ATOL, rtol=RTOL, raise_on_failure=True):
+    """Check autograd's gradients of ``function(*inputs)`` against central differences, in float64.
+
+    Every floating-point array among ``inputs`` becomes a leaf Tensor that
+    requires grad; anything else (labels, a mask) is passed as it is.  The
+    output meets a random upstream gradient R drawn from ``rng``:
+    ``output.backward(R)`` must give dL/d(input) for L = Σ R ⊙ output.
+    Returns a GradcheckReport; raises GradcheckError on failure.  ``torch.autograd.gradcheck``'s
+    job for ``manualnet.autograd``.
+    """
+    arrays = [value.astype(np.float64) if _differentiable(value) else value for value in inputs]
+    leaves = [autograd.Tensor(value, requires_grad=True) if _differentiable(value) else value for value in arrays]
+    output = function(*leaves)
+    if not isinstance(output, autograd.Tensor) or not output.requires_grad:
+        raise TypeError(f"check_function: expected the function to return a Tensor that requires grad, got {output!r}")
+    R = random_upstream(rng, output.shape, avoid=arrays)         # never x itself (x.T @ x hides a transpose)
+    output.backward(R)
+
+    def loss_at(_):
+        return np.sum(R * function(*(autograd.Tensor._wrap(v) if _differentiable(v) else v for v in arrays)).data)
+
+    differentiated = [index for index, value in enumerate(arrays) if _differentiable(value)]
+    reports = [
+        compare_arrays("input" if len(differentiated) == 1 else f"input {index}", leaves[index].grad.data,
+                       numerical_gradient(loss_at, arrays[index], eps), atol, rtol)
+        for index in differentiated
+    ]
+    report = GradcheckReport(getattr(function, "__name__", "function"), reports, atol, rtol, eps)
+    if raise_on_failure and not report.passed:
+        raise GradcheckError(report)
+    return report
+
+
+def _differentiable(value):
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f"

@@ -63,6 +63,7 @@ class ArrayReport:
     vacuous: bool         # empty, all excluded, or both sides within ATOL of 0: proves nothing
     passed: bool
     problem: str = ""
+    shown: tuple = ()     # when the two could not be compared: what each side was ("shape (3, 4)", "None")
 
     @property
     def status(self):
@@ -75,7 +76,12 @@ class ArrayReport:
         return "empty" if size == 0 else "all excluded" if self.excluded == size else "all ~0"
 
     def cells(self):
-        """The table cells shared by every report: name, shape, errors, worst index, the two values."""
+        """The table cells shared by every report: name, shape, errors, worst index, the two values.
+
+        Two arrays that could not be compared have no error and no worst entry: their cells say what each was.
+        """
+        if self.shown:
+            return (self.name, str(self.shape), "—", "—", "—", *self.shown)
         return (self.name, str(self.shape), f"{self.max_abs_error:.2e}", f"{self.max_rel_error:.2e}",
                 str(self.worst_index), f"{self.analytic:.6g}", f"{self.numeric:.6g}")
 
@@ -174,7 +180,9 @@ def compare_arrays(name, analytic, numeric, atol=ATOL, rtol=RTOL, kink_signal=No
     """
     problem = _unusable(analytic, numeric, sides)
     if problem:
-        return _failed(name, _shape_of(numeric), problem)
+        failed = _failed(name, _shape_of(numeric), problem)
+        failed.shown = (_what_it_is(analytic), _what_it_is(numeric))
+        return failed
     analytic, numeric = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
     if analytic.size == 0:
         return ArrayReport(name, analytic.shape, 0.0, 0.0, (), math.nan, math.nan, 0, True, True)
@@ -203,6 +211,17 @@ def compare_arrays(name, analytic, numeric, atol=ATOL, rtol=RTOL, kink_signal=No
         vacuous=excluded == error.size or bool(scale.max() <= atol),      # eq. (13)
         passed=not bool((failing & counted).any()),
     )
+
+
+def _what_it_is(value):
+    """A side that cannot be compared, in a table cell: 'None', 'shape (3, 4)', 'complex128', 'list'."""
+    if value is None:
+        return "None"
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return type(value).__name__
+    return f"shape {array.shape}" if array.dtype.kind in "biuf" else str(array.dtype)
 
 
 def _shape_of(value):

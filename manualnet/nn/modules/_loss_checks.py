@@ -33,6 +33,11 @@ def check_class_input(owner, input, target, what, probabilities_allowed=False):
     if input.ndim == 0:
         raise ValueError(f"{name_of(owner)}: expected input of shape (N, C) of {what} (or (C,), or (N, C, d1, ...)), "
                          "got a 0-d array")
+    if owner.weight_dtype_given and owner.weight.dtype != input.dtype:
+        raise TypeError(f"{name_of(owner)}: expected input of the weight's dtype {owner.weight.dtype}, got "
+                        f"{input.dtype}; a dtype mismatch is an error, not a silent cast (PyTorch: expected scalar "
+                        f"type ...): pass weight.astype(np.{input.dtype}), or convert the loss with "
+                        f".astype(np.{input.dtype})")
     check_plain_ndarray(owner, target, "target")
     axis = class_axis(input)
     classes = input.shape[axis]

@@ -20,6 +20,7 @@ from manualnet._checks import (as_float_dtype, check_dtype_matches, check_float_
 from manualnet._rng import as_generator
 from manualnet._threads import threads_for
 from manualnet.nn import init
+from manualnet.nn._version_counter import check_versions, versions
 from manualnet.nn.parameter import Parameter
 
 from .dropout import Dropout
@@ -71,6 +72,8 @@ class _RecurrentBase(Module):
     def _add_weights(self, suffix, input_size, dtype):
         """Register weight_ih{suffix}, weight_hh{suffix} (and the two biases) in PyTorch's order."""
         rows = self.num_gates * self.hidden_size
+        # backward reads the weights again (the biases it does not): their versions are checked there
+        self.backward_reads = (*self.backward_reads, f"weight_ih{suffix}", f"weight_hh{suffix}")
         setattr(self, f"weight_ih{suffix}", Parameter(np.empty((rows, input_size), dtype)))
         setattr(self, f"weight_hh{suffix}", Parameter(np.empty((rows, self.hidden_size), dtype)))
         if self.bias:
@@ -95,7 +98,7 @@ class _RecurrentBase(Module):
     def _project(self, x, W_ih, b_ih, b_hh):
         """x W_ihᵀ + b_ih for every step at once: x (T, N, I) -> (T, N, G·H).  rnn.md eq. (1)."""
         threads_for(x.size * len(W_ih.data))                # BLAS threads by the product's size (_threads.py)
-        xw = (x.reshape(-1, x.shape[-1]) @ W_ih.data.T).reshape(x.shape[:-1] + (-1,))
+        xw = (x.reshape(-1, x.shape[-1]) @ W_ih.data.T).reshape(x.shape[:-1] + (len(W_ih.data),))
         if b_ih is not None:
             xw += b_ih.data
             if self.folds_hidden_bias:
@@ -156,7 +159,7 @@ class _RecurrentBase(Module):
 def _input_grad(d_xw, W_ih):
     """dL/dx_t = δ_t W_ih for every step at once: (T, N, G·H) -> (T, N, I).  rnn.md eq. (7)."""
     threads_for(d_xw.size * W_ih.data.shape[1])
-    return (d_xw.reshape(-1, d_xw.shape[-1]) @ W_ih.data).reshape(d_xw.shape[:-1] + (-1,))
+    return (d_xw.reshape(-1, d_xw.shape[-1]) @ W_ih.data).reshape(d_xw.shape[:-1] + (W_ih.shape[1],))
 
 
 def _add(a, b):
@@ -175,7 +178,7 @@ class _CellBase(_RecurrentBase):
     ``bias_ih``, ``bias_hh`` (G·H,), as PyTorch's cells.
     """
 
-    saved_for_backward = ("trace", "unbatched")
+    saved_for_backward = ("trace", "unbatched", "versions")
 
     def _build(self, owner, input_size, hidden_size, bias, device, dtype, rng):
         dtype = self._init_weights(owner, input_size, hidden_size, bias, device, dtype)
@@ -185,6 +188,7 @@ class _CellBase(_RecurrentBase):
     def forward(self, input, hx=None):
         x, h0, c0 = self._check_input(input, hx)            # batched: (N, input_size), (N, H)
         W_ih, W_hh, b_ih, b_hh = self._weights("")
+        self.versions = versions(self)
         steps = keep_input(x)[None]                          # a sequence of one step: (1, N, input_size)
         trace = self._run(steps, self._project(steps, W_ih, b_ih, b_hh), h0, c0, W_hh, b_hh)
         self.trace, self.unbatched = trace, input.ndim == 1
@@ -197,6 +201,7 @@ class _CellBase(_RecurrentBase):
     def backward(self, grad_output, need_input_grad=True):
         """Take dL/dh' (LSTMCell: (dL/dh', dL/dc')); add the weights' gradients; return (dL/dx, dL/dh) (LSTMCell: (dL/dx, (dL/dh, dL/dc)))."""
         trace = self.trace
+        check_versions(self, self.versions)
         dh_new, dc_new = self._check_grad(grad_output, trace)
         W_ih, W_hh, b_ih, b_hh = self._weights("")
         d_xw, d_hw, dh, dc = self._run_backward(trace, None, dh_new, dc_new, W_hh)
@@ -254,7 +259,7 @@ class _SequenceBase(_RecurrentBase):
     concatenated), through Dropout(p=dropout) in training mode.
     """
 
-    saved_for_backward = ("traces", "unbatched", "dropped")
+    saved_for_backward = ("traces", "unbatched", "dropped", "versions")
 
     def _build(self, owner, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                proj_size, device, dtype, rng):
@@ -287,6 +292,7 @@ class _SequenceBase(_RecurrentBase):
 
     def forward(self, input, hx=None):
         x, h0, c0 = self._check_input(input, hx)             # time-major (T, N, input_size), (L·D, N, H)
+        self.versions = versions(self)
         self.dropped = self.training and self.dropout > 0
         traces, layer_input = [], x
         for layer in range(self.num_layers):
@@ -314,6 +320,7 @@ class _SequenceBase(_RecurrentBase):
         """Backpropagation through time: take dL/doutput (and dL/dh_n, dL/dc_n); add every weight's
         gradient; return (dL/dinput, dL/dh0) (LSTM: (dL/dinput, (dL/dh0, dL/dc0))).  rnn.md eq. (4)–(11)."""
         traces = self.traces
+        check_versions(self, self.versions)
         d_above, dh_n, dc_n = self._check_grad(grad_output, traces)
         hidden, directions = self.hidden_size, self.num_directions
         dh0, dc0 = [None] * len(traces), [None] * len(traces)

@@ -13,6 +13,7 @@ import numpy as np
 
 from manualnet._threads import threads_for
 from manualnet._checks import check_device, check_dtype_matches, check_float_array, check_grad_output, check_positive_int
+from manualnet.nn._version_counter import check_versions, versions
 from manualnet.nn.modules.module import Module, keep_output
 from manualnet.nn.parameter import Parameter, as_float_dtype
 
@@ -40,7 +41,7 @@ class _BatchNorm(Module):
     input_shapes = ""          # the shapes a subclass takes, for messages: "(N, C) or (N, C, L)"
     input_ndims = ()
 
-    saved_for_backward = ("x_hat", "inv_std", "used_batch_statistics")
+    saved_for_backward = ("x_hat", "inv_std", "used_batch_statistics", "versions")
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=np.float32, *, bias=True):
@@ -59,6 +60,7 @@ class _BatchNorm(Module):
         dtype = as_float_dtype(dtype, owner)
         self.dtype = dtype
         self.weight = Parameter(np.ones(self.num_features, dtype)) if affine else None
+        self.backward_reads = ("weight",) if affine else ()     # γ, for dL/dx: checked against forward's version
         self.bias = Parameter(np.zeros(self.num_features, dtype)) if affine and bias else None
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, dtype))
@@ -69,6 +71,7 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         self._check_input(x)
+        self.versions = versions(self)
         if x.size == 0:
             return self._empty_batch(x)
         rows = x.reshape(len(x), self.num_features, -1)                     # (N, C, L): channel c is rows[:, c]
@@ -106,6 +109,7 @@ class _BatchNorm(Module):
     def backward(self, grad_output, need_input_grad=True):
         """Add dL/dγ, dL/dβ to .grad; return dL/dx through the batch mean and variance (or the running ones)."""
         x_hat, inv_std = self.x_hat, self.inv_std
+        check_versions(self, self.versions)
         check_grad_output(self, grad_output, x_hat.shape, x_hat.dtype)
         channel = _channel_shape(x_hat)
         # Σ G and Σ G x̂ serve twice: they are dL/dβ and dL/dγ, and, times γ, the

@@ -10,7 +10,7 @@ height 1, so both run the same forward and backward.
 ``conv2d_naive_forward`` and ``conv2d_naive_backward`` compute the same
 numbers one output entry at a time, with the derivation's index formulas
 written as loops: slow, and meant to be read next to derivations/conv2d.md.
-tests/test_conv.py proves the two implementations equal.
+tests/nn/test_conv.py proves the two implementations equal.
 """
 
 import math
@@ -19,6 +19,7 @@ import numpy as np
 
 from manualnet.nn import init
 from manualnet._checks import check_device, check_dtype_matches, check_float_array, check_grad_output, check_int_tuple, check_positive_int, name_of
+from manualnet.nn._version_counter import check_versions, versions
 from manualnet.nn.modules.module import Module
 from manualnet.nn.parameter import Parameter, as_float_dtype
 from manualnet._rng import as_generator
@@ -40,7 +41,8 @@ class _ConvNd(Module):
     """
 
     spatial_dims = 2
-    saved_for_backward = ("cols", "input_shape")
+    saved_for_backward = ("cols", "input_shape", "versions")
+    backward_reads = ("weight",)                     # for dL/dx: backward checks it is still at forward's version
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=np.float32, rng=None):
@@ -87,18 +89,21 @@ class _ConvNd(Module):
         padded = pad(image, self._padding, self._pad_mode)                        # eq. (2)
         self.cols = im2col(padded, self._kernel, self._stride, self._dilation, self.groups)   # eq. (10)
         self.input_shape = x.shape
+        self.versions = versions(self)                                            # of W, which backward reads again
         threads_for(self.weight.size * self.cols.shape[2])                       # BLAS threads by size (_threads.py)
         y = np.matmul(self._weight_matrices(), self.cols)                        # eq. (11): (g, O/g, N·Ho·Wo)
-        y = y.reshape(self.out_channels, len(x), -1)
+        output_shape = self._output_shape(x.shape)
+        y = y.reshape(self.out_channels, len(x), math.prod(output_shape[2:]))    # sizes given: N may be 0
         if self.bias is not None:
             y += self.bias.data[:, np.newaxis, np.newaxis]                        # eq. (11)
-        return y.transpose(1, 0, 2).reshape(self._output_shape(x.shape))         # (O, N, ·) -> (N, O, ·)
+        return y.transpose(1, 0, 2).reshape(output_shape)                        # (O, N, ·) -> (N, O, ·)
 
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         cols, input_shape = self.cols, self.input_shape
+        check_versions(self, self.versions)
         check_grad_output(self, grad_output, self._output_shape(input_shape), cols.dtype)
-        G = grad_output.reshape(len(grad_output), self.out_channels, -1).transpose(1, 0, 2)   # (O, N, Ho·Wo)
+        G = grad_output.reshape(*grad_output.shape[:2], math.prod(grad_output.shape[2:])).transpose(1, 0, 2)  # (O, N, Ho·Wo)
         G = G.reshape(self.groups, self.out_channels // self.groups, -1)                      # (g, O/g, N·Ho·Wo)
         threads_for(self.weight.size * cols.shape[2])                                         # each product's size
         self.weight.grad += np.matmul(G, cols.transpose(0, 2, 1)).reshape(self.weight.shape)  # eq. (12)

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from manualnet._checks import check_float_array, check_grad_output
+from manualnet._checks import check_dtype_matches, check_float_array, check_grad_output
 from manualnet.nn.modules.module import Module, as_ndarray
 from manualnet._rng import as_generator
 
@@ -32,7 +32,7 @@ class Dropout(Module):
     overwritten here.
     """
 
-    saved_for_backward = ("mask",)
+    saved_for_backward = ("mask", "input_dtype")
 
     def __init__(self, p=0.5, inplace=False, rng=None):
         super().__init__()
@@ -46,6 +46,7 @@ class Dropout(Module):
 
     def forward(self, x, mask=None):
         self._check_input(x, mask)
+        self.input_dtype = x.dtype                   # G must come in it
         if not self.training:
             self.mask = None
             return x                                 # eq. (3)
@@ -59,11 +60,12 @@ class Dropout(Module):
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx = G ⊙ m / (1 − p) after a training forward, G after an evaluation one."""
-        mask = self.mask
+        mask, dtype = self.mask, self.input_dtype
         if mask is None:                             # evaluation: the identity, any shape passes
             check_float_array(self, grad_output, "grad_output")
+            check_dtype_matches(self, grad_output, dtype, "grad_output")
             return grad_output if need_input_grad else None    # eq. (5)
-        check_grad_output(self, grad_output, mask.shape, grad_output.dtype)
+        check_grad_output(self, grad_output, mask.shape, dtype)
         if not need_input_grad:
             return None
         dx = as_ndarray(grad_output * mask)

@@ -13,6 +13,7 @@ from manualnet._checks import (as_float_dtype, check_device, check_dtype_matches
 from manualnet._rng import as_generator
 from manualnet._threads import threads_for
 from manualnet.nn import init
+from manualnet.nn._version_counter import check_versions, versions
 from manualnet.nn.parameter import Parameter
 
 from .module import Module, keep_input
@@ -32,7 +33,8 @@ class Linear(Module):
     be None or "cpu" (NumPy runs on the CPU).
     """
 
-    saved_for_backward = ("x",)
+    saved_for_backward = ("x", "versions")
+    backward_reads = ("weight",)                     # for dL/dx: backward checks it is still at forward's version
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=np.float32, *, rng=None):
         super().__init__()
@@ -55,6 +57,7 @@ class Linear(Module):
     def forward(self, x):
         self._check_input(x)
         self.x = keep_input(x)                       # kept for backward
+        self.versions = versions(self)               # of W, which backward reads again
         # Every leading position is a row: (*, in) as (M, in), one matrix product.
         rows = x.reshape(-1, self.in_features)
         threads_for(rows.shape[0] * self.weight.size)    # BLAS threads by the product's size (_threads.py)
@@ -66,6 +69,7 @@ class Linear(Module):
     def backward(self, grad_output, need_input_grad=True):
         """Take G = dL/dy; add dL/dW, dL/db to the parameters' .grad; return dL/dx."""
         x = self.x
+        check_versions(self, self.versions)
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
         threads_for(G.shape[0] * self.weight.size)                      # each product below is this size

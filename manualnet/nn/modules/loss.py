@@ -87,6 +87,9 @@ class _WeightedLoss(_Loss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
         self._keep_constant("weight", weight, first_positional=True)
+        # A weight array has a dtype of its own, which the input must share (PyTorch's rule for one weight
+        # per class); numbers in a list take the input's.
+        self.weight_dtype_given = self.weight_per_class and isinstance(weight, np.ndarray)
 
     def _keep_constant(self, name, value, first_positional=False):
         """Store an optional constant array (``weight``, ``pos_weight``) as a buffer, or None."""

@@ -15,27 +15,31 @@ definition order, so ``named_parameters()`` and ``state_dict()`` use
 PyTorch's dotted names (``0.weight``, ``lin_1.bias``).
 """
 
+import inspect
 from collections import namedtuple
 
 import numpy as np
 
 from manualnet._checks import as_state_array, check_learning_rate
 from manualnet._grad_mode import _mode
+from manualnet.nn._version_counter import bump, node_input
 from manualnet.nn.parameter import Parameter, as_float_dtype
 
 LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
 
 
 def keep_input(x):
-    """What forward keeps of an input array: x itself if nobody can change it, else a private copy.
+    """What forward keeps of an input array: x itself if nobody can change it unseen, else a private copy.
 
     backward reads what forward kept, so ``lin(x); x *= 0; lin.backward(g)``
     must not see the zeros (PyTorch raises "modified by an inplace
-    operation").  An array that is read-only all the way down to the memory
-    it views — the outputs that layers hand out with ``keep_output`` — can
-    be kept as it is; anything else is copied.
+    operation").  NumPy's ``x *= 0`` tells nobody (nn/_version_counter.py),
+    so x is kept as it is only where no such change can happen: an array
+    read-only all the way down to the memory it views (the outputs layers
+    hand out with ``keep_output``), or the input of an autograd node, whose
+    version the node records and its backward checks.  Anything else is copied.
     """
-    if not _mode.enabled:                  # under no_grad() nothing is kept, so nothing needs guarding
+    if not _mode.enabled or x is node_input.array:    # no_grad() keeps nothing; a node watches its input
         return x
     array = x
     while isinstance(array, np.ndarray):
@@ -72,12 +76,24 @@ class Module:
     """Base class: registers parameters, buffers and children; runs forward on call.
 
     ``saved_for_backward`` names the attributes a layer's forward keeps for
-    its backward (``("x",)`` for Linear).  backward reads them directly,
-    ``x = self.x``; read before any forward ran, one of them raises an error
-    that says to run forward first.
+    its backward (``("x", "versions")`` for Linear).  backward reads them
+    directly, ``x = self.x``; read before any forward ran, one of them raises
+    an error that says to run forward first.  ``backward_reads`` names the
+    Parameters backward reads again (Linear's ``weight``, for dL/dx): forward
+    keeps their versions and backward checks them (nn/_version_counter.py),
+    so an optimizer step in between is PyTorch's "modified by an inplace
+    operation", not a gradient of the stepped weights.
     """
 
     saved_for_backward = ()
+    backward_reads = ()
+
+    def __new__(cls, *args, **kwargs):
+        module = super().__new__(cls)
+        # What the constructor is given: a checkpoint records it, and the testing tools rebuild a
+        # layer as a class with one line changed (the bug zoo's) from the same arguments.
+        object.__setattr__(module, "_constructor_call", (args, kwargs))
+        return module
 
     def __init__(self):
         # object.__setattr__ because our own __setattr__ needs these to exist.
@@ -311,7 +327,29 @@ class Module:
             raise ValueError(f"{owner}.load_state_dict: " + "; ".join(problems))
         for key, value in values.items():
             np.copyto(targets[key], value, casting="unsafe")
+            bump(targets[key])                       # a backward pending on the old values raises
         return LoadResult(missing, unexpected)
+
+    def constructor_arguments(self):
+        """{name: value} of the arguments the constructor was called with (the defaults it used left out).
+
+        ``type(module)(**module.constructor_arguments())`` builds the same
+        configuration (with new initial values; ``load_state_dict`` brings
+        the weights).
+        """
+        args, kwargs = self.__dict__.get("_constructor_call", ((), {}))
+        bound = inspect.signature(type(self)).bind(*args, **kwargs)
+        arguments = {}
+        for name, value in bound.arguments.items():
+            kind = bound.signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                arguments.update(value)
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                raise TypeError(f"{type(self).__name__}.constructor_arguments: the constructor takes *{name}, "
+                                "which cannot be passed by name")
+            else:
+                arguments[name] = value
+        return arguments
 
     # -- printing -----------------------------------------------------------
 

@@ -28,9 +28,12 @@ class _Pool2d(Module):
         self.padding = check_int_tuple(owner, "padding", padding, 2, minimum=0)
         self.dilation = check_int_tuple(owner, "dilation", dilation, 2, minimum=1)
         self.ceil_mode = bool(ceil_mode)
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(f"{owner}: padding should be at most half of kernel_size, got padding={self.padding}, "
-                             f"kernel_size={self.kernel_size} (a window of padding alone would have no input)")
+        spans = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+        if any(2 * p > span for p, span in zip(self.padding, spans)):
+            raise ValueError(f"{owner}: padding should be at most half of the effective kernel size d·(k − 1) + 1 = "
+                             f"{spans}, got padding={self.padding}, kernel_size={self.kernel_size}, "
+                             f"dilation={self.dilation} (PyTorch's rule: a first window of padding alone would "
+                             "have no input)")
 
     def _output_size(self, input_shape):
         """(Ho, Wo): eq. (3) per axis, rounded up with ceil_mode."""
@@ -53,7 +56,7 @@ class _Pool2d(Module):
         the windows of dx)``: each input cell lies in one window at most (stride = kernel, no padding,
         no dilation, as the CNN's pooling), so its gradient is written straight where it was read —
         no zeros to add into, no padding to cut, one pass.  Only the rows and columns past the last
-        window (floor mode) are set to 0 here.  Tested equal to the general path (tests/test_pooling.py)."""
+        window (floor mode) are set to 0 here.  Tested equal to the general path (tests/nn/test_pooling.py)."""
         out_h, out_w = self._output_size(input_shape)
         tiles = (self.stride == self.kernel_size and self.dilation == (1, 1)
                  and self._pads(input_shape) == ((0, 0), (0, 0)))
@@ -66,7 +69,7 @@ class _Pool2d(Module):
 
     def _add_to_input(self, d_windows, input_shape):
         """dL/dx from every window's gradient d_windows (N, C, kH, kW, Ho, Wo): added back where each window
-        read, overlapping windows adding up, and the padding's share dropped, eq. (5)."""
+        read, overlapping windows adding up, and the padding's share dropped, eq. (7)."""
         pads = self._pads(input_shape)
         padded_size = tuple(size + before + after for size, (before, after) in zip(input_shape[2:], pads))
         d_padded = np.zeros((*input_shape[:2], *padded_size), dtype=d_windows.dtype)
@@ -83,6 +86,29 @@ class _Pool2d(Module):
             raise ValueError(f"{name_of(self)}: input of shape {x.shape} is too small: the windows (kernel "
                              f"{self.kernel_size}, dilation {self.dilation}, padding {self.padding}) give output "
                              f"size {self._output_size(x.shape)}")
+        self._check_every_window_reads_the_input(x.shape)
+
+    def _check_every_window_reads_the_input(self, input_shape):
+        """Refuse an input so small that a dilated window's taps step over it onto padding alone.
+
+        Such a window has no maximum (PyTorch returns −inf and an index outside
+        the input, and its backward crashes); the constructor cannot see it, since
+        it depends on the input's size (kernel 2, dilation 2, padding 1: a window
+        at rows −1 and 1 of an input 1 row high).
+        """
+        for axis, (size, out, k, s, p, d) in enumerate(zip(input_shape[2:], self._output_size(input_shape),
+                                                            self.kernel_size, self.stride, self.padding,
+                                                            self.dilation)):
+            if d == 1 or p == 0:                    # taps side by side, or no padding: every window reads the input
+                continue
+            taps = (np.arange(out) * s - p)[:, np.newaxis] + d * np.arange(k)    # (out, k), input coordinates
+            empty = np.flatnonzero(((taps < 0) | (taps >= size)).all(axis=1))
+            if empty.size:
+                raise ValueError(
+                    f"{name_of(self)}: input of shape {input_shape} is too small for the dilated windows: window "
+                    f"{empty[0]} along the {('height', 'width')[axis]} reads {('rows', 'columns')[axis]} "
+                    f"{taps[empty[0]].tolist()}, padding alone (the input has {size}), so it has no maximum and no "
+                    "input to send its gradient to; use a larger input, or less padding or dilation")
 
 
 class MaxPool2d(_Pool2d):
@@ -130,15 +156,15 @@ class MaxPool2d(_Pool2d):
         return y
 
     def backward(self, grad_output, need_input_grad=True):
-        """dL/dx: each G[n, c, i, j] added at its window's maximum, eq. (4)."""
+        """dL/dx: each G[n, c, i, j] added at its window's maximum, eq. (6)."""
         routes, input_shape = self.routes, self.input_shape
         check_grad_output(self, grad_output, (*input_shape[:2], *routes.shape[3:]), self.input_dtype)
         if not need_input_grad:
             return None
         dx, d_windows = self._gradient_windows(input_shape, grad_output.dtype)
         for offset, (p, q) in enumerate(np.ndindex(self.kernel_size)):      # one pass per window cell
-            d_windows[:, :, p, q] = routes[:, :, offset] * grad_output       # eq. (4)
-        return self._add_to_input(d_windows, input_shape) if dx is None else dx      # eq. (5)
+            d_windows[:, :, p, q] = routes[:, :, offset] * grad_output       # eq. (6)
+        return self._add_to_input(d_windows, input_shape) if dx is None else dx      # eq. (7)
 
     def _flat_indices(self, input_shape):
         """PyTorch's indices: h·W + w of each window's maximum, in unpadded input coordinates."""
@@ -182,9 +208,9 @@ class AvgPool2d(_Pool2d):
         cells = windows(padded, self.kernel_size, self.stride, self.dilation)    # (N, C, kH, kW, Ho, Wo), a view
         sums = np.zeros(cells[:, :, 0, 0].shape, dtype=x.dtype)
         for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
-            sums += cells[:, :, p, q]                                        # eq. (6)
+            sums += cells[:, :, p, q]                                        # eq. (4)
         self.input_shape, self.input_dtype = x.shape, x.dtype                # backward's geometry; to check G
-        return sums / self._divisor(x.shape).astype(x.dtype)                  # eq. (6)
+        return sums / self._divisor(x.shape).astype(x.dtype)                  # eq. (4)
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx: every cell of window (i, j) gets G[n, c, i, j] / divisor[i, j], eq. (8)."""
@@ -200,7 +226,7 @@ class AvgPool2d(_Pool2d):
         return self._add_to_input(d_windows, input_shape) if dx is None else dx      # eq. (9)
 
     def _divisor(self, input_shape):
-        """(Ho, Wo): the number each window's sum is divided by, eq. (7); one count per axis, multiplied."""
+        """(Ho, Wo): the number each window's sum is divided by, eq. (5); one count per axis, multiplied."""
         if self.divisor_override is not None:
             return np.full(self._output_size(input_shape), self.divisor_override)
         counts = []

@@ -106,7 +106,7 @@ class _LSTMStep:
         gates = trace.gates[k]
         np.matmul(trace.h[k], W_hh.T, out=gates)
         gates += xw_k                                           # lstm.md eq. (1): a = [a_i, a_f, a_g, a_o]
-        # One tanh for all four blocks: σ(a) = (1 + tanh(a/2))/2 (eq. 14) for i, f, o; tanh(a) for g.
+        # One tanh for all four blocks: σ(a) = (1 + tanh(a/2))/2 (eq. 18) for i, f, o; tanh(a) for g.
         gates *= scale
         np.tanh(gates, out=gates)
         gates *= scale

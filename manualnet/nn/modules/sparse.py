@@ -12,6 +12,7 @@ import numpy as np
 
 from manualnet.nn import init
 from manualnet._checks import check_grad_output, check_plain_ndarray, check_positive_int, name_of
+from manualnet.nn._version_counter import bump
 from manualnet.nn.modules.module import Module, keep_input
 from manualnet.nn.parameter import Parameter, as_float_dtype
 from manualnet._rng import as_generator
@@ -54,6 +55,9 @@ class Embedding(Module):
                                      or not max_norm >= 0):
             raise ValueError(f"{owner}: expected max_norm to be a number >= 0 or None, got {max_norm!r}")
         self.max_norm = None if max_norm is None else float(max_norm)
+        if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
+            raise TypeError(f"{owner}: expected norm_type, the p of the p-norm that max_norm bounds, to be a number "
+                            f"(2.0 by default, float('inf') for the largest entry), got {norm_type!r}")
         self.norm_type = float(norm_type)
         if not isinstance(scale_grad_by_freq, bool):
             raise TypeError(f"{owner}: expected scale_grad_by_freq to be True or False, got {scale_grad_by_freq!r}")
@@ -107,7 +111,9 @@ class Embedding(Module):
         norms = np.linalg.norm(self.weight.data[rows], ord=self.norm_type, axis=1)
         too_long = norms > self.max_norm
         scale = self.max_norm / (norms[too_long] + 1e-7)
-        self.weight.data[rows[too_long]] *= scale[:, None].astype(self.weight.dtype)
+        if too_long.any():
+            self.weight.data[rows[too_long]] *= scale[:, None].astype(self.weight.dtype)
+            bump(self.weight.data)                         # a pending backward that read the table raises
 
     def _check_input(self, input):
         if type(input) is not np.ndarray and isinstance(input, np.ndarray):

@@ -14,8 +14,9 @@ fact about the numbers, like every other in ``diagnoses``.
 ``mistaken_runs`` returns ``{mistake: Run}`` for the mistakes that apply to
 the reference (sequence layers, gated layers, one-step tanh layers,
 lookups, and the layers the bug zoo holds a wrong version of: convolution,
-pooling, batch norm over images); the comparison turns each Run into rows
-with its own names.
+pooling, batch norm over images; and for any layer, a backward that never
+reads its upstream gradient); the comparison turns each Run into rows with
+its own names.
 """
 
 import copy
@@ -26,6 +27,7 @@ import numpy as np
 
 from manualnet.testing.gradcheck import map_structure
 from manualnet.nn.modules.module import Module
+from manualnet.nn.utils.init import skip_init
 
 GATE_NAMES = {4: "ifgo", 3: "rzn"}          # PyTorch's block order: LSTM i, f, g, o; GRU r, z, n
 
@@ -52,12 +54,10 @@ def mistaken_runs(reference, inputs, mine_output, upstreams):
     return runs
 
 
-def run_passes(reference, inputs, upstreams, prepare=None):
+def run_passes(reference, inputs, upstreams):
     """Forward and backward once per upstream gradient on a fresh copy (no zero_grad between), as the comparison does."""
     probe = copy.deepcopy(reference)
     probe.zero_grad()
-    if prepare is not None:
-        prepare(probe)
     run = Run()
     for index, upstream in enumerate(upstreams):
         output = probe.forward(*inputs)
@@ -158,7 +158,7 @@ def _gate_order(reference, inputs, mine_output, upstreams):
         output = probe.forward(*inputs)
         first = output[0] if isinstance(output, tuple) else output
         if np.shape(first) == np.shape(mine_first) and np.allclose(first, mine_first, rtol=1e-6, atol=1e-9):
-            run = run_passes(reference, inputs, upstreams, prepare=permute)
+            run = run_passes(probe, inputs, upstreams)
             inverse = np.argsort(order)
             run.parameter_grads = {name: _blocks(grad, inverse, hidden) for name, grad in run.parameter_grads.items()}
             mine_names = "".join(names[order.index(j)] for j in range(count))
@@ -215,18 +215,30 @@ def _duplicates_lost(reference, inputs, mine_output, upstreams):
     return Run(parameter_grads=run_passes(reference, inputs, [upstream * keep for upstream in upstreams]).parameter_grads)
 
 
+# -- any layer: the upstream gradient never read ---------------------------------------------------
+
+def _upstream_ignored(reference, inputs, mine_output, upstreams):
+    """What a backward that never reads grad_output gives: the reference's backward of an upstream of all ones
+    (1.0 for a loss's scalar)."""
+    ones = [map_structure(lambda part: 1.0 if np.ndim(part) == 0 else np.ones_like(part), upstream)
+            for upstream in upstreams]
+    return run_passes(reference, inputs, ones)
+
+
 # -- convolution and pooling: the bug zoo's wrong layer, run on the reference's state ---------------------
 
 def _bug_zoo_layer(bug_name):
     """The reference run as the bug-zoo class ``bug_name`` runs it: that class is the reference's own
     layer with the mistake's one line changed, so only a reference of its parent class can make it.
-    The bug adds no state, so the copy (configuration, parameters, buffers) only changes class."""
+    It is built with the reference's constructor arguments and given its state (parameters, buffers)."""
     def reproduce(reference, inputs, mine_output, upstreams):
         from manualnet.testing import bugzoo  # bugzoo imports the layers; imported on first use
         bug = getattr(bugzoo, bug_name)
-        if not isinstance(reference, bug.__bases__[0]):
+        if type(reference) is not bug.__bases__[0]:
             return None
-        return run_passes(reference, inputs, upstreams, prepare=lambda probe: setattr(probe, "__class__", bug))
+        probe = skip_init(bug, **reference.constructor_arguments())
+        probe.load_state_dict(reference.state_dict())
+        return run_passes(probe.train(reference.training), inputs, upstreams)
     return reproduce
 
 
@@ -242,4 +254,5 @@ _REPRODUCTIONS = (
     ("gate order", _gate_order),
     ("tanh derivative of pre-activation", _tanh_derivative_of_preactivation),
     ("duplicates lost", _duplicates_lost),
+    ("upstream ignored", _upstream_ignored),
 )

@@ -126,8 +126,14 @@ def _check_indices(indices, size):
     if array.dtype == bool:
         raise TypeError("Subset: expected indices to be integers, got a boolean mask; "
                         "turn it into the indices it selects with np.flatnonzero(mask)")
+    if array.dtype == object and all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in array):
+        outside = [i for i in array if not -size <= i < size]          # e.g. 2**70: too big for NumPy's integers
+        if outside:
+            raise IndexError(f"Subset: index {outside[0]} is out of range for a dataset of {size} samples")
+        array = array.astype(np.int64)
     if array.dtype.kind not in "iu":
-        raise TypeError(f"Subset: expected indices to be integers, got {array.dtype} values such as {array[0].item()!r}")
+        raise TypeError(f"Subset: expected indices to be integers, got {array.dtype} values such as "
+                        f"{array[:1].tolist()[0]!r}")
     low, high = array.min(), array.max()
     if low < -size or high >= size:
         bad = low if low < -size else high

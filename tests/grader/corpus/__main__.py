@@ -1,0 +1,5 @@
+"""``python -m tests.grader.corpus``: the corpus counted, per exercise."""
+
+from . import summary
+
+print("\n".join(summary()))
