@@ -17,7 +17,7 @@ help:
 	@echo "make test-fast      the suite without the tests marked slow (under a minute)"
 	@echo "make test-thorough  the suite with many more hypothesis examples"
 	@echo "make install-compare  add $(TORCH_SPEC) for the parity tests and benchmarks"
-	@echo "make bench          benchmarks against PyTorch CPU"
+	@echo "make bench          benchmarks against PyTorch CPU, the NumPy floor and the best thread count"
 	@echo "make check          gradient-check every operation from the command line"
 	@echo "make mnist          the study notes' experiment: the MLP on real MNIST, 10 epochs (downloads once)"
 	@echo "make bench-mnist    that experiment with manualnet and the notes' PyTorch program, same run"
@@ -57,7 +57,8 @@ check: install
 	$(BIN)/python -m manualnet gradcheck
 
 # The benchmark unsets the OpenBLAS tuning variables these machines set for old
-# OpenBLAS builds: it measures what users elsewhere get, and records it.
+# OpenBLAS builds: it measures what users elsewhere get, and records it (the BLAS
+# kernel, the CPU, the load).  BENCH_ARGS passes options: --quick, --out PATH.
 bench: install-compare
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 

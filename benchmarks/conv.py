@@ -1,4 +1,4 @@
-"""Convolutional networks against PyTorch CPU (issue 14): layers, the naive loops, where the time goes, a CNN epoch.
+"""Convolutional networks against PyTorch CPU: layers, the naive loops, where the time goes, a CNN epoch.
 
 * ``layer_rows``: forward + backward of Conv2d at the CNN's and LeNet-5's sizes and at a wide
   layer (64 -> 64, 3×3, 32×32, batch 64), and of MaxPool2d / AvgPool2d, each against PyTorch;
@@ -7,11 +7,12 @@
   im2col copy, col2im, the layout copies, padding — and what is left (checks, Python);
 * ``input_gradient_choice``: dL/dx by col2im (what the layer does) against the full correlation
   of the dilated G with the flipped kernel (``bugzoo.full_correlation_input_gradient``);
-* ``cnn_epoch_rows``: a training epoch of ``manualnet.models.CNN`` on MNIST-shaped data against
-  the same network in PyTorch, interleaved, ratios pair by pair; ``cnn_epoch_shares``: where our
-  epoch's time goes, by layer type.
+* ``conv_report``'s CNN epoch: ``manualnet.models.CNN`` on MNIST-shaped data against the same
+  network in PyTorch, three epochs' worth each, the two taking turns 32 batches at a time, ratios
+  turn by turn; ``cnn_epoch_shares``: where our epoch's time goes, by layer type.
 """
 
+import os
 import time
 
 import numpy as np
@@ -23,9 +24,10 @@ from manualnet.testing.bugzoo import full_correlation_input_gradient
 from manualnet.nn.windows import col2im, im2col, pad, pad_adjoint
 
 from . import training
-from .ops import _median_call_time
+from .common import QUICK, choose_torch_threads, median_call_time, ms, ratio, ratios, run_section, spread, time_in_chunks
 
 BATCH = 64
+CHUNK = 32            # batches per turn when manualnet and PyTorch take turns (common.time_in_chunks)
 CONV_SIZES = [   # (label, in, out, kernel, padding, side)
     ("CNN layer 1: 1->16, 3x3, pad 1", 1, 16, 3, 1, 28),
     ("CNN layer 2: 16->32, 3x3, pad 1", 16, 32, 3, 1, 14),
@@ -54,10 +56,12 @@ def _pair(torch, ours, theirs, shape, seconds, repeats, need_input_grad=True):
         theirs.zero_grad(set_to_none=True)
         theirs(x_torch).backward(upstream_torch)
 
-    return _median_call_time(mine, seconds, repeats) * 1e6, _median_call_time(reference, seconds, repeats) * 1e6
+    return median_call_time(mine, seconds, repeats) * 1e6, median_call_time(reference, seconds, repeats) * 1e6
 
 
 def layer_rows(torch, seconds, repeats, batch=BATCH):
+    """Forward + backward of each layer, µs: manualnet (its own choice of threads) and PyTorch on one thread."""
+    torch.set_num_threads(1)
     rows = []
     for label, c_in, c_out, kernel, padding, side in CONV_SIZES:
         ours = mn.Conv2d(c_in, c_out, kernel, padding=padding, rng=0)
@@ -89,7 +93,7 @@ def naive_vs_fast(batch=4, repeats=3):
         layer.backward(upstream)
 
     naive_seconds = min(_seconds(naive) for _ in range(repeats))
-    fast_seconds = _median_call_time(fast, 0.1, 5)
+    fast_seconds = median_call_time(fast, 0.1, 5)
     return {"shape": [batch, 16, 14, 14], "naive_ms": naive_seconds * 1e3, "fast_ms": fast_seconds * 1e3,
             "speedup": naive_seconds / fast_seconds}
 
@@ -131,8 +135,8 @@ def breakdown(c_in, c_out, kernel, padding, side, batch=BATCH, seconds=0.15, rep
         "padding and its adjoint": lambda: (pad(x, layer._padding), pad_adjoint(d_padded, layer._padding)),
         "bias gradient": lambda: G_mat.sum(axis=2),
     }
-    times = {name: _median_call_time(call, seconds, repeats) * 1e6 for name, call in pieces.items()}
-    total = _median_call_time(whole, seconds, repeats) * 1e6
+    times = {name: median_call_time(call, seconds, repeats) * 1e6 for name, call in pieces.items()}
+    total = median_call_time(whole, seconds, repeats) * 1e6
     times["rest (checks, reshapes, Python)"] = max(total - sum(times.values()), 0.0)
     return {"shape": [batch, c_in, side, side], "out_channels": c_out, "kernel": kernel, "total_us": total,
             "pieces_us": times}
@@ -148,8 +152,8 @@ def input_gradient_choice(seconds=0.15, repeats=5, batch=BATCH):
         G = rng.standard_normal(layer(x).shape).astype(np.float32)
         G_mat = G.reshape(batch, c_out, -1).transpose(1, 0, 2).reshape(1, c_out, -1)
         flipped = layer.weight.data[..., ::-1, ::-1]
-        col2im_us = _median_call_time(lambda: layer._input_gradient(G_mat, x.shape), seconds, repeats) * 1e6
-        full_us = _median_call_time(
+        col2im_us = median_call_time(lambda: layer._input_gradient(G_mat, x.shape), seconds, repeats) * 1e6
+        full_us = median_call_time(
             lambda: full_correlation_input_gradient(layer, G_mat, x.shape, flipped, layer._stride),
             seconds, repeats) * 1e6
         rows.append({"layer": label, "col2im_us": col2im_us, "full_correlation_us": full_us,
@@ -171,11 +175,13 @@ class ManualnetCNNRun(training.ManualnetRun):
 
 
 class TorchCNNRun(training.TorchRun):
-    """manualnet.models.CNN in PyTorch (Conv2d without bias, BatchNorm2d, ReLU, MaxPool2d, Linear), batches by slicing."""
+    """manualnet.models.CNN in PyTorch (Conv2d without bias, BatchNorm2d, ReLU, MaxPool2d, Linear), batches by
+    slicing, on all the cores or on ``threads``."""
 
-    def __init__(self, torch, x, y, batch_size, seed=0):
+    def __init__(self, torch, x, y, batch_size, seed=0, threads=None):
         nn = torch.nn
-        self.torch, self.name, self.loader = torch, "torch", None
+        self.torch, self.loader, self.name = torch, None, "torch"
+        self.threads = threads or len(os.sched_getaffinity(0))
         torch.manual_seed(seed)
         self.model = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
@@ -234,9 +240,70 @@ def cnn_epoch_shares(x, y, batches=40, batch_size=BATCH):
     return {"batches": batches, "seconds": total, "shares": {key: value / total for key, value in spent.items()}}
 
 
+# -- the section of make bench ---------------------------------------------------------------------
+
+def conv_report(torch, budget):
+    """Conv2d/pooling layers, naive vs fast, the conv's pieces, col2im vs full correlation, and a CNN epoch."""
+    seconds, repeats, batch = budget["op_seconds"], budget["op_repeats"], budget["conv_batch"]
+    x, y = mnist_images(budget["cnn_samples"], np.random.default_rng(0))
+    runs = [ManualnetCNNRun(x, y, BATCH), TorchCNNRun(torch, x, y, BATCH)]
+    probe = choose_torch_threads(runs[1], budget["probe_batches"])
+    batches = -(-len(x) // BATCH)
+    chunk = min(CHUNK, batches)
+    times = time_in_chunks(runs, chunk, max(1, budget["cnn_repeats"] * batches // chunk))
+    wide = [size for size in CONV_SIZES if size[0].startswith("wide")][0]
+    return {
+        "layers": layer_rows(torch, seconds, repeats, batch),
+        "naive_vs_fast": naive_vs_fast(budget["naive_batch"], repeats=1 if budget is QUICK else 3),
+        "breakdown": [breakdown(*size[1:], batch=batch, seconds=seconds, repeats=repeats)
+                      for size in (CONV_SIZES[1], wide)],
+        "input_gradient_choice": input_gradient_choice(seconds, repeats, batch),
+        "cnn_epoch": {"samples": len(x), "batch_size": BATCH, "chunk_batches": chunk,
+                      "seconds": {name: spread([per_batch * batches for per_batch in values])
+                                  for name, values in times.items()}, "torch_threads": probe,
+                      "vs_torch": ratios(times["manualnet"], times["torch"])},
+        "cnn_epoch_shares": cnn_epoch_shares(x, y, batches=min(40, len(x) // BATCH)),
+    }
+
+
+def conv_targets(report, add):
+    """A CNN epoch within 1.25× of PyTorch at its best thread count; the im2col conv >= 50× the loops."""
+    add("CNN epoch, manualnet / PyTorch", report["conv"]["cnn_epoch"]["vs_torch"]["median"], 1.25)
+    add("Conv2d im2col / naive loops speed-up", report["conv"]["naive_vs_fast"]["speedup"], 50, below=False)
+
+
+def format_conv(report):
+    c = report["conv"]
+    lines = ["", f"{'convolution and pooling (fwd+bwd)':<46} {'shape':<18} {'manualnet µs':>13} {'torch µs':>10}"
+                 f" {'ratio':>6}"]
+    for row in c["layers"]:
+        lines.append(f"{row['operation']:<46} {str(tuple(row['shape'])):<18} {row['manualnet_us']:>13.0f} "
+                     f"{row['torch_us']:>10.0f} {row['ratio']:>6.2f}")
+    nf = c["naive_vs_fast"]
+    lines.append(f"naive loops vs im2col, Conv2d 16->32 3x3 on {tuple(nf['shape'])}: {nf['naive_ms']:.0f} ms vs "
+                 f"{nf['fast_ms']:.2f} ms, {nf['speedup']:.0f}x")
+    for b in c["breakdown"]:
+        lines.append(f"where a Conv2d fwd+bwd goes, {b['shape'][1]}->{b['out_channels']} {b['kernel']}x{b['kernel']} on "
+                     f"{tuple(b['shape'])}: {b['total_us']:.0f} µs")
+        for name, us in b["pieces_us"].items():
+            lines.append(f"    {name:<34} {us:>9.0f} µs {us / b['total_us']:>6.1%}")
+    lines.append("dL/dx by col2im (the layer) vs the full correlation with the flipped kernel:")
+    for row in c["input_gradient_choice"]:
+        lines.append(f"    {row['layer']:<34} {row['col2im_us']:>9.0f} µs vs {row['full_correlation_us']:>9.0f} µs "
+                     f"({row['full_correlation_over_col2im']:.2f}x)")
+    epoch = c["cnn_epoch"]
+    lines.append(f"CNN epoch ({epoch['samples']} MNIST-shaped images, batch {epoch['batch_size']}, Adam): manualnet "
+                 f"{ms(epoch['seconds']['manualnet'])} ms, torch {ms(epoch['seconds']['torch'])} ms "
+                 f"({epoch['torch_threads']['chosen']} thread(s)); manualnet / torch {ratio(epoch['vs_torch'])}")
+    shares = c["cnn_epoch_shares"]
+    lines.append(f"where a manualnet CNN epoch goes ({shares['batches']} batches, {shares['seconds']:.2f} s):")
+    for name, share in sorted(shares["shares"].items(), key=lambda item: -item[1]):
+        lines.append(f"    {name:<40} {share:>6.1%}")
+    return lines
+
+
 def main():
     """``python -m benchmarks.conv [--quick]``: make bench's convolution rows alone, written as JSON."""
-    from .run import conv_report, conv_targets, format_conv, run_section
     run_section("conv", conv_report, format_conv, conv_targets, "conv-latest.json")
 
 

@@ -23,10 +23,7 @@ def cpu_model():
 
 def blas_libraries():
     """The BLAS NumPy calls, as threadpoolctl sees it: library, version, kernel, threads."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return [{"note": "threadpoolctl not installed (pip install 'manualnet[bench]')"}]
+    from threadpoolctl import threadpool_info
     keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer", "prefix")
     return [{key: info.get(key) for key in keys} for info in threadpool_info() if info.get("user_api") == "blas"]
 
@@ -39,12 +36,27 @@ def torch_blas(torch):
             "mkl": torch.backends.mkl.is_available(), **{key.lower(): value for key, value in built_with.items()}}
 
 
+def load_average():
+    """The 1-, 5- and 15-minute load averages."""
+    return [round(load, 2) for load in os.getloadavg()]
+
+
+def busy_jiffies():
+    """The machine's busy CPU time since boot (every core, steal included), in clock ticks; None without /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields) - fields[3] - fields[4]          # all but idle and iowait
+
+
 def environment(torch=None):
     """A dict describing the machine and the process environment of this run."""
     report = {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
-        "load_average": [round(load, 2) for load in os.getloadavg()],
+        "load_average": load_average(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "numpy_blas": blas_libraries(),

@@ -21,8 +21,8 @@ each epoch with the notes' ``func_eval`` on the training and the test set.
 The two programs alternate epoch by epoch, who goes first alternating, so a
 slow moment of a shared machine hits both.  For every epoch the JSON records
 the notes' numbers (mean loss, train and test accuracy) and the seconds of the
-training pass and of the two evaluations.  ``--threads N`` caps NumPy's BLAS
-(threadpoolctl) and torch at N threads; the JSON records what was used.
+training pass and of the two evaluations.  ``--threads N`` fixes manualnet's BLAS
+threads (``mn.num_threads``) and torch's at N; the JSON records what was used.
 ``--readme JSON`` prints the README's table and machine line from a run's JSON
 (``readme_block``); tests/test_mnist_notes_benchmark.py checks the README holds
 exactly that for ``results/mnist-notes-readme-run.json``.
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from manualnet import datasets, optim
+from manualnet import datasets, num_threads, optim
 from manualnet.train import EPOCH_LINE, EVAL_BATCH_SIZE, func_eval, train_one_epoch
 from manualnet.interop.pytorch import notes_mlp_class
 from manualnet.utils.data.dataloader import DataLoader
@@ -178,12 +178,10 @@ def _thread_limit(torch, threads):
     if threads is None:
         yield
         return
-    from threadpoolctl import threadpool_limits
-
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with threadpool_limits(limits=threads, user_api="blas"):
+        with num_threads(threads):
             yield
     finally:
         torch.set_num_threads(before)

@@ -1,28 +1,13 @@
 """Per-operation forward + backward, manualnet against PyTorch CPU, at a small and a large size."""
 
-import time
-
 import numpy as np
 
 import manualnet as mn
 
+from .common import median_call_time
+
 SIZES = {"small": (64, 256), "large": (256, 1024)}     # (batch, features)
 CLASSES = {"small": 10, "large": 1000}
-
-
-def _median_call_time(call, seconds=0.15, repeats=7):
-    """Median over ``repeats`` runs of the mean time of one call (calls per run sized to ``seconds``)."""
-    call()
-    start = time.perf_counter()
-    call()
-    calls = max(1, int(seconds / max(time.perf_counter() - start, 1e-7)))
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            call()
-        runs.append((time.perf_counter() - start) / calls)
-    return float(np.median(runs))
 
 
 def _operations(torch, batch, features, classes):
@@ -57,7 +42,8 @@ def _torch_step(torch, module, x, upstream, labels):
 
 
 def operation_table(torch, seconds=0.15, repeats=7):
-    """Rows: operation, size, shape, manualnet µs, torch µs, ratio."""
+    """Rows: operation, size, shape, manualnet µs, torch µs (on one thread: at these sizes its best), ratio."""
+    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     rows = []
     for size, (batch, features) in SIZES.items():
@@ -65,8 +51,8 @@ def operation_table(torch, seconds=0.15, repeats=7):
             x = rng.standard_normal(shape).astype(np.float32)
             upstream = rng.standard_normal(shape).astype(np.float32)
             labels = rng.integers(0, shape[1], batch) if target else None
-            mine = _median_call_time(_manualnet_step(ours, x, upstream, labels), seconds, repeats)
-            reference = _median_call_time(_torch_step(torch, theirs, x, upstream, labels), seconds, repeats)
+            mine = median_call_time(_manualnet_step(ours, x, upstream, labels), seconds, repeats)
+            reference = median_call_time(_torch_step(torch, theirs, x, upstream, labels), seconds, repeats)
             rows.append({"operation": name, "size": size, "shape": list(shape),
                          "manualnet_us": mine * 1e6, "torch_us": reference * 1e6, "ratio": mine / reference})
     return rows

@@ -1,18 +1,19 @@
-"""manualnet against PyTorch CPU and the BLAS bound: ``make bench`` (or ``python -m benchmarks.run``).
+"""manualnet against PyTorch CPU, the NumPy floor and the best thread count: ``make bench`` (``python -m benchmarks.run``).
 
-Prints a table and writes it as JSON (``--out``, default benchmarks/results/latest.json).
-Every timing is a median over repeated runs with its min–max; every ratio is
-taken pair by pair from runs interleaved in the same process, so a slow
-moment of the machine hits both sides of a ratio alike.  ``make bench``
-unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (what users elsewhere get);
-the JSON records the environment it ran in.  ``--quick`` is a smoke test with
-tiny sizes: its numbers mean nothing.
+Prints every section and writes them as JSON (``--out``, default
+benchmarks/results/latest.json).  Every timing is a median over repeated runs
+with its min–max; every ratio is taken pair by pair from runs interleaved in
+the same process, so a slow moment of the machine hits both sides of a ratio
+alike.  ``make bench`` unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (what
+users elsewhere get); the JSON records the machine, the BLAS kernel, the load
+and the environment it ran in.  ``--quick`` is a smoke test with tiny sizes:
+its numbers mean nothing.  ``--readme RUN.json`` prints the README's
+Performance block of a recorded run.
 """
 
 import argparse
 import json
 import os
-import statistics
 import time
 from pathlib import Path
 
@@ -21,47 +22,29 @@ import numpy as np
 import manualnet as mn
 from manualnet.testing.gradcheck import check_module
 
-from . import conv, machine, memory, ops, sequences, training
+from . import conv, machine, memory, ops, optimizers, sequences, threads, training
+from .common import FULL, QUICK, RESULTS, choose_torch_threads, format_targets, ms, ratio, ratios, spread
+from .common import target_rows, time_epochs, write_json
 
 
-
-def spread(values):
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-def time_epochs(runs, warmup, repeats, epochs_per_sample=1):
-    """Seconds per epoch for each run, interleaved, rotating who goes first."""
-    for run in runs:
-        for _ in range(warmup):
-            run.epoch()
-    times = {run.name: [] for run in runs}
-    for repeat in range(repeats):
-        order = runs[repeat % len(runs):] + runs[:repeat % len(runs)]
-        for run in order:
-            start = time.perf_counter()
-            for _ in range(epochs_per_sample):
-                run.epoch()
-            times[run.name].append((time.perf_counter() - start) / epochs_per_sample)
-    return times
-
-
-def training_rows(torch, label, x, y, sizes, configs, warmup, repeats, gemm, epochs_per_sample=1, torch_loader=True):
+def training_rows(torch, label, x, y, sizes, configs, warmup, repeats, gemm, probe_batches, epochs_per_sample=1):
     rows = []
     bound = training.matmul_flops_per_epoch(sizes, len(x)) / gemm
     for optimizer, lr, batch_size in configs:
-        runs = training.make_contestants(torch, x, y, sizes, optimizer, lr, batch_size, torch_loader=torch_loader)
+        runs = training.make_contestants(torch, x, y, sizes, optimizer, lr, batch_size)
+        probe = choose_torch_threads(runs[1], min(probe_batches, len(x) // batch_size))
+        runs[3].threads = runs[1].threads                        # torch's DataLoader run at the same count
         times = time_epochs(runs, warmup, repeats, epochs_per_sample)
         ours = times["manualnet"]
         rows.append({
             "workload": label, "optimizer": optimizer, "batch_size": batch_size,
-            "seconds": {name: spread(values) for name, values in times.items()},
-            "vs_torch": spread([a / b for a, b in zip(ours, times["torch"])]),
-            "vs_floor": spread([a / b for a, b in zip(ours, times["numpy floor"])]),
-            "vs_torch_dataloader": (spread([a / b for a, b in zip(ours, times["torch DataLoader"])])
-                                    if torch_loader else None),
+            "seconds": {name: spread(values) for name, values in times.items()}, "torch_threads": probe,
+            "vs_torch": ratios(ours, times["torch"]),
+            "vs_floor": ratios(ours, times["numpy floor"]),
+            "vs_torch_dataloader": ratios(ours, times["torch DataLoader"]),
             "gemm_bound_seconds": bound,
-            "gemm_efficiency": bound / statistics.median(ours),
-            "floor_gemm_efficiency": bound / statistics.median(times["numpy floor"]),
+            "gemm_efficiency": bound / spread(ours)["median"],
+            "floor_gemm_efficiency": bound / spread(times["numpy floor"])["median"],
         })
     return rows
 
@@ -76,10 +59,18 @@ def gradcheck_cost(repeats=5):
     return spread(times)
 
 
-def import_cost(repeats=5):
-    results = [memory.in_subprocess("import") for _ in range(repeats)]
-    return {"seconds": spread([r["seconds"] for r in results]),
-            "peak_rss_mib": spread([r["peak_rss_mib"] for r in results])}
+def import_cost(repeats):
+    """``import manualnet`` and ``import numpy`` alone, each in fresh processes, alternating."""
+    results = {"manualnet": [], "numpy": []}
+    memory.in_subprocess("import", "manualnet")                   # writes the bytecode cache
+    for _ in range(repeats):
+        for module in results:
+            results[module].append(memory.in_subprocess("import", module))
+    report = {module: {key: spread([r[key] for r in values]) for key in ("seconds", "cpu_seconds", "peak_rss_mib")}
+              for module, values in results.items()}
+    report["manualnet_beyond_numpy"] = spread([a["seconds"] - b["seconds"]
+                                              for a, b in zip(results["manualnet"], results["numpy"])])
+    return report
 
 
 def memory_rows(batch_size, optimizer, samples):
@@ -87,301 +78,197 @@ def memory_rows(batch_size, optimizer, samples):
             for framework in ("manualnet", "torch")}
 
 
-FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample": 10,
-        "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5,
-        "cnn_samples": 60_000, "cnn_repeats": 3, "naive_batch": 4, "conv_batch": 64,
-        "lstm_samples": 20_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100}   # LSTM: a third of an epoch
-QUICK = {"samples": 2_000, "repeats": 1, "warmup": 0, "digits_epochs_per_sample": 1,
-         "op_seconds": 0.002, "op_repeats": 1, "process_repeats": 1,
-         "cnn_samples": 128, "cnn_repeats": 1, "naive_batch": 1, "conv_batch": 2,
-         "lstm_samples": 256, "lstm_repeats": 1, "lstm_breakdown_batches": 2}
+def gemm_rate(budget):
+    """The best float32 GEMM rate, at one thread and at all the cores."""
+    shapes = [(256, 784, 256), (64, 784, 256), (256, 256, 784), (1024, 1024, 1024)]
+    rates = []
+    for count in (1, len(os.sched_getaffinity(0))):
+        with mn.num_threads(count):
+            rates.append(machine.gemm_rate(shapes, repeats=budget["repeats"]))
+    return max(rates)
 
 
 def run(quick):
     import torch
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
     budget = QUICK if quick else FULL
+    mn.set_num_threads(None)
     report = {"environment": machine.environment(torch), "quick": quick,
               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    gemm = machine.gemm_rate([(256, 784, 256), (64, 784, 256), (256, 256, 784), (1024, 1024, 1024)],
-                             repeats=budget["repeats"])
+    gemm = gemm_rate(budget)
     report["gemm_gflops"] = gemm / 1e9
     repeats, warmup = budget["repeats"], budget["warmup"]
 
     x, y = training.mnist_like(budget["samples"], np.random.default_rng(0))
     mnist_configs = [(opt, lr, batch) for opt, lr in (("sgd", 0.1), ("adam", 1e-3)) for batch in (64, 256)]
-    report["mnist"] = training_rows(torch, "MLP 784-256-10", x, y, (784, 256, 10), mnist_configs,
-                                    warmup, repeats, gemm)
+    report["mnist"] = training_rows(torch, "MLP 784-256-10", x, y, (784, 256, 10), mnist_configs, warmup, repeats, gemm,
+                                    budget["probe_batches"])
     del x, y
     x, y = training.digits_train()
     report["digits"] = training_rows(torch, "digits MLP 64-128-10", x, y, (64, 128, 10),
                                      [("sgd", 0.1, 32), ("adam", 1e-3, 32)], warmup, repeats, gemm,
-                                     epochs_per_sample=budget["digits_epochs_per_sample"])
+                                     budget["probe_batches"], epochs_per_sample=budget["digits_epochs_per_sample"])
     report["operations"] = ops.operation_table(torch, budget["op_seconds"], budget["op_repeats"])
     report["gradcheck_linear_64_32_batch_8"] = gradcheck_cost(budget["process_repeats"])
-    report["import_manualnet"] = import_cost(budget["process_repeats"])
+    report["import"] = import_cost(budget["import_repeats"])
     report["peak_rss_epoch_batch_64_adam"] = memory_rows(64, "adam", budget["samples"])
-    report["conv"] = conv_report(torch, budget)
+    report["conv"] = conv.conv_report(torch, budget)
     report["lstm"] = sequences.lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"],
-                                        budget["lstm_breakdown_batches"])
+                                        budget["lstm_breakdown_batches"], budget["probe_batches"])
+    report["optimizers"] = optimizers.optimizers_report(torch, budget)
+    report["threads"] = threads.threads_report(budget)
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    report["load_average_at_end"] = machine.load_average()
     report["targets"] = targets(report)
     return report
 
 
-# -- convolutional networks (issue 14) ------------------------------------------------------------
-
-def conv_report(torch, budget):
-    """Conv2d/pooling layers, naive vs fast, the conv's pieces, col2im vs full correlation, and a CNN epoch."""
-    seconds, repeats, batch = budget["op_seconds"], budget["op_repeats"], budget["conv_batch"]
-    x, y = conv.mnist_images(budget["cnn_samples"], np.random.default_rng(0))
-    runs = [conv.ManualnetCNNRun(x, y, conv.BATCH), conv.TorchCNNRun(torch, x, y, conv.BATCH)]
-    times = time_epochs(runs, warmup=0, repeats=budget["cnn_repeats"])
-    wide = [size for size in conv.CONV_SIZES if size[0].startswith("wide")][0]
-    return {
-        "layers": conv.layer_rows(torch, seconds, repeats, batch),
-        "naive_vs_fast": conv.naive_vs_fast(budget["naive_batch"], repeats=1 if budget is QUICK else 3),
-        "breakdown": [conv.breakdown(*size[1:], batch=batch, seconds=seconds, repeats=repeats)
-                      for size in (conv.CONV_SIZES[1], wide)],
-        "input_gradient_choice": conv.input_gradient_choice(seconds, repeats, batch),
-        "cnn_epoch": {"samples": len(x), "batch_size": conv.BATCH,
-                      "seconds": {name: spread(values) for name, values in times.items()},
-                      "vs_torch": spread([a / b for a, b in zip(times["manualnet"], times["torch"])])},
-        "cnn_epoch_shares": conv.cnn_epoch_shares(x, y, batches=min(40, len(x) // conv.BATCH)),
-    }
-
-
-def conv_targets(report, add):
-    """Issue 14's targets: a CNN epoch within 2.0× of PyTorch (stretch 1.5×), fast conv >= 50× the loops."""
-    ratio = report["conv"]["cnn_epoch"]["vs_torch"]["median"]
-    add("CNN epoch manualnet/torch (issue 14)", ratio, 2.0)
-    add("CNN epoch manualnet/torch, stretch (issue 14)", ratio, 1.5)
-    add("Conv2d im2col / naive loops speed-up (issue 14)", report["conv"]["naive_vs_fast"]["speedup"], 50,
-        below=False)
-
-
-def format_conv(report):
-    c = report["conv"]
-    lines = ["", f"{'convolution and pooling (fwd+bwd)':<46} {'shape':<18} {'manualnet µs':>13} {'torch µs':>10}"
-                 f" {'ratio':>6}"]
-    for row in c["layers"]:
-        lines.append(f"{row['operation']:<46} {str(tuple(row['shape'])):<18} {row['manualnet_us']:>13.0f} "
-                     f"{row['torch_us']:>10.0f} {row['ratio']:>6.2f}")
-    nf = c["naive_vs_fast"]
-    lines.append(f"naive loops vs im2col, Conv2d 16->32 3x3 on {tuple(nf['shape'])}: {nf['naive_ms']:.0f} ms vs "
-                 f"{nf['fast_ms']:.2f} ms, {nf['speedup']:.0f}x")
-    for b in c["breakdown"]:
-        lines.append(f"where a Conv2d fwd+bwd goes, {b['shape'][1]}->{b['out_channels']} {b['kernel']}x{b['kernel']} on "
-                     f"{tuple(b['shape'])}: {b['total_us']:.0f} µs")
-        for name, us in b["pieces_us"].items():
-            lines.append(f"    {name:<34} {us:>9.0f} µs {us / b['total_us']:>6.1%}")
-    lines.append("dL/dx by col2im (the layer) vs the full correlation with the flipped kernel:")
-    for row in c["input_gradient_choice"]:
-        lines.append(f"    {row['layer']:<34} {row['col2im_us']:>9.0f} µs vs {row['full_correlation_us']:>9.0f} µs "
-                     f"({row['full_correlation_over_col2im']:.2f}x)")
-    epoch = c["cnn_epoch"]
-    lines.append(f"CNN epoch ({epoch['samples']} MNIST-shaped images, batch {epoch['batch_size']}, Adam): manualnet "
-                 f"{_ms(epoch['seconds']['manualnet'])} ms, torch {_ms(epoch['seconds']['torch'])} ms, "
-                 f"ratio {_ratio(epoch['vs_torch'])}")
-    shares = c["cnn_epoch_shares"]
-    lines.append(f"where a manualnet CNN epoch goes ({shares['batches']} batches, {shares['seconds']:.2f} s):")
-    for name, share in sorted(shares["shares"].items(), key=lambda item: -item[1]):
-        lines.append(f"    {name:<40} {share:>6.1%}")
-    return lines
-
-
-def target_rows(*sections):
-    """Each ``section(add)`` adds its targets; the rows, each with what was measured and whether it holds."""
-    rows = []
-
-    def add(name, measured, limit, below=True):
-        rows.append({"target": name, "measured": measured, "relation": "<=" if below else ">=", "limit": limit,
-                     "met": measured <= limit if below else measured >= limit})
-
-    for section in sections:
-        section(add)
-    return rows
-
-
 def targets(report):
-    """Issue 7's targets, then issue 14's and issue 16's."""
-    return target_rows(lambda add: mlp_targets(report, add), lambda add: conv_targets(report, add),
-                       lambda add: lstm_targets(report, add))
+    """The targets of every section: threads, CNN, LSTM, MLP, digits, Adam, import; then memory and the checker."""
+    return target_rows(lambda add: threads.threads_targets(report, add), lambda add: conv.conv_targets(report, add),
+                       lambda add: sequences.lstm_targets(report, add), lambda add: mlp_targets(report, add),
+                       lambda add: optimizers.optimizers_targets(report, add), lambda add: other_targets(report, add))
 
 
 def mlp_targets(report, add):
-    """Issue 7's: the MLP epochs against PyTorch and the floor, memory, the checker's and the import's cost."""
-
+    """The MLP epochs against the NumPy floor: within 1.10× at 784-256-10, 1.30× on the digits."""
     for row in report["mnist"]:
-        config = f"{row['optimizer']} batch {row['batch_size']}"
-        add(f"784-256-10 manualnet/torch, {config}", row["vs_torch"]["median"], 0.6)
-        add(f"784-256-10 manualnet/numpy floor, {config}", row["vs_floor"]["median"], 1.15)
-        if row["optimizer"] == "sgd" and row["batch_size"] == 256:
-            add("784-256-10 share of the GEMM bound, sgd batch 256", row["gemm_efficiency"], 0.75, below=False)
+        add(f"784-256-10 manualnet / NumPy floor, {row['optimizer']} batch {row['batch_size']}",
+            row["vs_floor"]["median"], 1.10)
     for row in report["digits"]:
-        add(f"digits manualnet/torch, {row['optimizer']} batch {row['batch_size']}", row["vs_torch"]["median"], 0.35)
+        add(f"digits manualnet / NumPy floor, {row['optimizer']} batch {row['batch_size']}", row["vs_floor"]["median"],
+            1.30)
+
+
+def other_targets(report, add):
+    add("import manualnet, seconds", report["import"]["manualnet"]["seconds"]["median"], 0.060)
     rss = report["peak_rss_epoch_batch_64_adam"]
-    add("peak RSS of an epoch, manualnet/torch", rss["manualnet"]["peak_rss_mib"] / rss["torch"]["peak_rss_mib"], 1.0)
+    add("peak RSS of an epoch, manualnet / PyTorch", rss["manualnet"]["peak_rss_mib"] / rss["torch"]["peak_rss_mib"],
+        1.0)
     add("check_module(Linear(64, 32)), batch 8, seconds", report["gradcheck_linear_64_32_batch_8"]["median"], 0.2)
-    add("import manualnet, seconds", report["import_manualnet"]["seconds"]["median"], 0.1)
-    add("import manualnet, peak RSS MiB", report["import_manualnet"]["peak_rss_mib"]["median"], 40)
-
-
-def lstm_targets(report, add):
-    """Issue 16's: an LSTM epoch within 2.0× of PyTorch (stretch: faster)."""
-    lstm = report["lstm"]["vs_torch"]["median"]
-    add("LSTM epoch on sequential MNIST, manualnet/torch (issue 16)", lstm, 2.0)
-    add("LSTM epoch on sequential MNIST, manualnet/torch, stretch: faster", lstm, 1.0)
 
 
 # -- printing ----------------------------------------------------------------------
-
-def _ms(entry):
-    return f"{entry['median'] * 1e3:8.1f} ({entry['min'] * 1e3:.0f}-{entry['max'] * 1e3:.0f})"
-
-
-def _ratio(entry):
-    return f"{entry['median']:.2f} ({entry['min']:.2f}-{entry['max']:.2f})"
-
 
 def format_report(report):
     env = report["environment"]
     blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')} x{b.get('num_threads')}"
                      for b in env["numpy_blas"])
     lines = [
-        f"machine: {env['cpu']}, {env['cores']} cores, load {env['load_average']}",
+        f"machine: {env['cpu']}, {env['cores']} cores, load {env['load_average']} at the start, "
+        f"{report['load_average_at_end']} at the end",
         f"numpy {env['numpy']} BLAS: {blas}; torch {env['torch']['version']} ({env['torch']['threads']} threads,"
         f" mkl={env['torch']['mkl']}); OpenBLAS env: {env['openblas_env']}",
-        f"float32 GEMM rate: {report['gemm_gflops']:.0f} GFLOP/s (best measured this run)",
+        f"float32 GEMM rate: {report['gemm_gflops']:.0f} GFLOP/s (best measured this run, 1 thread or all)",
         "",
-        "epoch times in ms: median (min-max); ratios pair by pair: median (min-max)",
-        f"{'workload':<22} {'opt':<5} {'batch':>5}  {'manualnet':>17} {'torch':>17} {'numpy floor':>17}"
-        f"  {'vs torch':>17} {'vs floor':>17} {'GEMM eff.':>9}",
+        "epoch times in ms: median (min-max); ratios pair by pair: median (min-max); torch at the faster of 1 "
+        "thread and all cores (its threads in brackets)",
+        f"{'workload':<22} {'opt':<5} {'batch':>5}  {'manualnet':>17} {'torch':>21}"
+        f" {'numpy floor':>17}  {'vs torch':>17} {'vs floor':>17} {'GEMM eff.':>9}",
     ]
     for row in report["mnist"] + report["digits"]:
-        seconds = row["seconds"]
+        t = row["seconds"]
         lines.append(
-            f"{row['workload']:<22} {row['optimizer']:<5} {row['batch_size']:>5}  {_ms(seconds['manualnet']):>17} "
-            f"{_ms(seconds['torch']):>17} {_ms(seconds['numpy floor']):>17}  {_ratio(row['vs_torch']):>17} "
-            f"{_ratio(row['vs_floor']):>17} {row['gemm_efficiency']:>8.0%}")
-        if row["vs_torch_dataloader"]:
-            lines.append(f"{'':<22} {'':<5} {'':>5}  torch with its DataLoader: {_ms(seconds['torch DataLoader'])} ms,"
-                         f" manualnet / that: {_ratio(row['vs_torch_dataloader'])}")
+            f"{row['workload']:<22} {row['optimizer']:<5} {row['batch_size']:>5}  {ms(t['manualnet']):>17} "
+            f"{ms(t['torch']):>17} [{row['torch_threads']['chosen']}] {ms(t['numpy floor']):>17}  "
+            f"{ratio(row['vs_torch']):>17} {ratio(row['vs_floor']):>17} {row['gemm_efficiency']:>8.0%}")
+        lines.append(f"{'':<22} {'':<5} {'':>5}  torch with its DataLoader: {ms(t['torch DataLoader'])} ms,"
+                     f" manualnet / that: {ratio(row['vs_torch_dataloader'])}")
     lines += ["", f"{'operation (fwd+bwd)':<20} {'size':<6} {'shape':<12} {'manualnet µs':>13} {'torch µs':>10} {'ratio':>6}"]
     for row in report["operations"]:
         lines.append(f"{row['operation']:<20} {row['size']:<6} {str(tuple(row['shape'])):<12} "
                      f"{row['manualnet_us']:>13.1f} {row['torch_us']:>10.1f} {row['ratio']:>6.2f}")
-    grad, imp = report["gradcheck_linear_64_32_batch_8"], report["import_manualnet"]
+    grad, imp = report["gradcheck_linear_64_32_batch_8"], report["import"]
     rss = report["peak_rss_epoch_batch_64_adam"]
     lines += [
         "",
-        f"check_module(Linear(64, 32)), batch 8: {_ms(grad)} ms",
-        f"import manualnet: {imp['seconds']['median'] * 1e3:.0f} ms, peak RSS {imp['peak_rss_mib']['median']:.0f} MiB",
+        f"check_module(Linear(64, 32)), batch 8: {ms(grad)} ms",
+        f"import manualnet: {imp['manualnet']['seconds']['median'] * 1e3:.0f} ms ({imp['manualnet']['cpu_seconds']['median'] * 1e3:.0f}"
+        f" ms of CPU), of which numpy alone {imp['numpy']['seconds']['median'] * 1e3:.0f} ms; manualnet beyond numpy "
+        f"{imp['manualnet_beyond_numpy']['median'] * 1e3:.0f} ms; peak RSS {imp['manualnet']['peak_rss_mib']['median']:.0f} MiB",
         f"peak RSS of a 784-256-10 epoch (batch 64, Adam): manualnet {rss['manualnet']['peak_rss_mib']:.0f} MiB,"
         f" torch {rss['torch']['peak_rss_mib']:.0f} MiB",
     ]
-    lines += format_conv(report)
-    lines += ["", *lstm_lines(report["lstm"])]
-    lines += ["", "targets (issue 7; the CNN rows: issue 14; the LSTM rows: issue 16):", *format_targets(report["targets"])]
+    lines += conv.format_conv(report)
+    lines += ["", *sequences.lstm_lines(report["lstm"])]
+    lines += optimizers.optimizers_lines(report)
+    lines += threads.threads_lines(report)
+    lines += ["", "targets:", *format_targets(report["targets"])]
     return "\n".join(lines)
 
 
-def format_targets(rows):
-    return [f"  {'met    ' if row['met'] else 'NOT met'}  {row['target']:<52} "
-            f"{row['measured']:8.3f} (target {row['relation']} {row['limit']})" for row in rows]
-
-
-def lstm_lines(row):
-    """The LSTM row, and where each side's time goes."""
-    seconds = row["seconds"]
-    ours, theirs = row["manualnet_breakdown"], row["torch_breakdown"]
-    lines = [
-        "",
-        f"{row['workload']}, batch {row['batch_size']}, Adam, float32 (epoch, s: median (min-max)):",
-        f"  manualnet {_s(seconds['manualnet'])}   torch "
-        f"{_s(seconds['torch'])}   manualnet/torch {_ratio(row['vs_torch'])}",
-        f"  where manualnet's time goes ({ours['batches']} batches, {ours['total_seconds']:.2f} s):",
-    ]
-    for label, value in sorted(ours["phases"].items(), key=lambda item: -item[1]):
-        lines.append(f"    {value / ours['total_seconds']:5.1%}  {label}")
-    lines.append(f"    {ours['other'] / ours['total_seconds']:5.1%}  the rest (batches, zero_grad, checks)")
-    lines.append(f"  torch ({theirs['batches']} batches, {theirs['total_seconds']:.2f} s): " + ", ".join(
-        f"{label} {value / theirs['total_seconds']:.0%}" for label, value in theirs["phases"].items()))
-    return lines
-
-
-def _s(entry):
-    return f"{entry['median']:.2f} ({entry['min']:.2f}-{entry['max']:.2f})"
-
-
-# -- one section alone: python -m benchmarks.conv, python -m benchmarks.sequences ---------------------
-
-def run_section(key, measure, lines, add_targets, out_name):
-    """Measure one of make bench's sections alone, print it with its targets, and write it as JSON.
-
-    ``measure(torch, budget)`` is the section's report under ``key``; ``lines(report)`` prints it;
-    ``add_targets(report, add)`` names its targets; the JSON goes to results/``out_name`` (or --out).
-    """
-    import torch
-    parser = argparse.ArgumentParser(description=f"make bench's {key} rows alone")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / out_name)
-    args = parser.parse_args()
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
-    report = {"environment": machine.environment(torch), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-              key: measure(torch, QUICK if args.quick else FULL)}
-    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    report["targets"] = target_rows(lambda add: add_targets(report, add))
-    print(f"load average {report['environment']['load_average']}")
-    print("\n".join([*lines(report), "", *format_targets(report["targets"])]))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwritten: {args.out}")
-
-
-# -- the README's table, from a recorded run -------------------------------------------------------
+# -- the README's block, from a recorded run -------------------------------------------------------
 
 def readme_table(report):
-    """The README's Performance table (Markdown) from a report: every number in it is the JSON's."""
-    def seconds(entry):
+    """The README's Performance block (Markdown) from a report: every number in it is the JSON's."""
+    def duration(entry):
         value = entry["median"]
         return f"{value * 1e3:.1f} ms" if value < 0.1 else f"{value:.2f} s"
 
-    lines = ["| workload (one epoch) | manualnet | PyTorch | manualnet / PyTorch | manualnet / NumPy floor "
-             "| share of GEMM bound |", "|---|---|---|---|---|---|"]
+    def at_best(row):
+        threads = row["torch_threads"]["chosen"]
+        return f"{duration(row['seconds']['torch'])} ({threads} thread{'s' if threads > 1 else ''})"
+
+    thread_rows = {}
+    for row in report["threads"]["rows"]:
+        thread_rows.setdefault(row["workload"], {})[row["busy_processes"]] = row["default_vs_best"]["median"]
+
+    def busy_cells(workload):
+        by_load = thread_rows.get(workload)
+        return " / ".join(f"{by_load[n]:.2f}" for n in sorted(by_load)) if by_load else "—"
+
+    env = report["environment"]
+    blas = env["numpy_blas"][0]
+    lines = [f"Run of {report['started']} on {env['cpu']}, {env['cores']} cores (load average "
+             f"{env['load_average'][0]} at the start, {report['load_average_at_end'][0]} at the end); NumPy "
+             f"{env['numpy']} with {blas.get('internal_api')} {blas.get('version')} ({blas.get('architecture')} "
+             f"kernel), PyTorch {env['torch']['version']}; float32.", "",
+             "| workload (one epoch) | manualnet | PyTorch, faster of 1 thread and all cores | manualnet / PyTorch "
+             "| manualnet / NumPy floor | default threads / best: idle / 1 busy / 2 busy |",
+             "|---|---|---|---|---|---|"]
+    names = {"MLP 784-256-10": "784-256-10", "digits MLP 64-128-10": "digits 64-128-10"}
     for row in report["mnist"] + report["digits"]:
-        name = "784-256-10" if row in report["mnist"] else "digits 64-128-10"
-        lines.append(f"| {name}, {'SGD' if row['optimizer'] == 'sgd' else 'Adam'}, batch {row['batch_size']} "
-                     f"| {seconds(row['seconds']['manualnet'])} | {seconds(row['seconds']['torch'])} "
+        optimizer = "SGD" if row["optimizer"] == "sgd" else "Adam"
+        name = f"{names[row['workload']]}, {optimizer}, batch {row['batch_size']}"
+        threads_name = (f"784-256-10 MLP, SGD, batch {row['batch_size']}" if row["workload"] == "MLP 784-256-10"
+                        else "digits MLP 64-128-10, SGD, batch 32")
+        lines.append(f"| {name} | {duration(row['seconds']['manualnet'])} | {at_best(row)} "
                      f"| {row['vs_torch']['median']:.2f} | {row['vs_floor']['median']:.2f} "
-                     f"| {row['gemm_efficiency']:.0%} |")
-    cnn = report["conv"]["cnn_epoch"]
-    lines.append(f"| CNN (issue 14), {cnn['samples']:,} MNIST-shaped images, Adam, batch {cnn['batch_size']} "
-                 f"| {seconds(cnn['seconds']['manualnet'])} | {seconds(cnn['seconds']['torch'])} "
-                 f"| {cnn['vs_torch']['median']:.2f} | — | — |")
-    lstm = report["lstm"]
-    samples = int(lstm["workload"].rsplit(", ", 1)[1].split(" sequences")[0])     # "..., 20000 sequences of 28 steps"
-    lines.append(f"| LSTM(28, 128) + Linear (issue 16), {samples:,} sequences of 28 steps, Adam, batch "
-                 f"{lstm['batch_size']} | {seconds(lstm['seconds']['manualnet'])} | "
-                 f"{seconds(lstm['seconds']['torch'])} | {lstm['vs_torch']['median']:.2f} | — | — |")
+                     f"| {busy_cells(threads_name) if optimizer == 'SGD' else '—'} |")
+    cnn, lstm = report["conv"]["cnn_epoch"], report["lstm"]
+    lines.append(f"| CNN, {cnn['samples']:,} MNIST-shaped images, Adam, batch {cnn['batch_size']} "
+                 f"| {duration(cnn['seconds']['manualnet'])} | {at_best(cnn)} | {cnn['vs_torch']['median']:.2f} | — "
+                 f"| {busy_cells('CNN, Adam, batch 64')} |")
+    lines.append(f"| LSTM(28, 128) + Linear, {lstm['samples']:,} sequences of 28 steps, Adam, batch "
+                 f"{lstm['batch_size']} | {duration(lstm['seconds']['manualnet'])} | {at_best(lstm)} "
+                 f"| {lstm['vs_torch']['median']:.2f} | — | {busy_cells('LSTM(28, 128) + Linear, Adam, batch 64')} |")
+    adam, imported = report["optimizers"]["adam_vs_sgd"], report["import"]
+    over = {who: entry["median"] for who, entry in adam["adam_over_sgd"].items()}
+    lines += ["", f"Adam / SGD epoch at batch 64, pair by pair: manualnet {over['manualnet']:.2f}, NumPy floor "
+                  f"{over['floor']:.2f}, PyTorch {over['torch']:.2f}; manualnet's Adam without its flush of "
+                  f"subnormal moments: {adam['unflushed_over_flushed_adam']['median']:.2f} times as long, with "
+                  f"{adam['subnormal_share_of_m']['without']:.0%} of m subnormal at the end. `import manualnet`: "
+                  f"{imported['manualnet']['seconds']['median'] * 1e3:.0f} ms, of which `import numpy` alone "
+                  f"{imported['numpy']['seconds']['median'] * 1e3:.0f} ms (medians of fresh processes).",
+              "", "| target | measured | target | met |", "|---|---|---|---|"]
+    for row in report["targets"]:
+        lines.append(f"| {row['target']} | {row['measured']:.3f} | {row['relation']} {row['limit']} "
+                     f"| {'yes' if row['met'] else 'no'} |")
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latest.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--readme", type=Path, metavar="RUN.json",
-                        help="print the README's Performance table of a recorded run, and nothing else")
+                        help="print the README's Performance block of a recorded run, and nothing else")
     args = parser.parse_args()
     if args.readme is not None:
         print(readme_table(json.loads(args.readme.read_text(encoding="utf-8"))))
         return
     report = run(args.quick)
     print(format_report(report))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwritten: {args.out}")
+    write_json(report, args.out)
 
 
 if __name__ == "__main__":

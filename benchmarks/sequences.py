@@ -1,8 +1,8 @@
 """LSTM training on sequential MNIST, manualnet against PyTorch CPU, and where each side's time goes.
 
-``make bench`` times 20,000 sequences (a third of MNIST's training epoch)
-three times for each side, interleaved: the ratio is an epoch's, the
-seconds are for that third.
+``make bench`` times three times 20,000 sequences (a third of MNIST's
+training epoch) for each side, the two taking turns 16 batches at a time; the
+seconds are for that third, the ratio is taken turn by turn.
 
 The model is ``manualnet.models.LSTMClassifier``: LSTM(28, 128) reading each
 28×28 image as 28 steps of 28 pixels, then Linear(128, 10) on the last state;
@@ -13,6 +13,7 @@ synthetic (``training.mnist_like``): an epoch's cost does not depend on the
 pixels.
 """
 
+import os
 import time
 from collections import defaultdict
 
@@ -23,13 +24,15 @@ from manualnet.nn.modules._rnn_base import _RecurrentBase
 from manualnet.models.lstm_classifier import LSTMClassifier
 
 from . import training
+from .common import Contestant, choose_torch_threads, ratio, ratios, run_section, seconds, spread, time_in_chunks
 
 STEPS, FEATURES, HIDDEN, CLASSES = 28, 28, 128, 10
 LR, BATCH_SIZE = 2e-3, 64
+CHUNK = 16            # batches per turn when the two sides take turns (common.time_in_chunks)
 
 
-class ManualnetLSTMRun:
-    name = "manualnet"
+class ManualnetLSTMRun(training.ManualnetRun):
+    """The README's loop (training.ManualnetRun's step) around manualnet.models.LSTMClassifier."""
 
     def __init__(self, x, y, batch_size, seed):
         self.model = LSTMClassifier(FEATURES, HIDDEN, CLASSES, rng=seed)
@@ -38,20 +41,15 @@ class ManualnetLSTMRun:
         self.loader = mn.data.DataLoader(mn.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True,
                                          seed=seed)
 
-    def epoch(self):
-        model, criterion, optimizer = self.model, self.criterion, self.optimizer
-        for x, y in self.loader:
-            optimizer.zero_grad()
-            criterion(model(x), y)
-            model.backward(criterion.backward(), need_input_grad=False)
-            optimizer.step()
 
+class TorchLSTMRun(Contestant):
+    """The same model in PyTorch, batches by slicing, on ``threads`` (all the cores unless set)."""
 
-class TorchLSTMRun:
     name = "torch"
 
-    def __init__(self, torch, x, y, batch_size, seed, weights):
+    def __init__(self, torch, x, y, batch_size, seed, weights, threads=None):
         self.torch = torch
+        self.threads = threads or len(os.sched_getaffinity(0))
         self.lstm = torch.nn.LSTM(FEATURES, HIDDEN, batch_first=True)
         self.fc = torch.nn.Linear(HIDDEN, CLASSES)
         self.lstm.load_state_dict({k[5:]: torch.from_numpy(v) for k, v in weights.items() if k.startswith("lstm.")})
@@ -60,17 +58,23 @@ class TorchLSTMRun:
         self.x, self.y = torch.from_numpy(x.reshape(-1, STEPS, FEATURES)), torch.from_numpy(y)
         self.batch_size = batch_size
 
-    def epoch(self):
-        torch, batch_size = self.torch, self.batch_size
-        for i in range(0, len(self.x), batch_size):
-            self.optimizer.zero_grad()
-            _, (h_n, _) = self.lstm(self.x[i:i + batch_size])
-            loss = torch.nn.functional.cross_entropy(self.fc(h_n[-1]), self.y[i:i + batch_size])
-            loss.backward()
-            self.optimizer.step()
+    def prepare(self):
+        self.torch.set_num_threads(self.threads)
+
+    def batches(self):
+        return ((self.x[i:i + self.batch_size], self.y[i:i + self.batch_size])
+                for i in range(0, len(self.x), self.batch_size))
+
+    def step(self, x, y):
+        self.optimizer.zero_grad()
+        _, (h_n, _) = self.lstm(x)
+        loss = self.torch.nn.functional.cross_entropy(self.fc(h_n[-1]), y)
+        loss.backward()
+        self.optimizer.step()
 
 
 def make_contestants(torch, x, y, batch_size=BATCH_SIZE, seed=0):
+    """manualnet, and PyTorch from the same weights."""
     ours = ManualnetLSTMRun(x, y, batch_size, seed)
     return [ours, TorchLSTMRun(torch, x, y, batch_size, seed, ours.model.state_dict())]
 
@@ -132,9 +136,11 @@ def time_breakdown(x, y, batches, batch_size=BATCH_SIZE, seed=0):
 
 
 def torch_breakdown(torch, x, y, batches, batch_size=BATCH_SIZE, seed=0):
-    """torch's seconds in forward (LSTM, Linear, loss), backward (autograd) and the Adam step."""
-    run = TorchLSTMRun(torch, x, y, batch_size, seed, ManualnetLSTMRun(x[:1], y[:1], 1, seed).model.state_dict())
+    """torch's seconds (on one thread) in forward (LSTM, Linear, loss), backward (autograd) and the Adam step."""
+    run = TorchLSTMRun(torch, x, y, batch_size, seed, ManualnetLSTMRun(x[:1], y[:1], 1, seed).model.state_dict(),
+                       threads=1)
     spent = defaultdict(float)
+    run.prepare()
     start = time.perf_counter()
     for i in range(0, batches * batch_size, batch_size):
         tick = time.perf_counter()
@@ -153,29 +159,55 @@ def torch_breakdown(torch, x, y, batches, batch_size=BATCH_SIZE, seed=0):
 
 # -- the row of make bench, and on its own: python -m benchmarks.sequences [--quick] ------------------
 
-def lstm_row(torch, samples, repeats, breakdown_batches):
+def lstm_row(torch, samples, repeats, breakdown_batches, probe_batches=10):
     """manualnet's and torch's LSTM epoch, interleaved; manualnet's time by phase; torch's by forward/backward/step."""
-    from .run import spread, time_epochs
     x, y = training.mnist_like(samples, np.random.default_rng(1))
-    warm = make_contestants(torch, x[:20 * BATCH_SIZE], y[:20 * BATCH_SIZE])
-    time_epochs(warm, 1, 0)                                  # BLAS threads and caches warmed on 20 batches
-    times = time_epochs(make_contestants(torch, x, y), 0, repeats)
+    runs = make_contestants(torch, x, y)
+    probe = choose_torch_threads(runs[1], probe_batches)
+    batches = -(-samples // BATCH_SIZE)
+    chunk = min(CHUNK, batches)
+    times = time_in_chunks(runs, chunk, max(1, repeats * batches // chunk))
     return {
         "workload": f"LSTM({FEATURES}, {HIDDEN}) + Linear, sequential MNIST-shaped, {samples} sequences of {STEPS} steps",
-        "batch_size": BATCH_SIZE, "optimizer": "adam",
-        "seconds": {name: spread(values) for name, values in times.items()},
-        "vs_torch": spread([a / b for a, b in zip(times["manualnet"], times["torch"])]),
+        "samples": samples, "batch_size": BATCH_SIZE, "optimizer": "adam", "chunk_batches": chunk,
+        "seconds": {name: spread([per_batch * batches for per_batch in values]) for name, values in times.items()},
+        "torch_threads": probe,
+        "vs_torch": ratios(times["manualnet"], times["torch"]),
         "manualnet_breakdown": time_breakdown(x, y, breakdown_batches),
         "torch_breakdown": torch_breakdown(torch, x, y, breakdown_batches),
     }
 
 
+def lstm_targets(report, add):
+    """An LSTM epoch within 1.25× of PyTorch at its best thread count."""
+    add("LSTM epoch on sequential MNIST, manualnet / PyTorch", report["lstm"]["vs_torch"]["median"], 1.25)
+
+
+def lstm_lines(row):
+    """The LSTM row, and where each side's time goes."""
+    times = row["seconds"]
+    ours, theirs = row["manualnet_breakdown"], row["torch_breakdown"]
+    lines = [
+        "",
+        f"{row['workload']}, batch {row['batch_size']}, Adam, float32 (epoch, s: median (min-max)):",
+        f"  manualnet {seconds(times['manualnet'])}   torch {seconds(times['torch'])} "
+        f"({row['torch_threads']['chosen']} thread(s))   manualnet / torch {ratio(row['vs_torch'])}",
+        f"  where manualnet's time goes ({ours['batches']} batches, {ours['total_seconds']:.2f} s):",
+    ]
+    for label, value in sorted(ours["phases"].items(), key=lambda item: -item[1]):
+        lines.append(f"    {value / ours['total_seconds']:5.1%}  {label}")
+    lines.append(f"    {ours['other'] / ours['total_seconds']:5.1%}  the rest (batches, zero_grad, checks)")
+    lines.append(f"  torch ({theirs['batches']} batches, {theirs['total_seconds']:.2f} s): " + ", ".join(
+        f"{label} {value / theirs['total_seconds']:.0%}" for label, value in theirs["phases"].items()))
+    return lines
+
+
 def main():
     """``python -m benchmarks.sequences [--quick]``: make bench's LSTM row alone, written as JSON."""
-    from .run import lstm_lines, lstm_targets, run_section
 
     def measure(torch, budget):
-        return lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"], budget["lstm_breakdown_batches"])
+        return lstm_row(torch, budget["lstm_samples"], budget["lstm_repeats"], budget["lstm_breakdown_batches"],
+                        budget["probe_batches"])
 
     run_section("lstm", measure, lambda report: lstm_lines(report["lstm"]), lstm_targets, "lstm-latest.json")
 

@@ -3,14 +3,19 @@
 Each contestant is built once by ``make_contestants`` and then asked for one
 epoch at a time, so the runner can interleave them and take ratios pair by
 pair.  All train the same MLP (PyTorch's default init, float32) with the same
-optimizer on the same data.
+optimizer on the same data.  manualnet chooses its BLAS threads itself
+(manualnet/_threads.py) and the floor asks the same choice; PyTorch runs at
+the faster of one thread and all the cores (``common.choose_torch_threads``).
 """
+
+import os
 
 import numpy as np
 
 import manualnet as mn
 
-from .floor import FloorMLP, floor_epoch
+from .common import Contestant
+from .floor import FloorMLP, floor_batches
 
 
 def mnist_like(samples, rng, features=784, classes=10):
@@ -32,7 +37,7 @@ def matmul_flops_per_epoch(sizes, samples):
 
 # -- manualnet ---------------------------------------------------------------------
 
-class ManualnetRun:
+class ManualnetRun(Contestant):
     """The README's loop: Sequential + CrossEntropyLoss + optim + DataLoader."""
 
     name = "manualnet"
@@ -47,23 +52,26 @@ class ManualnetRun:
         self.optimizer = make_optimizer(self.model.parameters(), lr=lr)
         self.loader = mn.data.DataLoader(mn.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True, rng=seed)
 
-    def epoch(self):
-        model, criterion, optimizer = self.model, self.criterion, self.optimizer
-        for x, y in self.loader:
-            optimizer.zero_grad()
-            logits = model(x)
-            criterion(logits, y)
-            model.backward(criterion.backward(), need_input_grad=False)
-            optimizer.step()
+    def batches(self):
+        return iter(self.loader)
+
+    def step(self, x, y):
+        self.optimizer.zero_grad()
+        logits = self.model(x)
+        self.criterion(logits, y)
+        self.model.backward(self.criterion.backward(), need_input_grad=False)
+        self.optimizer.step()
 
 
 # -- PyTorch -----------------------------------------------------------------------
 
-class TorchRun:
-    """The same model and loop in PyTorch CPU, batches by slicing (``loader=False``) or torch's DataLoader."""
+class TorchRun(Contestant):
+    """The same model and loop in PyTorch CPU, batches by slicing (``loader=False``) or torch's DataLoader,
+    on ``threads`` (all the cores unless set; set before each timing: the runs share torch's setting)."""
 
-    def __init__(self, torch, x, y, sizes, optimizer, lr, batch_size, seed, loader=False):
+    def __init__(self, torch, x, y, sizes, optimizer, lr, batch_size, seed, loader=False, threads=None):
         self.torch = torch
+        self.threads = threads or len(os.sched_getaffinity(0))
         self.name = "torch DataLoader" if loader else "torch"
         torch.manual_seed(seed)
         layers = []
@@ -86,18 +94,19 @@ class TorchRun:
         return ((self.x[i:i + self.batch_size], self.y[i:i + self.batch_size])
                 for i in range(0, len(self.x), self.batch_size))
 
-    def epoch(self):
-        model, criterion, optimizer = self.model, self.criterion, self.optimizer
-        for x, y in self.batches():
-            optimizer.zero_grad()
-            loss = criterion(model(x), y)
-            loss.backward()
-            optimizer.step()
+    def prepare(self):
+        self.torch.set_num_threads(self.threads)
+
+    def step(self, x, y):
+        self.optimizer.zero_grad()
+        loss = self.criterion(self.model(x), y)
+        loss.backward()
+        self.optimizer.step()
 
 
 # -- the NumPy floor ---------------------------------------------------------------
 
-class FloorRun:
+class FloorRun(Contestant):
     name = "numpy floor"
 
     def __init__(self, x, y, sizes, optimizer, lr, batch_size, seed):
@@ -106,14 +115,16 @@ class FloorRun:
         self.x, self.y, self.batch_size = x, y, batch_size
         self.rng = np.random.default_rng(seed)
 
-    def epoch(self):
-        floor_epoch(self.model, self.x, self.y, self.batch_size, self.rng)
+    def batches(self):
+        return floor_batches(self.x, self.y, self.batch_size, self.rng)
+
+    def step(self, x, y):
+        self.model.train_step(x, y)
 
 
-def make_contestants(torch, x, y, sizes, optimizer, lr, batch_size, seed=0, torch_loader=True):
-    runs = [ManualnetRun(x, y, sizes, optimizer, lr, batch_size, seed),
+def make_contestants(torch, x, y, sizes, optimizer, lr, batch_size, seed=0):
+    """manualnet, PyTorch, the NumPy floor and PyTorch with its DataLoader."""
+    return [ManualnetRun(x, y, sizes, optimizer, lr, batch_size, seed),
             TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed),
-            FloorRun(x, y, sizes, optimizer, lr, batch_size, seed)]
-    if torch_loader:
-        runs.append(TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed, loader=True))
-    return runs
+            FloorRun(x, y, sizes, optimizer, lr, batch_size, seed),
+            TorchRun(torch, x, y, sizes, optimizer, lr, batch_size, seed, loader=True)]

@@ -23,6 +23,7 @@ from .nn.modules import *  # noqa: E402, F403  (torch.nn's layers at the top, as
 from .nn.modules import __all__ as _layers  # noqa: E402
 from .nn.parameter import Parameter  # noqa: E402
 from ._grad_mode import no_grad  # noqa: E402
+from ._threads import get_num_threads, num_threads, set_num_threads  # noqa: E402  (BLAS threads, by size)
 
 __version__ = "0.1.0"
 
@@ -48,6 +49,7 @@ def __dir__():
 
 
 __all__ = [
-    "Parameter", *_layers, "LogisticRegression", "MLP", "CNN", "LSTMClassifier", "GPT", "no_grad",
+    "Parameter", *_layers, "set_num_threads", "get_num_threads", "num_threads", "LogisticRegression", "MLP", "CNN",
+    "LSTMClassifier", "GPT", "no_grad",
     "nn", "optim", "utils", "models", *_LAZY_HOMES, *_LAZY_FUNCTIONS,
 ]

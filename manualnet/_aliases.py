@@ -11,7 +11,6 @@ live", lists both.
 """
 
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 import types
@@ -66,8 +65,13 @@ class AliasOfParts(types.ModuleType):
         return sorted({name for home in self.__homes for name in dir(importlib.import_module(home))})
 
 
-class AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds the old names: an alias of one home puts that module in ``sys.modules`` under the old name too."""
+class AliasFinder:
+    """Finds the old names: an alias of one home puts that module in ``sys.modules`` under the old name too.
+
+    A meta path finder and its loader (the import system calls these three
+    methods; importlib.abc's base classes, which would import tempfile and
+    shutil with ``import manualnet``, are not needed).
+    """
 
     def find_spec(self, fullname, path, target=None):
         return importlib.util.spec_from_loader(fullname, self) if fullname in ALIASES else None

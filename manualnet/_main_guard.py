@@ -9,7 +9,6 @@ quietly with status 130 until ``__main__`` calls ``end_guard()`` and hands
 Ctrl-C back to ``cli.main``.
 """
 
-import signal
 import sys
 
 EXIT_INTERRUPTED = 130          # 128 + SIGINT, what shells report for Ctrl-C
@@ -35,9 +34,11 @@ def started_as_main():
 
 def guard_imports():
     if started_as_main():
+        import signal                   # only then: `import manualnet` elsewhere need not load it
         signal.signal(signal.SIGINT, _exit_interrupted)
 
 
 def end_guard():
+    import signal
     if signal.getsignal(signal.SIGINT) is _exit_interrupted:
         signal.signal(signal.SIGINT, signal.default_int_handler)

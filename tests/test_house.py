@@ -25,7 +25,7 @@ MAX_LINES = 500
 
 LAYERS = [
     ("private helpers", ("manualnet._checks", "manualnet._numerics", "manualnet._rng", "manualnet._grad_mode",
-                         "manualnet._progress", "manualnet._main_guard", "manualnet._structure")),
+                         "manualnet._progress", "manualnet._main_guard", "manualnet._structure", "manualnet._threads")),
     ("nn", ("manualnet.nn",)),
     ("built on nn", ("manualnet.optim", "manualnet.utils", "manualnet.datasets", "manualnet.models",
                      "manualnet.model_record", "manualnet._checkpoint_format", "manualnet.serialization",
@@ -156,7 +156,7 @@ def test_the_namespace_is_the_layers_the_homes_and_save_and_load():
     names = set(dir(mn))
     layers = {name for name in names if isinstance(getattr(mn, name), type)
               and issubclass(getattr(mn, name), (mn.Module, mn.Parameter))}
-    assert names == layers | HOMES | {"save", "load", "no_grad"}
+    assert names == layers | HOMES | {"save", "load", "no_grad", "set_num_threads", "get_num_threads", "num_threads"}
     assert {"Linear", "LSTM", "LSTMClassifier", "CNN", "MLP", "Parameter", "Module"} <= layers
     assert not {"importlib", "layers", "activations", "rng", "functional", "init"} & names
 

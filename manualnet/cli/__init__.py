@@ -33,7 +33,7 @@ from manualnet.train import Diverged
 
 from . import download, evaluate, exercises, gpt, gradcheck, graph, train
 from .choices import DATASETS, MODELS
-from .common import EXIT_ERROR, EXIT_USAGE, PROG, Parser, UsageError
+from .common import EXIT_ERROR, EXIT_USAGE, PROG, Parser, UsageError, apply_threads_option
 
 __all__ = ["main", "build_parser", "DATASETS", "MODELS"]
 
@@ -53,6 +53,7 @@ def main(argv=None):
     """Run the command line on ``argv`` (default sys.argv[1:]); return the exit code."""
     try:
         args = _parse(argv)
+        apply_threads_option(args)
         code = args.run(args)
         sys.stdout.flush()                           # a closed pipe shows here, not at exit
         return code

@@ -5,6 +5,8 @@ import math
 import os
 import tempfile
 
+from manualnet._threads import set_num_threads
+
 PROG = "python -m manualnet"
 EXIT_USAGE, EXIT_ERROR = 2, 1
 
@@ -51,6 +53,20 @@ def positive_number(text):
     if value is None or not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+# -- --threads N: the library's BLAS thread setting (manualnet/_threads.py) ------------
+
+def add_threads_option(command):
+    command.add_argument("--threads", type=positive_int, metavar="N",
+                         help="BLAS threads for every matrix product (default: chosen by each product's size and "
+                              "the cores other processes leave free; MANUALNET_NUM_THREADS=N does the same)")
+
+
+def apply_threads_option(args):
+    """Set the library's BLAS threads from ``--threads N``, when the command has it and it was given."""
+    if getattr(args, "threads", None) is not None:
+        set_num_threads(args.threads)
 
 
 # -- checks made before any work -----------------------------------------------------

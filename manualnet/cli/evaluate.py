@@ -16,7 +16,7 @@ from manualnet.train import EVAL_BATCH_SIZE, accuracy_line, confusion_matrix
 from manualnet.utils.data import DataLoader, TensorDataset
 
 from .choices import DATASETS, MODELS, check_data_dir, load_dataset
-from .common import PROG, UsageError
+from .common import PROG, UsageError, add_threads_option
 from .legacy import model_from_legacy_state
 
 
@@ -26,6 +26,7 @@ def add_command(commands):
     evaluate.add_argument("path", metavar="PATH", help="a model saved with 'train --save PATH'")
     evaluate.add_argument("--data-dir", metavar="DIR",
                           help="for MNIST models: a folder holding the four MNIST IDX files instead of the cache")
+    add_threads_option(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
 

@@ -15,7 +15,8 @@ from manualnet.utils.data import DataLoader, TensorDataset
 from . import gpt
 from .choices import (DATASETS, DEFAULT_BATCH_SIZE, DEFAULT_HIDDEN, DEFAULT_LR, MODELS, SCHEDULES, SGD_MOMENTUM,
                       check_data_dir, load_dataset, make_optimizer)
-from .common import PROG, UsageError, check_output, non_negative_int, positive_int, positive_number
+from .common import (PROG, UsageError, add_threads_option, check_output, non_negative_int, positive_int,
+                     positive_number)
 from .plot import PLOT_FORMATS, import_figure, plot_history
 
 
@@ -60,6 +61,7 @@ def add_command(commands):
                        help="draw loss and accuracy per epoch into PATH, as PNG, PDF or SVG by its extension "
                             "(needs matplotlib: pip install 'manualnet[plot]')")
     gpt.add_train_arguments(train)
+    add_threads_option(train)
     train.set_defaults(run=run_train)
 
 

@@ -80,15 +80,17 @@ def pad_adjoint(d_padded, padding, mode="constant"):
     return grad
 
 
-def windows(padded, kernel, stride, dilation):
-    """Every window of ``padded`` (N, C, Hp, Wp) as a read-only view (N, C, kH, kW, Ho, Wo), eq. (9).
+def windows(padded, kernel, stride, dilation, writeable=False):
+    """Every window of ``padded`` (N, C, Hp, Wp) as a view (N, C, kH, kW, Ho, Wo), eq. (9).
 
     view[n, c, p, q, i, j] = padded[n, c, s_h·i + d_h·p, s_w·j + d_w·q]: no
     value is copied; the view only walks the same memory with other strides.
+    Read-only unless ``writeable``, which is safe only where the windows do
+    not overlap (a write would otherwise land in several windows at once).
     """
     (kernel_h, kernel_w), (stride_h, stride_w), (dilation_h, dilation_w) = kernel, stride, dilation
     span = (dilation_h * (kernel_h - 1) + 1, dilation_w * (kernel_w - 1) + 1)
-    view = sliding_window_view(padded, span, axis=(2, 3))      # (N, C, Hp − span + 1, Wp − span + 1, *span)
+    view = sliding_window_view(padded, span, axis=(2, 3), writeable=writeable)   # (N, C, Hp − span + 1, Wp − span + 1, *span)
     return view[:, :, ::stride_h, ::stride_w, ::dilation_h, ::dilation_w].transpose(0, 1, 4, 5, 2, 3)
 
 

@@ -9,6 +9,7 @@ from manualnet._checks import check_learning_rate
 from .optimizer import Optimizer, check_betas, check_common_options, check_flag, check_number
 
 
+
 class Adam(Optimizer):
     """Adam: θ ← θ − γ·m̂ / (√v̂ + ε), with bias-corrected averages m̂, v̂ of g and g².  Derivation: derivations/optimizers.md
 
@@ -32,6 +33,13 @@ class Adam(Optimizer):
     ``max_exp_avg_sq`` with amsgrad) has its parameter's shape and dtype;
     ``step`` is an int.
     """
+
+    # Where g stays 0 (a dead ReLU unit's weights), m shrinks by β₁ every step and
+    # spends ~150 steps as a subnormal number before it rounds to 0, and many CPUs
+    # compute with subnormals tens of times slower (derivations/optimizers.md,
+    # "Subnormal moments").  Setting them to 0 every flush_every steps costs three
+    # passes over the moments each time: a few percent of an Adam step.
+    flush_every = 16
 
     _options_added_later = {"maximize": False, "foreach": None, "capturable": False, "differentiable": False,
                             "fused": None, "decoupled_weight_decay": False}
@@ -91,3 +99,13 @@ class Adam(Optimizer):
         update = np.divide(m, denominator, out=work)
         update *= lr * root_correction / (1 - beta1**t)          # eq. (15)
         p.data -= update                                         # eq. (15)
+        if t % self.flush_every == 0:                            # "Subnormal moments" in the page
+            for name in self._state_names(group)[1:]:            # m, v (and v_max)
+                flush_subnormals(state[name], work)
+
+
+def flush_subnormals(a, work):
+    """Set the entries of ``a`` below the smallest normal number of its dtype to 0, in place (``work``: scratch)."""
+    np.abs(a, out=work)
+    np.greater_equal(work, np.finfo(a.dtype).tiny, out=work)
+    a *= work

@@ -26,7 +26,6 @@ says so with PyTorch's warning.  The formulas, and why CosineAnnealingLR
 computes its lr from the previous one: derivations/optimizers.md, eq. (25)-(33).
 """
 
-import copy
 import math
 import numbers
 import warnings
@@ -108,6 +107,7 @@ class LRScheduler:
 
     def state_dict(self):
         """Every attribute but the optimizer, copied: the keys and values torch's scheduler saves."""
+        import copy                                 # here, not at the top: `import copy` is slow at startup
         return {key: copy.deepcopy(value) for key, value in vars(self).items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict):

@@ -261,3 +261,17 @@ def test_bias_false_drops_beta_only_as_in_torch():
     layer = mn.BatchNorm1d(3, bias=False)
     assert [name for name, _ in layer.named_parameters()] == ["weight"]
     assert list(layer.state_dict()) == ["weight", "running_mean", "running_var", "num_batches_tracked"]
+
+
+@given(data=batchnorm_inputs(min_batch=1), dtype=float_dtypes)
+def test_channel_sums_as_products_equal_numpys_sums_over_the_other_axes(data, dtype):
+    """The layer's per-channel Σ a and Σ a ⊙ b (a product with ones, a dot product per row) are the
+    readable np.sum over every axis but 1, to rounding."""
+    from manualnet.nn.modules.batchnorm import _channel_sum
+    shape, seed = data
+    a, b = random_array(seed, shape, dtype=dtype), random_array(seed + 1, shape, dtype=dtype)
+    axes = (0, *range(2, len(shape)))
+    tolerance = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_channel_sum(a), np.sum(a, axis=axes), **tolerance)
+    np.testing.assert_allclose(_channel_sum(a, b), np.sum(a * b, axis=axes), **tolerance)
+    assert _channel_sum(a).dtype == _channel_sum(a, b).dtype == dtype

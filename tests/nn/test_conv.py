@@ -342,6 +342,28 @@ def test_conv2d_property_the_bias_gradient_is_the_sum_of_g(seed, batch):
     np.testing.assert_allclose(layer.bias.grad, G.sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_the_full_correlation_with_the_flipped_kernel_is_the_layers_input_gradient(stride, rng):
+    """The bug zoo's conv mistakes hand this function a wrong kernel or dilation: with the right ones it
+    gives the layer's dL/dx."""
+    from manualnet.testing.bugzoo import full_correlation_input_gradient
+    layer = mn.Conv2d(4, 6, 3, stride=stride, padding=1, groups=2, rng=0, dtype=np.float64)
+    x = rng.standard_normal((2, 4, 7, 6))
+    G = rng.standard_normal(layer(x).shape)
+    dx = layer.backward(G)
+    G_matrix = G.reshape(2, 6, -1).transpose(1, 0, 2).reshape(2, 3, -1)          # (g, O/g, N·Ho·Wo), as backward
+    flipped = layer.weight.data[..., ::-1, ::-1]
+    np.testing.assert_allclose(full_correlation_input_gradient(layer, G_matrix, x.shape, flipped, layer._stride), dx,
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_hands_back_a_contiguous_input_gradient(rng):
+    """Not a view into the padded gradient: the layer before runs faster on contiguous memory."""
+    layer = mn.Conv2d(2, 3, 3, padding=1, rng=0)
+    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
+    assert layer.backward(np.ones_like(layer(x))).flags.c_contiguous
+
+
 @pytest.mark.parametrize("layer, shape, expected", [
     (mn.Conv2d(2, 3, 3, padding=1, dtype=np.float64), (0, 2, 5, 5), (0, 3, 5, 5)),
     (mn.Conv2d(4, 6, 3, stride=2, groups=2, padding=1, padding_mode="reflect", dtype=np.float64), (0, 4, 7, 7),

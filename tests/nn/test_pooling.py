@@ -6,12 +6,13 @@ PyTorch parity (including exact ties) is in tests/nn/test_conv_parity.py.
 import numpy as np
 import pytest
 from hypothesis import assume, given
+from hypothesis import strategies as st
 
 import manualnet as mn
 from manualnet.nn import functional as F
 from manualnet.testing.gradcheck import check_module
 
-from ..strategies import distinct_values, pool_configs, random_array, seeds
+from ..strategies import distinct_values, float_dtypes, pool_configs, random_array, seeds
 
 
 # -- finite differences ------------------------------------------------------------------
@@ -106,6 +107,67 @@ def test_return_indices_gives_the_flat_positions_of_the_maxima():
     y, indices = mn.MaxPool2d(2, return_indices=True)(x)
     np.testing.assert_array_equal(indices, [[[[4, 7], [13, 10]]]])
     np.testing.assert_array_equal(x.reshape(1, 1, -1)[0, 0, indices], y)
+
+
+# -- windows that tile the input: the gradient written where it was read ----------------
+
+def _loop_max_pool(x, kernel, G):
+    """Eq. (1), (2), (4), (5) as loops over windows side by side (stride = kernel): y, and dx with each
+    G at its window's first maximum in window order (np.argmax returns the first)."""
+    (kh, kw), (N, C, H, W) = kernel, x.shape
+    y = np.empty((N, C, H // kh, W // kw), x.dtype)
+    dx = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(y.shape):
+        window = x[n, c, kh * i:kh * i + kh, kw * j:kw * j + kw]
+        p, q = divmod(int(np.argmax(window)), kw)
+        y[n, c, i, j] = window[p, q]
+        dx[n, c, kh * i + p, kw * j + q] = G[n, c, i, j]
+    return y, dx
+
+
+def _general_path(layer, G):
+    """Eq. (4) and (5) as overlapping windows need them: every window's gradient, then strided adds
+    into zeros, then the border cut (``_add_to_input``)."""
+    routes = layer.routes
+    d_windows = np.empty((*routes.shape[:2], *layer.kernel_size, *routes.shape[3:]), G.dtype)
+    for offset, (p, q) in enumerate(np.ndindex(layer.kernel_size)):
+        d_windows[:, :, p, q] = routes[:, :, offset] * G
+    return layer._add_to_input(d_windows, layer.input_shape)
+
+
+@given(kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)), extra=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       dtype=float_dtypes, seed=seeds)
+def test_max_pool_on_tiling_windows_equals_the_loops_and_the_general_path_ties_included(kernel, extra, dtype, seed):
+    """Stride = kernel, no padding (the CNN's MaxPool2d(2)): backward writes each G where its maximum was
+    read.  Inputs of few distinct values, so most windows hold ties: the first maximum in window order
+    wins, as PyTorch; sides that leave rows and columns past the last window (floor mode) get 0 there."""
+    rng = np.random.default_rng(seed)
+    shape = (2, 3, kernel[0] * 3 + extra[0], kernel[1] * 2 + extra[1])
+    x = rng.integers(0, 3, shape).astype(dtype)
+    layer = mn.MaxPool2d(kernel)
+    y = layer(x)
+    G = rng.standard_normal(y.shape).astype(dtype)
+    dx = layer.backward(G)
+    loop_y, loop_dx = _loop_max_pool(x, kernel, G)
+    np.testing.assert_array_equal(y, loop_y)
+    np.testing.assert_array_equal(dx, loop_dx)
+    np.testing.assert_array_equal(dx, _general_path(layer, G))
+    assert y.dtype == dx.dtype == dtype
+
+
+@given(kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)), extra=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       dtype=float_dtypes, seed=seeds)
+def test_avg_pool_on_tiling_windows_spreads_each_gradient_over_its_window_only(kernel, extra, dtype, seed):
+    """Each cell of window (i, j) gets G / (kH·kW); the cells past the last window get 0."""
+    rng = np.random.default_rng(seed)
+    shape = (2, 2, kernel[0] * 2 + extra[0], kernel[1] * 3 + extra[1])
+    layer = mn.AvgPool2d(kernel)
+    y = layer(rng.standard_normal(shape).astype(dtype))
+    G = rng.standard_normal(y.shape).astype(dtype)
+    expected = np.zeros(shape, dtype)
+    covered = np.kron(G, np.ones(kernel, dtype)) / (kernel[0] * kernel[1])
+    expected[:, :, :covered.shape[2], :covered.shape[3]] = covered
+    np.testing.assert_allclose(layer.backward(G), expected, rtol=1e-6 if dtype == np.float32 else 1e-14)
 
 
 # -- the functional counterparts run the layers ---------------------------------------

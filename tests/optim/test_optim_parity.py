@@ -1,7 +1,8 @@
 """torch.optim parity for RMSprop, Adagrad and maximize: 25 steps, hypothesis-drawn options, float64 to ~1e-10.
 
 Also: a torch optimizer's state dict loads into manualnet's and the two go on
-in step, and the other way round.  test_training_parity.py holds the
+in step, and the other way round; and in float32, Adam's moments that become
+subnormal are set to 0 while the weights stay torch's (the stated bound).  test_training_parity.py holds the
 original SGD/Adam/AdamW cases.  Skipped without torch, required in CI.
 """
 
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from manualnet import optim
+from manualnet.nn.parameter import Parameter as mn_parameter
 
 from ..strategies import seeds
 from .test_optim import gradients, make_parameters, set_gradients
@@ -112,3 +114,38 @@ def test_state_dicts_cross_over_and_training_goes_on_in_step(case, seed):
     resumed_reference = getattr(torch.optim, name)(fresh_theirs, **options)
     resumed_reference.load_state_dict(torch_state(optimizer.state_dict()))       # manualnet -> torch
     step_both(fresh_ours, fresh_theirs, resumed, resumed_reference, rng, 10, start=10)
+
+
+def test_adam_sets_subnormal_moments_to_zero_and_moves_the_weights_within_the_stated_bound():
+    """float32: each weight gets one gradient, then 0 for 950 steps, so its m shrinks by β₁ a step into
+    the subnormals (below 2^-126) around step 750.  Every flush_every steps manualnet sets those to 0
+    where torch keeps them.  The step that changes is below γ·2^-126 / ((1 − β₁^t)·ε) (the page's
+    "Subnormal moments"): against the same Adam without the flush the weights differ by at most that
+    many times the steps (bit-equal here), and against torch by float32 rounding only, as any run."""
+    lr, eps, beta1 = 1e-3, 1e-8, 0.9
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(64).astype(np.float32)
+    first = (rng.standard_normal(64) * 1e-3).astype(np.float32)
+    flushing, plain = mn_parameter(start), mn_parameter(start)
+    ours, unflushed = optim.Adam([flushing], lr=lr, eps=eps), optim.Adam([plain], lr=lr, eps=eps)
+    unflushed.flush_every = 10**9
+    weight = torch.nn.Parameter(torch.from_numpy(start.copy()))
+    reference = torch.optim.Adam([weight], lr=lr, eps=eps)
+    tiny, flushed = np.finfo(np.float32).tiny, 0
+    for step in range(1, 951):
+        for p in (flushing, plain):
+            p.grad[...] = first if step == 1 else 0
+        weight.grad = torch.from_numpy(flushing.grad.copy())
+        ours.step()
+        reference.step()
+        unflushed.step()
+        np.testing.assert_allclose(flushing.data, plain.data, rtol=0,
+                                   atol=step * lr * tiny / ((1 - beta1) * eps))
+        m, m_torch = ours.state[flushing]["exp_avg"], reference.state[weight]["exp_avg"].numpy()
+        subnormal = (m_torch != 0) & (np.abs(m_torch) < tiny)
+        if step % ours.flush_every == 0 and subnormal.any():
+            assert np.all(m[subnormal] == 0)
+            flushed += 1
+    assert flushed > 0                                       # the run did reach the subnormals
+    np.testing.assert_array_equal(flushing.data, plain.data)
+    np.testing.assert_allclose(flushing.data, weight.detach().numpy(), rtol=1e-6)

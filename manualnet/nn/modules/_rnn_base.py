@@ -18,6 +18,7 @@ import numpy as np
 from manualnet._checks import (as_float_dtype, check_dtype_matches, check_float_array, check_grad_output,
                                check_positive_int, name_of)
 from manualnet._rng import as_generator
+from manualnet._threads import threads_for
 from manualnet.nn import init
 from manualnet.nn._version_counter import check_versions, versions
 from manualnet.nn.parameter import Parameter
@@ -96,6 +97,7 @@ class _RecurrentBase(Module):
 
     def _project(self, x, W_ih, b_ih, b_hh):
         """x W_ihᵀ + b_ih for every step at once: x (T, N, I) -> (T, N, G·H).  rnn.md eq. (1)."""
+        threads_for(x.size * len(W_ih.data))                # BLAS threads by the product's size (_threads.py)
         xw = (x.reshape(-1, x.shape[-1]) @ W_ih.data.T).reshape(x.shape[:-1] + (len(W_ih.data),))
         if b_ih is not None:
             xw += b_ih.data
@@ -113,6 +115,7 @@ class _RecurrentBase(Module):
     def _run(self, x, xw, h0, c0, W_hh, b_hh):
         """Run the recurrence over the T steps of xw from the state h0 (c0); return the _Trace."""
         trace = self._new_trace(x, xw, h0, c0)
+        threads_for(len(h0) * W_hh.size)                  # one step's product: (N, H) by (H, G·H)
         for k in range(len(xw)):
             self._step(trace, k, xw[k], W_hh.data, None if b_hh is None else b_hh.data)
         return trace
@@ -132,6 +135,7 @@ class _RecurrentBase(Module):
         d_xw = np.empty((steps, batch, self.num_gates * self.hidden_size), trace.h.dtype)
         d_hw = d_xw if self.folds_hidden_bias else np.empty_like(d_xw)
         dh_next, dc_next = dh_n, dc_n          # the gradient arriving from step t+1
+        threads_for(batch * W_hh.size)         # one step's product
         for k in reversed(range(steps)):
             dh = self._state_gradient(None if d_h is None else d_h[k], dh_next, trace.h[k + 1])
             dh_next, dc_next = self._step_backward(trace, k, dh, dc_next, W_hh.data, d_xw[k], d_hw[k])
@@ -146,6 +150,7 @@ class _RecurrentBase(Module):
         """dW = Σ_t δ_tᵀ (what step t multiplied W by): one product over the stacked steps.  rnn.md eq. (8)–(10)."""
         for W, b, delta, inputs in ((W_ih, b_ih, d_xw, trace.x), (W_hh, b_hh, d_hw, trace.h[:-1])):
             delta, inputs = delta.reshape(-1, delta.shape[-1]), inputs.reshape(-1, inputs.shape[-1])  # every step: (T·N, ·)
+            threads_for(delta.size * inputs.shape[1])
             W.grad += delta.T @ inputs                   # rnn.md eq. (8), (9): the sum over t and n in one product
             if b is not None:
                 b.grad += delta.sum(axis=0)              # rnn.md eq. (10)
@@ -153,6 +158,7 @@ class _RecurrentBase(Module):
 
 def _input_grad(d_xw, W_ih):
     """dL/dx_t = δ_t W_ih for every step at once: (T, N, G·H) -> (T, N, I).  rnn.md eq. (7)."""
+    threads_for(d_xw.size * W_ih.data.shape[1])
     return (d_xw.reshape(-1, d_xw.shape[-1]) @ W_ih.data).reshape(d_xw.shape[:-1] + (W_ih.shape[1],))
 
 

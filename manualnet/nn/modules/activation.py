@@ -43,7 +43,10 @@ class ReLU(Module):
 
     def forward(self, x):
         check_float_array(self, x)
-        self.y = keep_output(np.maximum(x, 0))       # eq. (1), kept for backward
+        # Against an array of zeros, not the number 0: NumPy 2 runs np.maximum(x, 0) on
+        # large arrays about twice as slowly (benchmarks/README.md, "Element-wise layers").
+        zeros = np.zeros_like(x)
+        self.y = keep_output(np.maximum(x, zeros, out=zeros))     # eq. (1), kept for backward
         return self.y
 
     def backward(self, grad_output, need_input_grad=True):

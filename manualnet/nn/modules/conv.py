@@ -23,6 +23,7 @@ from manualnet.nn._version_counter import check_versions, versions
 from manualnet.nn.modules.module import Module
 from manualnet.nn.parameter import Parameter, as_float_dtype
 from manualnet._rng import as_generator
+from manualnet._threads import threads_for
 from manualnet.nn.windows import col2im, im2col, output_size, pad, pad_adjoint
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -89,6 +90,7 @@ class _ConvNd(Module):
         self.cols = im2col(padded, self._kernel, self._stride, self._dilation, self.groups)   # eq. (10)
         self.input_shape = x.shape
         self.versions = versions(self)                                            # of W, which backward reads again
+        threads_for(self.weight.size * self.cols.shape[2])                       # BLAS threads by size (_threads.py)
         y = np.matmul(self._weight_matrices(), self.cols)                        # eq. (11): (g, O/g, N·Ho·Wo)
         output_shape = self._output_shape(x.shape)
         y = y.reshape(self.out_channels, len(x), math.prod(output_shape[2:]))    # sizes given: N may be 0
@@ -103,6 +105,7 @@ class _ConvNd(Module):
         check_grad_output(self, grad_output, self._output_shape(input_shape), cols.dtype)
         G = grad_output.reshape(*grad_output.shape[:2], math.prod(grad_output.shape[2:])).transpose(1, 0, 2)  # (O, N, Ho·Wo)
         G = G.reshape(self.groups, self.out_channels // self.groups, -1)                      # (g, O/g, N·Ho·Wo)
+        threads_for(self.weight.size * cols.shape[2])                                         # each product's size
         self.weight.grad += np.matmul(G, cols.transpose(0, 2, 1)).reshape(self.weight.shape)  # eq. (12)
         if self.bias is not None:
             self.bias.grad += G.sum(axis=2).reshape(-1)                                       # eq. (5)
@@ -115,7 +118,9 @@ class _ConvNd(Module):
         d_cols = np.matmul(self._weight_matrices().transpose(0, 2, 1), G)                    # eq. (13)
         padded_shape = (input_shape[0], self.in_channels, *self._padded_size(input_shape))
         d_padded = col2im(d_cols, padded_shape, self._kernel, self._stride, self._dilation)   # eq. (14)
-        return pad_adjoint(d_padded, self._padding, self._pad_mode).reshape(input_shape)     # eq. (8)
+        # A copy, not the view of d_padded's middle that pad_adjoint gives: the layer before
+        # (the CNN's MaxPool2d) ran its backward twice as fast on a contiguous gradient.
+        return np.ascontiguousarray(pad_adjoint(d_padded, self._padding, self._pad_mode)).reshape(input_shape)   # eq. (8)
 
     # -- shapes -----------------------------------------------------------------
 

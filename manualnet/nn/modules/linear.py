@@ -11,6 +11,7 @@ import numpy as np
 from manualnet._checks import (as_float_dtype, check_device, check_dtype_matches, check_float_array,
                                check_grad_output, check_positive_int)
 from manualnet._rng import as_generator
+from manualnet._threads import threads_for
 from manualnet.nn import init
 from manualnet.nn._version_counter import check_versions, versions
 from manualnet.nn.parameter import Parameter
@@ -58,7 +59,9 @@ class Linear(Module):
         self.x = keep_input(x)                       # kept for backward
         self.versions = versions(self)               # of W, which backward reads again
         # Every leading position is a row: (*, in) as (M, in), one matrix product.
-        y = x.reshape(-1, self.in_features) @ self.weight.data.T     # eq. (1), (5)
+        rows = x.reshape(-1, self.in_features)
+        threads_for(rows.shape[0] * self.weight.size)    # BLAS threads by the product's size (_threads.py)
+        y = rows @ self.weight.data.T                # eq. (1), (5)
         if self.bias is not None:
             y += self.bias.data                      # eq. (1)
         return y.reshape(x.shape[:-1] + (self.out_features,))
@@ -69,6 +72,7 @@ class Linear(Module):
         check_versions(self, self.versions)
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        threads_for(G.shape[0] * self.weight.size)                      # each product below is this size
         self.weight.grad += G.T @ x.reshape(-1, self.in_features)       # eq. (3)
         if self.bias is not None:
             self.bias.grad += G.sum(axis=0)                              # eq. (4)

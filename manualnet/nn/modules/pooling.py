@@ -50,6 +50,23 @@ class _Pool2d(Module):
             pads.append((p, max(p, reach - size - p)))
         return tuple(pads)
 
+    def _gradient_windows(self, input_shape, dtype):
+        """Where backward writes each window's gradient: ``(None, d_windows)``, a new (N, C, kH, kW, Ho, Wo)
+        array that ``_add_to_input`` then adds into dL/dx, or, where the windows tile the input, ``(dx,
+        the windows of dx)``: each input cell lies in one window at most (stride = kernel, no padding,
+        no dilation, as the CNN's pooling), so its gradient is written straight where it was read —
+        no zeros to add into, no padding to cut, one pass.  Only the rows and columns past the last
+        window (floor mode) are set to 0 here.  Tested equal to the general path (tests/nn/test_pooling.py)."""
+        out_h, out_w = self._output_size(input_shape)
+        tiles = (self.stride == self.kernel_size and self.dilation == (1, 1)
+                 and self._pads(input_shape) == ((0, 0), (0, 0)))
+        if not tiles:
+            return None, np.empty((*input_shape[:2], *self.kernel_size, out_h, out_w), dtype)
+        dx = np.empty(input_shape, dtype)
+        dx[:, :, out_h * self.kernel_size[0]:] = 0
+        dx[:, :, :, out_w * self.kernel_size[1]:] = 0
+        return dx, windows(dx, self.kernel_size, self.stride, self.dilation, writeable=True)
+
     def _add_to_input(self, d_windows, input_shape):
         """dL/dx from every window's gradient d_windows (N, C, kH, kW, Ho, Wo): added back where each window
         read, overlapping windows adding up, and the padding's share dropped, eq. (7)."""
@@ -119,13 +136,19 @@ class MaxPool2d(_Pool2d):
         padded = pad(x, self._pads(x.shape), value=-np.inf)                  # eq. (1): padding never wins
         cells = windows(padded, self.kernel_size, self.stride, self.dilation)    # (N, C, kH, kW, Ho, Wo), a view
         y = cells[:, :, 0, 0].copy()
-        for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
-            np.maximum(y, cells[:, :, p, q], out=y)                          # eq. (1)
-        routes = np.empty((*y.shape[:2], cells.shape[2] * cells.shape[3], *y.shape[2:]), dtype=bool)
-        unclaimed = np.ones(y.shape, dtype=bool)                             # no maximum met yet, in window order
+        # The first maximum's tap, found in the pass that finds the maximum (pooling.md, eq. (2)).
+        # np.fmax is np.maximum for inputs without NaN (checked above), and several times faster on
+        # these strided views in NumPy 2; one pass per tap, no copy of the windows.
+        first = np.zeros(y.shape, np.min_scalar_type(cells.shape[2] * cells.shape[3] - 1))
         for offset, (p, q) in enumerate(np.ndindex(self.kernel_size)):      # row by row, as PyTorch
-            routes[:, :, offset] = (cells[:, :, p, q] == y) & unclaimed      # eq. (2): the first maximum only
-            unclaimed &= ~routes[:, :, offset]
+            if offset:
+                claim = np.greater(cells[:, :, p, q], y).astype(first.dtype)   # strictly: a tie keeps the first
+                claim *= offset
+                np.maximum(first, claim, out=first)                          # later taps override earlier ones
+                np.fmax(y, cells[:, :, p, q], out=y)                         # eq. (1)
+        routes = np.empty((*y.shape[:2], cells.shape[2] * cells.shape[3], *y.shape[2:]), dtype=bool)
+        for offset in range(routes.shape[2]):
+            np.equal(first, offset, out=routes[:, :, offset])               # eq. (2): the first maximum only
         self.routes = routes                                                 # (N, C, kH·kW, Ho, Wo), for backward
         self.input_shape, self.input_dtype = x.shape, x.dtype                # to check G against
         if self.return_indices:
@@ -138,9 +161,10 @@ class MaxPool2d(_Pool2d):
         check_grad_output(self, grad_output, (*input_shape[:2], *routes.shape[3:]), self.input_dtype)
         if not need_input_grad:
             return None
-        d_cells = routes * grad_output[:, :, np.newaxis]                     # eq. (6)
-        d_windows = d_cells.reshape(*input_shape[:2], *self.kernel_size, *routes.shape[3:])
-        return self._add_to_input(d_windows, input_shape)                   # eq. (7)
+        dx, d_windows = self._gradient_windows(input_shape, grad_output.dtype)
+        for offset, (p, q) in enumerate(np.ndindex(self.kernel_size)):      # one pass per window cell
+            d_windows[:, :, p, q] = routes[:, :, offset] * grad_output       # eq. (6)
+        return self._add_to_input(d_windows, input_shape) if dx is None else dx      # eq. (7)
 
     def _flat_indices(self, input_shape):
         """PyTorch's indices: h·W + w of each window's maximum, in unpadded input coordinates."""
@@ -196,9 +220,10 @@ class AvgPool2d(_Pool2d):
         if not need_input_grad:
             return None
         share = grad_output / self._divisor(input_shape).astype(grad_output.dtype)   # eq. (8)
-        d_windows = np.broadcast_to(share[:, :, np.newaxis, np.newaxis],
-                                    (*share.shape[:2], *self.kernel_size, *share.shape[2:]))
-        return self._add_to_input(d_windows, input_shape)                   # eq. (9)
+        dx, d_windows = self._gradient_windows(input_shape, grad_output.dtype)
+        for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
+            d_windows[:, :, p, q] = share                                    # eq. (8): every cell the same share
+        return self._add_to_input(d_windows, input_shape) if dx is None else dx      # eq. (9)
 
     def _divisor(self, input_shape):
         """(Ho, Wo): the number each window's sum is divided by, eq. (5); one count per axis, multiplied."""

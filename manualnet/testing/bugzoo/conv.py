@@ -11,7 +11,7 @@ import numpy as np
 
 from manualnet._checks import check_grad_output
 from manualnet.nn._version_counter import versions
-from manualnet.nn.modules.batchnorm import BatchNorm2d, _channel_shape
+from manualnet.nn.modules.batchnorm import BatchNorm2d, _channel_shape, _channel_sum
 from manualnet.nn.modules.conv import Conv2d
 from manualnet.nn.modules.module import keep_output
 from manualnet.nn.modules.pooling import AvgPool2d, MaxPool2d
@@ -91,9 +91,10 @@ class MaxPoolGradToWholeWindow(MaxPool2d):
         check_grad_output(self, grad_output, (*input_shape[:2], *routes.shape[3:]), self.input_dtype)
         if not need_input_grad:
             return None
-        d_cells = np.broadcast_to(grad_output[:, :, np.newaxis], routes.shape)   # BUG: should be routes * G, eq. (6)
-        d_windows = d_cells.reshape(*input_shape[:2], *self.kernel_size, *routes.shape[3:])
-        return self._add_to_input(d_windows, input_shape)                   # eq. (7)
+        dx, d_windows = self._gradient_windows(input_shape, grad_output.dtype)
+        for offset, (p, q) in enumerate(np.ndindex(self.kernel_size)):      # one pass per window cell
+            d_windows[:, :, p, q] = grad_output                              # BUG: should be routes[:, :, offset] * G, eq. (6)
+        return self._add_to_input(d_windows, input_shape) if dx is None else dx      # eq. (7)
 
 
 class MaxPoolGradToAllTies(MaxPool2d):
@@ -113,13 +114,19 @@ class MaxPoolGradToAllTies(MaxPool2d):
         padded = pad(x, self._pads(x.shape), value=-np.inf)                  # eq. (1): padding never wins
         cells = windows(padded, self.kernel_size, self.stride, self.dilation)    # (N, C, kH, kW, Ho, Wo), a view
         y = cells[:, :, 0, 0].copy()
-        for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
-            np.maximum(y, cells[:, :, p, q], out=y)                          # eq. (1)
-        routes = np.empty((*y.shape[:2], cells.shape[2] * cells.shape[3], *y.shape[2:]), dtype=bool)
-        unclaimed = np.ones(y.shape, dtype=bool)                             # no maximum met yet, in window order
+        # The first maximum's tap, found in the pass that finds the maximum (pooling.md, eq. (2)).
+        # np.fmax is np.maximum for inputs without NaN (checked above), and several times faster on
+        # these strided views in NumPy 2; one pass per tap, no copy of the windows.
+        first = np.zeros(y.shape, np.min_scalar_type(cells.shape[2] * cells.shape[3] - 1))
         for offset, (p, q) in enumerate(np.ndindex(self.kernel_size)):      # row by row, as PyTorch
-            routes[:, :, offset] = cells[:, :, p, q] == y                    # BUG: should be & unclaimed, eq. (2)
-            unclaimed &= ~routes[:, :, offset]
+            if offset:
+                claim = np.greater(cells[:, :, p, q], y).astype(first.dtype)   # strictly: a tie keeps the first
+                claim *= offset
+                np.maximum(first, claim, out=first)                          # later taps override earlier ones
+                np.fmax(y, cells[:, :, p, q], out=y)                         # eq. (1)
+        routes = np.empty((*y.shape[:2], cells.shape[2] * cells.shape[3], *y.shape[2:]), dtype=bool)
+        for offset in range(routes.shape[2]):
+            np.equal(cells.reshape(routes.shape)[:, :, offset], y, out=routes[:, :, offset])   # BUG: should be first == offset, eq. (2)
         self.routes = routes                                                 # (N, C, kH·kW, Ho, Wo), for backward
         self.input_shape, self.input_dtype = x.shape, x.dtype                # to check G against
         if self.return_indices:
@@ -145,9 +152,10 @@ class AvgPoolGradNotDivided(AvgPool2d):
         if not need_input_grad:
             return None
         share = grad_output                                                 # BUG: should be G / divisor, eq. (8)
-        d_windows = np.broadcast_to(share[:, :, np.newaxis, np.newaxis],
-                                    (*share.shape[:2], *self.kernel_size, *share.shape[2:]))
-        return self._add_to_input(d_windows, input_shape)                   # eq. (9)
+        dx, d_windows = self._gradient_windows(input_shape, grad_output.dtype)
+        for p, q in np.ndindex(self.kernel_size):                           # one pass per window cell
+            d_windows[:, :, p, q] = share                                    # eq. (8): every cell the same share
+        return self._add_to_input(d_windows, input_shape) if dx is None else dx      # eq. (9)
 
 
 class BatchNorm2dOverAllAxes(BatchNorm2d):
@@ -166,21 +174,24 @@ class BatchNorm2dOverAllAxes(BatchNorm2d):
         self.versions = versions(self)
         if x.size == 0:
             return self._empty_batch(x)
-        axes, channel = tuple(range(x.ndim)), _channel_shape(x)            # BUG: should be _other_axes(x), eq. (1)
+        rows = x.reshape(1, 1, -1)                                          # BUG: should be (len(x), C, -1): per channel, eq. (1)
         self.used_batch_statistics = self.training or not self.track_running_stats
         if self.used_batch_statistics:
-            mean = x.mean(axis=axes)                                        # eq. (1)
-            centered = x - mean.reshape(channel)
-            var = np.mean(centered * centered, axis=axes)                   # eq. (2)
+            count = rows.shape[0] * rows.shape[2]                            # M values per channel
+            mean = _channel_sum(rows) / count                                # eq. (1)
+            centered = rows - mean[:, np.newaxis]
+            var = _channel_sum(centered, centered) / count                   # eq. (2)
             if self.training and self.track_running_stats:
-                self._update_running_statistics(mean, var, x.size // self.num_features)
+                self._update_running_statistics(mean, var, count)
         else:
-            centered = x - self.running_mean.reshape(channel)
+            centered = rows - self.running_mean[:, np.newaxis]
             var = self.running_var
         self.inv_std = 1 / np.sqrt(var + self.eps)                          # eq. (3), kept for backward
-        self.x_hat = centered * self.inv_std.reshape(channel)               # eq. (4), kept for backward
+        centered *= self.inv_std[:, np.newaxis]                             # eq. (4): x̂, in place
+        self.x_hat = centered.reshape(x.shape)                              # kept for backward
         if not self.affine:
             return keep_output(self.x_hat)                                  # y = x̂: handed out read-only
+        channel = _channel_shape(x)
         y = self.x_hat * self.weight.data.reshape(channel)                  # eq. (5)
         if self.bias is not None:
             y += self.bias.data.reshape(channel)                            # eq. (5)

@@ -4,9 +4,10 @@ import numpy as np
 
 from manualnet._numerics import sigmoid
 from manualnet._checks import check_dtype_matches, check_float_array, check_grad_output
+from manualnet._threads import threads_for
 from manualnet.nn._version_counter import check_versions
 from manualnet.nn.modules.activation import ReLU, Sigmoid, Softmax, _softmax_axis
-from manualnet.nn.modules.batchnorm import BatchNorm1d, _channel_shape, _other_axes
+from manualnet.nn.modules.batchnorm import BatchNorm1d, _channel_shape, _channel_sum
 from manualnet.nn.modules.dropout import Dropout
 from manualnet.nn.modules.linear import Linear
 from manualnet.nn.modules.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, _Loss
@@ -104,6 +105,7 @@ class TransposedWeightGradLinear(Linear):
         check_versions(self, self.versions)
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        threads_for(G.shape[0] * self.weight.size)                      # each product below is this size
         self.weight.grad += x.reshape(-1, self.in_features).T @ G       # BUG: should be G.T @ x.reshape(...), eq. (3)
         if self.bias is not None:
             self.bias.grad += G.sum(axis=0)                              # eq. (4)
@@ -126,6 +128,7 @@ class BiasGradMeanLinear(Linear):
         check_versions(self, self.versions)
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        threads_for(G.shape[0] * self.weight.size)                      # each product below is this size
         self.weight.grad += G.T @ x.reshape(-1, self.in_features)       # eq. (3)
         if self.bias is not None:
             self.bias.grad += G.mean(axis=0)                             # BUG: should be G.sum(axis=0), eq. (4)
@@ -152,6 +155,7 @@ class OverwritingLinear(Linear):
         check_versions(self, self.versions)
         check_grad_output(self, grad_output, x.shape[:-1] + (self.out_features,), x.dtype)
         G = grad_output.reshape(-1, self.out_features)                  # each leading position is a row, eq. (5)
+        threads_for(G.shape[0] * self.weight.size)                      # each product below is this size
         self.weight.grad = G.T @ x.reshape(-1, self.in_features)        # BUG: should be self.weight.grad += ..., eq. (3)
         if self.bias is not None:
             self.bias.grad += G.sum(axis=0)                              # eq. (4)
@@ -281,11 +285,11 @@ class BatchNormWithoutMeanTerm(BatchNorm1d):
         x_hat, inv_std = self.x_hat, self.inv_std
         check_versions(self, self.versions)
         check_grad_output(self, grad_output, x_hat.shape, x_hat.dtype)
-        axes, channel = _other_axes(x_hat), _channel_shape(x_hat)
+        channel = _channel_shape(x_hat)
         # Σ G and Σ G x̂ serve twice: they are dL/dβ and dL/dγ, and, times γ, the
         # sums Σ dx̂ and Σ dx̂ x̂ of eq. (14), because dx̂ = γ G (eq. (8)).
-        sum_g = np.sum(grad_output, axis=axes)                              # eq. (10)
-        sum_g_x_hat = np.sum(grad_output * x_hat, axis=axes)                # eq. (9)
+        sum_g = _channel_sum(grad_output)                                   # eq. (10)
+        sum_g_x_hat = _channel_sum(grad_output, x_hat)                      # eq. (9)
         if self.affine:
             self.weight.grad += sum_g_x_hat                                 # eq. (9)
         if self.bias is not None:
@@ -293,13 +297,15 @@ class BatchNormWithoutMeanTerm(BatchNorm1d):
         if not need_input_grad:
             return None
         gamma = self.weight.data if self.affine else np.ones_like(inv_std)
-        d_x_hat = grad_output * gamma.reshape(channel)                      # eq. (8)
+        scale = gamma * inv_std                                             # dx̂ = γ G, eq. (8), times 1/σ
         if not self.used_batch_statistics:
-            return d_x_hat * inv_std.reshape(channel)                       # eq. (15)
+            return grad_output * scale.reshape(channel)                     # eq. (15)
+        # Eq. (14), (1/σ)/M · (M dx̂ − Σ dx̂ − x̂ Σ dx̂ x̂), with one coefficient per channel for each of
+        # G, x̂ and 1: four passes over the batch where the written-out form takes six.
         count = x_hat.size // self.num_features
-        sum_d_x_hat = (gamma * sum_g).reshape(channel)
-        sum_d_x_hat_x_hat = (gamma * sum_g_x_hat).reshape(channel)
-        return (inv_std / count).reshape(channel) * (count * d_x_hat - x_hat * sum_d_x_hat_x_hat)   # BUG: − Σ dx̂ missing, eq. (14)
+        dx = grad_output * scale.reshape(channel)                           # eq. (14): (1/σ) dx̂
+        dx -= x_hat * (scale * sum_g_x_hat / count).reshape(channel)        # BUG: − (1/σ)/M Σ dx̂ missing, eq. (14)
+        return dx
 
 
 LAYER_BUGS = (

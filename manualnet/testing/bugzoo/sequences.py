@@ -8,6 +8,7 @@ permuted, the upstream rescaled, repeated tokens' earlier gradients zeroed.
 import numpy as np
 
 from manualnet._checks import check_grad_output
+from manualnet._threads import threads_for
 from manualnet.nn.modules.sparse import Embedding
 from manualnet.nn.modules.rnn import LSTM, RNN, RNNCell
 
@@ -43,6 +44,7 @@ class RNNWeightGradLastStepOnly(RNN):
         """dW = Σ_t δ_tᵀ (what step t multiplied W by): one product over the stacked steps.  rnn.md eq. (8)–(10)."""
         for W, b, delta, inputs in ((W_ih, b_ih, d_xw, trace.x), (W_hh, b_hh, d_hw, trace.h[:-1])):
             delta, inputs = delta[-1], inputs[-1]    # BUG: should be every step, reshaped (T·N, ·), eq. (8)
+            threads_for(delta.size * inputs.shape[1])
             W.grad += delta.T @ inputs                   # rnn.md eq. (8), (9): the sum over t and n in one product
             if b is not None:
                 b.grad += delta.sum(axis=0)              # rnn.md eq. (10)
