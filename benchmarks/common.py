@@ -26,12 +26,14 @@ FULL = {"samples": 60_000, "repeats": 5, "warmup": 1, "digits_epochs_per_sample"
         "op_seconds": 0.15, "op_repeats": 7, "process_repeats": 5, "import_repeats": 21,
         "cnn_samples": 60_000, "cnn_repeats": 3, "naive_batch": 4, "conv_batch": 64,
         "lstm_samples": 20_000, "lstm_repeats": 3, "lstm_breakdown_batches": 100,   # LSTM: a third of an epoch
-        "thread_repeats": 7, "thread_seconds": 0.6, "probe_batches": 20}
+        "thread_repeats": 7, "thread_seconds": 0.6, "probe_batches": 20,
+        "gpt_pairs": 10, "gpt_steps": 3, "gpt_breakdown_steps": 10}
 QUICK = {"samples": 2_000, "repeats": 1, "warmup": 0, "digits_epochs_per_sample": 1,
          "op_seconds": 0.002, "op_repeats": 1, "process_repeats": 1, "import_repeats": 1,
          "cnn_samples": 128, "cnn_repeats": 1, "naive_batch": 1, "conv_batch": 2,
          "lstm_samples": 256, "lstm_repeats": 1, "lstm_breakdown_batches": 2,
-         "thread_repeats": 1, "thread_seconds": 0.05, "probe_batches": 1}
+         "thread_repeats": 1, "thread_seconds": 0.05, "probe_batches": 1,
+         "gpt_pairs": 1, "gpt_steps": 1, "gpt_breakdown_steps": 1}
 
 
 def spread(values):

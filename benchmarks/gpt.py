@@ -19,6 +19,7 @@ operators the same way.  ``attention_memory`` counts the attention matrices
 
 import argparse
 import json
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -35,6 +36,7 @@ from .machine import environment
 
 VOCAB = 76                      # the characters of manualnet.datasets.load_shakespeare_corpus()
 RESULTS = Path(__file__).resolve().parent / "results"
+WORKLOAD = "one nanoGPT training step: B=12, T=64, 4 layers, 4 heads, C=128, V=76, float32"
 
 
 def contestants(torch, config=SHAKESPEARE_CPU, seed=0, batches=8):
@@ -190,6 +192,50 @@ def attention_memory(config=SHAKESPEARE_CPU):
                      "flash attention keeps only each row's log-sum-exp, (B, H, T), and recomputes P in backward.")}
 
 
+def same_threads(torch, threads):
+    """Both sides on ``threads`` BLAS threads: torch's setting, NumPy's OpenBLAS, and manualnet's own choice."""
+    from threadpoolctl import threadpool_limits
+    torch.set_num_threads(threads)
+    mn.set_num_threads(threads)
+    return threadpool_limits(threads, user_api="blas")
+
+
+def gpt_report(torch, budget):
+    """``make bench``'s GPT section: the step at one thread and at every core, each side on the same threads;
+    the breakdown and the attention memory at one thread."""
+    rows = []
+    for threads in sorted({1, os.cpu_count() or 1}):
+        with same_threads(torch, threads):
+            rows.append({"threads": threads, **step_times(torch, budget["gpt_pairs"], budget["gpt_steps"])})
+    with same_threads(torch, 1):
+        pieces = breakdown(torch, budget["gpt_breakdown_steps"])
+    mn.set_num_threads(None)
+    return {"workload": WORKLOAD, "rows": rows, "breakdown": pieces, "attention_memory": attention_memory()}
+
+
+def gpt_targets(report, add):
+    """One training step within 1.5× PyTorch CPU eager on the same threads."""
+    for row in report["gpt"]["rows"]:
+        add(f"GPT step manualnet / PyTorch, {row['threads']} thread{'s' * (row['threads'] > 1)}",
+            row["ratio"]["median"], 1.5)
+
+
+def gpt_lines(section):
+    """The section as text: each thread count's step times and ratio, where manualnet's step goes, the memory."""
+    lines = ["", f"GPT ({section['workload']}):"]
+    for row in section["rows"]:
+        lines.append(f"  {row['threads']} thread(s): manualnet {1000 * row['seconds']['manualnet']['median']:.1f} ms, "
+                     f"torch {1000 * row['seconds']['torch']['median']:.1f} ms, ratio {row['ratio']['median']:.2f} "
+                     f"(min {row['ratio']['min']:.2f}, max {row['ratio']['max']:.2f})")
+    for side, parts in section["breakdown"].items():
+        lines.append(f"  where {side}'s {parts['total_ms']:.1f} ms go (1 thread): " + ", ".join(
+            f"{label} {ms:.1f}" for label, ms in sorted(parts["pieces_ms"].items(), key=lambda item: -item[1])))
+    memory = section["attention_memory"]
+    lines.append(f"  attention matrices kept for backward: manualnet {memory['manualnet_kept_bytes'] / 2**20:.2f} MiB, "
+                 f"torch's flash attention {memory['torch_flash_kept_bytes'] / 2**10:.0f} KiB")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="GPT training step: manualnet vs PyTorch CPU")
     parser.add_argument("--pairs", type=int, default=10)
@@ -199,10 +245,8 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=RESULTS / "gpt-latest.json")
     args = parser.parse_args(argv)
     import torch
-    from threadpoolctl import threadpool_limits
-    torch.set_num_threads(args.threads)
-    with threadpool_limits(args.threads, user_api="blas"):
-        report = {"workload": "one nanoGPT training step: B=12, T=64, 4 layers, 4 heads, C=128, V=76, float32",
+    with same_threads(torch, args.threads):
+        report = {"workload": WORKLOAD,
                   "threads": args.threads, "environment": environment(torch),
                   "step": step_times(torch, args.pairs, args.steps),
                   "breakdown": breakdown(torch, args.breakdown_steps), "attention_memory": attention_memory()}

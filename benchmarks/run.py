@@ -22,7 +22,7 @@ import numpy as np
 import manualnet as mn
 from manualnet.testing.gradcheck import check_module
 
-from . import conv, machine, memory, ops, optimizers, sequences, threads, training
+from . import conv, gpt, machine, memory, ops, optimizers, sequences, threads, training
 from .common import FULL, QUICK, RESULTS, choose_torch_threads, format_targets, ms, ratio, ratios, spread
 from .common import target_rows, time_epochs, write_json
 
@@ -116,6 +116,7 @@ def run(quick):
                                         budget["lstm_breakdown_batches"], budget["probe_batches"])
     report["optimizers"] = optimizers.optimizers_report(torch, budget)
     report["threads"] = threads.threads_report(budget)
+    report["gpt"] = gpt.gpt_report(torch, budget)
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     report["load_average_at_end"] = machine.load_average()
     report["targets"] = targets(report)
@@ -123,10 +124,13 @@ def run(quick):
 
 
 def targets(report):
-    """The targets of every section: threads, CNN, LSTM, MLP, digits, Adam, import; then memory and the checker."""
+    """The targets of every section: threads, CNN, LSTM, MLP, digits, Adam, the GPT step, import; then memory and
+    the checker (a run recorded before the GPT section has no GPT rows)."""
+    gpt_rows = (lambda add: gpt.gpt_targets(report, add)) if "gpt" in report else (lambda add: None)
     return target_rows(lambda add: threads.threads_targets(report, add), lambda add: conv.conv_targets(report, add),
                        lambda add: sequences.lstm_targets(report, add), lambda add: mlp_targets(report, add),
-                       lambda add: optimizers.optimizers_targets(report, add), lambda add: other_targets(report, add))
+                       lambda add: optimizers.optimizers_targets(report, add), gpt_rows,
+                       lambda add: other_targets(report, add))
 
 
 def mlp_targets(report, add):
@@ -192,6 +196,7 @@ def format_report(report):
     lines += ["", *sequences.lstm_lines(report["lstm"])]
     lines += optimizers.optimizers_lines(report)
     lines += threads.threads_lines(report)
+    lines += gpt.gpt_lines(report["gpt"])
     lines += ["", "targets:", *format_targets(report["targets"])]
     return "\n".join(lines)
 
@@ -241,6 +246,11 @@ def readme_table(report):
     lines.append(f"| LSTM(28, 128) + Linear, {lstm['samples']:,} sequences of 28 steps, Adam, batch "
                  f"{lstm['batch_size']} | {duration(lstm['seconds']['manualnet'])} | {at_best(lstm)} "
                  f"| {lstm['vs_torch']['median']:.2f} | — | {busy_cells('LSTM(28, 128) + Linear, Adam, batch 64')} |")
+    for row in report.get("gpt", {}).get("rows", []):
+        threads = f"{row['threads']} thread{'s' * (row['threads'] > 1)}"
+        lines.append(f"| GPT training step (nanoGPT's CPU configuration), both on {threads} "
+                     f"| {duration(row['seconds']['manualnet'])} | {duration(row['seconds']['torch'])} ({threads}) "
+                     f"| {row['ratio']['median']:.2f} | — | — |")
     adam, imported = report["optimizers"]["adam_vs_sgd"], report["import"]
     over = {who: entry["median"] for who, entry in adam["adam_over_sgd"].items()}
     lines += ["", f"Adam / SGD epoch at batch 64, pair by pair: manualnet {over['manualnet']:.2f}, NumPy floor "

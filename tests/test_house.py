@@ -173,6 +173,15 @@ def test_each_home_imports_on_first_use_in_a_fresh_process():
     assert lazy.strip() == "[]"
 
 
+@pytest.mark.slow
+def test_importing_manualnet_loads_no_heavy_library():
+    """SciPy (GELU's erf), hypothesis, torch, matplotlib and scikit-learn load when a function needs them."""
+    heavy = ("scipy", "hypothesis", "torch", "matplotlib", "sklearn", "threadpoolctl")
+    loaded = subprocess.run([sys.executable, "-c", f"import manualnet, sys; print([m for m in {heavy!r} "
+                             "if m in sys.modules])"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert loaded.strip() == "[]"
+
+
 @pytest.mark.parametrize("old", sorted(_aliases.ALIASES))
 def test_every_old_module_name_still_imports_as_its_new_home(old):
     homes = _aliases.ALIASES[old]

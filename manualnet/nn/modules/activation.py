@@ -16,7 +16,6 @@ machinery in ``_multihead.py``).
 import math
 
 import numpy as np
-from scipy.special import erf
 
 from manualnet._numerics import sigmoid, softmax, softmax_parts
 from manualnet._checks import check_float_array, check_grad_output, check_real
@@ -159,6 +158,7 @@ class GELU(Module):
         self.x = keep_input(x)                                   # kept for backward
         if self.approximate == "none":
             gate = as_ndarray(x * _SQRT_HALF)
+            from scipy.special import erf       # SciPy loads with the first exact GELU, not with manualnet
             erf(gate, out=gate)                                  # erf(x/√2), in place: one temporary
         else:
             gate = as_ndarray(x * x * x)
