@@ -1,5 +1,7 @@
 """Parameter and Module: registration, names, zero_grad, optimize, modes, state dicts, dtypes."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -200,3 +202,16 @@ def test_load_state_dict_refuses_ragged_lists_and_tensors_that_require_grad_by_k
 
     with pytest.raises(ValueError, match=r"'bias' is a torch tensor that requires grad.*value.detach\(\)"):
         layer.load_state_dict({"weight": np.zeros((3, 2)), "bias": RequiresGrad()})
+
+
+@pytest.mark.parametrize("layer, inputs, names", [
+    (lambda: mn.LSTM(3, 2, rng=0), (np.ones((5, 2, 3), np.float32),), "(dL/doutput, dL/d(h_n, c_n))"),
+    (lambda: mn.MultiheadAttention(4, 2, rng=0), (np.ones((5, 2, 4), np.float32),) * 3,
+     "(dL/dattn_output, dL/dattn_weights or None)"),
+])
+def test_a_tuple_layer_names_the_structure_its_backward_wants(layer, inputs, names):
+    module = layer()
+    output = module(*inputs)
+    with pytest.raises(ValueError, match=re.escape(f"expected grad_output = {names}, the structure of forward's "
+                                                   "output, got a sequence of 3")):
+        module.backward((output[0], None, None))

@@ -20,7 +20,7 @@ from manualnet.nn.parameter import Parameter
 
 from ._attention import additive_mask, check_mask_shape, combine
 from .linear import Linear
-from .module import keep_input
+from .module import keep_input, split_pair
 
 
 def build(layer, embed_dim, num_heads, dropout, bias, add_bias_kv, add_zero_attn, kdim, vdim, batch_first,
@@ -225,13 +225,7 @@ def with_extra_key(mask):
 
 def split_grad_output(layer, grad_output, layout, output_shape, weights_shape, dtype):
     """(dL/dattn_output, dL/dattn_weights or None) from what backward was given, each checked."""
-    if isinstance(grad_output, (tuple, list)):
-        if len(grad_output) != 2:
-            raise ValueError(f"{name_of(layer)}: expected grad_output = (dL/dattn_output, dL/dattn_weights or None), "
-                             f"the structure of forward's output, got a sequence of {len(grad_output)}")
-        d_output, d_weights = grad_output
-    else:
-        d_output, d_weights = grad_output, None
+    d_output, d_weights = split_pair(name_of(layer), grad_output, ("dL/dattn_output", "dL/dattn_weights or None"))
     if d_weights is not None and not layout.need_weights:
         raise ValueError(f"{name_of(layer)}: got a gradient for attn_weights, but forward ran with "
                          "need_weights=False and returned None for them")

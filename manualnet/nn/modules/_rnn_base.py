@@ -24,7 +24,7 @@ from manualnet.nn._version_counter import check_versions, versions
 from manualnet.nn.parameter import Parameter
 
 from .dropout import Dropout
-from .module import Module, keep_input, keep_output
+from .module import Module, keep_input, keep_output, split_pair
 
 
 class _Trace:
@@ -396,13 +396,7 @@ class _SequenceBase(_RecurrentBase):
             output_shape = (batch, steps, output_shape[-1])
         state_shape = ((len(traces), batch, self.hidden_size) if not self.unbatched
                        else (len(traces), self.hidden_size))
-        if isinstance(grad_output, (tuple, list)):
-            if len(grad_output) != 2:
-                raise ValueError(f"{name_of(self)}: expected grad_output = (dL/doutput, dL/d{self._state_name()}), "
-                                 f"the structure of forward's output, got a sequence of {len(grad_output)}")
-            d_output, d_state = grad_output
-        else:
-            d_output, d_state = grad_output, None
+        d_output, d_state = split_pair(name_of(self), grad_output, ("dL/doutput", f"dL/d{self._state_name()}"))
         if self.has_cell_state:
             dh_n, dc_n = _split_pair(self, d_state, "(dL/dh_n, dL/dc_n)") if d_state is not None else (None, None)
         else:

@@ -72,6 +72,22 @@ def as_ndarray(y):
     return y if type(y) is np.ndarray else np.asarray(y)
 
 
+def split_pair(owner, grad_output, names):
+    """(G of the first output, G of the second or None) from a tuple layer's ``backward`` argument.
+
+    A layer whose forward returns two things (``(output, h_n)``,
+    ``(attn_output, attn_weights)``) takes their gradients in that structure,
+    or a bare array for the first alone: the tuple-output convention of the
+    README's Conventions.  ``names`` names the two in the error.
+    """
+    if not isinstance(grad_output, (tuple, list)):
+        return grad_output, None
+    if len(grad_output) != 2:
+        raise ValueError(f"{owner}: expected grad_output = ({names[0]}, {names[1]}), the structure of forward's "
+                         f"output, got a sequence of {len(grad_output)}")
+    return tuple(grad_output)
+
+
 class Module:
     """Base class: registers parameters, buffers and children; runs forward on call.
 
