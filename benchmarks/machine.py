@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+from manualnet._threads import machine_jiffies
+
 OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
@@ -43,12 +45,8 @@ def load_average():
 
 def busy_jiffies():
     """The machine's busy CPU time since boot (every core, steal included), in clock ticks; None without /proc/stat."""
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return sum(fields) - fields[3] - fields[4]          # all but idle and iowait
+    machine = machine_jiffies()
+    return None if machine is None else machine[0]
 
 
 def environment(torch=None):

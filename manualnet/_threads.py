@@ -62,7 +62,7 @@ class _Threads:
         if self.last_reading is not None and now - self.last_reading[0] < LOAD_INTERVAL:
             return self.free
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        machine = _machine_jiffies()
+        machine = machine_jiffies()
         own = time.process_time()
         if machine is None:
             self.free = available
@@ -82,7 +82,7 @@ def _clamp(cores, available):
     return max(1, min(available, round(cores)))
 
 
-def _machine_jiffies():
+def machine_jiffies():
     """(busy, total) CPU time of the whole machine since boot, in clock ticks, from /proc/stat; None elsewhere."""
     try:
         with open("/proc/stat", encoding="ascii") as stat:

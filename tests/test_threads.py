@@ -119,7 +119,7 @@ class FakeMachine:
 
     def __init__(self, monkeypatch, cores=2):
         self.cores, self.busy, self.total, self.now, self.own = cores, 0, 0, 100.0, 0.0
-        monkeypatch.setattr(_threads, "_machine_jiffies", lambda: (self.busy, self.total))
+        monkeypatch.setattr(_threads, "machine_jiffies", lambda: (self.busy, self.total))
         monkeypatch.setattr(_threads.time, "monotonic", lambda: self.now)
         monkeypatch.setattr(_threads.time, "process_time", lambda: self.own)
         monkeypatch.setattr(_threads.os, "cpu_count", lambda: cores)
@@ -159,7 +159,7 @@ def test_free_cores_are_read_again_only_after_the_interval(monkeypatch):
 
 def test_without_proc_stat_every_core_counts_as_free(monkeypatch):
     FakeMachine(monkeypatch, cores=4)
-    monkeypatch.setattr(_threads, "_machine_jiffies", lambda: None)
+    monkeypatch.setattr(_threads, "machine_jiffies", lambda: None)
     assert _threads._Threads().free_cores() == 4
 
 
