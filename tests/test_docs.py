@@ -39,6 +39,10 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+# Building the site and opening its pages in Chromium takes minutes: make test and make docs-test run these,
+# make test-fast leaves them out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = os.environ.get("MANUALNET_REQUIRE_DOCS", "") not in ("", "0")
 SCREENSHOTS = Path(os.environ.get("MANUALNET_DOCS_SCREENSHOTS") or ROOT / "build" / "docs-screenshots")

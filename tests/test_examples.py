@@ -156,6 +156,7 @@ def test_char_rnn_example_follows_the_same_model_in_torch_loss_for_loss(tmp_path
 
 # -- the transformer: nanoGPT's Shakespeare run, small -------------------------------------
 
+@pytest.mark.slow
 def test_gpt_example_trains_manualnet_and_nanogpt_from_the_same_start(tmp_path):
     """A few iterations on a small text: both implementations, the same batches, the same losses (float32)."""
     from .torch_required import import_torch

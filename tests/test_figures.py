@@ -69,6 +69,7 @@ def test_every_committed_figure_is_what_the_code_draws_now(drawn):
     assert not outdated, f"figures that differ from what docs/figures.py draws now: {outdated}; run make figures"
 
 
+@pytest.mark.slow
 def test_the_comparison_sees_a_changed_and_a_missing_figure(drawn, tmp_path):
     first, second = figures.FIGURES[0].name, figures.FIGURES[1].name
     for entry in figures.FIGURES[2:]:

@@ -89,6 +89,7 @@ def test_default_train_reaches_97_percent_on_the_digits():
     assert re.search(r"^done: \d+ epochs in \d+\.\d\d s$", result.stdout, re.M)
 
 
+@pytest.mark.slow
 def test_same_seed_prints_the_same_numbers(capsys):
     """Two runs with one seed print identical epoch lines; another seed prints others."""
     argv = ("train", "--epochs", "3", "--hidden", "32", "--seed", "7")
@@ -131,6 +132,7 @@ def test_plot_writes_a_png(capsys, tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, magic", [("curves.pdf", b"%PDF"), ("curves.svg", b"<?xml"), ("CURVES.PNG", b"\x89PNG")])
 def test_plot_format_follows_the_extension(capsys, tmp_path, name, magic):
     pytest.importorskip("matplotlib", reason="--plot needs the plot extra (make test installs it)")
@@ -528,6 +530,7 @@ def test_a_run_that_reaches_nan_stops_at_once(tmp_path):
     assert not (tmp_path / "m.npz").exists()
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_train_quietly():
     """train | head -1: the reader took what it wanted; that is not an error."""
     result = subprocess.run(["bash", "-c", f"set -o pipefail; '{sys.executable}' -m manualnet train | head -1"],

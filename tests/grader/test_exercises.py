@@ -321,6 +321,7 @@ def test_the_last_exercise_passing_says_so(course):
     assert "that was the last exercise" in graded(course, E.EXERCISES[-1].name)[1]
 
 
+@pytest.mark.slow
 def test_the_command_line_exits_0_only_when_the_exercise_passes(course, capsys):
     assert main(["exercises", "check", "linear", "--dir", str(course)]) == 1
     assert "not started: Linear.backward raises NotImplementedError" in capsys.readouterr().out

@@ -290,6 +290,7 @@ def train_both(ours, theirs, optimizer, reference, steps, after_step=lambda: Non
         np.testing.assert_allclose(ours.state_dict()[key], value.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
 
 
+@pytest.mark.slow
 def test_sgd_example():
     """optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9) and its training step."""
     ours, theirs = twin_models()

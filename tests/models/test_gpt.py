@@ -75,6 +75,7 @@ def test_the_tied_gradient_is_the_sum_of_the_lookups_and_the_heads():
     np.testing.assert_allclose(tied.transformer.wte.weight.grad, lookup + head, rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.slow
 @given(bias=st.booleans(), heads=st.sampled_from([1, 2]), seed=seeds)
 def test_a_block_matches_finite_differences(bias, heads, seed):
     """x + attn(ln_1(x)), then + mlp(ln_2(·)): the residual stream adds the gradients of both paths."""
@@ -82,6 +83,7 @@ def test_a_block_matches_finite_differences(bias, heads, seed):
     assert check_module(block, random_array(seed, (2, 3, 4)), rng=seed).passed
 
 
+@pytest.mark.slow
 @given(length=st.integers(1, 6), seed=seeds)
 def test_the_whole_model_matches_finite_differences(length, seed):
     """Every parameter's gradient, the tied one too; token ids are held fixed (they have no gradient)."""
