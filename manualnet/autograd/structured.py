@@ -27,7 +27,7 @@ from manualnet.registry import REGISTRY
 
 from .functional import _refuse, _tensor
 from .layer_node import LayerNode
-from .tensor import Tensor, record
+from .tensor import _array, record
 
 
 class StructuredLayerNode(LayerNode):
@@ -64,10 +64,6 @@ def _placeholders(value):
 
 def _maybe(value, function, name):
     return None if value is None else _tensor(value, function, name)
-
-
-def _array(value):
-    return value.data if isinstance(value, Tensor) else value
 
 
 # -- attention -------------------------------------------------------------------------------------------------

@@ -48,14 +48,14 @@ def run_train(args):
             raise UsageError(prog, f"--{option} is not an option of --model gpt ({instead})")
     if args.save is not None:
         check_output(prog, "--save", args.save)
+    lr = args.lr or SHAKESPEARE_CPU.learning_rate
     config = SHAKESPEARE_CPU.with_(
         max_iters=args.iters or SHAKESPEARE_CPU.max_iters,
         lr_decay_iters=args.iters or SHAKESPEARE_CPU.lr_decay_iters,
         eval_interval=args.eval_interval or SHAKESPEARE_CPU.eval_interval,
         eval_iters=args.eval_iters or SHAKESPEARE_CPU.eval_iters,
         batch_size=args.batch_size or SHAKESPEARE_CPU.batch_size,
-        learning_rate=args.lr or SHAKESPEARE_CPU.learning_rate,
-        min_lr=(args.lr or SHAKESPEARE_CPU.learning_rate) / 10)
+        learning_rate=lr, min_lr=lr / 10)                        # nanoGPT decays to a tenth
     corpus = (load_shakespeare_corpus(args.data_dir) if args.data_dir is not None
               else load_shakespeare_corpus(download=True))
     model = GPT(vocab_size=corpus.tokenizer.vocab_size, **gpt_arguments(config), rng=args.seed)

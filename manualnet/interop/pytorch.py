@@ -78,8 +78,8 @@ def _to_torch(module, torch, path):
         twin = (torch.nn.Sequential(*children.values()) if isinstance(module, Sequential) else
                 torch.nn.ModuleList(children.values()) if isinstance(module, ModuleList) else
                 torch.nn.ModuleDict(children))
-    elif nanogpt_twin(module, torch) is not None:
-        twin = nanogpt_twin(module, torch).to(_torch_dtype(module, torch))
+    elif (twin := nanogpt_twin(module, torch)) is not None:
+        twin = twin.to(_torch_dtype(module, torch))
     elif isinstance(module, MLP):
         twin = notes_mlp_class()(module.name, module.xdim, module.hdim, module.ydim).to(_torch_dtype(module, torch))
     elif isinstance(module, CNN):

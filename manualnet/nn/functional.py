@@ -117,14 +117,15 @@ def _layer_norm(owner, input, normalized_shape, weight, bias, eps):
     """A LayerNorm over ``weight`` and ``bias`` (affine when either is given; β without γ has γ = 1)."""
     check_float_array(owner, input)
     affine = weight is not None or bias is not None
+    shape = _check_normalized_shape(normalized_shape)
     arrays = {}
     for name, value in (("weight", weight), ("bias", bias)):
         if value is not None:
             check_float_array(owner, value, name)
-            check_shape(owner, value, _check_normalized_shape(normalized_shape), name, hint=" (normalized_shape)")
+            check_shape(owner, value, shape, name, hint=" (normalized_shape)")
             arrays[name] = np.asarray(value, input.dtype)
     if affine and weight is None:
-        arrays["weight"] = np.ones(_check_normalized_shape(normalized_shape), input.dtype)
+        arrays["weight"] = np.ones(shape, input.dtype)
     return from_arrays(LayerNorm, arrays, normalized_shape, eps, elementwise_affine=affine, bias=bias is not None,
                        dtype=input.dtype)
 
